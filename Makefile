@@ -1,0 +1,37 @@
+# Two entry points: `make demo` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_FLAGS := --disable-pip-version-check --quiet
+
+.PHONY: demo test lint typecheck unit bench install clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m comply_lab.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict comply_lab
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2 --durations=10
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/log_throughput.py
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Content encryption with a Fernet key, compatible with the original audit-logging API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from comply_lab.errors import DecryptionError, InvalidKeyError
+
+
+class EncryptionManager:
+    """Encrypts and decrypts stored content with one Fernet key (AES-128-CBC + HMAC).
+
+    Ciphertexts are the URL-safe base64 of a Fernet token, the format the original
+    tool writes, so logs it encrypted decrypt here with the same key (bare Fernet tokens
+    are accepted too).
+
+    Args:
+        key: A Fernet key (44 URL-safe base64 bytes). None generates a new one; save it
+            with :meth:`get_key`, or the content cannot be read again.
+
+    Raises:
+        InvalidKeyError: ``key`` is not a Fernet key (the key is never in the message).
+
+    Example:
+        >>> manager = EncryptionManager()
+        >>> same = EncryptionManager(manager.get_key().decode().encode())
+        >>> same.decrypt(manager.encrypt("patient record"))
+        'patient record'
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = Fernet.generate_key() if key is None else key
+        try:
+            self._fernet = Fernet(self._key)
+        except (ValueError, TypeError, binascii.Error):
+            raise InvalidKeyError(
+                "the encryption key is not a Fernet key (32 bytes, URL-safe base64 encoded, "
+                "44 characters); use EncryptionManager().get_key() to make one"
+            ) from None
+
+    def __repr__(self) -> str:
+        return "EncryptionManager(key=<hidden>)"
+
+    def get_key(self) -> bytes:
+        """Return the key, to store in a secret manager or environment variable."""
+        return self._key
+
+    def encrypt(self, data: str) -> str:
+        """Encrypt text; the result is ASCII, safe to store in JSON."""
+        token = self._fernet.encrypt(data.encode("utf-8"))
+        return base64.urlsafe_b64encode(token).decode("ascii")
+
+    def decrypt(self, data: str) -> str:
+        """Decrypt what :meth:`encrypt` (or the original tool) produced.
+
+        Raises:
+            DecryptionError: wrong key, or damaged or non-encrypted content.
+        """
+        try:
+            raw = data.encode("ascii")
+            token = raw if raw.startswith(b"gAAAAA") else base64.urlsafe_b64decode(raw)
+            return self._fernet.decrypt(token).decode("utf-8")
+        except (InvalidToken, ValueError, binascii.Error):
+            raise DecryptionError(
+                "content could not be decrypted: the key is not the one it was encrypted "
+                "with, or the ciphertext is damaged; check which key the log was written with"
+            ) from None

@@ -1,0 +1,178 @@
+"""The audit entry, its stored record form and its canonical, hashed serialization.
+
+A stored record is a JSON object with the fields of :class:`AuditEntry`; the timestamp is
+an ISO 8601 string with microseconds and ``+00:00``. Records written by comply_lab carry
+four integrity fields: ``writer_id`` and ``seq`` (the writer and its sequence number),
+``prev_hash`` (the ``entry_hash`` of the writer's previous entry, 64 zeros for the first)
+and ``entry_hash``.
+
+``entry_hash`` is the hex SHA-256 of the *canonical serialization*: the record without
+``entry_hash``, as compact UTF-8 JSON with keys sorted at every level (orjson's
+``OPT_SORT_KEYS``). It depends only on the values, so it can be recomputed from any
+format the record is later stored in (JSONL, Parquet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from comply_lab.errors import CorruptRecordError
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of the first entry of every writer."""
+
+_REQUIRED = ("id", "timestamp", "input_hash", "output_hash")
+_ZERO = timedelta(0)
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    """One logged AI interaction: a plain value object (changing it changes nothing stored).
+
+    The first seventeen fields are those of the original audit-logging API, in its order.
+    ``timestamp`` is always timezone-aware UTC. The integrity fields are None only for
+    records written by other tools.
+
+    Attributes:
+        id: UUIDv7 (time-ordered) for entries written by comply_lab.
+        timestamp: When the interaction was logged, aware UTC.
+        input_hash: Hex SHA-256 of the UTF-8 input.
+        output_hash: Hex SHA-256 of the UTF-8 output.
+        input_content: The input, when content is stored (encrypted when a key is set).
+        output_content: The output, likewise.
+        provider: AI provider, e.g. ``"openai"``.
+        model: Model name, e.g. ``"gpt-4"``.
+        conversation_id: Links the entries of one conversation.
+        safety_passed: Whether every safety check passed.
+        detectors_triggered: Names of the safety detectors that fired.
+        block_reason: Why the request was blocked, if it was.
+        alerts: Warning messages raised for the interaction.
+        latency_ms: Time the interaction took, in milliseconds.
+        input_tokens: Tokens in the input, if known.
+        output_tokens: Tokens in the output, if known.
+        metadata: Free-form JSON metadata.
+        writer_id: Id of the writer (one per logger) whose hash chain holds the entry.
+        seq: Position of the entry in its writer's chain, from 0.
+        prev_hash: ``entry_hash`` of the writer's previous entry.
+        entry_hash: SHA-256 of the canonical serialization of the other fields.
+    """
+
+    id: str
+    timestamp: datetime
+    input_hash: str
+    output_hash: str
+    input_content: str | None = None
+    output_content: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    conversation_id: str | None = None
+    safety_passed: bool = True
+    detectors_triggered: list[str] = field(default_factory=list)
+    block_reason: str | None = None
+    alerts: list[str] = field(default_factory=list)
+    latency_ms: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    writer_id: str | None = None
+    seq: int | None = None
+    prev_hash: str | None = None
+    entry_hash: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the stored record: JSON types only, timestamp as an ISO 8601 string."""
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["timestamp"] = format_timestamp(self.timestamp)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> AuditEntry:
+        """Build an entry from a stored record (ours or the original tool's).
+
+        Naive timestamps, as the original tool wrote them, are read as UTC. Keys that are
+        not entry fields are ignored.
+
+        Raises:
+            CorruptRecordError: a required field is missing or has the wrong type.
+        """
+        if record.keys() == _FIELD_SET and type(record["latency_ms"]) is float:
+            # Fast path: a complete record as comply_lab writes it.
+            stamp = record["timestamp"]
+            parsed = _parse_time(stamp) if type(stamp) is str else None
+            if parsed is not None:
+                # Positional construction is several times faster than keywords here.
+                values = _IN_FIELD_ORDER(record)
+                return cls(values[0], parsed, *values[2:])
+        return cls._from_partial(record)
+
+    @classmethod
+    def _from_partial(cls, record: dict[str, Any]) -> AuditEntry:
+        missing = [name for name in _REQUIRED if name not in record]
+        if missing:
+            raise CorruptRecordError(f"record lacks required field(s) {', '.join(missing)}")
+        values = {name: record[name] for name in _FIELD_NAMES if name in record}
+        stamp = values["timestamp"]
+        parsed = _parse_time(stamp) if isinstance(stamp, str) else None
+        if parsed is None:
+            raise CorruptRecordError(f"timestamp {stamp!r} is not an ISO 8601 string")
+        values["timestamp"] = parsed
+        for name in ("detectors_triggered", "alerts"):
+            if values.get(name) is None:
+                values[name] = []
+        if values.get("metadata") is None:
+            values["metadata"] = {}
+        if "latency_ms" in values and isinstance(values["latency_ms"], int):
+            values["latency_ms"] = float(values["latency_ms"])
+        return cls(**values)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(AuditEntry))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_IN_FIELD_ORDER = operator.itemgetter(*_FIELD_NAMES)
+ENTRY_FIELDS = _FIELD_NAMES[:17]
+"""The fields a caller provides or that ``log()`` derives, in the original API's order."""
+
+
+def _parse_time(text: str) -> datetime | None:
+    """Parse a stored timestamp as aware UTC (naive means UTC); None if it is not ISO 8601."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed if parsed.utcoffset() == _ZERO else parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format an aware UTC datetime the way records store it."""
+    return value.isoformat(timespec="microseconds")
+
+
+def canonical_bytes(record: dict[str, Any]) -> bytes:
+    """Return the canonical serialization of a record; ``entry_hash`` is left out."""
+    if "entry_hash" in record:
+        record = {k: v for k, v in record.items() if k != "entry_hash"}
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+
+
+def entry_hash(record: dict[str, Any]) -> str:
+    """Return the hex SHA-256 of a record's canonical serialization."""
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+def encode_line(record: dict[str, Any]) -> tuple[str, bytes]:
+    """Hash a record without ``entry_hash`` and return the hash and its JSONL line.
+
+    The line is the canonical serialization with ``entry_hash`` appended as the last
+    key, so it is produced with a single serialization.
+    """
+    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(body).hexdigest()
+    return digest, b"".join((body[:-1], b',"entry_hash":"', digest.encode(), b'"}\n'))

@@ -1,0 +1,328 @@
+"""The audit logger: the original tool's async API, its synchronous twins, and hash chains."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Concatenate, NamedTuple, ParamSpec
+
+import orjson
+
+from comply_lab import _forksafe
+from comply_lab._time import TimeLike, to_utc
+from comply_lab._twins import asyncify
+from comply_lab.audit import validate
+from comply_lab.audit.encryption import EncryptionManager
+from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
+from comply_lab.audit.ids import IdGenerator
+from comply_lab.errors import EncryptionNotConfiguredError, InvalidQueryError
+from comply_lab.storage.base import Storage
+from comply_lab.storage.scan import entries_between, expire, find_entry, open_storage
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
+P = ParamSpec("P")
+
+
+class _Pending(NamedTuple):
+    entry_id: str
+    ticket: int | None
+
+
+def _acknowledged(
+    submit: Callable[Concatenate[AuditLogger, P], _Pending],
+) -> Callable[Concatenate[AuditLogger, P], str]:
+    @functools.wraps(submit)
+    def log_sync(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        pending = submit(self, *args, **kwargs)
+        if pending.ticket is not None:
+            self.storage.wait_durable(pending.ticket)
+        return pending.entry_id
+
+    log_sync.__name__ = log_sync.__qualname__ = "log_sync"
+    return log_sync
+
+
+def _acknowledged_async(
+    submit: Callable[Concatenate[AuditLogger, P], _Pending],
+) -> Callable[Concatenate[AuditLogger, P], Coroutine[Any, Any, str]]:
+    @functools.wraps(submit)
+    async def log(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        pending = submit(self, *args, **kwargs)
+        if pending.ticket is not None:
+            await asyncio.to_thread(self.storage.wait_durable, pending.ticket)
+        return pending.entry_id
+
+    log.__name__ = log.__qualname__ = "log"
+    return log
+
+
+class AuditLogger:
+    """Logs AI interactions to a storage backend, hash-only unless asked otherwise.
+
+    Each logger is one *writer*: its entries form a hash chain (``writer_id``, ``seq``,
+    ``prev_hash``, ``entry_hash``), so many loggers and processes can share one store
+    without locks and each chain stays verifiable.
+
+    Every method has an ``async`` form (the original API) and a ``_sync`` twin for scripts
+    and notebooks; both run the same code.
+
+    Args:
+        storage: A storage object, or a directory path (meaning ``FileStorage(path)``).
+        encryption: Encrypts stored content when ``store_content`` is True.
+        store_content: Store the input and output text, not only their SHA-256 hashes.
+        retention_days: Age in days after which :meth:`cleanup_expired` deletes entries.
+        clock: Returns the current time (aware, or naive meaning UTC); for tests and for
+            replaying historical data. Defaults to the system clock.
+
+    Raises:
+        InvalidQueryError: ``retention_days`` is negative or not an int.
+
+    Example:
+        >>> import tempfile
+        >>> logger = AuditLogger(tempfile.mkdtemp())
+        >>> entry_id = logger.log_sync(input="Hi", output="Hello!", provider="openai",
+        ...                            model="gpt-4", latency_ms=150.0)
+        >>> logger.get_entry_sync(entry_id).output_content is None
+        True
+        >>> logger.close()
+    """
+
+    def __init__(
+        self,
+        storage: Storage | str | os.PathLike[str],
+        encryption: EncryptionManager | None = None,
+        store_content: bool = False,
+        retention_days: int = 365,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if isinstance(retention_days, bool) or not isinstance(retention_days, int):
+            raise InvalidQueryError(f"retention_days must be an int, got {retention_days!r}")
+        if retention_days < 0:
+            raise InvalidQueryError(f"retention_days must be >= 0, got {retention_days}")
+        self.storage = open_storage(storage)
+        self.encryption = encryption
+        self.store_content = store_content
+        self.retention_days = retention_days
+        self._clock = clock
+        self._ids = IdGenerator()
+        self._lock = threading.Lock()
+        self._second: tuple[int, str, date] = (-1, "", date.min)
+        self._start_chain()
+        _forksafe.register(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"AuditLogger({self.storage!r}, store_content={self.store_content}, "
+            f"encrypted={self.encryption is not None}, retention_days={self.retention_days})"
+        )
+
+    def _start_chain(self) -> None:
+        self.writer_id = uuid.uuid4().hex
+        self._seq = 0
+        self._prev_hash = GENESIS_HASH
+
+    def _after_fork(self) -> None:
+        # A forked child is a new writer: sharing the parent's chain would fork it.
+        self._lock = threading.Lock()
+        self._ids = IdGenerator()
+        self._start_chain()
+
+    def _now_us(self) -> int:
+        if self._clock is None:
+            return time.time_ns() // 1000
+        return (to_utc(self._clock(), name="clock()") - _EPOCH) // timedelta(microseconds=1)
+
+    def _content(self, name: str, text: object) -> tuple[str | None, str]:
+        if type(text) is not str:
+            text = validate.text(name, text)
+        try:
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        except UnicodeEncodeError:
+            validate.text(name, text)
+            raise
+        if not self.store_content:
+            return None, digest
+        if self.encryption is not None:
+            return self.encryption.encrypt(text), digest
+        return text, digest
+
+    def _stamp(self, now_us: int) -> tuple[str, date]:
+        """Return the stored ISO form and UTC day of a time in microseconds."""
+        seconds, micros = divmod(now_us, 1_000_000)
+        cached = self._second
+        if cached[0] != seconds:
+            moment = _EPOCH + timedelta(seconds=seconds)
+            cached = (seconds, f"{moment:%Y-%m-%dT%H:%M:%S}", moment.date())
+            self._second = cached
+        return f"{cached[1]}.{micros:06d}+00:00", cached[2]
+
+    def _submit(
+        self,
+        /,
+        input: str,
+        output: str,
+        provider: str | None = None,
+        model: str | None = None,
+        conversation_id: str | None = None,
+        safety_passed: bool = True,
+        detectors_triggered: Sequence[str] | None = None,
+        block_reason: str | None = None,
+        alerts: Sequence[str] | None = None,
+        latency_ms: float = 0.0,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        **unknown: object,
+    ) -> _Pending:
+        """Log one AI interaction and return its entry id.
+
+        Returns once the entry is handed to the operating system in a single write (and,
+        with ``fsync="always"``, once an fsync covers it). Only SHA-256 hashes of the
+        input and output are stored unless the logger has ``store_content=True``.
+
+        Args:
+            input: The prompt or user input.
+            output: The model's answer (``""`` for a blocked request).
+            provider: AI provider, e.g. ``"openai"``.
+            model: Model name, e.g. ``"gpt-4"``.
+            conversation_id: Links the entries of one conversation.
+            safety_passed: Whether every safety check passed.
+            detectors_triggered: Names of the safety detectors that fired.
+            block_reason: Why the request was blocked.
+            alerts: Warning messages raised for the interaction.
+            latency_ms: Time the interaction took, in milliseconds (finite, >= 0).
+            input_tokens: Tokens in the input.
+            output_tokens: Tokens in the output.
+            metadata: JSON-serializable dict of anything else.
+            **unknown: Rejected: a misspelled field must not vanish silently.
+
+        Returns:
+            The entry id (a UUIDv7 string).
+
+        Raises:
+            InvalidEntryError: a value cannot be stored (the error names the field).
+            UnknownFieldError: a keyword is not an entry field.
+            StorageError: the backend failed; the entry was not stored.
+        """
+        if unknown:
+            validate.no_unknown(unknown, _LOG_KEYWORDS)
+        input_content, input_hash = self._content("input", input)
+        output_content, output_hash = self._content("output", output)
+        now_us = self._now_us()
+        stamp, day = self._stamp(now_us)
+        entry_id = self._ids.new_id(now_us // 1000)
+        record: dict[str, Any] = {
+            "id": entry_id,
+            "timestamp": stamp,
+            "input_hash": input_hash,
+            "output_hash": output_hash,
+            "input_content": input_content,
+            "output_content": output_content,
+            "provider": validate.optional_text("provider", provider),
+            "model": validate.optional_text("model", model),
+            "conversation_id": validate.optional_text("conversation_id", conversation_id),
+            "safety_passed": validate.flag("safety_passed", safety_passed),
+            "detectors_triggered": validate.text_list("detectors_triggered", detectors_triggered),
+            "block_reason": validate.optional_text("block_reason", block_reason),
+            "alerts": validate.text_list("alerts", alerts),
+            "latency_ms": validate.latency("latency_ms", latency_ms),
+            "input_tokens": validate.tokens("input_tokens", input_tokens),
+            "output_tokens": validate.tokens("output_tokens", output_tokens),
+            "metadata": validate.metadata("metadata", metadata),
+        }
+        with self._lock:
+            record["writer_id"] = self.writer_id
+            record["seq"] = self._seq
+            record["prev_hash"] = self._prev_hash
+            try:
+                digest, line = encode_line(record)
+            except orjson.JSONEncodeError:
+                raise validate.unencodable(record) from None
+            ticket = self.storage.append(day, line)
+            self._seq += 1
+            self._prev_hash = digest
+        return _Pending(entry_id, ticket)
+
+    log = _acknowledged_async(_submit)
+    log_sync = _acknowledged(_submit)
+
+    def get_entry_sync(self, entry_id: str) -> AuditEntry | None:
+        """Return the entry with ``entry_id``, or None if there is none.
+
+        Only the day partition named by the (UUIDv7) id is read.
+        """
+        return find_entry(self.storage, entry_id)
+
+    def get_entries_sync(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
+        """Return the entries logged from ``start`` to ``end``, both included, by time.
+
+        Naive datetimes (such as ``datetime.utcnow()``) are read as UTC; aware ones are
+        converted; ISO 8601 strings are accepted. Only the days in range are read.
+
+        Raises:
+            InvalidQueryError: ``start`` is after ``end``, or a bound is not a time.
+        """
+        return entries_between(self.storage, start, end)
+
+    def cleanup_expired_sync(self, now: TimeLike | None = None) -> int:
+        """Delete entries whose whole UTC day is older than ``retention_days``.
+
+        Whole day partitions are deleted; no file is rewritten, and no entry younger than
+        ``retention_days`` is ever deleted (an entry may outlive it by up to one day).
+
+        Args:
+            now: The current time, for tests and reports; defaults to the clock.
+
+        Returns:
+            The number of entries deleted.
+        """
+        if now is None and self._clock is not None:
+            now = self._clock()
+        return expire(self.storage, self.retention_days, to_utc(now) if now else None)
+
+    get_entry = asyncify(get_entry_sync)
+    get_entries = asyncify(get_entries_sync)
+    cleanup_expired = asyncify(cleanup_expired_sync)
+
+    def decrypt_content(self, encrypted_content: str) -> str:
+        """Decrypt content that this logger stored encrypted.
+
+        Raises:
+            EncryptionNotConfiguredError: the logger has no ``EncryptionManager``.
+            DecryptionError: the content was not encrypted with this logger's key.
+        """
+        if self.encryption is None:
+            raise EncryptionNotConfiguredError(
+                "no encryption key configured: create the logger with "
+                "encryption=EncryptionManager(key) using the key the log was written with"
+            )
+        return self.encryption.decrypt(encrypted_content)
+
+    def close(self) -> None:
+        """Make every logged entry durable and close the storage."""
+        self.storage.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> AuditLogger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AuditLogger:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,142 @@
+"""Checks on the values passed to ``log()``.
+
+Each bad value raises a typed error naming its field, before anything is hashed,
+encrypted or written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from comply_lab.errors import InvalidEntryError, UnknownFieldError
+
+_INT64 = 1 << 63
+_FLAT = frozenset({str, bool, type(None)})
+
+
+def text(name: str, value: object) -> str:
+    """Return ``value`` if it is a str that encodes as UTF-8 (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise InvalidEntryError(name, f"expected str, got {type(value).__name__}; pass the text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidEntryError(
+            name, f"contains a lone surrogate at position {err.start}; it is not valid Unicode"
+        ) from None
+    return value
+
+
+def optional_text(name: str, value: object) -> str | None:
+    """Return ``value`` if it is None or a str.
+
+    Lone surrogates are caught when the record is serialized (see :func:`unencodable`),
+    which keeps this check cheap on the logging path.
+    """
+    if value is None or type(value) is str:
+        return value
+    return text(name, value)
+
+
+def flag(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool."""
+    if value is not True and value is not False:
+        raise InvalidEntryError(name, f"expected True or False, got {value!r}")
+    return value
+
+
+def text_list(name: str, value: object) -> list[str]:
+    """Return ``value`` (None, or a list or tuple of str) as a new list."""
+    if not value and (value is None or type(value) is list):
+        return []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidEntryError(name, f"expected a list of str, got {type(value).__name__}")
+    return [text(f"{name}[{i}]", item) for i, item in enumerate(value)]
+
+
+def latency(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite, non-negative number."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEntryError(name, f"expected milliseconds as a number, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result) or result < 0:
+        raise InvalidEntryError(name, f"must be a finite number >= 0, got {value!r}")
+    return result
+
+
+def tokens(name: str, value: object) -> int | None:
+    """Return ``value`` if it is None or a non-negative int."""
+    if value is None or (type(value) is int and 0 <= value < _INT64):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _INT64:
+        raise InvalidEntryError(name, f"expected a whole number of tokens >= 0, got {value!r}")
+    return value
+
+
+def metadata(name: str, value: object) -> dict[str, Any]:
+    """Return ``value`` as a dict if it holds JSON values only.
+
+    JSON values are str, finite float, int within 64 bits, bool, None, and lists, tuples
+    and str-keyed dicts of them; tuples come back as lists, as JSON reads them.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidEntryError(name, f"expected a dict, got {type(value).__name__}")
+    if type(value) is dict and all(type(k) is str and type(v) in _FLAT for k, v in value.items()):
+        return value  # the common flat case; surrogates are caught at serialization
+    result = _json_value(name, value)
+    assert isinstance(result, dict)
+    return result
+
+
+def _json_value(path: str, value: object) -> object:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return text(path, value)
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise InvalidEntryError(path, "integers must fit in 64 bits; store it as a str")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEntryError(path, f"{value} is not a JSON number; store it as a str")
+        return value
+    if isinstance(value, Mapping):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEntryError(path, f"keys must be str, got {key!r}")
+            result[key] = _json_value(f"{path}[{key!r}]", item)
+        return result
+    if isinstance(value, list | tuple):
+        return [_json_value(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    raise InvalidEntryError(
+        path,
+        f"{type(value).__name__} is not JSON-serializable; convert it to str, number, "
+        "bool, None, list or dict",
+    )
+
+
+def unencodable(record: Mapping[str, object]) -> InvalidEntryError:
+    """Return the error for a record that failed to serialize, naming the field at fault."""
+    for name, value in record.items():
+        try:
+            _json_value(name, value)
+        except InvalidEntryError as err:
+            return err
+    return InvalidEntryError("entry", "cannot be serialized as JSON")
+
+
+def no_unknown(unknown: Mapping[str, object], known: Sequence[str]) -> None:
+    """Raise :class:`UnknownFieldError` if ``unknown`` holds any keyword."""
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(known)}"
+        raise UnknownFieldError(name, f"not an audit entry field; {hint}")

@@ -1,0 +1,108 @@
+"""``python -m comply_lab.demo``: log a realistic sample, read it back and summarize it.
+
+Writes 30 days of synthetic traffic (several providers and models, about 8% blocked
+requests) into ``data/demo/log`` with :class:`~comply_lab.AuditLogger`, then reads it back
+through the same API an investigator uses and prints counts, the safety failure rate and
+latency figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from comply_lab.audit import AuditEntry, AuditLogger, FileStorage
+from comply_lab.sample import write_sample
+
+_MARKER = ".comply-lab-demo"
+
+
+def _fresh_dir(path: Path) -> Path:
+    """Empty ``path`` if an earlier demo made it; refuse to touch anything else."""
+    if path.exists():
+        if not (path / _MARKER).exists():
+            sys.exit(f"{path} exists and was not made by the demo; pass another --out")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / _MARKER).write_text("made by python -m comply_lab.demo; safe to delete\n")
+    return path
+
+
+def _p95(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[94]
+
+
+def summarize(entries: Sequence[AuditEntry]) -> str:
+    """Return a plain-text summary: volume, safety failures and latency per model."""
+    failed = [e for e in entries if not e.safety_passed]
+    latencies = [e.latency_ms for e in entries]
+    lines = [
+        f"entries           {len(entries):>10,}",
+        f"conversations     {len({e.conversation_id for e in entries}):>10,}",
+        f"safety failures   {len(failed):>10,}  ({len(failed) / len(entries):.2%})",
+        f"latency mean      {statistics.fmean(latencies):>10.1f} ms",
+        f"latency p95       {_p95(latencies):>10.1f} ms",
+        "",
+        f"{'provider/model':<34}{'entries':>9}{'failed':>9}{'mean ms':>10}{'p95 ms':>10}",
+    ]
+    by_model: dict[str, list[AuditEntry]] = {}
+    for entry in entries:
+        by_model.setdefault(f"{entry.provider}/{entry.model}", []).append(entry)
+    for name, group in sorted(by_model.items(), key=lambda kv: -len(kv[1])):
+        lat = [e.latency_ms for e in group]
+        fails = sum(not e.safety_passed for e in group) / len(group)
+        lines.append(
+            f"{name:<34}{len(group):>9,}{fails:>9.1%}{statistics.fmean(lat):>10.1f}"
+            f"{_p95(lat):>10.1f}"
+        )
+    detectors = Counter(d for e in failed for d in e.detectors_triggered)
+    lines += [
+        "",
+        "detectors triggered: " + ", ".join(f"{k} {v}" for k, v in detectors.most_common()),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; return the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m comply_lab.demo", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("data/demo"), help="demo directory")
+    parser.add_argument("--entries", type=int, default=50_000, help="entries to log")
+    parser.add_argument("--days", type=int, default=30, help="days of traffic")
+    parser.add_argument("--seed", type=int, default=7, help="random seed")
+    args = parser.parse_args(argv)
+
+    out = _fresh_dir(args.out)
+    log_dir = out / "log"
+    end = datetime.now(UTC)
+    started = time.perf_counter()
+    logger = write_sample(
+        lambda clock: AuditLogger(FileStorage(log_dir), clock=clock),
+        args.entries,
+        args.days,
+        end=end,
+        seed=args.seed,
+    )
+    logger.close()
+    elapsed = time.perf_counter() - started
+    files = sorted(log_dir.iterdir())
+    size = sum(f.stat().st_size for f in files)
+    print(f"logged {args.entries:,} entries in {elapsed:.1f} s into {log_dir}/")
+    print(f"  {len(files)} day files, {size / 1e6:.1f} MB, hash-only (no content stored)")
+
+    reader = AuditLogger(log_dir)
+    entries = reader.get_entries_sync(end - timedelta(days=args.days), end)
+    print(f"read back {len(entries):,} entries for the last {args.days} days\n")
+    print(summarize(entries))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

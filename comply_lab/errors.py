@@ -1,0 +1,67 @@
+"""The one exception hierarchy of comply_lab.
+
+Every error raised on purpose by comply_lab derives from :class:`ComplyLabError` and
+also from the builtin that fits it, so callers may catch either::
+
+    try:
+        logger.log_sync(input=prompt, output=answer, latency_ms=-1)
+    except ValueError as err:          # or ComplyLabError, or InvalidEntryError
+        print(err)
+
+Messages say what happened, to which entry, field, partition or path, and what to do.
+They never contain key material.
+"""
+
+from __future__ import annotations
+
+
+class ComplyLabError(Exception):
+    """Base class of every error comply_lab raises on purpose."""
+
+
+class InvalidEntryError(ComplyLabError, ValueError):
+    """A value passed to ``log()`` cannot be stored; nothing was written.
+
+    Attributes:
+        field: The name of the offending field (``"latency_ms"``, ``"metadata"``, ...).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnknownFieldError(InvalidEntryError, TypeError):
+    """``log()`` was called with a keyword that is not an entry field."""
+
+
+class InvalidQueryError(ComplyLabError, ValueError):
+    """A query argument (time range, id, option) cannot be used."""
+
+
+class StorageError(ComplyLabError, OSError):
+    """A storage backend failed to write, read or delete data."""
+
+
+class CorruptRecordError(ComplyLabError, ValueError):
+    """A stored record is not a valid audit entry (raised inside readers, then reported)."""
+
+
+class DecryptionError(ComplyLabError, ValueError):
+    """Encrypted content could not be decrypted (wrong key or damaged ciphertext)."""
+
+
+class InvalidKeyError(ComplyLabError, ValueError):
+    """A key is malformed (wrong length or encoding); the key is never in the message."""
+
+
+class EncryptionNotConfiguredError(DecryptionError):
+    """Decryption was asked for but no encryption key is configured."""
+
+
+class ComplyLabWarning(UserWarning):
+    """Base class of the warnings comply_lab emits."""
+
+
+class CorruptLineWarning(ComplyLabWarning):
+    """A stored line could not be read and was skipped; the rest of the file was read."""

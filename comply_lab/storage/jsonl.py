@@ -1,0 +1,59 @@
+"""Reading JSONL segments: one record per line, damaged lines reported and skipped.
+
+A line can be damaged by a crash in the middle of a write (a *torn* line, always the last
+of its file until a later writer starts a fresh line after it) or by outside tampering.
+Either way the line is skipped with a :class:`~comply_lab.errors.CorruptLineWarning`
+naming the file and line number, and every other line is still read: one bad line never
+hides the rest of the log.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import orjson
+
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.errors import CorruptLineWarning, CorruptRecordError
+
+
+def parse_segment(data: bytes, source: str) -> Iterator[AuditEntry]:
+    """Yield the entries of a JSONL segment's bytes, in order.
+
+    Args:
+        data: The whole segment.
+        source: File name or URL, used in warnings.
+    """
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for number, line in enumerate(lines, 1):
+        try:
+            record = loads(line)
+        except decode_error:
+            if line.strip():
+                _report(f"{source} line {number}: not valid JSON; skipped, the rest is read")
+            continue
+        entry = _entry(record, source, number)
+        if entry is not None:
+            yield entry
+    if tail.strip():
+        _report(
+            f"{source} line {len(lines) + 1}: incomplete last line ({len(tail)} bytes, no "
+            "newline), torn by a crash or still being written; skipped"
+        )
+
+
+def _entry(record: object, source: str, number: int) -> AuditEntry | None:
+    try:
+        if not isinstance(record, dict):
+            raise CorruptRecordError("line is JSON but not an object")
+        return AuditEntry.from_dict(record)
+    except (CorruptRecordError, TypeError) as err:
+        _report(f"{source} line {number}: {err}; skipped, the rest of the file is read")
+        return None
+
+
+def _report(message: str) -> None:
+    warnings.warn(message, CorruptLineWarning, stacklevel=3)

@@ -1,0 +1,88 @@
+"""In-memory storage for tests, notebooks and short-lived tools."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from datetime import date
+
+from comply_lab import _forksafe
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.errors import InvalidQueryError
+from comply_lab.storage.base import StorageBase
+from comply_lab.storage.jsonl import parse_segment
+
+
+class MemoryStorage(StorageBase):
+    """Keeps entries in memory, partitioned by UTC day like every other backend.
+
+    Entries are held as their stored JSON lines and decoded when read, exactly as from a
+    file, so what a test sees here is what a file would give back.
+
+    Args:
+        max_entries: When set, the oldest entries are evicted (first in, first out) once
+            the store holds more than this many.
+
+    Example:
+        >>> storage = MemoryStorage(max_entries=1000)
+        >>> storage.count_sync()
+        0
+    """
+
+    def __init__(self, max_entries: int | None = None) -> None:
+        if max_entries is not None and (isinstance(max_entries, bool) or max_entries < 1):
+            raise InvalidQueryError(
+                f"max_entries must be a positive int or None, got {max_entries!r}"
+            )
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._order: deque[date] = deque()
+        self._days: dict[date, deque[bytes]] = {}
+        _forksafe.register(self)
+
+    def __repr__(self) -> str:
+        return f"MemoryStorage(max_entries={self.max_entries!r})"
+
+    def append(self, day: date, line: bytes) -> int | None:
+        """Store one entry; it is as durable as memory allows at once."""
+        with self._lock:
+            self._days.setdefault(day, deque()).append(line)
+            self._order.append(day)
+            if self.max_entries is not None and len(self._order) > self.max_entries:
+                oldest = self._order.popleft()
+                bucket = self._days[oldest]
+                bucket.popleft()
+                if not bucket:
+                    del self._days[oldest]
+        return None
+
+    def wait_durable(self, ticket: int) -> None:
+        """Return at once: memory has no slower level of durability."""
+
+    def days(self) -> list[date]:
+        """Return the days that hold entries, oldest first."""
+        with self._lock:
+            return sorted(self._days)
+
+    def read_day(self, day: date) -> Iterator[AuditEntry]:
+        """Yield the entries of ``day`` in insertion order."""
+        with self._lock:
+            data = b"".join(self._days.get(day, ()))
+        yield from parse_segment(data, f"memory:{day}")
+
+    def drop_day(self, day: date) -> int:
+        """Delete all entries of ``day``; return how many there were."""
+        with self._lock:
+            bucket = self._days.pop(day, deque())
+            if bucket:
+                self._order = deque(d for d in self._order if d != day)
+        return len(bucket)
+
+    def count_sync(self) -> int:
+        """Return the number of entries held."""
+        with self._lock:
+            return len(self._order)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()

@@ -1,0 +1,107 @@
+"""Queries written once over the :class:`~comply_lab.storage.base.Storage` primitives.
+
+Every query prunes by day partition first: a time range reads only the days it touches,
+an entry id (UUIDv7) reads only the day its id names, and retention deletes whole days.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from comply_lab._time import TimeLike, day_start, to_utc
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.audit.ids import id_time
+from comply_lab.errors import InvalidQueryError
+from comply_lab.storage.base import Storage
+from comply_lab.storage.file import FileStorage
+
+_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
+_BY_TIME = operator.attrgetter("timestamp", "id")
+
+
+def open_storage(target: Storage | str | os.PathLike[str]) -> Storage:
+    """Return the storage for ``target``: a storage object as is, a path as FileStorage.
+
+    Raises:
+        InvalidQueryError: ``target`` is a URL whose scheme no backend serves.
+    """
+    if isinstance(target, str | os.PathLike):
+        text = os.fspath(target)
+        scheme, sep, _ = text.partition("://")
+        if sep and scheme != "file":
+            raise InvalidQueryError(
+                f"no storage backend for {scheme}:// URLs; pass a directory path or a storage "
+                "object"
+            )
+        return FileStorage(text.removeprefix("file://"))
+    if not isinstance(target, Storage):
+        raise InvalidQueryError(f"expected a path or a storage object, got {type(target).__name__}")
+    return target
+
+
+def iter_range(storage: Storage, start: TimeLike, end: TimeLike) -> Iterator[AuditEntry]:
+    """Yield entries with ``start <= timestamp <= end``, reading only the days in range.
+
+    Entries come day by day in stored order. Naive times are read as UTC.
+
+    Raises:
+        InvalidQueryError: ``start`` is after ``end`` or a bound is not a time.
+    """
+    lo, hi = to_utc(start, name="start"), to_utc(end, name="end")
+    if lo > hi:
+        raise InvalidQueryError(f"start {lo.isoformat()} is after end {hi.isoformat()}")
+    for day in storage.days():
+        if lo.date() <= day <= hi.date():
+            if lo <= day_start(day) and day_start(day + _DAY) - _TICK <= hi:
+                yield from storage.read_day(day)  # the whole day is in range
+            else:
+                yield from (e for e in storage.read_day(day) if lo <= e.timestamp <= hi)
+
+
+def entries_between(storage: Storage, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
+    """Return the entries of ``[start, end]`` (both included) ordered by time, then id."""
+    return sorted(iter_range(storage, start, end), key=_BY_TIME)
+
+
+def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
+    """Return the entry with ``entry_id``, or None.
+
+    A UUIDv7 id names its day, so only that day is read; other ids (written by other
+    tools) make every day be read.
+    """
+    if not isinstance(entry_id, str):
+        raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
+    when = id_time(entry_id)
+    days = [when.date()] if when is not None else storage.days()
+    for day in days:
+        for entry in storage.read_day(day):
+            if entry.id == entry_id:
+                return entry
+    return None
+
+
+def expire(storage: Storage, retention_days: int, now: datetime | None = None) -> int:
+    """Delete every day partition whose whole day is older than ``retention_days``.
+
+    A day is expired once its last instant is more than ``retention_days`` days before
+    ``now``: nothing younger is ever deleted. Whole days are deleted, nothing rewritten.
+
+    Returns:
+        The number of entries deleted.
+    """
+    if isinstance(retention_days, bool) or not isinstance(retention_days, int):
+        raise InvalidQueryError(f"retention_days must be an int, got {retention_days!r}")
+    if retention_days < 0:
+        raise InvalidQueryError(f"retention_days must be >= 0, got {retention_days}")
+    cutoff = to_utc(now if now is not None else datetime.now().astimezone()) - timedelta(
+        days=retention_days
+    )
+    deleted = 0
+    for day in storage.days():
+        if day_start(day) + timedelta(days=1) <= cutoff:
+            deleted += storage.drop_day(day)
+    return deleted

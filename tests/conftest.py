@@ -1,0 +1,48 @@
+"""Shared fixtures: storages by backend name, and a controllable clock."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from comply_lab.audit import FileStorage, MemoryStorage, Storage
+
+
+class FakeClock:
+    """A clock that stands still until moved; returns aware UTC datetimes."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 1, 29, 10, 30, tzinfo=UTC))
+
+
+StorageFactory = Callable[[], Storage]
+
+
+def storage_factory(backend: str) -> StorageFactory:
+    """Return a function that makes a fresh, empty storage of ``backend``."""
+    if backend == "memory":
+        return MemoryStorage
+    if backend == "file":
+        return lambda: FileStorage(tempfile.mkdtemp(prefix="comply-lab-test-"), fsync="never")
+    raise ValueError(backend)
+
+
+@pytest.fixture
+def make_storage(request: pytest.FixtureRequest) -> StorageFactory:
+    """Storage factory for the backend named by the test class's ``backend`` attribute."""
+    return storage_factory(request.cls.backend)

@@ -1,0 +1,227 @@
+"""The storage conformance suite: every backend subclasses StorageContract in one line.
+
+Each test drives the backend through the public logger API and the Storage primitives,
+so every backend is held to exactly the same contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comply_lab import AuditLogger, InvalidQueryError
+from comply_lab.audit import AuditEntry, Storage
+from comply_lab.audit.entry import entry_hash
+from tests.conftest import FakeClock, StorageFactory
+
+T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+entry_fields = st.fixed_dictionaries(
+    {"input": st.text(), "output": st.text()},
+    optional={
+        "provider": st.none() | st.text(),
+        "model": st.none() | st.text(),
+        "conversation_id": st.none() | st.text(string.printable),
+        "safety_passed": st.booleans(),
+        "detectors_triggered": st.lists(st.text(), max_size=3),
+        "block_reason": st.none() | st.text(),
+        "alerts": st.lists(st.text(), max_size=3),
+        "latency_ms": st.floats(min_value=0, max_value=1e9, allow_nan=False),
+        "input_tokens": st.none() | st.integers(min_value=0, max_value=2**63 - 1),
+        "output_tokens": st.none() | st.integers(min_value=0, max_value=2**63 - 1),
+        "metadata": st.dictionaries(st.text(), json_values, max_size=5),
+    },
+)
+
+
+def _logger(storage: Storage, clock: FakeClock, **options: object) -> AuditLogger:
+    return AuditLogger(storage, clock=clock, **options)  # type: ignore[arg-type]
+
+
+class StorageContract:
+    """Behaviour every storage backend must have. Subclasses set ``backend``."""
+
+    backend: str
+
+    def test_entry_reads_back_as_logged(self, make_storage: StorageFactory, clock: FakeClock):
+        """An entry read by id has every field as logged, with a valid entry hash."""
+        logger = _logger(make_storage(), clock)
+        entry_id = logger.log_sync(
+            input="What is the weather today?",
+            output="I don't have access to real-time weather data.",
+            provider="openai",
+            model="gpt-4",
+            conversation_id="conv-1",
+            safety_passed=True,
+            latency_ms=150,
+            input_tokens=7,
+            output_tokens=11,
+            metadata={"user_id": "user-123", "nested": {"a": [1, 2.5, None]}},
+        )
+        entry = logger.get_entry_sync(entry_id)
+        assert entry is not None
+        assert entry.id == entry_id
+        assert entry.timestamp == T0
+        assert entry.latency_ms == 150.0
+        assert isinstance(entry.latency_ms, float)
+        assert entry.metadata == {"user_id": "user-123", "nested": {"a": [1, 2.5, None]}}
+        assert entry.input_content is None
+        assert entry.entry_hash == entry_hash(entry.to_dict())
+        assert (entry.writer_id, entry.seq) == (logger.writer_id, 0)
+
+    def test_days_are_sorted_partitions(self, make_storage: StorageFactory, clock: FakeClock):
+        """Entries land in the UTC day partition of their timestamp."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        for offset in (2, 0, 1):
+            clock.now = T0 + timedelta(days=offset)
+            logger.log_sync(input="q", output="a")
+        assert storage.days() == [date(2026, 1, 29), date(2026, 1, 30), date(2026, 1, 31)]
+        assert [e.timestamp.date() for e in storage.read_day(date(2026, 1, 30))] == [
+            date(2026, 1, 30)
+        ]
+
+    def test_read_day_keeps_write_order(self, make_storage: StorageFactory, clock: FakeClock):
+        """A writer's entries come back in chain order within a day."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        ids = [logger.log_sync(input=str(i), output="") for i in range(50)]
+        entries = list(storage.read_day(T0.date()))
+        assert [e.id for e in entries] == ids
+        assert [e.seq for e in entries] == list(range(50))
+        assert [e.prev_hash for e in entries[1:]] == [e.entry_hash for e in entries[:-1]]
+
+    def test_range_is_inclusive_and_sorted(self, make_storage: StorageFactory, clock: FakeClock):
+        """get_entries includes both ends, excludes the rest and sorts by time."""
+        logger = _logger(make_storage(), clock)
+        stamps = [T0 + timedelta(hours=h) for h in (30, 0, 5, 29, 48)]
+        for stamp in stamps:
+            clock.now = stamp
+            logger.log_sync(input=stamp.isoformat(), output="")
+        got = logger.get_entries_sync(T0 + timedelta(hours=5), T0 + timedelta(hours=30))
+        assert [e.timestamp for e in got] == [T0 + timedelta(hours=h) for h in (5, 29, 30)]
+
+    def test_naive_and_aware_bounds_agree(self, make_storage: StorageFactory, clock: FakeClock):
+        """Naive bounds are UTC; aware bounds in other zones are converted."""
+        logger = _logger(make_storage(), clock)
+        logger.log_sync(input="q", output="a")
+        naive = T0.replace(tzinfo=None)
+        tokyo = timezone(timedelta(hours=9))
+        assert len(logger.get_entries_sync(naive, naive)) == 1
+        assert len(logger.get_entries_sync(T0.astimezone(tokyo), T0.astimezone(tokyo))) == 1
+        assert len(logger.get_entries_sync(T0.isoformat(), "2026-01-29T10:30:00")) == 1
+        after = naive + timedelta(microseconds=1)
+        assert logger.get_entries_sync(after, after + timedelta(days=1)) == []
+
+    def test_reversed_range_is_an_error(self, make_storage: StorageFactory, clock: FakeClock):
+        """A range whose start is after its end raises instead of returning nothing."""
+        logger = _logger(make_storage(), clock)
+        with pytest.raises(InvalidQueryError, match="is after end"):
+            logger.get_entries_sync(T0, T0 - timedelta(seconds=1))
+
+    def test_missing_and_foreign_ids(self, make_storage: StorageFactory, clock: FakeClock):
+        """Unknown ids give None, whether UUIDv7 or not."""
+        logger = _logger(make_storage(), clock)
+        logger.log_sync(input="q", output="a")
+        assert logger.get_entry_sync("0190b7a5-1f40-7000-8000-000000000000") is None
+        assert logger.get_entry_sync("abc-123-def") is None
+
+    def test_drop_day_counts_and_removes(self, make_storage: StorageFactory, clock: FakeClock):
+        """drop_day deletes one whole day and returns its entry count."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        for _ in range(3):
+            logger.log_sync(input="q", output="a")
+        clock.advance(days=1)
+        logger.log_sync(input="q", output="a")
+        assert storage.drop_day(T0.date()) == 3
+        assert storage.days() == [T0.date() + timedelta(days=1)]
+        assert storage.count_sync() == 1
+        assert storage.drop_day(T0.date()) == 0
+
+    def test_cleanup_expired_deletes_whole_old_days_only(
+        self, make_storage: StorageFactory, clock: FakeClock
+    ):
+        """Only days wholly older than retention_days go; the count is exact."""
+        storage = make_storage()
+        logger = _logger(storage, clock, retention_days=7)
+        for day in range(10):
+            clock.now = T0 + timedelta(days=day)
+            for _ in range(day + 1):
+                logger.log_sync(input="q", output="a")
+        # now = 2026-02-07 10:30; cutoff 2026-01-31 10:30: days 29 and 30 are wholly older.
+        assert logger.cleanup_expired_sync() == 1 + 2
+        assert storage.days()[0] == date(2026, 1, 31)
+        assert storage.count_sync() == sum(range(3, 11))
+        assert logger.cleanup_expired_sync() == 0
+
+    def test_async_api(self, make_storage: StorageFactory, clock: FakeClock):
+        """The async methods give the same results as their sync twins."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+
+        async def flow() -> tuple[AuditEntry | None, int, int]:
+            entry_id = await logger.log(input="q", output="a", provider="p")
+            entry = await logger.get_entry(entry_id)
+            found = await logger.get_entries(T0, T0)
+            return entry, len(found), await storage.count()  # type: ignore[attr-defined]
+
+        entry, found, count = asyncio.run(flow())
+        assert entry is not None and entry.provider == "p"
+        assert (found, count) == (1, 1)
+
+    # Each backend subclass is its own executor by design; the factory makes fresh stores.
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(fields=entry_fields, offset_s=st.integers(0, 3 * 86400))
+    def test_any_valid_entry_round_trips(
+        self, make_storage: StorageFactory, fields: dict[str, object], offset_s: int
+    ):
+        """Whatever valid values are logged come back identical, on any day."""
+        clock = FakeClock(T0 + timedelta(seconds=offset_s, microseconds=offset_s % 997))
+        logger = _logger(make_storage(), clock, store_content=True)
+        entry_id = logger.log_sync(**fields)  # type: ignore[arg-type]
+        entry = logger.get_entry_sync(entry_id)
+        assert entry is not None
+        expected = {
+            "provider": None,
+            "model": None,
+            "conversation_id": None,
+            "safety_passed": True,
+            "detectors_triggered": [],
+            "block_reason": None,
+            "alerts": [],
+            "latency_ms": 0.0,
+            "input_tokens": None,
+            "output_tokens": None,
+            "metadata": {},
+            **fields,
+        }
+        assert entry.input_content == expected.pop("input")
+        assert entry.output_content == expected.pop("output")
+        assert {k: getattr(entry, k) for k in expected} == expected
+        assert entry.timestamp == clock.now
+        assert entry.entry_hash == entry_hash(entry.to_dict())

@@ -1,0 +1,75 @@
+"""The demo and the benchmark scripts run end to end on small data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from comply_lab import demo
+from comply_lab.sample import interactions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class TestSample:
+    def test_same_seed_same_data(self):
+        """The workload is reproducible from its seed."""
+        end = datetime(2026, 2, 1, tzinfo=UTC)
+        first = [(i.when, i.fields) for i in interactions(300, 3, end=end, seed=1)]
+        assert first == [(i.when, i.fields) for i in interactions(300, 3, end=end, seed=1)]
+        assert first != [(i.when, i.fields) for i in interactions(300, 3, end=end, seed=2)]
+
+    def test_realistic_mix(self):
+        """Several providers, about 8% blocked with detectors, times in order."""
+        items = list(interactions(5000, 30, seed=3))
+        assert len(items) == 5000
+        assert [i.when for i in items] == sorted(i.when for i in items)
+        blocked = [i for i in items if not i.fields["safety_passed"]]
+        assert 0.06 < len(blocked) / len(items) < 0.10
+        assert all(i.fields["detectors_triggered"] and i.fields["block_reason"] for i in blocked)
+        assert len({i.fields["provider"] for i in items}) >= 4
+        assert len({i.fields["conversation_id"] for i in items}) < len(items)
+
+
+class TestDemo:
+    def test_demo_logs_reads_and_summarizes(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ):
+        """The demo writes a log, reads every entry back and prints the summary."""
+        assert demo.main(["--out", str(tmp_path / "d"), "--entries", "3000", "--days", "5"]) == 0
+        out = capsys.readouterr().out
+        assert "read back 3,000 entries" in out
+        assert "safety failures" in out
+        assert "latency p95" in out
+        assert any(p.name.startswith("audit_") for p in (tmp_path / "d" / "log").iterdir())
+        # A second run replaces its own earlier output.
+        assert demo.main(["--out", str(tmp_path / "d"), "--entries", "500", "--days", "2"]) == 0
+
+    def test_demo_never_deletes_foreign_directories(self, tmp_path: Path):
+        """An existing directory the demo did not make is left alone."""
+        (tmp_path / "precious.txt").write_text("keep me")
+        with pytest.raises(SystemExit, match="was not made by the demo"):
+            demo.main(["--out", str(tmp_path), "--entries", "10"])
+        assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_log_throughput_bench_runs(tmp_path: Path):
+    """bench/log_throughput.py runs and writes figures with ratios."""
+    subprocess.run(
+        [sys.executable, "bench/log_throughput.py", "--entries", "300", "--query-entries", "3000"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    results = json.loads((ROOT / "bench" / "out" / "log_throughput.json").read_text())
+    assert {r["workload"].split(",")[0] for r in results} >= {
+        "awaited log()",
+        "get_entries(1 day of 30)",
+    }
+    assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)
