@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,3 +35,26 @@ def asyncify(fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     twin.__qualname__ = fn.__qualname__.removesuffix("_sync")
     twin.__doc__ = f"Async twin of ``{fn.__name__}`` (runs in a worker thread).\n\n{fn.__doc__}"
     return twin
+
+
+class Closing:
+    """Context management, sync and async, for objects with a ``close()`` method."""
+
+    def close(self) -> None:
+        """Release resources; subclasses override it."""
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close` (runs it in a worker thread)."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -17,7 +17,7 @@ import orjson
 
 from comply_lab import _forksafe
 from comply_lab._time import TimeLike, to_utc
-from comply_lab._twins import asyncify
+from comply_lab._twins import Closing, asyncify
 from comply_lab.audit import validate
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
@@ -64,7 +64,7 @@ def _acknowledged_async(
     return log
 
 
-class AuditLogger:
+class AuditLogger(Closing):
     """Logs AI interactions to a storage backend, hash-only unless asked otherwise.
 
     Each logger is one *writer*: its entries form a hash chain (``writer_id``, ``seq``,
@@ -310,19 +310,3 @@ class AuditLogger:
     def close(self) -> None:
         """Make every logged entry durable and close the storage."""
         self.storage.close()
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> AuditLogger:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AuditLogger:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Protocol, runtime_checkable
 
+from comply_lab._twins import Closing
 from comply_lab.audit.entry import AuditEntry
 
 
@@ -59,7 +60,7 @@ class Storage(Protocol):
         ...
 
 
-class StorageBase:
+class StorageBase(Closing):
     """Shared behaviour of the bundled backends: async twins and context management.
 
     Subclasses implement the :class:`Storage` primitives.
@@ -69,19 +70,6 @@ class StorageBase:
         """Return the number of stored entries."""
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Release resources; the default has none."""
-
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""
         return await asyncio.to_thread(self.count_sync)
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> StorageBase:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
