@@ -15,7 +15,7 @@ import asyncio
 import functools
 import hashlib
 import json
-import platform
+import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +27,9 @@ from typing import Any
 from comply_lab import AuditLogger, EncryptionManager
 from comply_lab.audit import FileStorage
 from comply_lab.sample import write_sample
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import naive_query, report, row, timed
 
 FIELDS: dict[str, Any] = {
     "input": "Summarize the quarterly report for the finance team",
@@ -120,20 +123,6 @@ def bench_logging(n: int) -> list[dict[str, Any]]:
     return results
 
 
-def naive_query(path: Path, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Scan every file, parse every line, filter by time (the original tool's query)."""
-    found = []
-    for file in sorted(path.glob("audit_*.jsonl")):
-        with file.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    record = json.loads(line)
-                    stamp = datetime.fromisoformat(record["timestamp"])
-                    if start <= stamp <= end:
-                        found.append(record)
-    return found
-
-
 def bench_query(n: int) -> list[dict[str, Any]]:
     """get_entries for one day out of 30, beside a scan of every file."""
     path = Path(tempfile.mkdtemp()) / "log"
@@ -149,45 +138,14 @@ def bench_query(n: int) -> list[dict[str, Any]]:
     return [
         row(
             f"get_entries(1 day of 30), {n:,} entries",
-            1 / ours,
-            1 / base,
+            ours,
+            base,
             20.0,
-            "queries/s",
-            extra={"rows": got[0], "ours_s": ours, "baseline_s": base},
+            "s",
+            higher_is_better=False,
+            rows=got[0],
         )
     ]
-
-
-def timed(fn: Callable[[], None], repeat: int = 3) -> float:
-    """Best wall time of ``repeat`` runs."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def row(
-    name: str,
-    ours: float,
-    base: float,
-    target: float,
-    unit: str,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One result line: figures, ratio and whether the target ratio is met."""
-    ratio = ours / base
-    return {
-        "workload": name,
-        "unit": unit,
-        "ours": ours,
-        "baseline": base,
-        "ratio": ratio,
-        "target_ratio": target,
-        "met": ratio >= target,
-        **(extra or {}),
-    }
 
 
 def main() -> None:
@@ -196,18 +154,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20_000, help="entries per logging run")
     parser.add_argument("--query-entries", type=int, default=200_000, help="entries in the log")
     args = parser.parse_args()
-    results = bench_logging(args.entries) + bench_query(args.query_entries)
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"{'workload':<44}{'ours':>12}{'baseline':>12}{'ratio':>8}{'target':>8}")
-    for r in results:
-        verdict = "met" if r["met"] else "BELOW"
-        print(
-            f"{r['workload']:<44}{r['ours']:>12,.0f}{r['baseline']:>12,.0f}"
-            f"{r['ratio']:>7.1f}x{r['target_ratio']:>6.0f}x {verdict}  ({r['unit']})"
-        )
-    out = Path(__file__).parent / "out"
-    out.mkdir(exist_ok=True)
-    (out / "log_throughput.json").write_text(json.dumps(results, indent=2))
+    report("log_throughput", bench_logging(args.entries) + bench_query(args.query_entries))
 
 
 if __name__ == "__main__":

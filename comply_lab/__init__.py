@@ -10,6 +10,7 @@ Example:
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from comply_lab.audit import (
     AuditEntry,
@@ -24,10 +25,26 @@ from comply_lab.errors import (
     ComplyLabWarning,
     CorruptLineWarning,
     DecryptionError,
+    IntegrityError,
     InvalidEntryError,
     InvalidQueryError,
     StorageError,
 )
+
+if TYPE_CHECKING:
+    from comply_lab.lab import Log, open_log
+
+_LAB = ("Log", "open_log")
+
+
+def __getattr__(name: str) -> Any:
+    # The lab (pandas, pyarrow, DuckDB) loads on first use, keeping `import comply_lab` light.
+    if name in _LAB:
+        from comply_lab import lab
+
+        return getattr(lab, name)
+    raise AttributeError(f"module 'comply_lab' has no attribute {name!r}")
+
 
 try:
     __version__ = version("comply-lab")
@@ -43,10 +60,13 @@ __all__ = [
     "DecryptionError",
     "EncryptionManager",
     "FileStorage",
+    "IntegrityError",
     "InvalidEntryError",
     "InvalidQueryError",
+    "Log",
     "MemoryStorage",
     "Storage",
     "StorageError",
     "__version__",
+    "open_log",
 ]

@@ -37,9 +37,41 @@ def to_utc(value: TimeLike, *, name: str = "time") -> datetime:
     )
 
 
+def to_range(
+    start: TimeLike | None, end: TimeLike | None
+) -> tuple[datetime | None, datetime | None]:
+    """Return a query range as aware UTC bounds, both included; None means unbounded.
+
+    Bounds are instants, read as :func:`to_utc` does, with one convenience: a bare day
+    (a ``date`` or a ``"YYYY-MM-DD"`` string) given as ``end`` means the *end* of that day,
+    so ``("2026-01-29", "2026-01-29")`` is the whole of 29 January, as in pandas.
+
+    Raises:
+        InvalidQueryError: a bound is not a time, or ``start`` is after ``end``.
+    """
+    lo = None if start is None else to_utc(start, name="start")
+    hi = None if end is None else to_utc(end, name="end")
+    if hi is not None and _is_bare_day(end):
+        hi = day_end(hi.date())
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidQueryError(f"start {lo.isoformat()} is after end {hi.isoformat()}")
+    return lo, hi
+
+
+def _is_bare_day(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value.strip()) == 10
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 def day_start(day: date) -> datetime:
     """Return midnight UTC at the start of ``day``."""
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def day_end(day: date) -> datetime:
+    """Return the last microsecond of ``day`` in UTC."""
+    return day_start(day) + timedelta(days=1) - timedelta(microseconds=1)
 
 
 def days_between(start: date, end: date) -> list[date]:

@@ -43,6 +43,14 @@ class StorageError(ComplyLabError, OSError):
     """A storage backend failed to write, read or delete data."""
 
 
+class IntegrityError(ComplyLabError, ValueError):
+    """Stored data does not match what it must contain (hash, count or chain mismatch)."""
+
+
+class CorruptSegmentError(IntegrityError):
+    """A stored segment cannot be decoded at all (for example a damaged Parquet file)."""
+
+
 class CorruptRecordError(ComplyLabError, ValueError):
     """A stored record is not a valid audit entry (raised inside readers, then reported)."""
 
@@ -65,3 +73,7 @@ class ComplyLabWarning(UserWarning):
 
 class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
+
+
+class SealWarning(ComplyLabWarning):
+    """A segment could not be sealed now; it stays readable as JSONL and is retried later."""

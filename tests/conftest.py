@@ -37,9 +37,17 @@ def storage_factory(backend: str) -> StorageFactory:
     """Return a function that makes a fresh, empty storage of ``backend``."""
     if backend == "memory":
         return MemoryStorage
-    if backend == "file":
-        return lambda: FileStorage(tempfile.mkdtemp(prefix="comply-lab-test-"), fsync="never")
+    if backend in ("jsonl", "parquet"):
+        return lambda: FileStorage(
+            tempfile.mkdtemp(prefix="comply-lab-test-"), format=backend, fsync="never"
+        )
     raise ValueError(backend)
+
+
+def settle(storage: Storage) -> None:
+    """Bring written data to its resting format: a Parquet store seals its segments."""
+    if isinstance(storage, FileStorage) and storage.format == "parquet":
+        storage.seal()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab.audit import AuditEntry, Storage
 from comply_lab.audit.entry import entry_hash
-from tests.conftest import FakeClock, StorageFactory
+from tests.conftest import FakeClock, StorageFactory, settle
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
 
@@ -62,7 +62,8 @@ class StorageContract:
 
     def test_entry_reads_back_as_logged(self, make_storage: StorageFactory, clock: FakeClock):
         """An entry read by id has every field as logged, with a valid entry hash."""
-        logger = _logger(make_storage(), clock)
+        storage = make_storage()
+        logger = _logger(storage, clock)
         entry_id = logger.log_sync(
             input="What is the weather today?",
             output="I don't have access to real-time weather data.",
@@ -75,6 +76,7 @@ class StorageContract:
             output_tokens=11,
             metadata={"user_id": "user-123", "nested": {"a": [1, 2.5, None]}},
         )
+        settle(storage)
         entry = logger.get_entry_sync(entry_id)
         assert entry is not None
         assert entry.id == entry_id
@@ -94,6 +96,7 @@ class StorageContract:
             clock.now = T0 + timedelta(days=offset)
             logger.log_sync(input="q", output="a")
         assert storage.days() == [date(2026, 1, 29), date(2026, 1, 30), date(2026, 1, 31)]
+        settle(storage)
         assert [e.timestamp.date() for e in storage.read_day(date(2026, 1, 30))] == [
             date(2026, 1, 30)
         ]
@@ -103,6 +106,7 @@ class StorageContract:
         storage = make_storage()
         logger = _logger(storage, clock)
         ids = [logger.log_sync(input=str(i), output="") for i in range(50)]
+        settle(storage)
         entries = list(storage.read_day(T0.date()))
         assert [e.id for e in entries] == ids
         assert [e.seq for e in entries] == list(range(50))
@@ -110,20 +114,24 @@ class StorageContract:
 
     def test_range_is_inclusive_and_sorted(self, make_storage: StorageFactory, clock: FakeClock):
         """get_entries includes both ends, excludes the rest and sorts by time."""
-        logger = _logger(make_storage(), clock)
+        storage = make_storage()
+        logger = _logger(storage, clock)
         stamps = [T0 + timedelta(hours=h) for h in (30, 0, 5, 29, 48)]
         for stamp in stamps:
             clock.now = stamp
             logger.log_sync(input=stamp.isoformat(), output="")
+        settle(storage)
         got = logger.get_entries_sync(T0 + timedelta(hours=5), T0 + timedelta(hours=30))
         assert [e.timestamp for e in got] == [T0 + timedelta(hours=h) for h in (5, 29, 30)]
 
     def test_naive_and_aware_bounds_agree(self, make_storage: StorageFactory, clock: FakeClock):
         """Naive bounds are UTC; aware bounds in other zones are converted."""
-        logger = _logger(make_storage(), clock)
+        storage = make_storage()
+        logger = _logger(storage, clock)
         logger.log_sync(input="q", output="a")
         naive = T0.replace(tzinfo=None)
         tokyo = timezone(timedelta(hours=9))
+        settle(storage)
         assert len(logger.get_entries_sync(naive, naive)) == 1
         assert len(logger.get_entries_sync(T0.astimezone(tokyo), T0.astimezone(tokyo))) == 1
         assert len(logger.get_entries_sync(T0.isoformat(), "2026-01-29T10:30:00")) == 1
@@ -132,14 +140,17 @@ class StorageContract:
 
     def test_reversed_range_is_an_error(self, make_storage: StorageFactory, clock: FakeClock):
         """A range whose start is after its end raises instead of returning nothing."""
-        logger = _logger(make_storage(), clock)
+        storage = make_storage()
+        logger = _logger(storage, clock)
         with pytest.raises(InvalidQueryError, match="is after end"):
             logger.get_entries_sync(T0, T0 - timedelta(seconds=1))
 
     def test_missing_and_foreign_ids(self, make_storage: StorageFactory, clock: FakeClock):
         """Unknown ids give None, whether UUIDv7 or not."""
-        logger = _logger(make_storage(), clock)
+        storage = make_storage()
+        logger = _logger(storage, clock)
         logger.log_sync(input="q", output="a")
+        settle(storage)
         assert logger.get_entry_sync("0190b7a5-1f40-7000-8000-000000000000") is None
         assert logger.get_entry_sync("abc-123-def") is None
 
@@ -151,6 +162,7 @@ class StorageContract:
             logger.log_sync(input="q", output="a")
         clock.advance(days=1)
         logger.log_sync(input="q", output="a")
+        settle(storage)
         assert storage.drop_day(T0.date()) == 3
         assert storage.days() == [T0.date() + timedelta(days=1)]
         assert storage.count_sync() == 1
@@ -167,6 +179,7 @@ class StorageContract:
             for _ in range(day + 1):
                 logger.log_sync(input="q", output="a")
         # now = 2026-02-07 10:30; cutoff 2026-01-31 10:30: days 29 and 30 are wholly older.
+        settle(storage)
         assert logger.cleanup_expired_sync() == 1 + 2
         assert storage.days()[0] == date(2026, 1, 31)
         assert storage.count_sync() == sum(range(3, 11))
@@ -179,6 +192,7 @@ class StorageContract:
 
         async def flow() -> tuple[AuditEntry | None, int, int]:
             entry_id = await logger.log(input="q", output="a", provider="p")
+            settle(storage)
             entry = await logger.get_entry(entry_id)
             found = await logger.get_entries(T0, T0)
             return entry, len(found), await storage.count()  # type: ignore[attr-defined]
@@ -202,8 +216,10 @@ class StorageContract:
     ):
         """Whatever valid values are logged come back identical, on any day."""
         clock = FakeClock(T0 + timedelta(seconds=offset_s, microseconds=offset_s % 997))
-        logger = _logger(make_storage(), clock, store_content=True)
+        storage = make_storage()
+        logger = _logger(storage, clock, store_content=True)
         entry_id = logger.log_sync(**fields)  # type: ignore[arg-type]
+        settle(storage)
         entry = logger.get_entry_sync(entry_id)
         assert entry is not None
         expected = {

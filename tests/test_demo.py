@@ -73,3 +73,19 @@ def test_log_throughput_bench_runs(tmp_path: Path):
         "get_entries(1 day of 30)",
     }
     assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)
+
+
+def test_query_scale_bench_runs():
+    """bench/query_scale.py runs on a small log and compares against its baseline."""
+    subprocess.run(
+        [sys.executable, "bench/query_scale.py", "--entries", "4000"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    results = json.loads((ROOT / "bench" / "out" / "query_scale.json").read_text())
+    names = [r["workload"] for r in results]
+    assert "entries(), 1 day of 4,000" in names
+    assert "peak RSS loading 4,000 rows" in names
+    assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)

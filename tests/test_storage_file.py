@@ -21,8 +21,12 @@ from tests.conftest import FakeClock
 from tests.storage_contract import T0, StorageContract
 
 
-class TestFileContract(StorageContract):
-    backend = "file"
+class TestJsonlContract(StorageContract):
+    backend = "jsonl"
+
+
+class TestParquetContract(StorageContract):
+    backend = "parquet"
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -87,7 +87,7 @@ class AuditEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stored record: JSON types only, timestamp as an ISO 8601 string."""
-        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record = {name: getattr(self, name) for name in _FIELD_NAMES}
         record["timestamp"] = format_timestamp(self.timestamp)
         return record
 

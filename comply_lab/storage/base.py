@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from comply_lab._twins import Closing
 from comply_lab.audit.entry import AuditEntry
+from comply_lab.storage.decode import count_segments, read_day
+from comply_lab.storage.segments import Segment
 
 
 @runtime_checkable
@@ -43,16 +45,24 @@ class Storage(Protocol):
         """Return the day partitions that hold data, oldest first."""
         ...
 
-    def read_day(self, day: date) -> Iterator[AuditEntry]:
-        """Yield the entries of one day partition in stored order."""
+    def segments(self, day: date) -> list[Segment]:
+        """Return the readable segments of one day partition, in write order.
+
+        A segment must be listed once: a backend that keeps an entry in two places for a
+        moment (a JSONL source and its sealed Parquet twin) lists only one of them.
+        """
+        ...
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes (JSONL or Parquet).
+
+        Raises:
+            FileNotFoundError: the segment was sealed or deleted since it was listed.
+        """
         ...
 
     def drop_day(self, day: date) -> int:
         """Delete a whole day partition and return how many entries it held."""
-        ...
-
-    def count_sync(self) -> int:
-        """Return the number of stored entries."""
         ...
 
     def close(self) -> None:
@@ -61,14 +71,31 @@ class Storage(Protocol):
 
 
 class StorageBase(Closing):
-    """Shared behaviour of the bundled backends: async twins and context management.
+    """Shared behaviour of the bundled backends, written once over the primitives.
 
-    Subclasses implement the :class:`Storage` primitives.
+    Subclasses implement the :class:`Storage` primitives; this class adds reading a day,
+    counting, async twins and context management.
     """
 
-    def count_sync(self) -> int:
-        """Return the number of stored entries."""
+    def days(self) -> list[date]:
+        """Return the day partitions that hold data, oldest first."""
         raise NotImplementedError
+
+    def segments(self, day: date) -> list[Segment]:
+        """Return the readable segments of one day partition, in write order."""
+        raise NotImplementedError
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes."""
+        raise NotImplementedError
+
+    def read_day(self, day: date) -> Iterator[AuditEntry]:
+        """Yield the entries of one day partition in stored order."""
+        return read_day(self, day)
+
+    def count_sync(self) -> int:
+        """Return the number of stored entries, from manifests where they know it."""
+        return sum(count_segments(self, self.segments(day)) for day in self.days())
 
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""

@@ -1,36 +1,56 @@
-"""Local storage: one JSONL file per UTC day, rotated by size.
+"""Local storage: JSONL day segments, optionally sealed into a Parquet dataset.
 
-Layout (compatible with the original tool)::
+Layout::
 
-    path/audit_20260128.jsonl        first segment of 28 January 2026
-    path/audit_20260128_001.jsonl    next segment, started when the first reached the size
-    path/audit_20260129.jsonl
+    path/audit_20260128.jsonl                       JSONL segment 0 of 28 January 2026
+    path/audit_20260128_001.jsonl                   segment 1, started when 0 was full
+    path/date=2026-01-27/part-20260127-000.parquet  a sealed segment (format="parquet")
+    path/_manifest.jsonl                            one chained record per sealed segment
 
-Unlike the original, rotation never renames a file: a full segment stays where it is and
-the next one gets the next number, so several processes can append to one directory
-(each line goes out in a single ``O_APPEND`` write, which the kernel keeps whole) and
-readers never see a file move under them.
+The JSONL names are the original tool's. Unlike the original, rotation never renames a
+file: a full segment stays and the next one gets the next number, so several processes
+can append to one directory (each line is one ``O_APPEND`` write, which the kernel keeps
+whole) and readers never see a file move under them.
+
+With ``format="parquet"`` the JSONL segments are a write-ahead log: a segment is sealed
+into Parquet (see :mod:`comply_lab.storage.seal`) when its writer leaves it — on rotation,
+at day change, on :meth:`FileStorage.close` — or on :meth:`FileStorage.seal`. A writer
+holds a shared ``flock`` on the segment it appends to, so no segment in use is sealed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import re
+import queue
 import threading
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from comply_lab import _forksafe
-from comply_lab.audit.entry import AuditEntry
-from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.storage.base import StorageBase
+from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit
-from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.manifest import read_manifest
+from comply_lab.storage.segments import (
+    Segment,
+    jsonl_name,
+    parquet_name,
+    parse_jsonl_name,
+    parse_parquet_name,
+    parse_partition,
+    partition_dir,
+)
 
-_SEGMENT = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
+if TYPE_CHECKING:
+    from comply_lab.storage.seal import SealReport
+
+StoreFormat = Literal["jsonl", "parquet"]
 _RESTAT_EVERY = 256  # appends between size checks that notice other processes' writes
 
 
@@ -47,34 +67,26 @@ class _Open:
     since_stat: int = 0
 
 
-def _close_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def segment_name(day: date, index: int) -> str:
-    """Return the file name of segment ``index`` (0 is the first) of ``day``."""
-    stem = f"audit_{day:%Y%m%d}"
-    return f"{stem}.jsonl" if index == 0 else f"{stem}_{index:03d}.jsonl"
-
-
 class FileStorage(StorageBase):
-    """Stores entries as JSONL day files in a directory.
+    """Stores entries in a directory: JSONL day segments, optionally sealed into Parquet.
 
     Args:
         path: Directory of the log; created if missing.
         rotation_size_mb: A segment that reaches this size is closed and the next write
             goes to the day's next segment.
+        format: ``"jsonl"`` (default; files stay JSONL, as the original tool wrote them) or
+            ``"parquet"`` (closed segments are sealed into ``date=YYYY-MM-DD/`` Parquet).
         fsync: Durability against machine crashes: ``"never"``, ``"interval"`` (default)
             or ``"always"``; see :mod:`comply_lab.storage.durability`.
         fsync_interval_s: Longest delay before written data is fsynced under ``"interval"``.
 
     Raises:
         StorageError: the directory cannot be created.
+        InvalidQueryError: an option is out of range.
 
     Example:
         >>> import tempfile
-        >>> storage = FileStorage(tempfile.mkdtemp(), rotation_size_mb=50)
+        >>> storage = FileStorage(tempfile.mkdtemp(), rotation_size_mb=50, format="parquet")
         >>> storage.days()
         []
     """
@@ -84,17 +96,22 @@ class FileStorage(StorageBase):
         path: str | os.PathLike[str],
         rotation_size_mb: float = 100,
         *,
+        format: StoreFormat = "jsonl",
         fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 1.0,
     ) -> None:
         if isinstance(rotation_size_mb, bool) or not rotation_size_mb > 0:
             raise InvalidQueryError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
+        if format not in ("jsonl", "parquet"):
+            raise InvalidQueryError(f"format must be 'jsonl' or 'parquet', got {format!r}")
         self.path = Path(path)
         self.rotation_size_mb = rotation_size_mb
+        self.format: StoreFormat = format
         self._limit = int(rotation_size_mb * 1024 * 1024)
         self._commit = GroupCommit(fsync, self._fsync, fsync_interval_s)
         self._lock = threading.Lock()
         self._open: _Open | None = None
+        self._sealer: _Sealer | None = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -105,7 +122,10 @@ class FileStorage(StorageBase):
         _forksafe.register(self)
 
     def __repr__(self) -> str:
-        return f"FileStorage({str(self.path)!r}, rotation_size_mb={self.rotation_size_mb!r})"
+        return (
+            f"FileStorage({str(self.path)!r}, rotation_size_mb={self.rotation_size_mb!r}, "
+            f"format={self.format!r})"
+        )
 
     # -- writing ---------------------------------------------------------------------
 
@@ -114,7 +134,7 @@ class FileStorage(StorageBase):
 
         Raises:
             StorageError: the write failed (disk full, read-only, ...); the entry is not
-                stored, and the next append starts on a fresh line.
+                stored, and the next append reopens the segment on a fresh line.
         """
         with self._lock:
             seg = self._segment_for(day)
@@ -124,19 +144,20 @@ class FileStorage(StorageBase):
             except OSError as err:
                 # Reopen on the next append: the fault may be gone by then (space freed).
                 self._open = None
-                _close_quietly(seg.fd)
+                with contextlib.suppress(OSError):
+                    os.close(seg.fd)
                 raise StorageError(
-                    f"could not append an entry to {seg.path}: {err.strerror}; the "
-                    "entry was not stored (free space or fix permissions, then log again)"
+                    f"could not append an entry to {seg.path}: {err.strerror}; the entry was "
+                    "not stored (free space or fix permissions, then log again)"
                 ) from err
             seg.size += written
             seg.since_stat += 1
             if written != len(data):
                 seg.needs_newline = True
                 raise StorageError(
-                    f"short write of an entry to {seg.path} ({written} of {len(data)} "
-                    "bytes, disk full?); the entry was not stored, its fragment will be "
-                    "reported and skipped by readers"
+                    f"short write of an entry to {seg.path} ({written} of {len(data)} bytes, "
+                    "disk full?); the entry was not stored, its fragment will be reported and "
+                    "skipped by readers"
                 )
             seg.needs_newline = False
             return self._commit.written()
@@ -162,29 +183,51 @@ class FileStorage(StorageBase):
                 return seg
             index = seg.index + 1
         else:
-            index = max((i for i, _ in self._segments(day)), default=0)
+            index = self._current_index(day)
         self._close_open()
         self._open = self._open_segment(day, index)
         return self._open
 
+    def _current_index(self, day: date) -> int:
+        """Return the day's newest JSONL segment, or the one after its newest sealed one."""
+        jsonl = [i for d, i in self._jsonl_segments() if d == day]
+        sealed = [i + 1 for i in self._sealed_indices(day)]
+        return max(jsonl + sealed, default=0)
+
     def _open_segment(self, day: date, index: int) -> _Open:
         while True:
-            path = self.path / segment_name(day, index)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            path = self.path / jsonl_name(day, index)
             try:
-                fd = os.open(path, flags, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as err:
                 raise StorageError(
                     f"cannot open log segment {path}: {err.strerror}; check that the directory "
                     "exists and is writable"
                 ) from err
-            size = os.fstat(fd).st_size
-            if size < self._limit:
+            if self._claim(fd, day, index):
+                size = os.fstat(fd).st_size
                 # A file that does not end in a newline was torn by a crash: start afresh.
                 torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
                 return _Open(day, index, path, fd, size, needs_newline=torn)
             os.close(fd)
             index += 1
+
+    def _claim(self, fd: int, day: date, index: int) -> bool:
+        """Take a shared lock on a segment if it is still open to appends."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # being sealed right now
+        stat = os.fstat(fd)
+        if stat.st_nlink == 0 or stat.st_size >= self._limit:
+            return False
+        if (self.path / parquet_name(day, day, index)).exists():
+            # Sealed: this name was recreated by our open; no writer ever appends to it.
+            if stat.st_size == 0:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path / jsonl_name(day, index))
+            return False
+        return True
 
     def _close_open(self) -> None:
         seg, self._open = self._open, None
@@ -192,7 +235,9 @@ class FileStorage(StorageBase):
             return
         if self._commit.policy != "never":
             os.fsync(seg.fd)
-        os.close(seg.fd)
+        os.close(seg.fd)  # releases the shared lock: the segment may now be sealed
+        if self.format == "parquet":
+            self._sealer_thread().submit(seg.day, seg.index)
 
     def _fsync(self) -> None:
         with self._lock:
@@ -203,26 +248,56 @@ class FileStorage(StorageBase):
             finally:
                 os.close(fd)
 
+    def _sealer_thread(self) -> _Sealer:
+        if self._sealer is None:
+            self._sealer = _Sealer(self.path)
+        return self._sealer
+
+    def seal(self) -> SealReport:
+        """Close the current segment and seal every JSONL segment no writer holds.
+
+        Works on any store directory, including logs written in JSONL format or by the
+        original tool; segments in use by other writers are left for later.
+
+        Returns:
+            What was sealed.
+        """
+        from comply_lab.storage.seal import SealReport, seal_segment
+
+        with self._lock:
+            self._close_open_without_sealing()
+        if self._sealer is not None:
+            self._sealer.drain()
+        report = SealReport()
+        for day, index in self._jsonl_segments():
+            report.merge(seal_segment(self.path, day, index))
+        return report
+
+    def _close_open_without_sealing(self) -> None:
+        fmt, self.format = self.format, "jsonl"
+        try:
+            self._close_open()
+        finally:
+            self.format = fmt
+
     def close(self) -> None:
-        """Fsync (unless the policy is ``"never"``) and close the open segment."""
+        """Fsync and close the open segment; with ``format="parquet"``, seal what is closed."""
         self._commit.stop()
+        if self.format == "parquet":
+            self.seal()
+            if self._sealer is not None:
+                self._sealer.stop()
+                self._sealer = None
+            return
         with self._lock:
             self._close_open()
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         self._commit.reset_after_fork()
+        self._sealer = None
 
     # -- reading ---------------------------------------------------------------------
-
-    def _segments(self, day: date) -> list[tuple[int, Path]]:
-        prefix = f"audit_{day:%Y%m%d}"
-        found = []
-        for name in self._names():
-            match = _SEGMENT.match(name)
-            if match and name.startswith(prefix):
-                found.append((int(match.group(2) or 0), self.path / name))
-        return sorted(found)
 
     def _names(self) -> list[str]:
         try:
@@ -230,48 +305,133 @@ class FileStorage(StorageBase):
         except FileNotFoundError:
             return []
 
+    def _jsonl_segments(self) -> list[tuple[date, int]]:
+        found = [parse_jsonl_name(name) for name in self._names()]
+        return sorted(item for item in found if item is not None)
+
+    def _parts(self, day: date) -> list[str]:
+        try:
+            names = os.listdir(self.path / partition_dir(day))
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if parse_parquet_name(n) is not None)
+
+    def _sealed_indices(self, day: date) -> list[int]:
+        found = [parse_parquet_name(n) for n in self._parts(day)]
+        return [item[1] for item in found if item is not None and item[0] == day]
+
     def days(self) -> list[date]:
-        """Return the days that have segment files, oldest first."""
-        found = set()
+        """Return the days that hold JSONL or Parquet segments, oldest first."""
+        found = {day for day, _ in self._jsonl_segments()}
         for name in self._names():
-            match = _SEGMENT.match(name)
-            if match:
-                try:
-                    found.add(datetime.strptime(match.group(1), "%Y%m%d").date())
-                except ValueError:
-                    continue
+            day = parse_partition(name)
+            if day is not None and self._parts(day):
+                found.add(day)
         return sorted(found)
 
-    def segment_paths(self, day: date) -> list[Path]:
-        """Return the segment files of ``day`` in write order."""
-        return [path for _, path in self._segments(day)]
+    def segments(self, day: date) -> list[Segment]:
+        """Return the readable segments of ``day``: sealed Parquet first, then JSONL.
 
-    def read_day(self, day: date) -> Iterator[AuditEntry]:
-        """Yield the entries of ``day``, segment by segment, skipping damaged lines."""
-        for path in self.segment_paths(day):
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue  # deleted by retention while we listed
-            except OSError as err:
-                raise StorageError(f"cannot read {path}: {err.strerror}") from err
-            yield from parse_segment(data, str(path))
+        A JSONL segment whose Parquet twin exists (a crash between sealing and deleting
+        it) is left out, so no entry is read twice.
+        """
+        manifest = read_manifest(self.path)
+        counts = {r.get("segment"): r.get("entries") for r in manifest}
+        sealed_sources = {r.get("source") for r in manifest}
+        result = []
+        for name in self._parts(day):
+            rel = f"{partition_dir(day)}/{name}"
+            size = _size(self.path / rel)
+            if size is not None:
+                count = counts.get(rel)
+                known = count if isinstance(count, int) else None
+                result.append(Segment(day, rel, "parquet", size, True, known))
+        for seg_day, index in self._jsonl_segments():
+            if seg_day != day:
+                continue
+            name = jsonl_name(day, index)
+            if name in sealed_sources or (self.path / parquet_name(day, day, index)).exists():
+                continue
+            size = _size(self.path / name)
+            if size is not None:
+                result.append(Segment(day, name, "jsonl", size, False))
+        return result
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes.
+
+        Raises:
+            FileNotFoundError: the segment was sealed or deleted since it was listed.
+        """
+        try:
+            return (self.path / segment.name).read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as err:
+            raise StorageError(f"cannot read {self.path / segment.name}: {err.strerror}") from err
+
+    def local_path(self, segment: Segment) -> Path:
+        """Return the file of a segment, for readers that open files themselves."""
+        return self.path / segment.name
 
     def drop_day(self, day: date) -> int:
-        """Delete every segment file of ``day``; return how many entries they held."""
-        paths = self.segment_paths(day)
-        count = sum(1 for _ in self.read_day(day))
-        for path in paths:
+        """Delete every segment of ``day``; return how many entries they held."""
+        segments = self.segments(day)
+        count = count_segments(self, segments)
+        for seg in segments:
             try:
-                path.unlink()
+                (self.path / seg.name).unlink()
             except FileNotFoundError:
                 continue
             except OSError as err:
                 raise StorageError(
-                    f"cannot delete {path}: {err.strerror}; fix permissions and run retention again"
+                    f"cannot delete {self.path / seg.name}: {err.strerror}; fix permissions and "
+                    "run retention again"
                 ) from err
+        with contextlib.suppress(OSError):
+            (self.path / partition_dir(day)).rmdir()
         return count
 
-    def count_sync(self) -> int:
-        """Return the number of readable entries in all segments."""
-        return sum(sum(1 for _ in self.read_day(day)) for day in self.days())
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+class _Sealer:
+    """Seals closed segments in a background thread, so ``log()`` never waits for it."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._queue: queue.Queue[tuple[date, int] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="comply-lab-sealer", daemon=True)
+        self._thread.start()
+
+    def submit(self, day: date, index: int) -> None:
+        self._queue.put((day, index))
+
+    def drain(self) -> None:
+        self._queue.join()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        from comply_lab.storage.seal import seal_segment
+
+        while (item := self._queue.get()) is not None:
+            try:
+                seal_segment(self._root, *item)
+            except Exception as err:
+                warnings.warn(
+                    f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "
+                    "readable as JSONL and is sealed again at close() or seal()",
+                    SealWarning,
+                    stacklevel=1,
+                )
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
 from datetime import date
 
 from comply_lab import _forksafe
-from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import InvalidQueryError
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.segments import Segment
 
 
 class MemoryStorage(StorageBase):
@@ -65,11 +63,18 @@ class MemoryStorage(StorageBase):
         with self._lock:
             return sorted(self._days)
 
-    def read_day(self, day: date) -> Iterator[AuditEntry]:
-        """Yield the entries of ``day`` in insertion order."""
+    def segments(self, day: date) -> list[Segment]:
+        """Return the day's one segment: its JSON lines in insertion order."""
         with self._lock:
-            data = b"".join(self._days.get(day, ()))
-        yield from parse_segment(data, f"memory:{day}")
+            lines = self._days.get(day)
+            if not lines:
+                return []
+            return [Segment(day, f"memory/{day.isoformat()}.jsonl", "jsonl", 0, False, len(lines))]
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return the JSON lines of a day."""
+        with self._lock:
+            return b"".join(self._days.get(segment.day, ()))
 
     def drop_day(self, day: date) -> int:
         """Delete all entries of ``day``; return how many there were."""
@@ -78,11 +83,6 @@ class MemoryStorage(StorageBase):
             if bucket:
                 self._order = deque(d for d in self._order if d != day)
         return len(bucket)
-
-    def count_sync(self) -> int:
-        """Return the number of entries held."""
-        with self._lock:
-            return len(self._order)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

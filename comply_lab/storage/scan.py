@@ -9,14 +9,16 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from comply_lab._time import TimeLike, day_start, to_utc
+from comply_lab._time import TimeLike, day_start, to_range, to_utc
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
 from comply_lab.storage.base import Storage
+from comply_lab.storage.decode import read_day
 from comply_lab.storage.file import FileStorage
+from comply_lab.storage.segments import Segment
 
 _DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
@@ -43,26 +45,53 @@ def open_storage(target: Storage | str | os.PathLike[str]) -> Storage:
     return target
 
 
-def iter_range(storage: Storage, start: TimeLike, end: TimeLike) -> Iterator[AuditEntry]:
+def select_segments(storage: Storage, lo: datetime | None, hi: datetime | None) -> list[Segment]:
+    """Return the segments that may hold entries of ``[lo, hi]``, day by day.
+
+    This is the scanner's pruning step, shared by every reader: days outside the range
+    are never listed, so their files are never opened.
+    """
+    return [
+        segment
+        for day in storage.days()
+        if (lo is None or day >= lo.date()) and (hi is None or day <= hi.date())
+        for segment in storage.segments(day)
+    ]
+
+
+def covers_day(lo: datetime | None, hi: datetime | None, day: date) -> bool:
+    """Return True if ``[lo, hi]`` holds the whole of ``day``."""
+    return (lo is None or lo <= day_start(day)) and (
+        hi is None or day_start(day) + _DAY - _TICK <= hi
+    )
+
+
+def iter_range(
+    storage: Storage, start: TimeLike | None, end: TimeLike | None
+) -> Iterator[AuditEntry]:
     """Yield entries with ``start <= timestamp <= end``, reading only the days in range.
 
-    Entries come day by day in stored order. Naive times are read as UTC.
+    Entries come day by day in stored order. See :func:`comply_lab._time.to_range` for
+    how bounds are read.
 
     Raises:
         InvalidQueryError: ``start`` is after ``end`` or a bound is not a time.
     """
-    lo, hi = to_utc(start, name="start"), to_utc(end, name="end")
-    if lo > hi:
-        raise InvalidQueryError(f"start {lo.isoformat()} is after end {hi.isoformat()}")
-    for day in storage.days():
-        if lo.date() <= day <= hi.date():
-            if lo <= day_start(day) and day_start(day + _DAY) - _TICK <= hi:
-                yield from storage.read_day(day)  # the whole day is in range
-            else:
-                yield from (e for e in storage.read_day(day) if lo <= e.timestamp <= hi)
+    lo, hi = to_range(start, end)
+    for day in sorted({s.day for s in select_segments(storage, lo, hi)}):
+        if covers_day(lo, hi, day):
+            yield from read_day(storage, day)
+        else:
+            yield from (
+                e
+                for e in read_day(storage, day)
+                if (lo is None or lo <= e.timestamp) and (hi is None or e.timestamp <= hi)
+            )
 
 
-def entries_between(storage: Storage, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
+def entries_between(
+    storage: Storage, start: TimeLike | None, end: TimeLike | None
+) -> list[AuditEntry]:
     """Return the entries of ``[start, end]`` (both included) ordered by time, then id."""
     return sorted(iter_range(storage, start, end), key=_BY_TIME)
 
@@ -78,7 +107,7 @@ def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
     when = id_time(entry_id)
     days = [when.date()] if when is not None else storage.days()
     for day in days:
-        for entry in storage.read_day(day):
+        for entry in read_day(storage, day):
             if entry.id == entry_id:
                 return entry
     return None

@@ -1,0 +1,194 @@
+"""Lab queries at scale: 1,000,000 entries over 30 days (10,000,000 with --large).
+
+Each figure stands beside a baseline measured in the same run on the same data: the
+original tool's approach of JSON-parsing every file and filtering (for queries, lookups
+and counts) and of building a DataFrame from the list of parsed records (for memory).
+
+Run: ``.venv/bin/python bench/query_scale.py [--entries N | --large]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from comply_lab import AuditLogger, open_log
+from comply_lab.audit import FileStorage
+from comply_lab.sample import write_sample
+from comply_lab.storage.seal import compact
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import naive_query, report, row, timed
+
+END = datetime(2026, 1, 31, tzinfo=UTC)
+
+_RSS_OURS = """
+import resource, sys
+from comply_lab import open_log
+frame = open_log(sys.argv[1], progress=False).entries()
+print(len(frame), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+_RSS_BASELINE = """
+import json, resource, sys
+from pathlib import Path
+import pandas as pd
+records = [json.loads(l) for f in sorted(Path(sys.argv[1]).glob("audit_*.jsonl")) for l in open(f)]
+frame = pd.DataFrame(records)
+print(len(frame), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def build(entries: int, root: Path) -> tuple[Path, Path]:
+    """Log the sample as JSONL (the baseline's input) and a compacted Parquet copy."""
+    jsonl = root / "jsonl"
+    started = time.perf_counter()
+    write_sample(
+        lambda clock: AuditLogger(FileStorage(jsonl, fsync="never"), clock=clock),
+        entries,
+        30,
+        end=END,
+    ).close()
+    logged = time.perf_counter() - started
+    parquet = root / "parquet"
+    shutil.copytree(jsonl, parquet)
+    started = time.perf_counter()
+    compact(parquet)
+    print(
+        f"logged {entries:,} entries in {logged:.1f} s; compacted in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return jsonl, parquet
+
+
+def compare_range(
+    log: Any, jsonl: Path, label: str, start: datetime, span: timedelta, entries: int
+) -> dict[str, Any]:
+    """Time entries() for one range against the full-scan baseline; rows must agree."""
+    end = start + span - timedelta(microseconds=1)
+    counts: list[int] = []
+    ours = timed(lambda: counts.append(len(log.entries(start, end))))
+    base = timed(lambda: counts.append(len(naive_query(jsonl, start, end))), repeat=1)
+    assert len(set(counts)) == 1, counts
+    target = 50.0 if label == "1 day" else None
+    return row(
+        f"entries(), {label} of {entries:,}",
+        ours,
+        base,
+        target,
+        "s",
+        higher_is_better=False,
+        rows=counts[0],
+        note="target: under 0.3 s" if label == "1 day" else None,
+    )
+
+
+def naive_find(path: Path, entry_id: str) -> dict[str, Any] | None:
+    """Scan files in order until the id turns up (the original tool's get_entry)."""
+    for file in sorted(path.glob("audit_*.jsonl")):
+        with file.open(encoding="utf-8") as f:
+            for line in f:
+                record = json.loads(line)
+                if record["id"] == entry_id:
+                    return record
+    return None
+
+
+def naive_count(path: Path) -> int:
+    """Count non-empty lines of every file (the original tool's count)."""
+    total = 0
+    for file in path.glob("audit_*.jsonl"):
+        with file.open(encoding="utf-8") as f:
+            total += sum(1 for line in f if line.strip())
+    return total
+
+
+def peak_rss(script: str, path: Path) -> tuple[int, int]:
+    """Run a loading script in a fresh process; return its rows and peak RSS in bytes."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    rows, rss = done.stdout.split()
+    return int(rows), int(rss)
+
+
+def main() -> None:
+    """Build the data, run every workload, print the table, write bench/out/query_scale.json."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--large", action="store_true", help="10,000,000 entries")
+    args = parser.parse_args()
+    entries = 10_000_000 if args.large else args.entries
+    root = Path(tempfile.mkdtemp(prefix="comply-lab-bench-"))
+    try:
+        jsonl, parquet = build(entries, root)
+        results = []
+        log = open_log(parquet, progress=False)
+        middle = END - timedelta(days=15, hours=10)
+        for label, span in (
+            ("1 hour", timedelta(hours=1)),
+            ("1 day", timedelta(days=1)),
+            ("7 days", timedelta(days=7)),
+        ):
+            results.append(compare_range(log, jsonl, label, middle, span, entries))
+        ids = list(log.entries(columns=["id"])["id"])
+        rng = random.Random(5)
+        probe = [ids[rng.randrange(len(ids))] for _ in range(5)]
+        ours = max(timed(lambda i=i: open_log(parquet, progress=False).entry(i), 1) for i in probe)
+        base = timed(lambda: naive_find(jsonl, probe[0]), repeat=1)
+        results.append(
+            row(
+                "entry(id), cold, worst of 5",
+                ours,
+                base,
+                None,
+                "s",
+                higher_is_better=False,
+                note="target: under 0.05 s",
+            )
+        )
+        ours = timed(lambda: open_log(parquet, progress=False).count())
+        base = timed(lambda: naive_count(jsonl), repeat=1)
+        results.append(row("count()", ours, base, None, "s", higher_is_better=False))
+        rows_ours, rss_ours = peak_rss(_RSS_OURS, parquet)
+        rows_base, rss_base = peak_rss(_RSS_BASELINE, jsonl)
+        assert rows_ours == rows_base == entries
+        results.append(
+            row(
+                f"peak RSS loading {entries:,} rows",
+                rss_ours / 2**20,
+                rss_base / 2**20,
+                None,
+                "MiB",
+                higher_is_better=False,
+                note="target: under 1.5 GB",
+            )
+        )
+        size_parquet = sum(p.stat().st_size for p in parquet.rglob("*.parquet"))
+        size_jsonl = sum(p.stat().st_size for p in jsonl.glob("*.jsonl"))
+        results.append(
+            row(
+                "bytes on disk",
+                size_parquet / 2**20,
+                size_jsonl / 2**20,
+                None,
+                "MiB",
+                higher_is_better=False,
+            )
+        )
+        report("query_scale", results)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

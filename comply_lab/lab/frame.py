@@ -1,0 +1,54 @@
+"""Arrow tables to pandas DataFrames with the dtypes an investigator expects.
+
+- ``timestamp``: ``datetime64[us, UTC]`` (tz-aware, plots and resamples directly);
+- strings: pandas' pyarrow-backed ``string`` dtype; missing values are ``<NA>``;
+- ``safety_passed``: nullable ``boolean``; token counts and ``seq``: nullable ``Int64``;
+- ``latency_ms``: ``float64``;
+- ``detectors_triggered`` and ``alerts``: Arrow list dtype (``list<item: string>[pyarrow]``);
+- ``metadata``: the JSON string as stored; chosen keys can be expanded into columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from comply_lab.errors import InvalidQueryError
+
+_TYPES: dict[pa.DataType, object] = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.bool_(): pd.BooleanDtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.list_(pa.string()): pd.ArrowDtype(pa.list_(pa.string())),
+}
+
+
+def to_frame(table: pa.Table, metadata_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Convert a table of entry columns to a DataFrame, expanding chosen metadata keys.
+
+    Args:
+        table: Columns of the entry schema.
+        metadata_keys: Metadata keys to add as columns named after the key (needs the
+            ``metadata`` column); a missing key gives ``<NA>``.
+
+    Raises:
+        InvalidQueryError: a metadata key would replace an entry column, or ``metadata``
+            was not read.
+    """
+    frame: pd.DataFrame = table.to_pandas(types_mapper=_TYPES.get, self_destruct=True)
+    for key in metadata_keys or ():
+        if key in frame.columns:
+            raise InvalidQueryError(
+                f"metadata key {key!r} has the name of an entry column; read the metadata "
+                "column and expand it yourself, e.g. df.metadata.map(json.loads)"
+            )
+        if "metadata" not in frame.columns:
+            raise InvalidQueryError("metadata_keys needs the 'metadata' column; add it to columns")
+    if metadata_keys:
+        parsed = [orjson.loads(text) if isinstance(text, str) else {} for text in frame["metadata"]]
+        for key in metadata_keys:
+            frame[key] = pd.Series([d.get(key) for d in parsed], index=frame.index).convert_dtypes()
+    return frame

@@ -1,0 +1,283 @@
+"""``open_log``: any store as one object an investigator works with."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from comply_lab._time import TimeLike, day_end, day_start
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.audit.ids import id_time
+from comply_lab.errors import InvalidQueryError
+from comply_lab.lab.frame import to_frame
+from comply_lab.lab.query import Query
+from comply_lab.lab.scanner import scan
+from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
+from comply_lab.storage.base import Storage
+from comply_lab.storage.decode import count_segments, segment_entries
+from comply_lab.storage.scan import covers_day, open_storage, select_segments
+from comply_lab.storage.segments import Segment
+
+Filter = str | Iterable[str] | None
+_PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
+
+
+def open_log(target: Storage | str | os.PathLike[str], *, progress: bool | None = None) -> Log:
+    """Open a log for reading: a directory, a storage object (and, with S3, a URL).
+
+    Args:
+        target: Where the log is.
+        progress: Progress bars on long scans: None (default) shows them on terminals and
+            notebooks, False never.
+
+    Example:
+        >>> import tempfile
+        >>> log = open_log(tempfile.mkdtemp())
+        >>> len(log)
+        0
+    """
+    return Log(open_storage(target), progress=progress)
+
+
+class Log:
+    """An audit log opened for investigation, whatever its backend and format.
+
+    Every read goes through one scanner that prunes by day partition, pushes filters and
+    column choices down to Parquet, and reads JSONL segments too, so a log still being
+    written (or written by the original tool) reads like a sealed one.
+
+    Time bounds are included at both ends; naive times are UTC; strings are ISO 8601; a
+    bare day as ``end`` means the end of that day (``entries("2026-01-29",
+    "2026-01-29")`` is the whole day).
+    """
+
+    def __init__(self, storage: Storage, *, progress: bool | None = None) -> None:
+        self.storage = storage
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"Log({self.storage!r})"
+
+    def _query(self, start: TimeLike | None, end: TimeLike | None, **filters: Any) -> Query:
+        return Query.build(start, end, **filters)
+
+    def batches(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        provider: Filter = None,
+        model: Filter = None,
+        conversation_id: Filter = None,
+        safety_passed: bool | None = None,
+        detector: str | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream matching entries as Arrow record batches, for data larger than memory.
+
+        Takes the same arguments as :meth:`entries` (without ``metadata_keys``).
+        """
+        query = self._query(
+            start,
+            end,
+            provider=provider,
+            model=model,
+            conversation_id=conversation_id,
+            safety_passed=safety_passed,
+            detector=detector,
+            columns=columns,
+        )
+        for table in scan(self.storage, query, progress=self.progress):
+            yield from table.to_batches()
+
+    def arrow(
+        self, start: TimeLike | None = None, end: TimeLike | None = None, **filters: Any
+    ) -> pa.Table:
+        """Return matching entries as one Arrow table (arguments as :meth:`entries`)."""
+        query = self._query(start, end, **filters)
+        tables = list(scan(self.storage, query, progress=self.progress))
+        return pa.concat_tables(tables) if tables else query.schema.empty_table()
+
+    def entries(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        provider: Filter = None,
+        model: Filter = None,
+        conversation_id: Filter = None,
+        safety_passed: bool | None = None,
+        detector: str | None = None,
+        columns: Iterable[str] | None = None,
+        metadata_keys: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Return matching entries as a DataFrame, in time order.
+
+        Args:
+            start: First instant included (None: from the beginning).
+            end: Last instant included (None: to the end; a bare day: its end).
+            provider: Keep these providers (a str or a list).
+            model: Keep these models.
+            conversation_id: Keep these conversations.
+            safety_passed: Keep only passed (True) or failed (False) entries.
+            detector: Keep entries where this detector fired.
+            columns: Columns to return (all by default); unread columns are not decoded.
+            metadata_keys: Metadata keys to add as columns.
+
+        Returns:
+            One row per entry; see :mod:`comply_lab.lab.frame` for the dtypes.
+
+        Raises:
+            InvalidQueryError: a bound, filter or column is unusable.
+
+        Example:
+            >>> log.entries("2026-01-29", "2026-01-29", model="gpt-4o", safety_passed=False,
+            ...             columns=["timestamp", "model", "block_reason"])  # doctest: +SKIP
+        """
+        keys = list(metadata_keys or ())
+        wanted = None if columns is None else list(columns)
+        read = (
+            wanted if wanted is None or not keys or "metadata" in wanted else [*wanted, "metadata"]
+        )
+        table = self.arrow(
+            start,
+            end,
+            provider=provider,
+            model=model,
+            conversation_id=conversation_id,
+            safety_passed=safety_passed,
+            detector=detector,
+            columns=read,
+        )
+        if "timestamp" in table.column_names and not _is_sorted(table.column("timestamp")):
+            # Segments come in day order and rows in write order, so this copy is needed only
+            # when several writers interleaved.
+            table = table.take(pc.sort_indices(table, sort_keys=[("timestamp", "ascending")]))
+        frame = to_frame(table, keys)
+        if read is not wanted and wanted is not None:
+            frame = frame.drop(columns="metadata")
+        return frame
+
+    def entry(self, entry_id: str) -> AuditEntry | None:
+        """Return one entry by id, or None; a UUIDv7 id reads only its own day."""
+        if not isinstance(entry_id, str):
+            raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
+        when = id_time(entry_id)
+        day = when.date() if when is not None else None
+        query = Query.build(day, day, ids=[entry_id])
+        for table in scan(self.storage, query, progress=False):
+            for entry in table_to_entries(table):
+                return entry
+        return None
+
+    def count(self, start: TimeLike | None = None, end: TimeLike | None = None) -> int:
+        """Return how many entries fall in ``[start, end]``.
+
+        Whole days are counted from the manifest (or Parquet footers) without reading rows;
+        only partly covered days are scanned, and then only their timestamps.
+        """
+        query = self._query(start, end, columns=["timestamp"])
+        total = 0
+        partial = set()
+        for segment in select_segments(self.storage, query.start, query.end):
+            if covers_day(query.start, query.end, segment.day):
+                total += count_segments(self.storage, [segment])
+            else:
+                partial.add(segment.day)
+        for day in sorted(partial):
+            day_query = Query.build(
+                max(query.start, day_start(day)) if query.start else day_start(day),
+                min(query.end, day_end(day)) if query.end else day_end(day),
+                columns=["timestamp"],
+            )
+            total += sum(t.num_rows for t in scan(self.storage, day_query, progress=False))
+        return total
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def partitions(self) -> pd.DataFrame:
+        """Return one row per day partition: date, segments, entries, bytes, format, sealed."""
+        rows = []
+        for day in self.storage.days():
+            segments = self.storage.segments(day)
+            formats = sorted({s.format for s in segments})
+            rows.append(
+                {
+                    "date": day,
+                    "segments": len(segments),
+                    "entries": count_segments(self.storage, segments),
+                    "bytes": sum(s.size for s in segments),
+                    "format": formats[0] if len(formats) == 1 else "mixed",
+                    "sealed": all(s.sealed for s in segments),
+                }
+            )
+        frame = pd.DataFrame(
+            rows, columns=["date", "segments", "entries", "bytes", "format", "sealed"]
+        )
+        return frame.astype(
+            {"segments": "int64", "entries": "int64", "bytes": "int64", "sealed": "bool"}
+        )
+
+    def dataset(self, start: TimeLike | None = None, end: TimeLike | None = None) -> ds.Dataset:
+        """Return a pyarrow dataset over the segments of the days in range.
+
+        Parquet segments are scanned lazily (with filter and projection pushdown, e.g. by
+        DuckDB or Polars); JSONL segments are decoded into memory.
+        """
+        query = self._query(start, end)
+        parts: list[ds.Dataset] = []
+        files: list[str] = []
+        for segment in select_segments(self.storage, query.start, query.end):
+            local = getattr(self.storage, "local_path", None)
+            if segment.format == "parquet" and local is not None:
+                files.append(str(local(segment)))
+            else:
+                table = (
+                    pa.concat_tables(_read_whole(self.storage, segment))
+                    if segment.format == "parquet"
+                    else entries_to_table(list(segment_entries(self.storage, segment)))
+                )
+                parts.append(ds.dataset(table.cast(SCHEMA)))
+        if files:
+            parts.insert(0, ds.dataset(files, schema=SCHEMA, format="parquet"))
+        if not parts:
+            return ds.dataset(SCHEMA.empty_table())
+        return parts[0] if len(parts) == 1 else ds.dataset(parts)
+
+    def sql(
+        self, query: str, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> pd.DataFrame:
+        """Run DuckDB SQL over the log, visible as the table ``entries``.
+
+        Only the days in ``[start, end]`` are part of ``entries`` (partition pruning);
+        DuckDB pushes its own filters and column choices into the Parquet scan.
+
+        Example:
+            >>> log.sql("select model, avg(latency_ms) from entries group by 1")  # doctest: +SKIP
+        """
+        connection = duckdb.connect()
+        try:
+            connection.register("entries", self.dataset(start, end))
+            return to_frame(connection.sql(query).to_arrow_table())
+        finally:
+            connection.close()
+
+
+def _is_sorted(column: pa.ChunkedArray) -> bool:
+    if len(column) < 2:
+        return True
+    values = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)
+    return bool(pc.all(pc.less_equal(values[:-1], values[1:])).as_py())
+
+
+def _read_whole(storage: Storage, segment: Segment) -> list[pa.Table]:
+    return [pq.read_table(pa.BufferReader(storage.read_segment(segment)))]

@@ -1,0 +1,145 @@
+"""What a lab read asks for: a time range, filters and columns, checked once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from comply_lab._time import TimeLike, to_range
+from comply_lab.errors import InvalidQueryError
+from comply_lab.storage.arrow import COLUMNS, SCHEMA
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def _names(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise InvalidQueryError(f"{what}: expected a str or a list of str, got {value!r}")
+    names = tuple(value)
+    if not all(isinstance(v, str) for v in names):
+        raise InvalidQueryError(f"{what}: expected a str or a list of str, got {value!r}")
+    return names
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated read request.
+
+    Attributes:
+        start: Lower bound, aware UTC, included; None for unbounded.
+        end: Upper bound, aware UTC, included; None for unbounded.
+        provider: Keep rows whose provider is one of these.
+        model: Keep rows whose model is one of these.
+        conversation_id: Keep rows of these conversations.
+        safety_passed: Keep only passed (True) or failed (False) rows.
+        detector: Keep rows where this detector fired.
+        ids: Keep rows with these entry ids.
+        columns: Columns to return, in order (all when None).
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    provider: tuple[str, ...] | None = None
+    model: tuple[str, ...] | None = None
+    conversation_id: tuple[str, ...] | None = None
+    safety_passed: bool | None = None
+    detector: str | None = None
+    ids: tuple[str, ...] | None = None
+    columns: tuple[str, ...] = COLUMNS
+
+    @classmethod
+    def build(
+        cls,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        provider: str | Iterable[str] | None = None,
+        model: str | Iterable[str] | None = None,
+        conversation_id: str | Iterable[str] | None = None,
+        safety_passed: bool | None = None,
+        detector: str | None = None,
+        ids: str | Iterable[str] | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> Query:
+        """Check the arguments of a read and return the query.
+
+        Raises:
+            InvalidQueryError: a bound, filter or column name is unusable; the message
+                lists the valid column names.
+        """
+        lo, hi = to_range(start, end)
+        if safety_passed is not None and not isinstance(safety_passed, bool):
+            raise InvalidQueryError(
+                f"safety_passed: expected True, False or None, got {safety_passed!r}"
+            )
+        if detector is not None and not isinstance(detector, str):
+            raise InvalidQueryError(f"detector: expected a str, got {detector!r}")
+        chosen = COLUMNS if columns is None else _names(columns, "columns") or ()
+        unknown = [c for c in chosen if c not in COLUMNS]
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise InvalidQueryError(f"unknown column(s) {names}; columns are: {', '.join(COLUMNS)}")
+        return cls(
+            lo,
+            hi,
+            _names(provider, "provider"),
+            _names(model, "model"),
+            _names(conversation_id, "conversation_id"),
+            safety_passed,
+            detector,
+            _names(ids, "ids"),
+            tuple(chosen),
+        )
+
+    def expression(self) -> ds.Expression | None:
+        """Return the filter pushed down to the scan (row-group statistics prune with it)."""
+        parts: list[ds.Expression] = []
+        if self.start is not None:
+            parts.append(pc.field("timestamp") >= pa.scalar(self.start, type=_UTC_US))
+        if self.end is not None:
+            parts.append(pc.field("timestamp") <= pa.scalar(self.end, type=_UTC_US))
+        for name in ("provider", "model", "conversation_id", "ids"):
+            values = getattr(self, name)
+            if values is not None:
+                column = "id" if name == "ids" else name
+                parts.append(pc.field(column).isin(pa.array(values, pa.string())))
+        if self.safety_passed is not None:
+            parts.append(pc.field("safety_passed") == self.safety_passed)
+        if not parts:
+            return None
+        result = parts[0]
+        for part in parts[1:]:
+            result = result & part
+        return result
+
+    def read_columns(self) -> list[str]:
+        """Return the columns to read: those asked for plus those the filters need."""
+        needed = list(self.columns)
+        if self.detector is not None and "detectors_triggered" not in needed:
+            needed.append("detectors_triggered")
+        return needed
+
+    def finish(self, table: pa.Table | pa.RecordBatch) -> pa.Table:
+        """Apply what the scan cannot push down (the detector filter) and project."""
+        if self.detector is not None and table.num_rows:
+            lists = table.column("detectors_triggered")
+            hits = pc.equal(pc.list_flatten(lists), self.detector)
+            rows = pc.unique(pc.filter(pc.list_parent_indices(lists), hits))
+            table = table.take(rows)
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        return table.select(list(self.columns))
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The schema of the result."""
+        return pa.schema([SCHEMA.field(c) for c in self.columns])

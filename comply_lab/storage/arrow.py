@@ -1,0 +1,120 @@
+"""The Arrow schema of audit entries, defined once, and conversions to and from it.
+
+Parquet segments written with this schema open directly in pandas
+(``pandas.read_parquet``), DuckDB (``read_parquet(..., hive_partitioning=true)``), pyarrow
+datasets, Spark, Trino and Athena, with no comply_lab import: timestamps are
+``timestamp[us, tz=UTC]``, ``metadata`` is a JSON string, lists are ``list<string>``.
+
+This module imports pyarrow; the logging path loads it only when sealing Parquet.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from comply_lab.audit.entry import AuditEntry
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("input_hash", pa.string(), nullable=False),
+        pa.field("output_hash", pa.string(), nullable=False),
+        pa.field("input_content", pa.string()),
+        pa.field("output_content", pa.string()),
+        pa.field("provider", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("conversation_id", pa.string()),
+        pa.field("safety_passed", pa.bool_()),
+        pa.field("detectors_triggered", pa.list_(pa.string())),
+        pa.field("block_reason", pa.string()),
+        pa.field("alerts", pa.list_(pa.string())),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("input_tokens", pa.int64()),
+        pa.field("output_tokens", pa.int64()),
+        pa.field("metadata", pa.string(), metadata={"comply_lab.encoding": "json"}),
+        pa.field("writer_id", pa.string()),
+        pa.field("seq", pa.int64()),
+        pa.field("prev_hash", pa.string()),
+        pa.field("entry_hash", pa.string()),
+    ],
+    metadata={"comply_lab.schema": "1"},
+)
+"""The one schema of stored entries (a Parquet segment holds exactly these columns)."""
+
+COLUMNS = tuple(SCHEMA.names)
+_ROW = operator.attrgetter(*COLUMNS)
+ROW_GROUP_SIZE = 64 * 1024
+"""Rows per Parquet row group: large enough to compress well, small enough to prune."""
+
+
+def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
+    """Return the entries as a table of :data:`SCHEMA`."""
+    if not entries:
+        return SCHEMA.empty_table()
+    columns: dict[str, Any] = dict(zip(COLUMNS, zip(*map(_ROW, entries), strict=True), strict=True))
+    dumps = orjson.dumps
+    columns["metadata"] = [dumps(m).decode() for m in columns["metadata"]]
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
+    """Yield the rows of a table holding every column of :data:`SCHEMA` as entries."""
+    loads = orjson.loads
+    for row in table.select(list(COLUMNS)).to_pylist():
+        row["metadata"] = loads(row["metadata"]) if row["metadata"] else {}
+        row["detectors_triggered"] = row["detectors_triggered"] or []
+        row["alerts"] = row["alerts"] or []
+        yield AuditEntry(**row)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically: temporary name, fsync, rename, fsync dir.
+
+    The target is never overwritten: if it exists the call fails, so a sealed segment is
+    immutable once visible.
+
+    Raises:
+        FileExistsError: ``path`` already exists.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise FileExistsError(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(
+        table,
+        tmp,
+        compression="zstd",
+        row_group_size=ROW_GROUP_SIZE,
+        write_statistics=True,
+        use_dictionary=["provider", "model", "writer_id", "block_reason"],
+    )
+    fsync_path(tmp)
+    try:
+        # link() fails if the target exists, unlike rename(): no overwrite even in a race.
+        os.link(tmp, path)
+    finally:
+        tmp.unlink()
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Fsync a file or directory by path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_parquet_rows(path: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
+    """Read a whole Parquet segment (optionally some columns)."""
+    return pq.read_table(path, columns=list(columns) if columns is not None else None)

@@ -1,0 +1,115 @@
+"""Reading segments of any format into entries, written once for every backend."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Protocol, TypeVar
+
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.errors import CorruptSegmentError
+from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.segments import Segment
+
+
+class SegmentSource(Protocol):
+    """The reading half of the storage protocol."""
+
+    def segments(self, day: date) -> list[Segment]:
+        """Return the readable segments of one day partition, in write order."""
+        ...
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes."""
+        ...
+
+
+_RELIST_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def segment_entries(storage: SegmentSource, segment: Segment) -> Iterator[AuditEntry]:
+    """Yield the entries of one segment in stored order.
+
+    Raises:
+        FileNotFoundError: the segment was sealed or deleted since it was listed.
+    """
+    data = storage.read_segment(segment)
+    if segment.format == "jsonl":
+        yield from parse_segment(data, _source(storage, segment))
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from comply_lab.storage.arrow import table_to_entries
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except pa.ArrowInvalid as err:
+        raise corrupt_segment(storage, segment, err) from err
+    yield from table_to_entries(table)
+
+
+def corrupt_segment(storage: object, segment: Segment, err: Exception) -> CorruptSegmentError:
+    """Return the error for a segment that cannot be decoded at all."""
+    return CorruptSegmentError(
+        f"{segment.name} in {storage!r} is not a readable {segment.format} segment ({err}); "
+        "verify the log, and move the file aside to read the rest"
+    )
+
+
+def read_day_segments(
+    storage: SegmentSource, day: date, read: Callable[[Segment], T]
+) -> Iterator[T]:
+    """Apply ``read`` to every segment of a day once, even while segments are being sealed.
+
+    A JSONL segment sealed between listing and reading has a Parquet twin by then: when a
+    segment has vanished, the listing is taken again and the segments not yet read are
+    read. ``read`` must read its segment fully (or raise FileNotFoundError) before
+    returning.
+    """
+    done: set[str] = set()
+    for _ in range(_RELIST_ATTEMPTS):
+        vanished = False
+        for segment in storage.segments(day):
+            if segment.name in done:
+                continue
+            try:
+                result = read(segment)
+            except FileNotFoundError:
+                vanished = True
+                continue
+            done.add(segment.name)
+            yield result
+        if not vanished:
+            return
+
+
+def read_day(storage: SegmentSource, day: date) -> Iterator[AuditEntry]:
+    """Yield every entry of a day partition once, in stored order."""
+    for entries in read_day_segments(storage, day, lambda s: list(segment_entries(storage, s))):
+        yield from entries
+
+
+def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
+    """Count the entries of segments, from the manifest or Parquet footers where known."""
+    total = 0
+    for segment in segments:
+        if segment.entries is not None:
+            total += segment.entries
+        elif segment.format == "parquet":
+            import pyarrow.parquet as pq
+
+            total += pq.ParquetFile(io.BytesIO(storage.read_segment(segment))).metadata.num_rows
+        else:
+            try:
+                total += sum(1 for _ in segment_entries(storage, segment))
+            except FileNotFoundError:
+                continue  # sealed meanwhile: its Parquet twin is counted by a new listing
+    return total
+
+
+def _source(storage: SegmentSource, segment: Segment) -> str:
+    local = getattr(storage, "local_path", None)
+    return str(local(segment)) if local is not None else segment.name

@@ -1,0 +1,240 @@
+"""Sealing: turning a closed JSONL segment into an immutable Parquet segment, crash-safely.
+
+The steps, each durable before the next, and what a crash after each leaves:
+
+1. take an exclusive ``flock`` on the JSONL segment (writers hold a shared one while they
+   may append, so a segment in use is never sealed) and read it;
+2. write each day's rows to ``date=YYYY-MM-DD/part-...parquet`` under a temporary name,
+   fsync, link into place (never overwriting), fsync the directory — a crash here leaves
+   the JSONL source authoritative, and readers ignore temporary files;
+3. read every written part back and compare counts and entry hashes with the source;
+4. append the manifest record — before it, readers already prefer the Parquet part (it is
+   named after its source), and the next seal finds the part, checks it and records it;
+5. keep the bytes of any damaged lines in ``_quarantine/`` (nothing stored is dropped);
+6. delete the JSONL source.
+
+Running it again after a crash at any point finishes the job without duplicating or losing
+an entry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from comply_lab.audit.entry import AuditEntry, format_timestamp
+from comply_lab.errors import CorruptLineWarning, IntegrityError, StorageError
+from comply_lab.storage.arrow import entries_to_table, fsync_path, write_parquet
+from comply_lab.storage.digest import file_sha256
+from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.manifest import append_manifest, read_manifest
+from comply_lab.storage.segments import jsonl_name, parquet_name
+
+QUARANTINE = "_quarantine"
+
+
+@dataclass
+class SealReport:
+    """What a sealing pass did.
+
+    Attributes:
+        sealed: JSONL segments turned into Parquet (and removed).
+        parts: Parquet segments written or confirmed.
+        entries: Entries moved into Parquet.
+        in_use: JSONL segments skipped because a writer holds them open.
+        damaged_lines: Lines that were not valid entries; their bytes are in ``_quarantine/``.
+    """
+
+    sealed: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+    entries: int = 0
+    in_use: list[str] = field(default_factory=list)
+    damaged_lines: int = 0
+
+    def merge(self, other: SealReport) -> None:
+        """Add another report's figures to this one."""
+        self.sealed += other.sealed
+        self.parts += other.parts
+        self.entries += other.entries
+        self.in_use += other.in_use
+        self.damaged_lines += other.damaged_lines
+
+
+def seal_segment(root: Path, day: date, index: int) -> SealReport:
+    """Seal JSONL segment ``index`` of ``day`` in the store at ``root``.
+
+    Returns:
+        What was done; ``in_use`` names the segment if a writer still holds it.
+
+    Raises:
+        IntegrityError: a Parquet part that already exists, or one just written, does not
+            hold exactly the source's entries; the source is kept.
+    """
+    name = jsonl_name(day, index)
+    report = SealReport()
+    try:
+        fd = os.open(root / name, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return report  # sealed meanwhile by another process
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report.in_use.append(name)
+            return report
+        if os.fstat(fd).st_nlink == 0:
+            return report  # sealed and deleted while we waited
+        data = _read_all(fd)
+        entries, damaged = _parse(data, name)
+        _write_parts(root, day, index, name, entries, damaged, report)
+        if damaged:
+            _quarantine(root, name, data)
+        os.unlink(root / name)
+        fsync_path(root)
+        report.sealed.append(name)
+        report.damaged_lines += damaged
+        return report
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 1 << 24, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _parse(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entries = list(parse_segment(data, name))
+    damaged = [w for w in caught if issubclass(w.category, CorruptLineWarning)]
+    for w in damaged:
+        warnings.warn(
+            f"{w.message} (sealing keeps the raw bytes in {QUARANTINE}/{name})",
+            CorruptLineWarning,
+            stacklevel=3,
+        )
+    return entries, len(damaged)
+
+
+def _write_parts(
+    root: Path,
+    source_day: date,
+    index: int,
+    source: str,
+    entries: list[AuditEntry],
+    damaged: int,
+    report: SealReport,
+) -> None:
+    by_day: dict[date, list[AuditEntry]] = {}
+    for entry in entries:
+        by_day.setdefault(entry.timestamp.date(), []).append(entry)
+    # The part of the source's own day goes last: once it exists, every other part does.
+    order = sorted(by_day, key=lambda d: (d == source_day, d))
+    recorded = {r.get("segment") for r in read_manifest(root)}
+    for part_day in order:
+        rows = by_day[part_day]
+        name = parquet_name(part_day, source_day, index)
+        path = root / name
+        table = entries_to_table(rows)
+        if not path.exists():
+            write_parquet(table, path)
+        _check_part(path, table)
+        if name not in recorded:
+            append_manifest(root, _manifest_record(name, source, part_day, rows, path, damaged))
+        report.parts.append(name)
+        report.entries += len(rows)
+    if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
+        append_manifest(
+            root,
+            {
+                "segment": f"{QUARANTINE}/{source}",
+                "source": source,
+                "entries": 0,
+                "damaged_lines": damaged,
+                "sealed_at": _now(),
+            },
+        )
+
+
+def _check_part(path: Path, expected: pa.Table) -> None:
+    """Read a part back and require every value, entry hashes included, to match."""
+    try:
+        stored = pq.read_table(path)
+        same = stored.num_rows == expected.num_rows and stored.equals(expected)
+    except pa.ArrowInvalid:
+        same = False
+    if not same:
+        raise IntegrityError(
+            f"{path} does not hold exactly the {expected.num_rows} entries of its JSONL "
+            "source; the source is kept. Move the Parquet file aside and seal again, or "
+            "verify the log"
+        )
+
+
+def _manifest_record(
+    name: str, source: str, day: date, rows: list[AuditEntry], path: Path, damaged: int
+) -> dict[str, Any]:
+    return {
+        "segment": name,
+        "source": source,
+        "date": day.isoformat(),
+        "entries": len(rows),
+        "first_timestamp": format_timestamp(min(e.timestamp for e in rows)),
+        "last_timestamp": format_timestamp(max(e.timestamp for e in rows)),
+        "first_entry_hash": rows[0].entry_hash,
+        "last_entry_hash": rows[-1].entry_hash,
+        "sha256": file_sha256(path),
+        "bytes": path.stat().st_size,
+        "damaged_lines": damaged,
+        "sealed_at": _now(),
+    }
+
+
+def _quarantine(root: Path, name: str, data: bytes) -> None:
+    target = root / QUARANTINE / name
+    target.parent.mkdir(exist_ok=True)
+    if not target.exists():
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_bytes(data)
+        fsync_path(tmp)
+        os.replace(tmp, target)
+        fsync_path(target.parent)
+
+
+def _now() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+def compact(path: str | os.PathLike[str]) -> SealReport:
+    """Convert the JSONL segments of a log directory into the Parquet layout.
+
+    Works on logs written by comply_lab in either format and on the original tool's
+    ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
+    removed only after its Parquet parts were read back and matched entry by entry;
+    damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
+
+    Raises:
+        StorageError: ``path`` is not a directory.
+        IntegrityError: a Parquet part does not match its source (the source is kept).
+    """
+    from comply_lab.storage.file import FileStorage
+
+    root = Path(path)
+    if not root.is_dir():
+        raise StorageError(
+            f"{root} is not a log directory; pass the directory holding audit_*.jsonl"
+        )
+    return FileStorage(root).seal()

@@ -1,0 +1,92 @@
+"""Segments: the files (or objects) a day partition is made of, and how they are named.
+
+A day partition holds **segments** in write order:
+
+- JSONL segments ``audit_YYYYMMDD.jsonl``, ``audit_YYYYMMDD_001.jsonl``, ... are appended to
+  by writers (the hot segment) and are the write-ahead log of Parquet stores;
+- sealed Parquet segments ``date=YYYY-MM-DD/part-YYYYMMDD-NNN.parquet`` are immutable. A
+  Parquet segment is named after the JSONL segment it was sealed from, so a reader that
+  finds both (a crash between sealing and deleting the source) reads only the Parquet one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+SegmentFormat = Literal["jsonl", "parquet"]
+
+_JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
+_PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})\.parquet$")
+_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One readable segment of a day partition.
+
+    Attributes:
+        day: The UTC day partition.
+        name: Path relative to the store root (``audit_20260129.jsonl`` or
+            ``date=2026-01-29/part-20260129-000.parquet``).
+        format: ``"jsonl"`` or ``"parquet"``.
+        size: Size in bytes.
+        sealed: True for immutable segments; False for JSONL still open to appends.
+        entries: Number of entries when known without reading (from the manifest).
+    """
+
+    day: date
+    name: str
+    format: SegmentFormat
+    size: int
+    sealed: bool
+    entries: int | None = None
+
+
+def jsonl_name(day: date, index: int) -> str:
+    """Return the name of JSONL segment ``index`` (0 is the first) of ``day``."""
+    stem = f"audit_{day:%Y%m%d}"
+    return f"{stem}.jsonl" if index == 0 else f"{stem}_{index:03d}.jsonl"
+
+
+def partition_dir(day: date) -> str:
+    """Return the Hive partition directory of ``day``: ``date=YYYY-MM-DD``."""
+    return f"date={day.isoformat()}"
+
+
+def parquet_name(partition: date, source_day: date, index: int) -> str:
+    """Return the path of the Parquet segment sealed from JSONL segment (source_day, index)."""
+    return f"{partition_dir(partition)}/part-{source_day:%Y%m%d}-{index:03d}.parquet"
+
+
+def parse_jsonl_name(name: str) -> tuple[date, int] | None:
+    """Return (day, index) of a JSONL segment file name, or None for other names."""
+    match = _JSONL.match(name)
+    if match is None:
+        return None
+    day = _day(match.group(1), "%Y%m%d")
+    return None if day is None else (day, int(match.group(2) or 0))
+
+
+def parse_parquet_name(name: str) -> tuple[date, int] | None:
+    """Return the (source day, index) a Parquet segment file name was sealed from."""
+    match = _PARQUET.match(name)
+    if match is None:
+        return None
+    day = _day(match.group(1), "%Y%m%d")
+    return None if day is None else (day, int(match.group(2)))
+
+
+def parse_partition(name: str) -> date | None:
+    """Return the day of a ``date=YYYY-MM-DD`` directory name, or None."""
+    match = _PARTITION.match(name)
+    return None if match is None else _day(match.group(1), "%Y-%m-%d")
+
+
+def _day(text: str, fmt: str) -> date | None:
+    try:
+        return datetime.strptime(text, fmt).date()
+    except ValueError:
+        return None
