@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -54,3 +56,26 @@ def settle(storage: Storage) -> None:
 def make_storage(request: pytest.FixtureRequest) -> StorageFactory:
     """Storage factory for the backend named by the test class's ``backend`` attribute."""
     return storage_factory(request.cls.backend)
+
+
+def original_record(stamp: datetime, text: str) -> dict[str, object]:
+    """Return a record as the original tool wrote it: uuid4 id, naive timestamp, no chain."""
+    return {
+        "id": str(uuid.uuid4()),
+        "timestamp": stamp.replace(tzinfo=None).isoformat(),
+        "input_hash": hashlib.sha256(text.encode()).hexdigest(),
+        "output_hash": hashlib.sha256(b"").hexdigest(),
+        "input_content": None,
+        "output_content": None,
+        "provider": "openai",
+        "model": "gpt-4",
+        "conversation_id": None,
+        "safety_passed": True,
+        "detectors_triggered": [],
+        "block_reason": None,
+        "alerts": [],
+        "latency_ms": 150,
+        "input_tokens": None,
+        "output_tokens": None,
+        "metadata": {"user_id": "u"},
+    }

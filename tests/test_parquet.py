@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from comply_lab.audit.entry import GENESIS_HASH, entry_hash
 from comply_lab.storage.arrow import SCHEMA
 from comply_lab.storage.manifest import read_manifest, record_hash
 from comply_lab.storage.seal import compact
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, original_record
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
 
@@ -207,28 +206,6 @@ class TestOutsideReaders:
         assert all(e.entry_hash == entry_hash(e.to_dict()) for e in entries)
 
 
-def _original_record(stamp: datetime, text: str) -> dict[str, object]:
-    return {
-        "id": str(uuid.uuid4()),
-        "timestamp": stamp.replace(tzinfo=None).isoformat(),
-        "input_hash": hashlib.sha256(text.encode()).hexdigest(),
-        "output_hash": hashlib.sha256(b"").hexdigest(),
-        "input_content": None,
-        "output_content": None,
-        "provider": "openai",
-        "model": "gpt-4",
-        "conversation_id": None,
-        "safety_passed": True,
-        "detectors_triggered": [],
-        "block_reason": None,
-        "alerts": [],
-        "latency_ms": 150,
-        "input_tokens": None,
-        "output_tokens": None,
-        "metadata": {"user_id": "u"},
-    }
-
-
 class TestCompact:
     def test_cli_compacts_original_tool_logs(self, tmp_path: Path):
         """`comply-lab compact` turns the original tool's files into verified Parquet."""
@@ -239,7 +216,7 @@ class TestCompact:
             (29, "audit_20260129.jsonl"),
         ):
             lines = [
-                _original_record(datetime(2026, 1, day, 9, i), f"q{day}{i}{name}") for i in range(5)
+                original_record(datetime(2026, 1, day, 9, i), f"q{day}{i}{name}") for i in range(5)
             ]
             records += lines
             (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in lines))

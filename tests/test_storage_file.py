@@ -17,7 +17,7 @@ import pytest
 from comply_lab import AuditLogger, CorruptLineWarning, InvalidQueryError, StorageError
 from comply_lab.audit import FileStorage
 from comply_lab.audit.entry import entry_hash
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, original_record
 from tests.storage_contract import T0, StorageContract
 
 
@@ -150,25 +150,7 @@ class TestDamagedFiles:
 
     def test_original_tool_records_are_read(self, tmp_path: Path):
         """Lines written by the original tool (naive timestamps, uuid4 ids) are read as UTC."""
-        record = {
-            "id": "8a0c8e43-5a4b-4f32-9d2c-1a2b3c4d5e6f",
-            "timestamp": "2026-01-29T10:30:00",
-            "input_hash": "a" * 64,
-            "output_hash": "b" * 64,
-            "input_content": None,
-            "output_content": None,
-            "provider": "openai",
-            "model": "gpt-4",
-            "conversation_id": None,
-            "safety_passed": True,
-            "detectors_triggered": [],
-            "block_reason": None,
-            "alerts": [],
-            "latency_ms": 150,
-            "input_tokens": None,
-            "output_tokens": None,
-            "metadata": {},
-        }
+        record = original_record(T0, "q")
         (tmp_path / "audit_20260129.jsonl").write_text(json.dumps(record) + "\n")
         logger = AuditLogger(tmp_path)
         entry = logger.get_entry_sync(record["id"])

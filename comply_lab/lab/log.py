@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Unpack
 
 import duckdb
 import pandas as pd
@@ -18,7 +18,7 @@ from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab.frame import to_frame
-from comply_lab.lab.query import Query
+from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
@@ -26,7 +26,6 @@ from comply_lab.storage.decode import count_segments, segment_entries
 from comply_lab.storage.scan import covers_day, open_storage, select_segments
 from comply_lab.storage.segments import Segment
 
-Filter = str | Iterable[str] | None
 _PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 
 
@@ -66,43 +65,28 @@ class Log:
     def __repr__(self) -> str:
         return f"Log({self.storage!r})"
 
-    def _query(self, start: TimeLike | None, end: TimeLike | None, **filters: Any) -> Query:
-        return Query.build(start, end, **filters)
-
     def batches(
         self,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
-        *,
-        provider: Filter = None,
-        model: Filter = None,
-        conversation_id: Filter = None,
-        safety_passed: bool | None = None,
-        detector: str | None = None,
-        columns: Iterable[str] | None = None,
+        **filters: Unpack[Filters],
     ) -> Iterator[pa.RecordBatch]:
         """Stream matching entries as Arrow record batches, for data larger than memory.
 
         Takes the same arguments as :meth:`entries` (without ``metadata_keys``).
         """
-        query = self._query(
-            start,
-            end,
-            provider=provider,
-            model=model,
-            conversation_id=conversation_id,
-            safety_passed=safety_passed,
-            detector=detector,
-            columns=columns,
-        )
+        query = Query.build(start, end, **filters)
         for table in scan(self.storage, query, progress=self.progress):
             yield from table.to_batches()
 
     def arrow(
-        self, start: TimeLike | None = None, end: TimeLike | None = None, **filters: Any
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        **filters: Unpack[Filters],
     ) -> pa.Table:
         """Return matching entries as one Arrow table (arguments as :meth:`entries`)."""
-        query = self._query(start, end, **filters)
+        query = Query.build(start, end, **filters)
         tables = list(scan(self.storage, query, progress=self.progress))
         return pa.concat_tables(tables) if tables else query.schema.empty_table()
 
@@ -111,13 +95,8 @@ class Log:
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         *,
-        provider: Filter = None,
-        model: Filter = None,
-        conversation_id: Filter = None,
-        safety_passed: bool | None = None,
-        detector: str | None = None,
-        columns: Iterable[str] | None = None,
         metadata_keys: Iterable[str] | None = None,
+        **filters: Unpack[Filters],
     ) -> pd.DataFrame:
         """Return matching entries as a DataFrame, in time order.
 
@@ -143,20 +122,13 @@ class Log:
             ...             columns=["timestamp", "model", "block_reason"])  # doctest: +SKIP
         """
         keys = list(metadata_keys or ())
+        columns = filters.pop("columns", None)
         wanted = None if columns is None else list(columns)
-        read = (
-            wanted if wanted is None or not keys or "metadata" in wanted else [*wanted, "metadata"]
-        )
-        table = self.arrow(
-            start,
-            end,
-            provider=provider,
-            model=model,
-            conversation_id=conversation_id,
-            safety_passed=safety_passed,
-            detector=detector,
-            columns=read,
-        )
+        read = wanted
+        if wanted is not None and keys and "metadata" not in wanted:
+            read = [*wanted, "metadata"]
+        filters["columns"] = read
+        table = self.arrow(start, end, **filters)
         if "timestamp" in table.column_names and not _is_sorted(table.column("timestamp")):
             # Segments come in day order and rows in write order, so this copy is needed only
             # when several writers interleaved.
@@ -184,7 +156,7 @@ class Log:
         Whole days are counted from the manifest (or Parquet footers) without reading rows;
         only partly covered days are scanned, and then only their timestamps.
         """
-        query = self._query(start, end, columns=["timestamp"])
+        query = Query.build(start, end, columns=["timestamp"])
         total = 0
         partial = set()
         for segment in select_segments(self.storage, query.start, query.end):
@@ -233,7 +205,7 @@ class Log:
         Parquet segments are scanned lazily (with filter and projection pushdown, e.g. by
         DuckDB or Polars); JSONL segments are decoded into memory.
         """
-        query = self._query(start, end)
+        query = Query.build(start, end)
         parts: list[ds.Dataset] = []
         files: list[str] = []
         for segment in select_segments(self.storage, query.start, query.end):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +29,17 @@ def _names(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | No
     if not all(isinstance(v, str) for v in names):
         raise InvalidQueryError(f"{what}: expected a str or a list of str, got {value!r}")
     return names
+
+
+class Filters(TypedDict, total=False):
+    """The keyword filters every lab read accepts (see :meth:`comply_lab.Log.entries`)."""
+
+    provider: str | Iterable[str] | None
+    model: str | Iterable[str] | None
+    conversation_id: str | Iterable[str] | None
+    safety_passed: bool | None
+    detector: str | None
+    columns: Iterable[str] | None
 
 
 @dataclass(frozen=True)
