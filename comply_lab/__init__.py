@@ -32,17 +32,22 @@ from comply_lab.errors import (
 )
 
 if TYPE_CHECKING:
+    from comply_lab.integrity.content import verify_content
     from comply_lab.lab import Log, open_log
 
-_LAB = ("Log", "open_log")
+_LAB = {
+    "Log": "comply_lab.lab",
+    "open_log": "comply_lab.lab",
+    "verify_content": "comply_lab.integrity.content",
+}
 
 
 def __getattr__(name: str) -> Any:
     # The lab (pandas, pyarrow, DuckDB) loads on first use, keeping `import comply_lab` light.
     if name in _LAB:
-        from comply_lab import lab
+        import importlib
 
-        return getattr(lab, name)
+        return getattr(importlib.import_module(_LAB[name]), name)
     raise AttributeError(f"module 'comply_lab' has no attribute {name!r}")
 
 
@@ -69,4 +74,5 @@ __all__ = [
     "StorageError",
     "__version__",
     "open_log",
+    "verify_content",
 ]

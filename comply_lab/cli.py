@@ -67,5 +67,95 @@ def compact(path: Path, as_json: bool) -> None:
         click.echo(f"kept {report.damaged_lines} damaged line(s) in {path}/_quarantine/")
 
 
+@main.command()
+@click.argument("target")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A checkpoint saved earlier; detects truncation of the newest data.",
+)
+@click.option("--start", help="First day to verify (ISO 8601).")
+@click.option("--end", help="Last day to verify (ISO 8601).")
+@click.option("--deep", is_flag=True, help="Recompute every entry hash, even in intact segments.")
+@click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
+def verify(
+    target: str,
+    public_key: str | None,
+    checkpoint: str | None,
+    start: str | None,
+    end: str | None,
+    deep: bool,
+    as_json: bool,
+) -> None:
+    """Verify that a log was not altered, cut, reordered or forged.
+
+    Prints one line per problem and a summary. Exits 0 when everything verifies, 1 when
+    an integrity problem was found, 2 on bad usage.
+
+    Example:
+        comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
+    """
+    from comply_lab.lab import open_log
+
+    report = open_log(target, progress=False).verify(
+        start, end, public_key=public_key, checkpoint=checkpoint, deep=deep
+    )
+    if as_json:
+        frame = report.to_frame()
+        frame["partition"] = frame["partition"].astype(str)
+        click.echo(
+            json.dumps(
+                {
+                    "summary": report.summary(),
+                    "problems": json.loads(frame.to_json(orient="records")),
+                }
+            )
+        )
+    else:
+        for problem in report.problems:
+            click.echo(problem.line())
+        click.echo(report.summary_line())
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--signing-key",
+    "signing_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ed25519 private key file that signs the checkpoint.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the checkpoint to this file instead of standard output.",
+)
+def checkpoint(target: str, signing_key: str | None, output: Path | None) -> None:
+    """Print a checkpoint of the sealed log, to keep somewhere else.
+
+    Example:
+        comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
+    """
+    from comply_lab.lab import open_log
+
+    made = open_log(target, progress=False).checkpoint(signing_key)
+    if output is None:
+        click.echo(made.to_json())
+    else:
+        made.save(output)
+        click.echo(
+            f"checkpoint of {made.records} manifest records ({made.entries:,} entries) "
+            f"written to {output}"
+        )
+
+
 if __name__ == "__main__":
     main()

@@ -25,7 +25,7 @@ from comply_lab import AuditLogger, CorruptLineWarning, IntegrityError, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.audit.entry import GENESIS_HASH, entry_hash
 from comply_lab.storage.arrow import SCHEMA
-from comply_lab.storage.manifest import read_manifest, record_hash
+from comply_lab.storage.manifest import read_records, record_hash
 from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, original_record
 
@@ -89,15 +89,15 @@ class TestSealing:
     def test_manifest_records_and_chains(self, tmp_path: Path, clock: FakeClock):
         """One manifest record per part, with count, range, digest, and a hash chain."""
         _write(tmp_path, clock, format="parquet")
-        records = read_manifest(tmp_path)
+        records = read_records(tmp_path)
         assert [r["segment"] for r in records] == sorted(
             p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("date=*/*.parquet")
         )
-        assert records[0]["prev_manifest_hash"] == GENESIS_HASH
+        assert records[0]["prev_record_hash"] == GENESIS_HASH
         for before, after in itertools.pairwise(records):
-            assert after["prev_manifest_hash"] == before["manifest_hash"]
+            assert after["prev_record_hash"] == before["record_hash"]
         for record in records:
-            assert record["manifest_hash"] == record_hash(record)
+            assert record["record_hash"] == record_hash(record)
             part = tmp_path / record["segment"]
             assert record["sha256"] == hashlib.sha256(part.read_bytes()).hexdigest()
             assert record["entries"] == pq.ParquetFile(part).metadata.num_rows == 40
@@ -157,7 +157,7 @@ class TestSealing:
             report = compact(tmp_path)
         assert report.damaged_lines == 1
         assert (tmp_path / "_quarantine" / "audit_20260129.jsonl").read_bytes() == original
-        assert read_manifest(tmp_path)[0]["damaged_lines"] == 1
+        assert read_records(tmp_path)[0]["damaged_lines"] == 1
         assert sorted(_all_ids(tmp_path)) == sorted(ids)
 
     def test_mismatching_existing_part_keeps_the_source(self, tmp_path: Path, clock: FakeClock):
@@ -319,7 +319,7 @@ class TestCrashDuringSealing:
             compact(store)
             assert sorted(_all_ids(store)) == ids, f"trial {trial} after recovery"
             assert list(store.glob("audit_*.jsonl")) == []
-            manifest = read_manifest(store)
+            manifest = read_records(store)
             assert len(manifest) == len(list(store.glob("date=*/*.parquet")))
             assert sum(r["entries"] for r in manifest) == len(ids)
         assert len(outcomes) >= 2  # the kills landed at different stages

@@ -2,9 +2,9 @@
 
 A stored record is a JSON object with the fields of :class:`AuditEntry`; the timestamp is
 an ISO 8601 string with microseconds and ``+00:00``. Records written by comply_lab carry
-four integrity fields: ``writer_id`` and ``seq`` (the writer and its sequence number),
-``prev_hash`` (the ``entry_hash`` of the writer's previous entry, 64 zeros for the first)
-and ``entry_hash``.
+``hash_key_id`` (see :mod:`comply_lab.integrity.fingerprint`) and four integrity fields:
+``writer_id`` and ``seq`` (the writer and its sequence number), ``prev_hash`` (the
+``entry_hash`` of the writer's previous entry, 64 zeros for the first) and ``entry_hash``.
 
 ``entry_hash`` is the hex SHA-256 of the *canonical serialization*: the record without
 ``entry_hash``, as compact UTF-8 JSON with keys sorted at every level (orjson's
@@ -57,6 +57,8 @@ class AuditEntry:
         input_tokens: Tokens in the input, if known.
         output_tokens: Tokens in the output, if known.
         metadata: Free-form JSON metadata.
+        hash_key_id: Fingerprint of the key when ``input_hash``/``output_hash`` are
+            HMAC-SHA256; None for plain SHA-256.
         writer_id: Id of the writer (one per logger) whose hash chain holds the entry.
         seq: Position of the entry in its writer's chain, from 0.
         prev_hash: ``entry_hash`` of the writer's previous entry.
@@ -80,6 +82,7 @@ class AuditEntry:
     input_tokens: int | None = None
     output_tokens: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    hash_key_id: str | None = None
     writer_id: str | None = None
     seq: int | None = None
     prev_hash: str | None = None

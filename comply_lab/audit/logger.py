@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
 from comply_lab.audit.ids import IdGenerator
 from comply_lab.errors import EncryptionNotConfiguredError, InvalidQueryError
+from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
 from comply_lab.storage.scan import entries_between, expire, find_entry, open_storage
 
@@ -79,11 +79,15 @@ class AuditLogger(Closing):
         encryption: Encrypts stored content when ``store_content`` is True.
         store_content: Store the input and output text, not only their SHA-256 hashes.
         retention_days: Age in days after which :meth:`cleanup_expired` deletes entries.
+        hash_key: Makes ``input_hash``/``output_hash`` HMAC-SHA256 under this secret (at
+            least 16 bytes), so short prompts cannot be confirmed by guessing; entries
+            record the key's fingerprint in ``hash_key_id``. Plain SHA-256 when None.
         clock: Returns the current time (aware, or naive meaning UTC); for tests and for
             replaying historical data. Defaults to the system clock.
 
     Raises:
         InvalidQueryError: ``retention_days`` is negative or not an int.
+        InvalidKeyError: ``hash_key`` is too short or not bytes.
 
     Example:
         >>> import tempfile
@@ -102,6 +106,7 @@ class AuditLogger(Closing):
         store_content: bool = False,
         retention_days: int = 365,
         *,
+        hash_key: bytes | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if isinstance(retention_days, bool) or not isinstance(retention_days, int):
@@ -112,6 +117,8 @@ class AuditLogger(Closing):
         self.encryption = encryption
         self.store_content = store_content
         self.retention_days = retention_days
+        self._hash_key = None if hash_key is None else check_hash_key(hash_key)
+        self._hash_key_id = None if hash_key is None else hash_key_id(hash_key)
         self._clock = clock
         self._ids = IdGenerator()
         self._lock = threading.Lock()
@@ -145,7 +152,7 @@ class AuditLogger(Closing):
         if type(text) is not str:
             text = validate.text(name, text)
         try:
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            digest = fingerprint(text, self._hash_key)
         except UnicodeEncodeError:
             validate.text(name, text)
             raise
@@ -238,6 +245,7 @@ class AuditLogger(Closing):
             "input_tokens": validate.tokens("input_tokens", input_tokens),
             "output_tokens": validate.tokens("output_tokens", output_tokens),
             "metadata": validate.metadata("metadata", metadata),
+            "hash_key_id": self._hash_key_id,
         }
         with self._lock:
             record["writer_id"] = self.writer_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Unpack
+from typing import Any, Unpack
 
 import duckdb
 import pandas as pd
@@ -17,12 +17,21 @@ from comply_lab._time import TimeLike, day_end, day_start
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
+from comply_lab.integrity.checkpoint import Checkpoint, make_checkpoint
+from comply_lab.integrity.report import VerificationReport
+from comply_lab.integrity.signing import (
+    PrivateKeyLike,
+    PublicKeyLike,
+    load_private_key,
+)
+from comply_lab.integrity.verify import verify
 from comply_lab.lab.frame import to_frame
 from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
+from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.scan import covers_day, open_storage, select_segments
 from comply_lab.storage.segments import Segment
 
@@ -198,6 +207,52 @@ class Log:
         return frame.astype(
             {"segments": "int64", "entries": "int64", "bytes": "int64", "sealed": "bool"}
         )
+
+    def verify(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        public_key: PublicKeyLike | None = None,
+        checkpoint: Checkpoint | dict[str, Any] | str | None = None,
+        deep: bool = False,
+    ) -> VerificationReport:
+        """Prove the log was not altered, cut, reordered or forged.
+
+        See :mod:`comply_lab.integrity.verify` for what is checked.
+
+        Args:
+            start: First day to verify (None: from the beginning).
+            end: Last day to verify (None: to the end).
+            public_key: The writer's Ed25519 public key; signatures are checked with it.
+            checkpoint: A checkpoint saved earlier (:meth:`checkpoint`), which also
+                detects truncation of the newest data.
+            deep: Recompute every entry hash even in segments whose digest matches.
+
+        Returns:
+            The report: ``report.ok``, ``report.to_frame()`` (one row per problem),
+            ``report.summary()``, and ``report.raise_if_failed()`` for scripts.
+        """
+        return verify(
+            self.storage,
+            start,
+            end,
+            public_key=public_key,
+            checkpoint=checkpoint,
+            deep=deep,
+            progress=self.progress,
+        )
+
+    def checkpoint(self, signing_key: PrivateKeyLike | None = None) -> Checkpoint:
+        """Return a checkpoint of the sealed log, to keep somewhere else.
+
+        It covers sealed segments only; seal first (``storage.seal()``) to include the
+        newest entries. Verifying later with ``verify(checkpoint=...)`` fails if sealed
+        history was removed or rewritten since.
+        """
+        records = [r for _, r in parse_records(self.storage.read_metadata(MANIFEST)) if r]
+        key = None if signing_key is None else load_private_key(signing_key)
+        return make_checkpoint(records, key)
 
     def dataset(self, start: TimeLike | None = None, end: TimeLike | None = None) -> ds.Dataset:
         """Return a pyarrow dataset over the segments of the days in range.

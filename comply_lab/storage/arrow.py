@@ -41,6 +41,7 @@ SCHEMA = pa.schema(
         pa.field("input_tokens", pa.int64()),
         pa.field("output_tokens", pa.int64()),
         pa.field("metadata", pa.string(), metadata={"comply_lab.encoding": "json"}),
+        pa.field("hash_key_id", pa.string()),
         pa.field("writer_id", pa.string()),
         pa.field("seq", pa.int64()),
         pa.field("prev_hash", pa.string()),
@@ -67,9 +68,17 @@ def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
 
 
 def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
-    """Yield the rows of a table holding every column of :data:`SCHEMA` as entries."""
+    """Yield the rows of a table holding every column of :data:`SCHEMA` as entries.
+
+    Raises:
+        KeyError: a column is missing.
+        pyarrow.ArrowInvalid: a column cannot be read as its schema type.
+    """
     loads = orjson.loads
-    for row in table.select(list(COLUMNS)).to_pylist():
+    table = table.select(list(COLUMNS))
+    if not table.schema.equals(SCHEMA, check_metadata=False):
+        table = table.cast(SCHEMA)  # raises ArrowInvalid for values that do not fit
+    for row in table.to_pylist():
         row["metadata"] = loads(row["metadata"]) if row["metadata"] else {}
         row["detectors_triggered"] = row["detectors_triggered"] or []
         row["alerts"] = row["alerts"] or []

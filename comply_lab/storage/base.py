@@ -62,7 +62,15 @@ class Storage(Protocol):
         ...
 
     def drop_day(self, day: date) -> int:
-        """Delete a whole day partition and return how many entries it held."""
+        """Delete a whole day partition and return how many entries it held.
+
+        Backends that keep metadata record the deletion first (``_retention.jsonl``), so
+        verification reports the partition as expired by policy rather than missing.
+        """
+        ...
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file (``_manifest.jsonl``, ``_retention.jsonl``); b"" if absent."""
         ...
 
     def close(self) -> None:
@@ -88,6 +96,10 @@ class StorageBase(Closing):
     def read_segment(self, segment: Segment) -> bytes:
         """Return a segment's bytes."""
         raise NotImplementedError
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file; backends without metadata have none."""
+        return b""
 
     def read_day(self, day: date) -> Iterator[AuditEntry]:
         """Yield the entries of one day partition in stored order."""

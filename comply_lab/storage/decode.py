@@ -45,10 +45,10 @@ def segment_entries(storage: SegmentSource, segment: Segment) -> Iterator[AuditE
     from comply_lab.storage.arrow import table_to_entries
 
     try:
-        table = pq.read_table(io.BytesIO(data))
-    except pa.ArrowInvalid as err:
+        entries = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+    except (pa.ArrowException, KeyError, TypeError, ValueError, OverflowError) as err:
         raise corrupt_segment(storage, segment, err) from err
-    yield from table_to_entries(table)
+    yield from entries
 
 
 def corrupt_segment(storage: object, segment: Segment, err: Exception) -> CorruptSegmentError:

@@ -27,16 +27,18 @@ import queue
 import threading
 import warnings
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from comply_lab import _forksafe
+from comply_lab.audit.entry import format_timestamp
 from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
+from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit
-from comply_lab.storage.manifest import read_manifest
+from comply_lab.storage.manifest import RETENTION, append_record, read_records
 from comply_lab.storage.segments import (
     Segment,
     jsonl_name,
@@ -48,6 +50,8 @@ from comply_lab.storage.segments import (
 )
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from comply_lab.storage.seal import SealReport
 
 StoreFormat = Literal["jsonl", "parquet"]
@@ -79,6 +83,8 @@ class FileStorage(StorageBase):
         fsync: Durability against machine crashes: ``"never"``, ``"interval"`` (default)
             or ``"always"``; see :mod:`comply_lab.storage.durability`.
         fsync_interval_s: Longest delay before written data is fsynced under ``"interval"``.
+        signing_key: Ed25519 private key (object, raw bytes, PEM or a file) that signs
+            the manifest records of sealed segments; verifiers need only the public key.
 
     Raises:
         StorageError: the directory cannot be created.
@@ -99,6 +105,7 @@ class FileStorage(StorageBase):
         format: StoreFormat = "jsonl",
         fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 1.0,
+        signing_key: PrivateKeyLike | None = None,
     ) -> None:
         if isinstance(rotation_size_mb, bool) or not rotation_size_mb > 0:
             raise InvalidQueryError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
@@ -112,6 +119,7 @@ class FileStorage(StorageBase):
         self._lock = threading.Lock()
         self._open: _Open | None = None
         self._sealer: _Sealer | None = None
+        self._signing_key = None if signing_key is None else load_private_key(signing_key)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -250,7 +258,7 @@ class FileStorage(StorageBase):
 
     def _sealer_thread(self) -> _Sealer:
         if self._sealer is None:
-            self._sealer = _Sealer(self.path)
+            self._sealer = _Sealer(self.path, self._signing_key)
         return self._sealer
 
     def seal(self) -> SealReport:
@@ -270,7 +278,7 @@ class FileStorage(StorageBase):
             self._sealer.drain()
         report = SealReport()
         for day, index in self._jsonl_segments():
-            report.merge(seal_segment(self.path, day, index))
+            report.merge(seal_segment(self.path, day, index, self._signing_key))
         return report
 
     def _close_open_without_sealing(self) -> None:
@@ -335,7 +343,7 @@ class FileStorage(StorageBase):
         A JSONL segment whose Parquet twin exists (a crash between sealing and deleting
         it) is left out, so no entry is read twice.
         """
-        manifest = read_manifest(self.path)
+        manifest = read_records(self.path)
         counts = {r.get("segment"): r.get("entries") for r in manifest}
         sealed_sources = {r.get("source") for r in manifest}
         result = []
@@ -370,6 +378,13 @@ class FileStorage(StorageBase):
         except OSError as err:
             raise StorageError(f"cannot read {self.path / segment.name}: {err.strerror}") from err
 
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file of the store; b"" if it does not exist."""
+        try:
+            return (self.path / name).read_bytes()
+        except FileNotFoundError:
+            return b""
+
     def local_path(self, segment: Segment) -> Path:
         """Return the file of a segment, for readers that open files themselves."""
         return self.path / segment.name
@@ -378,6 +393,14 @@ class FileStorage(StorageBase):
         """Delete every segment of ``day``; return how many entries they held."""
         segments = self.segments(day)
         count = count_segments(self, segments)
+        if segments:
+            record = {
+                "date": day.isoformat(),
+                "segments": [s.name for s in segments],
+                "entries": count,
+                "deleted_at": format_timestamp(datetime.now(UTC)),
+            }
+            append_record(self.path, record, RETENTION, self._signing_key)
         for seg in segments:
             try:
                 (self.path / seg.name).unlink()
@@ -403,8 +426,9 @@ def _size(path: Path) -> int | None:
 class _Sealer:
     """Seals closed segments in a background thread, so ``log()`` never waits for it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, signing_key: Ed25519PrivateKey | None) -> None:
         self._root = root
+        self._signing_key = signing_key
         self._queue: queue.Queue[tuple[date, int] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="comply-lab-sealer", daemon=True)
         self._thread.start()
@@ -424,7 +448,7 @@ class _Sealer:
 
         while (item := self._queue.get()) is not None:
             try:
-                seal_segment(self._root, *item)
+                seal_segment(self._root, *item, self._signing_key)
             except Exception as err:
                 warnings.warn(
                     f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "

@@ -1,10 +1,15 @@
-"""The manifest: one chained record per sealed segment, in ``_manifest.jsonl``.
+"""Chained metadata records: the manifest of sealed segments and the retention trail.
 
-Each record names a sealed segment and what it must contain: entry count, time range,
-SHA-256 and size of its bytes, first and last entry hash, and ``prev_manifest_hash``, the
-hash of the record before it, so the manifest itself is a hash chain (like CloudTrail
-digest files). The file starts with ``_`` so dataset readers (pyarrow, DuckDB, Spark)
-ignore it. Several processes may append; an exclusive ``flock`` keeps the chain linear.
+Each record of ``_manifest.jsonl`` names a sealed segment and what it must contain: entry
+count, time range, SHA-256 and size of its bytes, the Merkle root (RFC 6962) over its
+entry hashes, per-writer chain positions, and ``prev_record_hash``, the hash of the record
+before it — so the file is itself a hash chain, like CloudTrail digest files. With a
+signing key each record also carries an Ed25519 ``signature`` (over the record without
+``record_hash``) and the key's ``key_id``; ``record_hash`` covers the signature, so
+stripping it breaks the chain. ``_retention.jsonl`` records deletions the same way.
+
+The files start with ``_`` so dataset readers (pyarrow, DuckDB, Spark) ignore them.
+Several processes may append; an exclusive ``flock`` keeps each chain linear.
 """
 
 from __future__ import annotations
@@ -17,50 +22,72 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import GENESIS_HASH
+from comply_lab.integrity.signing import key_id, sign
 
 MANIFEST = "_manifest.jsonl"
+RETENTION = "_retention.jsonl"
+
+
+def signed_bytes(record: dict[str, Any]) -> bytes:
+    """Return the bytes a record's signature covers: canonical JSON without hash or signature."""
+    body = {k: v for k, v in record.items() if k not in ("record_hash", "signature")}
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    """Return the hash of a manifest record: SHA-256 of its canonical form without it."""
-    body = {k: v for k, v in record.items() if k != "manifest_hash"}
+    """Return the hash of a record: SHA-256 of its canonical form without ``record_hash``."""
+    body = {k: v for k, v in record.items() if k != "record_hash"}
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def read_manifest(root: Path) -> list[dict[str, Any]]:
-    """Return the readable manifest records of the store at ``root``, in order."""
+def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Yield (line number, record) for each line; None for a line that is not a record."""
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            record = None
+        yield number, record if isinstance(record, dict) else None
+
+
+def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
+    """Return the readable records of a metadata file of the store at ``root``."""
     try:
-        data = (root / MANIFEST).read_bytes()
+        data = (root / name).read_bytes()
     except FileNotFoundError:
         return []
-    return list(_records(data))
+    return [record for _, record in parse_records(data) if record is not None]
 
 
-def _records(data: bytes) -> Iterator[dict[str, Any]]:
-    for line in data.split(b"\n"):
-        if line.strip():
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # a torn line; verification reports it
-            if isinstance(record, dict):
-                yield record
+def append_record(
+    root: Path,
+    record: dict[str, Any],
+    name: str = MANIFEST,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> dict[str, Any]:
+    """Chain ``record`` to the file's last record, sign it if a key is given, append it.
 
-
-def append_manifest(root: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Chain ``record`` to the last manifest record, append it durably and return it."""
-    fd = os.open(root / MANIFEST, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    Returns:
+        The record as written, with ``prev_record_hash``, signature and ``record_hash``.
+    """
+    fd = os.open(root / name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
-        previous = [r for r in _records(data) if "manifest_hash" in r]
+        previous = [r for _, r in parse_records(data) if r is not None and "record_hash" in r]
         chained = dict(
-            record, prev_manifest_hash=previous[-1]["manifest_hash"] if previous else GENESIS_HASH
+            record, prev_record_hash=previous[-1]["record_hash"] if previous else GENESIS_HASH
         )
-        chained["manifest_hash"] = record_hash(chained)
+        if signing_key is not None:
+            chained["key_id"] = key_id(signing_key)
+            chained["signature"] = sign(signing_key, signed_bytes(chained))
+        chained["record_hash"] = record_hash(chained)
         prefix = b"\n" if data and not data.endswith(b"\n") else b""
         os.write(fd, prefix + orjson.dumps(chained) + b"\n")
         os.fsync(fd)

@@ -29,13 +29,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.entry import AuditEntry, format_timestamp
+from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp
 from comply_lab.errors import CorruptLineWarning, IntegrityError, StorageError
+from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.storage.arrow import entries_to_table, fsync_path, write_parquet
 from comply_lab.storage.digest import file_sha256
 from comply_lab.storage.jsonl import parse_segment
-from comply_lab.storage.manifest import append_manifest, read_manifest
+from comply_lab.storage.manifest import append_record, read_records
 from comply_lab.storage.segments import jsonl_name, parquet_name
 
 QUARANTINE = "_quarantine"
@@ -68,8 +70,12 @@ class SealReport:
         self.damaged_lines += other.damaged_lines
 
 
-def seal_segment(root: Path, day: date, index: int) -> SealReport:
+def seal_segment(
+    root: Path, day: date, index: int, signing_key: Ed25519PrivateKey | None = None
+) -> SealReport:
     """Seal JSONL segment ``index`` of ``day`` in the store at ``root``.
+
+    With ``signing_key`` the manifest records are signed (Ed25519).
 
     Returns:
         What was done; ``in_use`` names the segment if a writer still holds it.
@@ -94,7 +100,7 @@ def seal_segment(root: Path, day: date, index: int) -> SealReport:
             return report  # sealed and deleted while we waited
         data = _read_all(fd)
         entries, damaged = _parse(data, name)
-        _write_parts(root, day, index, name, entries, damaged, report)
+        _write_parts(root, day, index, name, entries, damaged, report, signing_key)
         if damaged:
             _quarantine(root, name, data)
         os.unlink(root / name)
@@ -137,13 +143,14 @@ def _write_parts(
     entries: list[AuditEntry],
     damaged: int,
     report: SealReport,
+    signing_key: Ed25519PrivateKey | None,
 ) -> None:
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
         by_day.setdefault(entry.timestamp.date(), []).append(entry)
     # The part of the source's own day goes last: once it exists, every other part does.
     order = sorted(by_day, key=lambda d: (d == source_day, d))
-    recorded = {r.get("segment") for r in read_manifest(root)}
+    recorded = {r.get("segment") for r in read_records(root)}
     for part_day in order:
         rows = by_day[part_day]
         name = parquet_name(part_day, source_day, index)
@@ -153,11 +160,12 @@ def _write_parts(
             write_parquet(table, path)
         _check_part(path, table)
         if name not in recorded:
-            append_manifest(root, _manifest_record(name, source, part_day, rows, path, damaged))
+            record = _manifest_record(name, source, part_day, rows, path, damaged)
+            append_record(root, record, signing_key=signing_key)
         report.parts.append(name)
         report.entries += len(rows)
     if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
-        append_manifest(
+        append_record(
             root,
             {
                 "segment": f"{QUARANTINE}/{source}",
@@ -166,6 +174,7 @@ def _write_parts(
                 "damaged_lines": damaged,
                 "sealed_at": _now(),
             },
+            signing_key=signing_key,
         )
 
 
@@ -187,6 +196,19 @@ def _check_part(path: Path, expected: pa.Table) -> None:
 def _manifest_record(
     name: str, source: str, day: date, rows: list[AuditEntry], path: Path, damaged: int
 ) -> dict[str, Any]:
+    leaves = MerkleBuilder()
+    writers: dict[str, dict[str, Any]] = {}
+    invalid = []
+    for entry in rows:
+        recomputed = entry_hash(entry.to_dict())
+        if entry.entry_hash is not None and entry.entry_hash != recomputed:
+            invalid.append(entry.id)  # recorded, so sealing never blesses a tampered entry
+        leaves.add(digest_bytes(entry.entry_hash or recomputed))
+        if entry.writer_id is not None and entry.seq is not None:
+            chain = writers.setdefault(entry.writer_id, {"first_seq": entry.seq, "entries": 0})
+            chain["entries"] += 1
+            chain["last_seq"] = entry.seq
+            chain["last_hash"] = entry.entry_hash
     return {
         "segment": name,
         "source": source,
@@ -196,6 +218,9 @@ def _manifest_record(
         "last_timestamp": format_timestamp(max(e.timestamp for e in rows)),
         "first_entry_hash": rows[0].entry_hash,
         "last_entry_hash": rows[-1].entry_hash,
+        "merkle_root": leaves.root().hex(),
+        "writers": writers,
+        "invalid_entries": invalid,
         "sha256": file_sha256(path),
         "bytes": path.stat().st_size,
         "damaged_lines": damaged,
@@ -218,7 +243,9 @@ def _now() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
-def compact(path: str | os.PathLike[str]) -> SealReport:
+def compact(
+    path: str | os.PathLike[str], signing_key: Ed25519PrivateKey | None = None
+) -> SealReport:
     """Convert the JSONL segments of a log directory into the Parquet layout.
 
     Works on logs written by comply_lab in either format and on the original tool's
@@ -237,4 +264,4 @@ def compact(path: str | os.PathLike[str]) -> SealReport:
         raise StorageError(
             f"{root} is not a log directory; pass the directory holding audit_*.jsonl"
         )
-    return FileStorage(root).seal()
+    return FileStorage(root, signing_key=signing_key).seal()

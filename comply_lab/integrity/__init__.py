@@ -1,0 +1,1 @@
+"""Integrity: Merkle trees, signatures, keyed fingerprints, checkpoints and verification."""

@@ -1,0 +1,171 @@
+"""Checkpoints: a small signed statement of the log's size and root, kept elsewhere.
+
+No check inside a log can reveal that its newest segments *and* their manifest records
+were removed: what is left is a shorter, consistent log. A checkpoint saved somewhere else
+(a ticket, an email, another bucket) records how many manifest records existed, how many
+entries they covered and the RFC 6962 root over their record hashes; verifying the log
+against it later proves that history was only ever appended to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from comply_lab.audit.entry import format_timestamp
+from comply_lab.errors import InvalidQueryError
+from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
+from comply_lab.integrity.report import Problem
+from comply_lab.integrity.signing import key_id, sign, signature_valid
+from comply_lab.storage.manifest import MANIFEST
+
+FORMAT = "comply-lab-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement of how much sealed history a log had at a time.
+
+    Attributes:
+        records: Manifest records covered.
+        entries: Entries in the segments of those records.
+        root: Hex RFC 6962 root over the covered records' ``record_hash`` values.
+        head: ``record_hash`` of the last covered record.
+        time: When the checkpoint was made (ISO 8601, UTC).
+        key_id: Fingerprint of the signing key, if signed.
+        signature: Base64 Ed25519 signature over the other fields, if signed.
+        format: Format tag.
+    """
+
+    records: int
+    entries: int
+    root: str
+    head: str | None
+    time: str
+    key_id: str | None = None
+    signature: str | None = None
+    format: str = FORMAT
+
+    def to_json(self) -> str:
+        """Return the checkpoint as one line of JSON, to store anywhere."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the checkpoint to a file."""
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, value: Checkpoint | dict[str, Any] | str | os.PathLike[str]) -> Checkpoint:
+        """Read a checkpoint from an object, a dict, a JSON string or a file.
+
+        Raises:
+            InvalidQueryError: it is not a comply_lab checkpoint.
+        """
+        if isinstance(value, Checkpoint):
+            return value
+        data: Any = value
+        if isinstance(value, str | os.PathLike) and not str(value).lstrip().startswith("{"):
+            try:
+                data = Path(value).read_text()
+            except OSError as err:
+                raise InvalidQueryError(f"cannot read checkpoint {value}: {err.strerror}") from None
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                data = None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InvalidQueryError(
+                "not a comply_lab checkpoint: pass what log.checkpoint() returned (its JSON, "
+                "a file holding it, or the object)"
+            )
+        try:
+            return cls(**data)
+        except TypeError:
+            raise InvalidQueryError("the checkpoint has unknown or missing fields") from None
+
+    def signed_bytes(self) -> bytes:
+        """Return the bytes the signature covers."""
+        body = {k: v for k, v in asdict(self).items() if k != "signature"}
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _root(records: Sequence[dict[str, Any]]) -> tuple[str, int]:
+    builder = MerkleBuilder()
+    entries = 0
+    for record in records:
+        builder.add(digest_bytes(str(record.get("record_hash", ""))))
+        entries += int(record.get("entries") or 0)
+    return builder.root().hex(), entries
+
+
+def make_checkpoint(
+    records: Sequence[dict[str, Any]], signing_key: Ed25519PrivateKey | None = None
+) -> Checkpoint:
+    """Return a checkpoint over manifest records, signed if a key is given."""
+    root, entries = _root(records)
+    checkpoint = Checkpoint(
+        records=len(records),
+        entries=entries,
+        root=root,
+        head=records[-1].get("record_hash") if records else None,
+        time=format_timestamp(datetime.now(UTC)),
+        key_id=key_id(signing_key) if signing_key is not None else None,
+    )
+    if signing_key is None:
+        return checkpoint
+    return Checkpoint(
+        **{**asdict(checkpoint), "signature": sign(signing_key, checkpoint.signed_bytes())}
+    )
+
+
+def check_checkpoint(
+    checkpoint: Checkpoint,
+    records: Sequence[dict[str, Any]],
+    public_key: Ed25519PublicKey | None,
+) -> list[Problem]:
+    """Return the problems of a log's manifest records against a saved checkpoint."""
+    problems = []
+    if public_key is not None:
+        if checkpoint.signature is None:
+            problems.append(
+                Problem("bad_signature", "the checkpoint is not signed", segment="checkpoint")
+            )
+        elif not signature_valid(public_key, checkpoint.signed_bytes(), checkpoint.signature):
+            problems.append(
+                Problem(
+                    "bad_signature",
+                    "the checkpoint's signature does not verify with the given public key",
+                    segment="checkpoint",
+                )
+            )
+    if len(records) < checkpoint.records:
+        problems.append(
+            Problem(
+                "missing",
+                f"the log has {len(records)} manifest records but the checkpoint of "
+                f"{checkpoint.time} covers {checkpoint.records} ({checkpoint.entries:,} entries): "
+                "the newest sealed segments and their records were removed (truncation)",
+                segment=MANIFEST,
+            )
+        )
+        return problems
+    root, entries = _root(records[: checkpoint.records])
+    if root != checkpoint.root or entries != checkpoint.entries:
+        problems.append(
+            Problem(
+                "modified",
+                f"the first {checkpoint.records} manifest records differ from the checkpoint of "
+                f"{checkpoint.time}: sealed history was rewritten",
+                segment=MANIFEST,
+            )
+        )
+    return problems

@@ -1,0 +1,162 @@
+"""The verification report: one row per problem, a summary, and a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import pandas as pd
+
+from comply_lab.errors import IntegrityError
+
+Status = Literal[
+    "modified",
+    "missing",
+    "reordered",
+    "inserted",
+    "bad_signature",
+    "unsealed",
+    "expired_by_policy",
+]
+SEVERITY: dict[str, str] = {"unsealed": "warning", "expired_by_policy": "info"}
+"""Severity of each status; every status not listed is an ``"error"``."""
+
+COLUMNS = [
+    "status",
+    "severity",
+    "partition",
+    "segment",
+    "entry_id",
+    "writer_id",
+    "seq",
+    "explanation",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of verification.
+
+    Attributes:
+        status: What is wrong: ``modified``, ``missing``, ``reordered``, ``inserted``,
+            ``bad_signature`` (errors), ``unsealed`` (warning: not yet covered by a
+            manifest) or ``expired_by_policy`` (info: deleted by recorded retention).
+        partition: The day partition, if the finding belongs to one.
+        segment: The segment or metadata file concerned.
+        entry_id: The entry concerned, when known.
+        writer_id: The writer whose chain is concerned, when known.
+        seq: The position in that chain, when known.
+        explanation: What was found, in words.
+    """
+
+    status: Status
+    explanation: str
+    partition: date | None = None
+    segment: str | None = None
+    entry_id: str | None = None
+    writer_id: str | None = None
+    seq: int | None = None
+
+    @property
+    def severity(self) -> str:
+        """``"error"``, ``"warning"`` or ``"info"``."""
+        return SEVERITY.get(self.status, "error")
+
+    def line(self) -> str:
+        """Return the problem as one line of text."""
+        where = self.entry_id or (
+            f"{self.writer_id}#{self.seq}" if self.writer_id is not None else None
+        )
+        place = " ".join(str(p) for p in (self.partition, self.segment, where) if p is not None)
+        return f"{self.status.upper():<17} {place}: {self.explanation}"
+
+
+@dataclass
+class VerificationReport:
+    """What verification checked and found.
+
+    Attributes:
+        problems: Every finding, in the order found.
+        entries: Entries checked.
+        segments: Segments checked.
+        manifest_records: Manifest records checked.
+        signatures: ``"checked"``, ``"not checked (no public key)"`` or ``"none present"``.
+        checkpoint: ``"matched"``, ``"failed"`` or ``"not given"``.
+        scope: The time range verified.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    entries: int = 0
+    segments: int = 0
+    manifest_records: int = 0
+    signatures: str = "none present"
+    checkpoint: str = "not given"
+    scope: str = "whole log"
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The findings that make verification fail."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found that makes verification fail."""
+        return not self.errors
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per finding (empty, with the columns, when there are none)."""
+        rows = [dict(asdict(p), severity=p.severity) for p in self.problems]
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        return frame.astype({"seq": "Int64"})
+
+    def summary(self) -> dict[str, Any]:
+        """Return the figures of the run as a dict."""
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            counts[problem.status] = counts.get(problem.status, 0) + 1
+        return {
+            "ok": self.ok,
+            "scope": self.scope,
+            "entries_checked": self.entries,
+            "segments_checked": self.segments,
+            "manifest_records": self.manifest_records,
+            "signatures": self.signatures,
+            "checkpoint": self.checkpoint,
+            "errors": len(self.errors),
+            "findings": counts,
+        }
+
+    def summary_line(self) -> str:
+        """Return the verdict and figures as one line."""
+        found = ", ".join(f"{n} {s}" for s, n in sorted(self.summary()["findings"].items()))
+        verdict = "OK" if self.ok else "FAILED"
+        return (
+            f"{verdict}: {self.entries:,} entries in {self.segments:,} segments, "
+            f"{self.manifest_records:,} manifest records; signatures {self.signatures}; "
+            f"checkpoint {self.checkpoint}" + (f"; findings: {found}" if found else "")
+        )
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`IntegrityError` if verification failed, for scripts.
+
+        Raises:
+            IntegrityError: with the summary and the first problems.
+        """
+        if not self.ok:
+            head = "; ".join(p.line() for p in self.errors[:5])
+            more = len(self.errors) - 5
+            raise IntegrityError(
+                f"{self.summary_line()}. First problems: {head}"
+                + (f" (and {more} more)" if more > 0 else "")
+            )
+
+    def __str__(self) -> str:
+        return "\n".join([*(p.line() for p in self.problems), self.summary_line()])
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        head = f'<p style="color:{colour};font-weight:bold">{self.summary_line()}</p>'
+        if not self.problems:
+            return head
+        return head + self.to_frame().to_html(index=False, max_rows=50)

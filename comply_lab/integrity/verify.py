@@ -1,0 +1,501 @@
+"""Verification: prove that nothing in a log was altered, removed, reordered or forged.
+
+What is checked, segment by segment in day order (memory stays bounded by one segment):
+
+- the manifest and retention files: each record's hash, the chain of records, and —
+  given a public key — each record's Ed25519 signature;
+- every sealed (Parquet) segment: listed in the manifest, same size and SHA-256 as when
+  sealed. When the bytes differ, the segment is decoded and every entry's hash, the
+  writers' positions, the entry count and the Merkle root are compared to find *what*
+  changed. ``deep=True`` recomputes all of that even for intact segments;
+- every JSONL segment (not yet sealed, reported as ``unsealed``): each line's
+  ``entry_hash`` against its bytes;
+- every writer's hash chain across all segments: seq 0, 1, 2, ... with each
+  ``prev_hash`` equal to the previous ``entry_hash``;
+- manifest records whose segment is gone: ``missing``, or ``expired_by_policy`` when the
+  retention trail records the deletion;
+- optionally, a saved checkpoint (see :mod:`comply_lab.integrity.checkpoint`).
+
+A log that lost its newest sealed segments *and* their manifest records still verifies
+locally — no local check can see what is no longer there; a checkpoint kept elsewhere
+can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import fields
+from datetime import date
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from comply_lab._time import TimeLike, to_range
+from comply_lab.audit.entry import GENESIS_HASH, AuditEntry, entry_hash
+from comply_lab.errors import CorruptRecordError
+from comply_lab.integrity.chains import ChainTracker
+from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
+from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
+from comply_lab.integrity.report import Problem, Status, VerificationReport
+from comply_lab.integrity.signing import PublicKeyLike, load_public_key, signature_valid
+from comply_lab.lab.progress import progress_bar
+from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.base import Storage
+from comply_lab.storage.manifest import (
+    MANIFEST,
+    RETENTION,
+    parse_records,
+    record_hash,
+    signed_bytes,
+)
+from comply_lab.storage.segments import Segment
+
+_SUFFIX = len(b',"entry_hash":"') + 64 + len(b'"}')
+_COMPLETE_LINE = re.compile(rb'"entry_hash":"[0-9a-f]{64}"}')
+_FIELDS = [f.name for f in fields(AuditEntry)]
+_CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
+
+
+def verify(
+    storage: Storage,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    *,
+    public_key: PublicKeyLike | None = None,
+    checkpoint: Checkpoint | dict[str, Any] | str | None = None,
+    deep: bool = False,
+    progress: bool | None = None,
+) -> VerificationReport:
+    """Verify a store and return the report (see the module documentation for what is checked).
+
+    Args:
+        storage: The store.
+        start: Verify only days from this one (chains may then start mid-way).
+        end: Verify only days up to this one.
+        public_key: Ed25519 public key of the writer; without it signatures are not checked.
+        checkpoint: A checkpoint saved earlier, to detect truncation of the newest data.
+        deep: Recompute every entry hash and Merkle root even where segment digests match.
+        progress: Progress bar (None: on terminals and notebooks only).
+    """
+    return _Verifier(storage, public_key, deep).run(start, end, checkpoint, progress)
+
+
+class _Verifier:
+    def __init__(self, storage: Storage, public_key: PublicKeyLike | None, deep: bool) -> None:
+        self.storage = storage
+        self.key = None if public_key is None else load_public_key(public_key)
+        self.deep = deep
+        self.report = VerificationReport()
+        self.add = self.report.problems.append
+
+    def run(
+        self,
+        start: TimeLike | None,
+        end: TimeLike | None,
+        checkpoint: Checkpoint | dict[str, Any] | str | None,
+        progress: bool | None,
+    ) -> VerificationReport:
+        lo, hi = to_range(start, end)
+        if lo is not None or hi is not None:
+            self.report.scope = f"{lo.date() if lo else '...'} to {hi.date() if hi else '...'}"
+        manifest = self._chain_file(MANIFEST)
+        retention = self._chain_file(RETENTION)
+        self.report.manifest_records = len(manifest)
+        signed = any("signature" in r for r in manifest + retention)
+        if self.key is not None:
+            self.report.signatures = "checked"
+        elif signed:
+            self.report.signatures = "not checked (no public key)"
+        by_segment = self._index(manifest)
+        if not manifest and self._has_sealed_segments():
+            self.add(
+                Problem(
+                    "missing",
+                    "the manifest is gone: no sealed segment can be tied to what was sealed",
+                    segment=MANIFEST,
+                )
+            )
+        deleted = {s for r in retention for s in r.get("segments", []) if isinstance(s, str)}
+        self.tracker = ChainTracker(open_start=lo is not None or bool(retention))
+        days = set(self.storage.days()) | {_day(r) for r in manifest if _day(r) is not None}
+        chosen = sorted(
+            d
+            for d in days
+            if d is not None and (lo is None or d >= lo.date()) and (hi is None or d <= hi.date())
+        )
+        with progress_bar(len(chosen), "verifying days", enabled=progress) as bar:
+            for day in chosen:
+                listed = self.storage.segments(day)
+                for segment in listed:
+                    self._segment(segment, by_segment.get(segment.name))
+                names = {s.name for s in listed}
+                for name, record in by_segment.items():
+                    if _day(record) == day and name not in names:
+                        self._gone(day, name, record, deleted)
+                bar.update(1)
+        self.report.problems.extend(self.tracker.finish())
+        if checkpoint is not None:
+            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, self.key)
+            self.report.problems.extend(found)
+            self.report.checkpoint = "failed" if found else "matched"
+        return self.report
+
+    # -- metadata --------------------------------------------------------------------
+
+    def _chain_file(self, name: str) -> list[dict[str, Any]]:
+        """Check a chained metadata file; return its records."""
+        records: list[dict[str, Any]] = []
+        previous = GENESIS_HASH
+        for number, record in parse_records(self.storage.read_metadata(name)):
+            where = f"{name} line {number}"
+            if record is None or "record_hash" not in record:
+                self.add(Problem("modified", "not a valid record", segment=where))
+                continue
+            label = record.get("segment") or record.get("date") or "record"
+            if record_hash(record) != record["record_hash"]:
+                self.add(
+                    Problem(
+                        "modified",
+                        f"the record for {label} does not match its record_hash: it was edited",
+                        segment=where,
+                    )
+                )
+            if record.get("prev_record_hash") != previous:
+                self.add(
+                    Problem(
+                        "missing",
+                        f"the record for {label} does not follow the one "
+                        "before it: records were removed or reordered",
+                        segment=where,
+                    )
+                )
+            previous = record["record_hash"]
+            if self.key is not None:
+                self._signature(record, where, label)
+            records.append(record)
+        return records
+
+    def _signature(self, record: dict[str, Any], where: str, label: str) -> None:
+        signature = record.get("signature")
+        if not isinstance(signature, str):
+            self.add(
+                Problem("bad_signature", f"the record for {label} is not signed", segment=where)
+            )
+        elif not signature_valid(self.key, signed_bytes(record), signature):  # type: ignore[arg-type]
+            self.add(
+                Problem(
+                    "bad_signature",
+                    f"the signature of the record for {label} does "
+                    "not verify with the given public key (signed by "
+                    f"key {record.get('key_id')})",
+                    segment=where,
+                )
+            )
+
+    def _index(self, manifest: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        by_segment: dict[str, dict[str, Any]] = {}
+        for record in manifest:
+            name = record.get("segment")
+            if not isinstance(name, str) or name.startswith("_quarantine/"):
+                continue
+            if name in by_segment:
+                self.add(
+                    Problem(
+                        "inserted",
+                        "a second manifest record for the same segment",
+                        _day(record),
+                        name,
+                    )
+                )
+            by_segment[name] = record
+        return by_segment
+
+    def _has_sealed_segments(self) -> bool:
+        return any(
+            s.format == "parquet" for day in self.storage.days() for s in self.storage.segments(day)
+        )
+
+    def _gone(self, day: date, name: str, record: dict[str, Any], deleted: set[str]) -> None:
+        if name in deleted:
+            self.add(
+                Problem(
+                    "expired_by_policy",
+                    f"{record.get('entries')} entries deleted by recorded retention",
+                    day,
+                    name,
+                )
+            )
+        else:
+            self.add(
+                Problem(
+                    "missing",
+                    f"sealed segment of {record.get('entries')} entries is "
+                    "gone, and no retention record explains it",
+                    day,
+                    name,
+                )
+            )
+
+    # -- segments --------------------------------------------------------------------
+
+    def _segment(self, segment: Segment, record: dict[str, Any] | None) -> None:
+        try:
+            data = self.storage.read_segment(segment)
+        except FileNotFoundError:
+            return  # sealed or deleted meanwhile; the new listing is another run's business
+        self.report.segments += 1
+        if segment.format == "jsonl":
+            self._jsonl(segment, data)
+            return
+        if record is None:
+            self.add(
+                Problem(
+                    "inserted",
+                    "sealed segment has no manifest record (forged, or its record was removed)",
+                    segment.day,
+                    segment.name,
+                )
+            )
+        intact = (
+            record is not None
+            and len(data) == record.get("bytes")
+            and hashlib.sha256(data).hexdigest() == record.get("sha256")
+        )
+        if intact and not self.deep:
+            self._intact_parquet(segment, data, record or {})
+        else:
+            self._inspect_parquet(segment, data, record, intact)
+
+    def _intact_parquet(self, segment: Segment, data: bytes, record: dict[str, Any]) -> None:
+        """Bytes match the manifest: follow the chains through the stored hashes."""
+        table = pq.read_table(io.BytesIO(data), columns=_CHAIN_COLUMNS)
+        columns = [table.column(c).to_pylist() for c in _CHAIN_COLUMNS]
+        see = self.tracker.see
+        for entry_id, writer, seq, prev_hash, digest in zip(*columns, strict=True):
+            if writer is not None and seq is not None:
+                for problem in see(
+                    writer, seq, prev_hash, digest, entry_id, segment.day, segment.name
+                ):
+                    self.add(problem)
+        for entry_id in record.get("invalid_entries") or []:
+            self.add(
+                Problem(
+                    "modified",
+                    "the entry's hash did not match its content when it was sealed",
+                    segment.day,
+                    segment.name,
+                    entry_id,
+                )
+            )
+        self.report.entries += table.num_rows
+
+    def _inspect_parquet(
+        self, segment: Segment, data: bytes, record: dict[str, Any] | None, intact: bool
+    ) -> None:
+        """Decode the segment and find what differs from what was sealed."""
+        before = len(self.report.problems)
+        try:
+            entries = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+        except (
+            pa.ArrowException,
+            OSError,
+            CorruptRecordError,
+            KeyError,
+            TypeError,
+            ValueError,
+            OverflowError,
+        ) as err:
+            self.add(
+                Problem(
+                    "modified",
+                    f"the file cannot be decoded any more ({err})",
+                    segment.day,
+                    segment.name,
+                )
+            )
+            return
+        leaves = MerkleBuilder()
+        writers = (record or {}).get("writers") or {}
+        for entry in entries:
+            digest = self._entry(entry, segment)
+            leaves.add(digest_bytes(digest))
+            chain = writers.get(entry.writer_id) if entry.writer_id else None
+            if (
+                record is not None
+                and entry.writer_id
+                and entry.seq is not None
+                and (chain is None or not chain["first_seq"] <= entry.seq <= chain["last_seq"])
+            ):
+                self.add(
+                    Problem(
+                        "inserted",
+                        "not among the entries this segment was sealed with",
+                        segment.day,
+                        segment.name,
+                        entry.id,
+                        entry.writer_id,
+                        entry.seq,
+                    )
+                )
+        self.report.entries += len(entries)
+        if record is None:
+            return
+        sealed = int(record.get("entries") or 0)
+        if len(entries) < sealed:
+            self.add(
+                Problem(
+                    "missing",
+                    f"holds {len(entries)} entries but was sealed with {sealed}",
+                    segment.day,
+                    segment.name,
+                )
+            )
+        found = len(self.report.problems) > before
+        if not found and leaves.root().hex() != record.get("merkle_root"):
+            status: Status = "reordered" if len(entries) == sealed else "modified"
+            self.add(
+                Problem(
+                    status,
+                    "every entry verifies but the Merkle root differs from "
+                    "the manifest: entries were reordered or replaced",
+                    segment.day,
+                    segment.name,
+                )
+            )
+        elif not found and not intact:
+            self.add(
+                Problem(
+                    "modified",
+                    "the bytes differ from the manifest's SHA-256 though "
+                    "every entry verifies: the file was rewritten",
+                    segment.day,
+                    segment.name,
+                )
+            )
+
+    def _entry(self, entry: AuditEntry, segment: Segment) -> str:
+        """Check one decoded entry's hash and chain; return its (recomputed) hash."""
+        recomputed = entry_hash(entry.to_dict())
+        if entry.entry_hash is not None and entry.entry_hash != recomputed:
+            self.add(
+                Problem(
+                    "modified",
+                    "the entry does not match its entry_hash",
+                    segment.day,
+                    segment.name,
+                    entry.id,
+                    entry.writer_id,
+                    entry.seq,
+                )
+            )
+        if entry.writer_id is not None and entry.seq is not None:
+            for problem in self.tracker.see(
+                entry.writer_id,
+                entry.seq,
+                entry.prev_hash,
+                entry.entry_hash,
+                entry.id,
+                segment.day,
+                segment.name,
+            ):
+                self.add(problem)
+        return entry.entry_hash or recomputed
+
+    def _jsonl(self, segment: Segment, data: bytes) -> None:
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        checked = legacy = 0
+        see = self.tracker.see
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            place = f"{segment.name} line {number}"
+            try:
+                record = orjson.loads(line)
+                if not isinstance(record, dict):
+                    raise CorruptRecordError("not an object")
+                entry = AuditEntry.from_dict(record)
+            except (orjson.JSONDecodeError, CorruptRecordError, TypeError) as err:
+                self.add(
+                    Problem(
+                        "modified",
+                        f"the line is not a valid entry any more ({err})",
+                        segment.day,
+                        place,
+                    )
+                )
+                continue
+            checked += 1
+            if entry.entry_hash is None or len(record) != len(_FIELDS):
+                if "writer_id" in record or len(record) > len(_FIELDS) - 4:
+                    self.add(
+                        Problem(
+                            "modified",
+                            "the entry's fields were altered (its integrity fields are damaged)",
+                            segment.day,
+                            place,
+                            entry.id,
+                            entry.writer_id,
+                            entry.seq,
+                        )
+                    )
+                else:
+                    legacy += 1
+                continue
+            if not _line_matches(line, entry.entry_hash) and entry_hash(record) != entry.entry_hash:
+                self.add(
+                    Problem(
+                        "modified",
+                        "the entry does not match its entry_hash",
+                        segment.day,
+                        place,
+                        entry.id,
+                        entry.writer_id,
+                        entry.seq,
+                    )
+                )
+            if entry.writer_id is not None and entry.seq is not None:
+                for problem in see(
+                    entry.writer_id,
+                    entry.seq,
+                    entry.prev_hash,
+                    entry.entry_hash,
+                    entry.id,
+                    segment.day,
+                    place,
+                ):
+                    self.add(problem)
+        self.report.entries += checked
+        note = f"{checked:,} entries not sealed yet: no manifest covers them"
+        if legacy:
+            note += f"; {legacy:,} written by another tool carry no hash chain"
+        self.add(Problem("unsealed", note, segment.day, segment.name))
+        if tail.strip():
+            self.add(
+                Problem(
+                    "unsealed",
+                    f"incomplete last line ({len(tail)} bytes): a write "
+                    "torn by a crash, never acknowledged",
+                    segment.day,
+                    segment.name,
+                )
+            )
+
+
+def _line_matches(line: bytes, digest: str) -> bool:
+    """Check a line as written by comply_lab: canonical bytes + entry_hash suffix."""
+    if len(line) <= _SUFFIX or line[-_SUFFIX:-66] != b',"entry_hash":"':
+        return False
+    return hashlib.sha256(line[:-_SUFFIX] + b"}").hexdigest() == digest
+
+
+def _day(record: dict[str, Any]) -> date | None:
+    text = record.get("date")
+    try:
+        return date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
