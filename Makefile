@@ -33,6 +33,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/log_throughput.py
 	$(BIN)/python bench/query_scale.py
+	$(BIN)/python bench/verify_speed.py
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

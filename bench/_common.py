@@ -4,13 +4,69 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from comply_lab import AuditLogger
+from comply_lab.audit import FileStorage
+from comply_lab.sample import write_sample
+from comply_lab.storage.seal import compact
+
 OUT = Path(__file__).parent / "out"
+END = datetime(2026, 1, 31, tzinfo=UTC)
+
+
+def build(entries: int, root: Path, signing_key: Any = None) -> tuple[Path, Path]:
+    """Log the sample as JSONL (the baselines' input) and seal a copy into Parquet."""
+    jsonl = root / f"jsonl-{entries}"
+    started = time.perf_counter()
+    write_sample(
+        lambda clock: AuditLogger(FileStorage(jsonl, fsync="never"), clock=clock),
+        entries,
+        30,
+        end=END,
+    ).close()
+    logged = time.perf_counter() - started
+    parquet = root / f"parquet-{entries}"
+    shutil.copytree(jsonl, parquet)
+    started = time.perf_counter()
+    compact(parquet, signing_key=signing_key)
+    print(
+        f"logged {entries:,} entries in {logged:.1f} s; sealed a Parquet copy in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return jsonl, parquet
+
+
+_PEAK = """
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+"""
+
+
+def peak_rss(script: str, path: Path) -> tuple[int, int]:
+    """Run ``script`` on ``path`` in a fresh process; return the two numbers it prints.
+
+    The script prints a count and ``_peak()``, the process's peak resident memory
+    (VmHWM, which unlike ``ru_maxrss`` does not inherit the parent's figure).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK + script, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    count, rss = done.stdout.split()
+    return int(count), int(rss)
 
 
 def timed(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -66,11 +122,11 @@ def report(name: str, results: list[dict[str, Any]]) -> None:
     print(f"{platform.machine()}, Python {platform.python_version()}")
     print(f"{'workload':<46}{'ours':>13}{'baseline':>13}{'better':>9}  target")
     for r in results:
-        target = "" if r["target_ratio"] is None else f"{r['target_ratio']:.0f}x "
+        target = "" if r["target_ratio"] is None else f"{r['target_ratio']:g}x "
         verdict = "" if r["met"] is None else ("met" if r["met"] else "BELOW")
         print(
-            f"{r['workload']:<46}{r['ours']:>13,.4g}{r['baseline']:>13,.4g}"
-            f"{r['ratio']:>8.1f}x  {target}{verdict}  ({r['unit']})"
+            f"{r['workload']:<46}{_num(r['ours']):>13}{_num(r['baseline']):>13}"
+            f"{r['ratio']:>8.2f}x  {target}{verdict}  ({r['unit']})"
         )
         for key, value in r.items():
             if key.startswith("note") and value:

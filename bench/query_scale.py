@@ -13,61 +13,32 @@ import argparse
 import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from comply_lab import AuditLogger, open_log
-from comply_lab.audit import FileStorage
-from comply_lab.sample import write_sample
-from comply_lab.storage.seal import compact
+from comply_lab import open_log
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import naive_query, report, row, timed
-
-END = datetime(2026, 1, 31, tzinfo=UTC)
+from _common import END, build, naive_query, peak_rss, report, row, timed
 
 _RSS_OURS = """
-import resource, sys
+import sys
+from pathlib import Path
 from comply_lab import open_log
 frame = open_log(sys.argv[1], progress=False).entries()
-print(len(frame), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(len(frame), _peak())
 """
 _RSS_BASELINE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 import pandas as pd
 records = [json.loads(l) for f in sorted(Path(sys.argv[1]).glob("audit_*.jsonl")) for l in open(f)]
 frame = pd.DataFrame(records)
-print(len(frame), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(len(frame), _peak())
 """
-
-
-def build(entries: int, root: Path) -> tuple[Path, Path]:
-    """Log the sample as JSONL (the baseline's input) and a compacted Parquet copy."""
-    jsonl = root / "jsonl"
-    started = time.perf_counter()
-    write_sample(
-        lambda clock: AuditLogger(FileStorage(jsonl, fsync="never"), clock=clock),
-        entries,
-        30,
-        end=END,
-    ).close()
-    logged = time.perf_counter() - started
-    parquet = root / "parquet"
-    shutil.copytree(jsonl, parquet)
-    started = time.perf_counter()
-    compact(parquet)
-    print(
-        f"logged {entries:,} entries in {logged:.1f} s; compacted in "
-        f"{time.perf_counter() - started:.1f} s",
-        flush=True,
-    )
-    return jsonl, parquet
 
 
 def compare_range(
@@ -110,15 +81,6 @@ def naive_count(path: Path) -> int:
         with file.open(encoding="utf-8") as f:
             total += sum(1 for line in f if line.strip())
     return total
-
-
-def peak_rss(script: str, path: Path) -> tuple[int, int]:
-    """Run a loading script in a fresh process; return its rows and peak RSS in bytes."""
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
-    )
-    rows, rss = done.stdout.split()
-    return int(rows), int(rss)
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""``python -m comply_lab.demo``: log a realistic sample, read it back and summarize it.
+"""``python -m comply_lab.demo``: log a realistic sample, verify it and summarize it.
 
 Writes 30 days of synthetic traffic (several providers and models, about 8% blocked
-requests) into ``data/demo/log`` with :class:`~comply_lab.AuditLogger`, then reads it back
-through the same API an investigator uses and prints counts, the safety failure rate and
-latency figures.
+requests) into ``data/demo/log`` with :class:`~comply_lab.AuditLogger`, sealed into signed
+Parquet partitions; verifies the log with the writer's public key and saves a checkpoint;
+then reads it back through the same API an investigator uses and prints counts, the
+safety failure rate and latency figures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from comply_lab.audit import AuditEntry, AuditLogger, FileStorage
+from comply_lab.integrity.signing import generate_signing_key, public_key_pem
+from comply_lab.lab import open_log
 from comply_lab.sample import write_sample
 
 _MARKER = ".comply-lab-demo"
@@ -83,8 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir = out / "log"
     end = datetime.now(UTC)
     started = time.perf_counter()
+    key = generate_signing_key()  # a demo key, kept in memory only
     logger = write_sample(
-        lambda clock: AuditLogger(FileStorage(log_dir), clock=clock),
+        lambda clock: AuditLogger(
+            FileStorage(log_dir, format="parquet", signing_key=key), clock=clock
+        ),
         args.entries,
         args.days,
         end=end,
@@ -92,10 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logger.close()
     elapsed = time.perf_counter() - started
-    files = sorted(log_dir.iterdir())
+    files = sorted(log_dir.rglob("*.parquet"))
     size = sum(f.stat().st_size for f in files)
-    print(f"logged {args.entries:,} entries in {elapsed:.1f} s into {log_dir}/")
-    print(f"  {len(files)} day files, {size / 1e6:.1f} MB, hash-only (no content stored)")
+    print(f"logged and sealed {args.entries:,} entries in {elapsed:.1f} s into {log_dir}/")
+    print(f"  {len(files)} Parquet segments, {size / 1e6:.1f} MB, hash-only (no content stored)")
+
+    log = open_log(log_dir, progress=False)
+    (out / "writer.pub").write_bytes(public_key_pem(key))
+    checkpoint = log.checkpoint(key)
+    checkpoint.save(out / "checkpoint.json")
+    report = log.verify(public_key=key, checkpoint=checkpoint)
+    print(f"verified: {report.summary_line()}")
+    print(f"  public key in {out}/writer.pub, checkpoint in {out}/checkpoint.json\n")
+    report.raise_if_failed()
 
     reader = AuditLogger(log_dir)
     entries = reader.get_entries_sync(end - timedelta(days=args.days), end)

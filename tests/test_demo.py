@@ -44,9 +44,12 @@ class TestDemo:
         assert demo.main(["--out", str(tmp_path / "d"), "--entries", "3000", "--days", "5"]) == 0
         out = capsys.readouterr().out
         assert "read back 3,000 entries" in out
+        assert "verified: OK: 3,000 entries" in out
+        assert "checkpoint matched" in out
         assert "safety failures" in out
         assert "latency p95" in out
-        assert any(p.name.startswith("audit_") for p in (tmp_path / "d" / "log").iterdir())
+        assert list((tmp_path / "d" / "log").glob("date=*/*.parquet"))
+        assert (tmp_path / "d" / "checkpoint.json").exists()
         # A second run replaces its own earlier output.
         assert demo.main(["--out", str(tmp_path / "d"), "--entries", "500", "--days", "2"]) == 0
 
@@ -58,34 +61,27 @@ class TestDemo:
         assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
-def test_log_throughput_bench_runs(tmp_path: Path):
-    """bench/log_throughput.py runs and writes figures with ratios."""
+@pytest.mark.parametrize(
+    ("script", "args", "first"),
+    [
+        (
+            "log_throughput",
+            ["--entries", "300", "--query-entries", "3000"],
+            "awaited log(), hash-only",
+        ),
+        ("query_scale", ["--entries", "4000"], "entries(), 1 hour of 4,000"),
+        ("verify_speed", ["--entries", "3000"], "verify(), 3,000 entries, signed"),
+    ],
+)
+def test_bench_scripts_run(script: str, args: list[str], first: str):
+    """Each benchmark runs on small data and writes figures beside their baselines."""
     subprocess.run(
-        [sys.executable, "bench/log_throughput.py", "--entries", "300", "--query-entries", "3000"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    results = json.loads((ROOT / "bench" / "out" / "log_throughput.json").read_text())
-    assert {r["workload"].split(",")[0] for r in results} >= {
-        "awaited log()",
-        "get_entries(1 day of 30)",
-    }
-    assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)
-
-
-def test_query_scale_bench_runs():
-    """bench/query_scale.py runs on a small log and compares against its baseline."""
-    subprocess.run(
-        [sys.executable, "bench/query_scale.py", "--entries", "4000"],
+        [sys.executable, f"bench/{script}.py", *args],
         cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=600,
     )
-    results = json.loads((ROOT / "bench" / "out" / "query_scale.json").read_text())
-    names = [r["workload"] for r in results]
-    assert "entries(), 1 day of 4,000" in names
-    assert "peak RSS loading 4,000 rows" in names
+    results = json.loads((ROOT / "bench" / "out" / f"{script}.json").read_text())
+    assert results[0]["workload"] == first
     assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)

@@ -323,3 +323,13 @@ class TestCrashDuringSealing:
             assert len(manifest) == len(list(store.glob("date=*/*.parquet")))
             assert sum(r["entries"] for r in manifest) == len(ids)
         assert len(outcomes) >= 2  # the kills landed at different stages
+
+
+def test_schema_columns_are_the_entry_fields_in_order():
+    """Readers build entries positionally from the schema's columns: the orders must agree."""
+    from dataclasses import fields
+
+    from comply_lab.audit import AuditEntry
+    from comply_lab.storage.arrow import COLUMNS
+
+    assert tuple(f.name for f in fields(AuditEntry)) == COLUMNS

@@ -93,6 +93,10 @@ class ChainTracker:
             )
         ]
 
+    def advance(self, writer: str, seq: int, digest: str | None) -> None:
+        """Move ``writer`` to ``seq`` after its entries up to there were checked elsewhere."""
+        self._last[writer] = (seq, digest)
+
     def finish(self) -> list[Problem]:
         """Report the gaps no later entry filled as missing entries."""
         problems = []

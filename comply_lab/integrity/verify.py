@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from comply_lab._time import TimeLike, to_range
@@ -271,16 +272,14 @@ class _Verifier:
             self._inspect_parquet(segment, data, record, intact)
 
     def _intact_parquet(self, segment: Segment, data: bytes, record: dict[str, Any]) -> None:
-        """Bytes match the manifest: follow the chains through the stored hashes."""
+        """Bytes match the manifest: follow each writer's chain through the stored hashes.
+
+        The links inside the segment are checked column-wise; only each writer's first
+        entry goes through the tracker (against the end of its previous segment). A
+        segment with any broken link is walked entry by entry to classify the problem.
+        """
         table = pq.read_table(io.BytesIO(data), columns=_CHAIN_COLUMNS)
-        columns = [table.column(c).to_pylist() for c in _CHAIN_COLUMNS]
-        see = self.tracker.see
-        for entry_id, writer, seq, prev_hash, digest in zip(*columns, strict=True):
-            if writer is not None and seq is not None:
-                for problem in see(
-                    writer, seq, prev_hash, digest, entry_id, segment.day, segment.name
-                ):
-                    self.add(problem)
+        self.report.entries += table.num_rows
         for entry_id in record.get("invalid_entries") or []:
             self.add(
                 Problem(
@@ -291,7 +290,41 @@ class _Verifier:
                     entry_id,
                 )
             )
-        self.report.entries += table.num_rows
+        table = table.filter(pc.is_valid(table.column("writer_id")))
+        if table.num_rows == 0:
+            return
+        table = table.take(pc.sort_indices(table, sort_keys=[("writer_id", "ascending")]))
+        starts = _group_starts(table.column("writer_id"))
+        if _links_hold(table, starts):
+            ends = [*(i - 1 for i in starts[1:]), table.num_rows - 1]
+            firsts = table.take(starts).to_pylist()
+            lasts = table.take(ends).select(["seq", "entry_hash"]).to_pylist()
+            for first, last in zip(firsts, lasts, strict=True):
+                self._see(first, segment)
+                self.tracker.advance(first["writer_id"], last["seq"], last["entry_hash"])
+            return
+        for row in table.to_pylist():
+            self._see(row, segment)
+
+    def _follow(self, entry: AuditEntry, day: date, place: str) -> None:
+        """Feed one decoded entry to the chain tracker."""
+        if entry.writer_id is not None and entry.seq is not None:
+            for problem in self.tracker.see(
+                entry.writer_id, entry.seq, entry.prev_hash, entry.entry_hash, entry.id, day, place
+            ):
+                self.add(problem)
+
+    def _see(self, row: dict[str, Any], segment: Segment) -> None:
+        for problem in self.tracker.see(
+            row["writer_id"],
+            row["seq"],
+            row["prev_hash"],
+            row["entry_hash"],
+            row["id"],
+            segment.day,
+            segment.name,
+        ):
+            self.add(problem)
 
     def _inspect_parquet(
         self, segment: Segment, data: bytes, record: dict[str, Any] | None, intact: bool
@@ -392,24 +425,13 @@ class _Verifier:
                     entry.seq,
                 )
             )
-        if entry.writer_id is not None and entry.seq is not None:
-            for problem in self.tracker.see(
-                entry.writer_id,
-                entry.seq,
-                entry.prev_hash,
-                entry.entry_hash,
-                entry.id,
-                segment.day,
-                segment.name,
-            ):
-                self.add(problem)
+        self._follow(entry, segment.day, segment.name)
         return entry.entry_hash or recomputed
 
     def _jsonl(self, segment: Segment, data: bytes) -> None:
         lines = data.split(b"\n")
         tail = lines.pop()
         checked = legacy = 0
-        see = self.tracker.see
         for number, line in enumerate(lines, 1):
             if not line:
                 continue
@@ -458,17 +480,7 @@ class _Verifier:
                         entry.seq,
                     )
                 )
-            if entry.writer_id is not None and entry.seq is not None:
-                for problem in see(
-                    entry.writer_id,
-                    entry.seq,
-                    entry.prev_hash,
-                    entry.entry_hash,
-                    entry.id,
-                    segment.day,
-                    place,
-                ):
-                    self.add(problem)
+            self._follow(entry, segment.day, place)
         self.report.entries += checked
         note = f"{checked:,} entries not sealed yet: no manifest covers them"
         if legacy:
@@ -484,6 +496,31 @@ class _Verifier:
                     segment.name,
                 )
             )
+
+
+def _group_starts(writers: pa.ChunkedArray) -> list[int]:
+    """Return the row of each run of equal writer ids (the column is sorted)."""
+    if len(writers) < 2:
+        return [0]
+    changes = pc.not_equal(writers.slice(1), writers.slice(0, len(writers) - 1))
+    return [0, *(i + 1 for i in pc.indices_nonzero(changes).to_pylist())]
+
+
+def _links_hold(table: pa.Table, starts: list[int]) -> bool:
+    """Check, column-wise, that every row continues the previous row of its writer."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    seq, prev, digest = (table.column(c) for c in ("seq", "prev_hash", "entry_hash"))
+    step = pc.equal(pc.subtract(seq.slice(1), seq.slice(0, n - 1)), 1)
+    linked = pc.equal(prev.slice(1), digest.slice(0, n - 1))
+    good = pc.fill_null(pc.and_(step, linked), False)
+    # Rows that start a writer's run are checked by the tracker instead.
+    mask = [True] * (n - 1)
+    for start in starts[1:]:
+        mask[start - 1] = False
+    within = pc.filter(good, pa.array(mask))
+    return bool(pc.all(within).as_py()) if len(within) else True
 
 
 def _line_matches(line: bytes, digest: str) -> bool:

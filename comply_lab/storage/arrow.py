@@ -53,6 +53,9 @@ SCHEMA = pa.schema(
 
 COLUMNS = tuple(SCHEMA.names)
 _ROW = operator.attrgetter(*COLUMNS)
+_METADATA, _DETECTORS, _ALERTS = (
+    COLUMNS.index(n) for n in ("metadata", "detectors_triggered", "alerts")
+)
 ROW_GROUP_SIZE = 64 * 1024
 """Rows per Parquet row group: large enough to compress well, small enough to prune."""
 
@@ -78,11 +81,13 @@ def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
     table = table.select(list(COLUMNS))
     if not table.schema.equals(SCHEMA, check_metadata=False):
         table = table.cast(SCHEMA)  # raises ArrowInvalid for values that do not fit
-    for row in table.to_pylist():
-        row["metadata"] = loads(row["metadata"]) if row["metadata"] else {}
-        row["detectors_triggered"] = row["detectors_triggered"] or []
-        row["alerts"] = row["alerts"] or []
-        yield AuditEntry(**row)
+    columns = [table.column(name).to_pylist() for name in COLUMNS]
+    for values in zip(*columns, strict=True):
+        row = list(values)
+        row[_METADATA] = loads(row[_METADATA]) if row[_METADATA] else {}
+        row[_DETECTORS] = row[_DETECTORS] or []
+        row[_ALERTS] = row[_ALERTS] or []
+        yield AuditEntry(*row)
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
