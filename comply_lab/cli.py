@@ -157,5 +157,44 @@ def checkpoint(target: str, signing_key: str | None, output: Path | None) -> Non
         )
 
 
+@main.command()
+@click.argument("target")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--start", help="First day or instant (ISO 8601).")
+@click.option("--end", help="Last day or instant (ISO 8601).")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The writer's Ed25519 public key; signatures are checked.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A checkpoint saved earlier, checked as part of verification.",
+)
+@click.option("--title", default="AI audit evidence", help="Title of the report.")
+def evidence(
+    target: str,
+    out_dir: Path,
+    start: str | None,
+    end: str | None,
+    public_key: str | None,
+    checkpoint: str | None,
+    title: str,
+) -> None:
+    """Write an evidence bundle (HTML report, entries, verification, plots, manifest).
+
+    Example:
+        comply-lab evidence /var/log/ai-audit evidence-2026-01 --start 2026-01-01 --end 2026-01-31
+    """
+    from comply_lab.lab import open_log
+
+    folder = open_log(target, progress=False).evidence_bundle(
+        out_dir, start, end, public_key=public_key, checkpoint=checkpoint, title=title
+    )
+    click.echo(f"evidence bundle written to {folder}/ (open {folder}/report.html)")
+
+
 if __name__ == "__main__":
     main()

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from comply_lab.audit import AuditEntry, AuditLogger, FileStorage
+from comply_lab.audit import AuditLogger, FileStorage
 from comply_lab.integrity.signing import generate_signing_key, public_key_pem
-from comply_lab.lab import open_log
+from comply_lab.lab import open_log, plots
+from comply_lab.lab.summary import Stats
 from comply_lab.sample import write_sample
 
 _MARKER = ".comply-lab-demo"
@@ -38,38 +37,39 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _p95(values: Sequence[float]) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[94]
-
-
-def summarize(entries: Sequence[AuditEntry]) -> str:
-    """Return a plain-text summary: volume, safety failures and latency per model."""
-    failed = [e for e in entries if not e.safety_passed]
-    latencies = [e.latency_ms for e in entries]
+def summarize(summary: Stats) -> str:
+    """Return a plain-text summary: volume, safety failures and latency, per model too."""
+    safety = summary.safety().iloc[0]
+    latency = summary.latency().iloc[0]
+    conversations = summary.frame["conversation_id"].nunique()
     lines = [
-        f"entries           {len(entries):>10,}",
-        f"conversations     {len({e.conversation_id for e in entries}):>10,}",
-        f"safety failures   {len(failed):>10,}  ({len(failed) / len(entries):.2%})",
-        f"latency mean      {statistics.fmean(latencies):>10.1f} ms",
-        f"latency p95       {_p95(latencies):>10.1f} ms",
+        f"entries           {int(safety['entries']):>10,}",
+        f"conversations     {conversations:>10,}",
+        f"safety failures   {int(safety['failures']):>10,}  ({safety['failure_rate']:.2%}, 95% CI "
+        f"{safety['ci_low']:.2%} to {safety['ci_high']:.2%})",
+        f"latency mean      {latency['mean_ms']:>10.1f} ms",
+        f"latency p95       {latency['p95_ms']:>10.1f} ms",
         "",
-        f"{'provider/model':<34}{'entries':>9}{'failed':>9}{'mean ms':>10}{'p95 ms':>10}",
     ]
-    by_model: dict[str, list[AuditEntry]] = {}
-    for entry in entries:
-        by_model.setdefault(f"{entry.provider}/{entry.model}", []).append(entry)
-    for name, group in sorted(by_model.items(), key=lambda kv: -len(kv[1])):
-        lat = [e.latency_ms for e in group]
-        fails = sum(not e.safety_passed for e in group) / len(group)
-        lines.append(
-            f"{name:<34}{len(group):>9,}{fails:>9.1%}{statistics.fmean(lat):>10.1f}"
-            f"{_p95(lat):>10.1f}"
+    by_model = summary.safety(by="model").merge(summary.latency(by="model"), on="model")
+    table = by_model.sort_values("entries", ascending=False)[
+        ["model", "entries", "failure_rate", "mean_ms", "p95_ms"]
+    ]
+    lines.append(
+        table.to_string(
+            index=False,
+            formatters={
+                "failure_rate": "{:.1%}".format,
+                "mean_ms": "{:.1f}".format,
+                "p95_ms": "{:.1f}".format,
+            },
         )
-    detectors = Counter(d for e in failed for d in e.detectors_triggered)
-    lines += [
-        "",
-        "detectors triggered: " + ", ".join(f"{k} {v}" for k, v in detectors.most_common()),
-    ]
+    )
+    detectors = summary.detectors()
+    pairs = ", ".join(
+        f"{d} {n}" for d, n in zip(detectors["detector"], detectors["entries"], strict=True)
+    )
+    lines += ["", f"detectors triggered: {pairs}"]
     return "\n".join(lines)
 
 
@@ -115,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader = AuditLogger(log_dir)
     entries = reader.get_entries_sync(end - timedelta(days=args.days), end)
     print(f"read back {len(entries):,} entries for the last {args.days} days\n")
-    print(summarize(entries))
+    summary = log.stats()
+    print(summarize(summary))
+    (out / "plots").mkdir()
+    for name, figure in summary.plots().items():
+        plots.save(figure, out / "plots" / f"{name}.png")
+    bundle = log.evidence_bundle(out / "evidence", public_key=key, checkpoint=checkpoint)
+    print(f"\nplots in {out}/plots/, evidence bundle in {bundle}/ (open report.html)")
     return 0
 
 

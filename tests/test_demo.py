@@ -50,6 +50,9 @@ class TestDemo:
         assert "latency p95" in out
         assert list((tmp_path / "d" / "log").glob("date=*/*.parquet"))
         assert (tmp_path / "d" / "checkpoint.json").exists()
+        assert len(list((tmp_path / "d" / "plots").glob("*.png"))) == 7
+        assert (tmp_path / "d" / "evidence" / "report.html").exists()
+        assert "evidence bundle in" in out
         # A second run replaces its own earlier output.
         assert demo.main(["--out", str(tmp_path / "d"), "--entries", "500", "--days", "2"]) == 0
 

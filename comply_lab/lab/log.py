@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Unpack
 
 import duckdb
@@ -25,9 +27,12 @@ from comply_lab.integrity.signing import (
     load_private_key,
 )
 from comply_lab.integrity.verify import verify
+from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import to_frame
 from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
+from comply_lab.lab.stats import health
+from comply_lab.lab.summary import STATS_COLUMNS, Stats
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
@@ -208,6 +213,32 @@ class Log:
             {"segments": "int64", "entries": "int64", "bytes": "int64", "sealed": "bool"}
         )
 
+    def stats(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        **filters: Unpack[Filters],
+    ) -> Stats:
+        """Return statistics and evidence plots of the matching entries.
+
+        Takes the filters of :meth:`entries`; reads only the columns statistics need.
+
+        Example:
+            >>> log.stats("2026-01-01", "2026-01-31").safety(by="model")  # doctest: +SKIP
+        """
+        filters.setdefault("columns", STATS_COLUMNS)
+        return Stats(self.entries(start, end, **filters), source=str(self.storage))
+
+    def health(self, now: datetime | None = None) -> pd.DataFrame:
+        """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
+        moment = now or datetime.now(UTC)
+        recent = self.entries(
+            moment - timedelta(hours=1), moment, columns=["timestamp", "safety_passed"]
+        )
+        metrics = health(recent, moment)
+        metrics["total_entries"] = self.count()
+        return metrics
+
     def verify(
         self,
         start: TimeLike | None = None,
@@ -253,6 +284,29 @@ class Log:
         records = [r for _, r in parse_records(self.storage.read_metadata(MANIFEST)) if r]
         key = None if signing_key is None else load_private_key(signing_key)
         return make_checkpoint(records, key)
+
+    def evidence_bundle(
+        self,
+        out_dir: str | os.PathLike[str],
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        public_key: PublicKeyLike | None = None,
+        checkpoint: Checkpoint | dict[str, Any] | str | None = None,
+        title: str = "AI audit evidence",
+    ) -> Path:
+        """Write a self-contained evidence folder for an auditor.
+
+        It holds an HTML report (verification, statistics, plots), the selected entries as
+        Parquet, the verification findings, the retention records and a manifest with the
+        SHA-256 of every file; see :mod:`comply_lab.lab.evidence`.
+
+        Raises:
+            InvalidQueryError: ``out_dir`` exists and is not empty.
+        """
+        return write_bundle(
+            self, out_dir, start, end, public_key=public_key, checkpoint=checkpoint, title=title
+        )
 
     def dataset(self, start: TimeLike | None = None, end: TimeLike | None = None) -> ds.Dataset:
         """Return a pyarrow dataset over the segments of the days in range.

@@ -1,0 +1,303 @@
+"""Safety, latency, token, volume and health statistics over an entries DataFrame.
+
+Every function takes a DataFrame as returned by :meth:`comply_lab.Log.entries` (only the
+columns it needs) and returns a tidy DataFrame with explicit column names and units.
+``by`` groups the result: a column name (``"model"``, ``"provider"``,
+``"conversation_id"``, ``"safety_passed"``...), ``"day"`` or ``"hour"`` (from the
+timestamp, UTC), or a metadata key (read from the ``metadata`` column when it is not a
+column already), or a list of these.
+
+Rates come with Wilson score 95% confidence intervals, which stay inside [0, 1] and
+behave at 0 and 100% and for small groups, unlike the normal approximation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import combinations
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from comply_lab.errors import InvalidQueryError
+
+Z95 = 1.959963984540054
+By = str | Sequence[str] | None
+PERCENTILES = (50, 90, 95, 99)
+
+
+def wilson_interval(
+    failures: np.ndarray | int, n: np.ndarray | int, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the Wilson score interval for ``failures`` out of ``n`` (NaN where n = 0)."""
+    k = np.asarray(failures, dtype="float64")
+    total = np.asarray(n, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / total
+        denominator = 1 + z**2 / total
+        centre = (p + z**2 / (2 * total)) / denominator
+        half = z * np.sqrt(p * (1 - p) / total + z**2 / (4 * total**2)) / denominator
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
+    """Return ``frame`` with the grouping columns added, and their names."""
+    names = [] if by is None else [by] if isinstance(by, str) else list(by)
+    frame = frame.copy()
+    parsed: list[dict[str, object]] | None = None
+    for name in names:
+        if name in ("day", "hour") and name not in frame.columns:
+            _need(frame, "timestamp", name)
+            frame[name] = frame["timestamp"].dt.floor("D" if name == "day" else "h")
+        elif name not in frame.columns:
+            if "metadata" not in frame.columns:
+                raise InvalidQueryError(
+                    f"cannot group by {name!r}: it is neither a column nor (without the "
+                    "metadata column) a metadata key; read it with metadata_keys=[...]"
+                )
+            if parsed is None:
+                parsed = [orjson.loads(t) if isinstance(t, str) else {} for t in frame["metadata"]]
+            values = [d.get(name) for d in parsed]
+            frame[name] = pd.Series(
+                [None if v is None else str(v) for v in values], index=frame.index, dtype="string"
+            )
+    return frame, names
+
+
+def _need(frame: pd.DataFrame, column: str, why: str) -> None:
+    if column not in frame.columns:
+        raise InvalidQueryError(f"{why} needs the {column!r} column; read it with columns=[...]")
+
+
+def _grouped(frame: pd.DataFrame, names: list[str]) -> pd.core.groupby.DataFrameGroupBy:  # type: ignore[name-defined]
+    if names:
+        return frame.groupby(names, dropna=False, sort=True, observed=True)
+    return frame.assign(_all=0).groupby("_all")
+
+
+def _tidy(result: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    result = result.reset_index()
+    return result.drop(columns="_all") if not names else result
+
+
+def safety_rates(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
+    """Return entries, failures, failure rate and its Wilson 95% interval, per group.
+
+    A failure is an entry with ``safety_passed`` False (blocked or flagged); entries with
+    an unknown outcome are not counted.
+    """
+    _need(frame, "safety_passed", "safety_rates")
+    frame, names = _keys(frame, by)
+    known = frame[frame["safety_passed"].notna()].assign(
+        _failed=lambda f: (~f["safety_passed"].astype(bool)).astype("int64")
+    )
+    result = _grouped(known, names).agg(entries=("_failed", "size"), failures=("_failed", "sum"))
+    result = _tidy(result, names)
+    result["failure_rate"] = result["failures"] / result["entries"]
+    result["ci_low"], result["ci_high"] = wilson_interval(
+        result["failures"].to_numpy(), result["entries"].to_numpy()
+    )
+    if not names and result.empty:
+        result = pd.DataFrame(
+            [
+                {
+                    "entries": 0,
+                    "failures": 0,
+                    "failure_rate": math.nan,
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                }
+            ]
+        )
+    return result.astype({"entries": "int64", "failures": "int64"})
+
+
+def latency_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
+    """Return count, mean, p50/p90/p95/p99 and max of ``latency_ms`` per group (ms)."""
+    _need(frame, "latency_ms", "latency_stats")
+    frame, names = _keys(frame, by)
+    grouped = _grouped(frame, names)["latency_ms"]
+    result = grouped.agg(count="count", mean_ms="mean", max_ms="max")
+    for p in PERCENTILES:
+        result[f"p{p}_ms"] = grouped.quantile(p / 100)
+    columns = ["count", "mean_ms", *(f"p{p}_ms" for p in PERCENTILES), "max_ms"]
+    result = _tidy(result[columns], names)
+    if not names and result.empty:
+        result = pd.DataFrame([{c: (0 if c == "count" else math.nan) for c in columns}])
+    return result.astype({"count": "int64"})
+
+
+def token_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
+    """Return token totals and per-entry mean, median and max, for input and output."""
+    for column in ("input_tokens", "output_tokens"):
+        _need(frame, column, "token_stats")
+    frame, names = _keys(frame, by)
+    aggregations = {}
+    for side in ("input", "output"):
+        column = f"{side}_tokens"
+        aggregations.update(
+            {
+                f"{side}_tokens_total": (column, "sum"),
+                f"{side}_tokens_mean": (column, "mean"),
+                f"{side}_tokens_median": (column, "median"),
+                f"{side}_tokens_max": (column, "max"),
+                f"{side}_tokens_known": (column, "count"),
+            }
+        )
+    numeric = frame.astype({"input_tokens": "float64", "output_tokens": "float64"})
+    result = _tidy(
+        _grouped(numeric, names).agg(entries=("input_tokens", "size"), **aggregations), names
+    )
+    totals = [c for c in result.columns if c.endswith(("_total", "_known", "_max"))]
+    return result.astype({c: "Int64" for c in totals} | {"entries": "int64"})
+
+
+def _lists(frame: pd.DataFrame, column: str) -> list[list[str]]:
+    _need(frame, column, f"{column} counts")
+    return [
+        list(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else []
+        for v in frame[column].tolist()
+    ]
+
+
+def _most_common(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Return (value, count) pairs, most frequent first, ties by value."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def detector_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return, per detector, how many entries it fired on and its share of the failures."""
+    lists = _lists(frame, "detectors_triggered")
+    counts: Counter[str] = Counter(d for fired in lists for d in set(fired))
+    failures = int((frame["safety_passed"] == False).sum()) if "safety_passed" in frame else 0  # noqa: E712
+    result = pd.DataFrame(_most_common(counts), columns=["detector", "entries"])
+    result["share_of_failures"] = result["entries"] / failures if failures else math.nan
+    return result.astype({"entries": "int64"})
+
+
+def detector_cooccurrence(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a detector x detector table: entries where both fired (diagonal: either)."""
+    lists = [sorted(set(fired)) for fired in _lists(frame, "detectors_triggered")]
+    names = sorted({d for fired in lists for d in fired})
+    pairs: Counter[tuple[str, str]] = Counter()
+    for fired in lists:
+        pairs.update((d, d) for d in fired)
+        for a, b in combinations(fired, 2):
+            pairs.update([(a, b), (b, a)])
+    matrix = [[pairs[(a, b)] for b in names] for a in names]
+    return pd.DataFrame(
+        np.array(matrix, dtype="int64").reshape(len(names), len(names)),
+        index=pd.Index(names, name="detector"),
+        columns=names,
+    )
+
+
+def _top(frame: pd.DataFrame, values: list[str], name: str, top: int | None) -> pd.DataFrame:
+    counts: Counter[str] = Counter(values)
+    total = len(frame)
+    rows = _most_common(counts)[:top]
+    result = pd.DataFrame(rows, columns=[name, "entries"])
+    result["share"] = result["entries"] / total if total else math.nan
+    return result.astype({"entries": "int64"})
+
+
+def block_reasons(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
+    """Return the most frequent block reasons with their entry counts and shares."""
+    _need(frame, "block_reason", "block_reasons")
+    values = [v for v in frame["block_reason"].tolist() if isinstance(v, str)]
+    return _top(frame, values, "block_reason", top)
+
+
+def alert_counts(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
+    """Return the most frequent alerts with the number of entries that raised them."""
+    values = [a for alerts in _lists(frame, "alerts") for a in set(alerts)]
+    return _top(frame, values, "alert", top)
+
+
+def volume(frame: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
+    """Return entries and failures per period (``"h"``, ``"D"``, ``"W"``...), gaps as zeros."""
+    _need(frame, "timestamp", "volume")
+    periods = frame["timestamp"].dt.floor(freq)
+    failed = (frame["safety_passed"] == False) if "safety_passed" in frame else None  # noqa: E712
+    result = pd.DataFrame(
+        {
+            "period": periods,
+            "entries": 1,
+            "failures": 0 if failed is None else failed.astype("int64"),
+        }
+    )
+    result = result.groupby("period").sum()
+    if not result.empty:
+        full = pd.date_range(result.index.min(), result.index.max(), freq=freq)
+        result = result.reindex(full, fill_value=0).rename_axis("period")
+    return result.reset_index().astype({"entries": "int64", "failures": "int64"})
+
+
+def gaps(
+    frame: pd.DataFrame, min_gap: timedelta = timedelta(hours=1), min_expected: float = 7.0
+) -> pd.DataFrame:
+    """Return periods without entries where traffic was expected.
+
+    Expected traffic comes from the log itself: the mean number of entries in each hour
+    of the week over the data. A silence between two entries is a gap when it lasts at
+    least ``min_gap`` and at least ``min_expected`` entries were expected in it. The
+    default of 7 makes a gap a silence that random (Poisson) traffic of that expected
+    volume would leave less than once in a thousand times (e^-7 < 0.001).
+
+    Returns:
+        ``gap_start``, ``gap_end`` (the entries on either side), ``duration`` and
+        ``expected_entries``.
+    """
+    _need(frame, "timestamp", "gaps")
+    columns = ["gap_start", "gap_end", "duration", "expected_entries"]
+    stamps = frame["timestamp"].sort_values().reset_index(drop=True)
+    if len(stamps) < 2:
+        return pd.DataFrame(columns=columns)
+    hours = stamps.dt.floor("h")
+    weeks = max((stamps.iloc[-1] - stamps.iloc[0]) / timedelta(weeks=1), 1 / 168)
+    per_slot = hours.map(_slot).value_counts() / weeks
+    rows = []
+    for before, after in zip(stamps.iloc[:-1], stamps.iloc[1:], strict=True):
+        if after - before < min_gap:
+            continue
+        expected = _expected(before, after, per_slot)
+        if expected >= min_expected:
+            rows.append((before, after, after - before, expected))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _slot(moment: datetime) -> int:
+    return moment.weekday() * 24 + moment.hour
+
+
+def _expected(start: datetime, end: datetime, per_slot: pd.Series) -> float:
+    total, cursor = 0.0, start
+    while cursor < end:
+        step_end = min(end, cursor.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+        total += float(per_slot.get(_slot(cursor), 0.0)) * (
+            (step_end - cursor) / timedelta(hours=1)
+        )
+        cursor = step_end
+    return total
+
+
+def health(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
+    _need(frame, "timestamp", "health")
+    moment = pd.Timestamp(now if now is not None else datetime.now().astimezone()).tz_convert("UTC")
+    recent = frame[frame["timestamp"] > moment - pd.Timedelta(hours=1)]
+    failures = int((recent["safety_passed"] == False).sum()) if "safety_passed" in recent else 0  # noqa: E712
+    return pd.DataFrame(
+        [
+            {
+                "total_entries": len(frame),
+                "hourly_volume": len(recent),
+                "safety_failures": failures,
+                "as_of": moment,
+            }
+        ]
+    )

@@ -1,0 +1,116 @@
+"""log.stats(), log.health() and the evidence bundle, through the API and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
+from comply_lab.audit import FileStorage
+from comply_lab.integrity.signing import generate_signing_key, public_key_pem
+from comply_lab.sample import write_sample
+
+KEY = generate_signing_key()
+END = datetime(2026, 1, 31, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Log:
+    path = tmp_path_factory.mktemp("log")
+    write_sample(
+        lambda c: AuditLogger(FileStorage(path, format="parquet", signing_key=KEY), clock=c),
+        2000,
+        10,
+        end=END,
+    ).close()
+    return open_log(path, progress=False)
+
+
+class TestLogStats:
+    def test_stats_follow_the_selection(self, log: Log):
+        """log.stats() computes over exactly the entries selected."""
+        selection = log.stats("2026-01-25", "2026-01-27", model="gpt-4o")
+        frame = log.entries("2026-01-25", "2026-01-27", model="gpt-4o")
+        assert selection.safety()["entries"][0] == len(frame)
+        assert set(selection.latency(by="model")["model"]) == {"gpt-4o"}
+        assert "metadata" in selection.frame.columns
+        assert "input_hash" not in selection.frame.columns
+        assert repr(selection).startswith(f"Stats({len(frame):,} entries")
+
+    def test_plot_by_name(self, log: Log):
+        """Plots are reachable by name; an unknown name lists the valid ones."""
+        assert log.stats().plot("volume_timeline").get_suptitle() == "Logging volume and gaps"
+        with pytest.raises(InvalidQueryError, match="plots are: latency_distribution"):
+            log.stats().plot("pie")
+
+    def test_health_uses_the_whole_log_total(self, log: Log):
+        """log.health(): total from the log, volume and failures from the last hour."""
+        last = log.entries(columns=["timestamp"])["timestamp"].max().to_pydatetime()
+        metrics = log.health(now=last).iloc[0]
+        assert metrics["total_entries"] == 2000
+        assert metrics["hourly_volume"] == len(
+            log.entries(last - pd.Timedelta(hours=1), last, columns=["id"])
+        )
+
+
+class TestBundle:
+    def test_bundle_contents_and_manifest(self, log: Log, tmp_path: Path):
+        """The bundle holds report, entries, verification, statistics, plots and a manifest."""
+        out = log.evidence_bundle(
+            tmp_path / "bundle",
+            "2026-01-25",
+            "2026-01-30",
+            public_key=public_key_pem(KEY),
+            title="January review",
+        )
+        assert pq.read_table(out / "entries.parquet").num_rows == log.count(
+            "2026-01-25", "2026-01-30"
+        )
+        verification = json.loads((out / "verification.json").read_text())
+        assert verification["summary"]["ok"] is True
+        assert verification["summary"]["signatures"] == "checked"
+        report = (out / "report.html").read_text()
+        assert "January review" in report and "OK:" in report
+        assert len(list((out / "plots").glob("*.png"))) == 7
+        assert (out / "statistics" / "safety_by_model.csv").exists()
+        manifest = json.loads((out / "MANIFEST.json").read_text())
+        listed = {f["path"]: f for f in manifest["files"]}
+        on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+        assert set(listed) == on_disk - {"MANIFEST.json"}
+        for name, item in listed.items():
+            assert hashlib.sha256((out / name).read_bytes()).hexdigest() == item["sha256"]
+
+    def test_never_overwrites(self, log: Log, tmp_path: Path):
+        """A non-empty target folder is refused."""
+        (tmp_path / "keep.txt").write_text("x")
+        with pytest.raises(InvalidQueryError, match="is not empty"):
+            log.evidence_bundle(tmp_path)
+        assert (tmp_path / "keep.txt").read_text() == "x"
+
+    def test_cli(self, log: Log, tmp_path: Path):
+        """`comply-lab evidence` writes the bundle and says where."""
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "comply_lab.cli",
+                "evidence",
+                str(log.storage.path),  # type: ignore[attr-defined]
+                str(tmp_path / "b"),
+                "--start",
+                "2026-01-29",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "report.html" in done.stdout
+        assert (tmp_path / "b" / "MANIFEST.json").exists()
