@@ -8,6 +8,8 @@ user/department metadata are filled in. Everything derives from one seed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -15,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.logger import AuditLogger
 
 
@@ -164,6 +169,22 @@ def _fields(rng: random.Random, model: _Model, user: str, conv: int, turn: int) 
         output_tokens=max(1, int(rng.lognormvariate(math.log(300), 0.6))),
     )
     return fields
+
+
+SAMPLE_SECRET = b"comply-lab sample data: a published test secret, never a real key"
+"""Seed of the keys of the shipped sample log. It is public: never use them for real logs."""
+
+
+def sample_keys() -> tuple[EncryptionManager, Ed25519PrivateKey]:
+    """Return the encryption manager and signing key of the shipped sample log.
+
+    Both derive from :data:`SAMPLE_SECRET`, so the sample regenerates with the same keys
+    and notebooks can decrypt and verify it. They are test keys, published on purpose.
+    """
+    material = hashlib.sha256(SAMPLE_SECRET).digest()
+    encryption = EncryptionManager(base64.urlsafe_b64encode(material))
+    signing = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(material).digest())
+    return encryption, signing
 
 
 def write_sample(

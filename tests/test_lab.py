@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
+from comply_lab import _progress as progress
 from comply_lab.audit import FileStorage, MemoryStorage
 from comply_lab.errors import CorruptSegmentError
-from comply_lab.lab import progress
 from comply_lab.storage.arrow import COLUMNS
 from tests.conftest import FakeClock
 

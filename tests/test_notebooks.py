@@ -8,23 +8,37 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
+EXPECTED = {  # text each notebook must show, beyond running without error
+    "01-logging-from-research-code.ipynb": "Request blocked.",
+    "02-investigation.ipynb": "complaint #4711",
+    "03-monthly-compliance-report.ipynb": "OK: ",
+    "04-open-a-log.ipynb": "entries",
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path):
-    """Execute the notebook in a fresh kernel; any cell error fails the test."""
+def test_notebook_runs(path: Path):
+    """Execute the notebook in a fresh kernel from notebooks/; check errors and outputs."""
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook,
         timeout=300,
         kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
+        resources={"metadata": {"path": str(FOLDER)}},
     ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.output_type == "execute_result" for o in outputs)
+    shown = "".join(
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/plain", ""))
+        + str(o.get("data", {}).get("text/html", ""))
+        for o in outputs
+    )
+    assert EXPECTED[path.name] in shown
 
 
 def test_there_are_notebooks():

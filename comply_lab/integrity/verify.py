@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from comply_lab._progress import progress_bar
 from comply_lab._time import TimeLike, to_range
 from comply_lab.audit.entry import GENESIS_HASH, AuditEntry, entry_hash
 from comply_lab.errors import CorruptRecordError
@@ -43,10 +44,10 @@ from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status, VerificationReport
 from comply_lab.integrity.signing import PublicKeyLike, load_public_key, signature_valid
-from comply_lab.lab.progress import progress_bar
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import (
+    ACCESS,
     MANIFEST,
     RETENTION,
     parse_records,
@@ -105,6 +106,7 @@ class _Verifier:
             self.report.scope = f"{lo.date() if lo else '...'} to {hi.date() if hi else '...'}"
         manifest = self._chain_file(MANIFEST)
         retention = self._chain_file(RETENTION)
+        self._chain_file(ACCESS)
         self.report.manifest_records = len(manifest)
         signed = any("signature" in r for r in manifest + retention)
         if self.key is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import duckdb
 import pandas as pd
@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from comply_lab._time import TimeLike, day_end, day_start
+from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
@@ -27,6 +28,7 @@ from comply_lab.integrity.signing import (
     load_private_key,
 )
 from comply_lab.integrity.verify import verify
+from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import to_frame
 from comply_lab.lab.query import Filters, Query
@@ -39,6 +41,9 @@ from comply_lab.storage.decode import count_segments, segment_entries
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.scan import covers_day, open_storage, select_segments
 from comply_lab.storage.segments import Segment
+
+if TYPE_CHECKING:
+    from comply_lab.lab.explore import Explorer
 
 _PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 
@@ -273,6 +278,36 @@ class Log:
             deep=deep,
             progress=self.progress,
         )
+
+    def decrypt(
+        self,
+        selection: pd.DataFrame | Iterable[str] | str,
+        encryption: EncryptionManager | None,
+        *,
+        reason: str,
+        who: str | None = None,
+    ) -> pd.DataFrame:
+        """Decrypt the content of exactly the selected entries, recording the access.
+
+        See :func:`comply_lab.lab.access.decrypt_entries`; rows whose key is missing or
+        wrong come back marked (``decrypted`` False), never failing the whole call.
+        """
+        return decrypt_entries(self, selection, encryption, reason=reason, who=who)
+
+    def explore(
+        self, start: date | None = None, end: date | None = None, *, page_size: int = 20
+    ) -> Explorer:
+        """Return an interactive explorer of the log for Jupyter.
+
+        See :mod:`comply_lab.lab.explore`; decryptions from it are recorded like any other.
+        """
+        from comply_lab.lab.explore import Explorer
+
+        return Explorer(self, start, end, page_size=page_size)
+
+    def access_events(self) -> pd.DataFrame:
+        """Return every recorded decryption: when, who, why, which entries, which key."""
+        return access_events(self)
 
     def checkpoint(self, signing_key: PrivateKeyLike | None = None) -> Checkpoint:
         """Return a checkpoint of the sealed log, to keep somewhere else.

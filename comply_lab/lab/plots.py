@@ -228,12 +228,10 @@ def model_comparison(frame: pd.DataFrame, source: str = "") -> Figure:
         rates_axes, latency_axes = figure.axes
         rates = stats.safety_rates(frame, by="model").sort_values("failure_rate")
         y = np.arange(len(rates))
-        errors = (
-            np.vstack(
-                [rates["failure_rate"] - rates["ci_low"], rates["ci_high"] - rates["failure_rate"]]
-            )
-            * 100
+        spread = np.vstack(
+            [rates["failure_rate"] - rates["ci_low"], rates["ci_high"] - rates["failure_rate"]]
         )
+        errors = np.clip(spread * 100, 0, None)  # rounding can leave a bound 1e-17 past its rate
         rates_axes.errorbar(
             100 * rates["failure_rate"], y, xerr=errors, fmt="o", color=PALETTE[1], capsize=3
         )

@@ -39,6 +39,7 @@ class Filters(TypedDict, total=False):
     conversation_id: str | Iterable[str] | None
     safety_passed: bool | None
     detector: str | None
+    ids: str | Iterable[str] | None
     columns: Iterable[str] | None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from comply_lab.lab.progress import progress_bar
+from comply_lab._progress import progress_bar
 from comply_lab.lab.query import Query
 from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage

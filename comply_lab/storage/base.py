@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from comply_lab._twins import Closing
 from comply_lab.audit.entry import AuditEntry
@@ -73,6 +73,10 @@ class Storage(Protocol):
         """Return a metadata file (``_manifest.jsonl``, ``_retention.jsonl``); b"" if absent."""
         ...
 
+    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
+        """Append a record to a chained metadata file (``_access.jsonl``, ...)."""
+        ...
+
     def close(self) -> None:
         """Make everything durable and release files, threads and connections."""
         ...
@@ -100,6 +104,10 @@ class StorageBase(Closing):
     def read_metadata(self, name: str) -> bytes:
         """Return a metadata file; backends without metadata have none."""
         return b""
+
+    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
+        """Append a record to a metadata file; subclasses that keep metadata override it."""
+        raise NotImplementedError
 
     def read_day(self, day: date) -> Iterator[AuditEntry]:
         """Yield the entries of one day partition in stored order."""

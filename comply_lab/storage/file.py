@@ -29,7 +29,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab import _forksafe
 from comply_lab.audit.entry import format_timestamp
@@ -384,6 +384,10 @@ class FileStorage(StorageBase):
             return (self.path / name).read_bytes()
         except FileNotFoundError:
             return b""
+
+    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
+        """Append a chained (and, with a signing key, signed) record to a metadata file."""
+        append_record(self.path, record, name, self._signing_key)
 
     def local_path(self, segment: Segment) -> Path:
         """Return the file of a segment, for readers that open files themselves."""

@@ -29,6 +29,7 @@ from comply_lab.integrity.signing import key_id, sign
 
 MANIFEST = "_manifest.jsonl"
 RETENTION = "_retention.jsonl"
+ACCESS = "_access.jsonl"
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 from datetime import date
+from typing import Any
+
+import orjson
 
 from comply_lab import _forksafe
 from comply_lab.errors import InvalidQueryError
@@ -37,6 +40,7 @@ class MemoryStorage(StorageBase):
         self._lock = threading.Lock()
         self._order: deque[date] = deque()
         self._days: dict[date, deque[bytes]] = {}
+        self._metadata: dict[str, list[bytes]] = {}
         _forksafe.register(self)
 
     def __repr__(self) -> str:
@@ -75,6 +79,16 @@ class MemoryStorage(StorageBase):
         """Return the JSON lines of a day."""
         with self._lock:
             return b"".join(self._days.get(segment.day, ()))
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return the records appended to a metadata file, as JSON lines."""
+        with self._lock:
+            return b"".join(self._metadata.get(name, ()))
+
+    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
+        """Keep a metadata record in memory."""
+        with self._lock:
+            self._metadata.setdefault(name, []).append(orjson.dumps(record) + b"\n")
 
     def drop_day(self, day: date) -> int:
         """Delete all entries of ``day``; return how many there were."""

@@ -1,0 +1,121 @@
+"""Selective decryption for investigators, each use recorded as an access event.
+
+Only the rows asked for are decrypted, and before anything is decrypted an access record
+(who, when, which entries, why, which key) is appended to the log's ``_access.jsonl``
+(chained like the manifest), so reading protected content always leaves a trace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from comply_lab.audit.encryption import EncryptionManager
+from comply_lab.audit.entry import format_timestamp
+from comply_lab.errors import DecryptionError, InvalidQueryError
+from comply_lab.storage.manifest import ACCESS, parse_records
+
+if TYPE_CHECKING:
+    from comply_lab.lab.log import Log
+
+_COLUMNS = ["id", "timestamp", "input", "output", "decrypted", "note"]
+
+
+def _ids(selection: pd.DataFrame | Iterable[str] | str) -> list[str]:
+    if isinstance(selection, str):
+        return [selection]
+    if isinstance(selection, pd.DataFrame):
+        if "id" not in selection.columns:
+            raise InvalidQueryError("the DataFrame to decrypt needs its 'id' column")
+        return [str(i) for i in selection["id"]]
+    return [str(i) for i in selection]
+
+
+def decrypt_entries(
+    log: Log,
+    selection: pd.DataFrame | Iterable[str] | str,
+    encryption: EncryptionManager | None,
+    *,
+    reason: str,
+    who: str | None = None,
+) -> pd.DataFrame:
+    """Decrypt the content of exactly the selected entries, recording the access first.
+
+    Args:
+        log: The log.
+        selection: Entry ids, or a DataFrame with an ``id`` column.
+        encryption: The key the content was encrypted with; None decrypts nothing (every
+            row comes back marked), and the attempt is still recorded.
+        reason: Why the content is read (a ticket, a case number); required.
+        who: Who reads it; defaults to the operating-system user.
+
+    Returns:
+        One row per selected entry: ``id``, ``timestamp``, ``input``, ``output``,
+        ``decrypted`` (False when the key is missing or wrong, or no content is stored) and
+        ``note``. Rows are never dropped.
+
+    Raises:
+        InvalidQueryError: no reason is given, or the selection is not ids.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidQueryError("decrypting needs a reason (a case or ticket number, a purpose)")
+    ids = list(dict.fromkeys(_ids(selection)))
+    key_id = None
+    if encryption is not None:
+        key_id = hashlib.sha256(encryption.get_key()).hexdigest()[:16]
+    log.storage.append_metadata(
+        ACCESS,
+        {
+            "action": "decrypt",
+            "who": who or getpass.getuser(),
+            "at": format_timestamp(datetime.now(UTC)),
+            "reason": reason,
+            "entries": ids,
+            "key_id": key_id,
+        },
+    )
+    found = log.entries(ids=ids, columns=["id", "timestamp", "input_content", "output_content"])
+    rows = {str(row["id"]): {str(k): v for k, v in row.items()} for row in found.to_dict("records")}
+    result = []
+    for entry_id in ids:
+        row = rows.get(entry_id)
+        if row is None:
+            result.append({"id": entry_id, "decrypted": False, "note": "no such entry"})
+            continue
+        result.append(_decrypt_row(row, encryption))
+    return pd.DataFrame(result, columns=_COLUMNS).astype({"decrypted": "bool"})
+
+
+def _decrypt_row(row: dict[str, object], encryption: EncryptionManager | None) -> dict[str, object]:
+    out: dict[str, object] = {"id": row["id"], "timestamp": row["timestamp"], "decrypted": False}
+    stored = [row["input_content"], row["output_content"]]
+    if all(not isinstance(v, str) for v in stored):
+        out["note"] = "no content stored (hash-only entry)"
+        return out
+    if encryption is None:
+        out["note"] = "encrypted: a key is needed"
+        return out
+    try:
+        out["input"], out["output"] = (
+            encryption.decrypt(v) if isinstance(v, str) else None for v in stored
+        )
+    except DecryptionError as err:
+        out["note"] = str(err)
+        return out
+    out["decrypted"] = True
+    out["note"] = ""
+    return out
+
+
+def access_events(log: Log) -> pd.DataFrame:
+    """Return every recorded access to protected content, oldest first."""
+    records = [r for _, r in parse_records(log.storage.read_metadata(ACCESS)) if r is not None]
+    frame = pd.DataFrame(records, columns=["at", "who", "action", "reason", "entries", "key_id"])
+    frame["entries"] = frame["entries"].map(lambda e: e if isinstance(e, list) else [])
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame

@@ -1,0 +1,114 @@
+"""Selective decryption with access records, the shipped sample, and the explorer widget."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from comply_lab import InvalidQueryError, Log, open_log
+from comply_lab.audit import EncryptionManager
+from comply_lab.integrity.signing import load_public_key, public_key_pem
+from comply_lab.lab.explore import Explorer
+from comply_lab.sample import sample_keys
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Log:
+    """Return a writable copy of the shipped sample (decryption appends access records)."""
+    return open_log(shutil.copytree(SAMPLE / "parquet", tmp_path / "log"), progress=False)
+
+
+class TestShippedSample:
+    def test_sample_verifies_with_its_key_and_checkpoint(self):
+        """data/sample verifies with the shipped public key and checkpoint."""
+        public = load_public_key(SAMPLE / "writer.pub")
+        report = open_log(SAMPLE / "parquet").verify(
+            public_key=public, checkpoint=str(SAMPLE / "checkpoint.json")
+        )
+        assert report.ok
+        assert (report.entries, report.checkpoint) == (1000, "matched")
+        assert open_log(SAMPLE / "jsonl").verify().ok
+        assert len(open_log(SAMPLE / "jsonl")) == len(open_log(SAMPLE / "parquet")) == 1000
+
+    def test_sample_keys_are_the_shipped_ones(self):
+        """The published test keys decrypt and verify the sample."""
+        encryption, signing = sample_keys()
+        assert (SAMPLE / "writer.pub").read_bytes() == public_key_pem(signing)
+        frame = open_log(SAMPLE / "parquet").entries(columns=["input_content"]).head(1)
+        assert encryption.decrypt(frame["input_content"][0])
+
+
+class TestDecrypt:
+    def test_decrypts_only_what_is_asked_and_records_it(self, log: Log):
+        """Exactly the selected rows come back in plain text; the access is recorded first."""
+        encryption, _ = sample_keys()
+        chosen = log.entries(safety_passed=False).head(3)
+        result = log.decrypt(chosen, encryption, reason="case 17", who="investigator")
+        assert list(result["id"]) == list(chosen["id"])
+        assert result["decrypted"].all()
+        assert all(isinstance(text, str) for text in result["input"])
+        events = log.access_events()
+        assert len(events) == 1
+        event = events.iloc[0]
+        assert (event["who"], event["reason"], event["action"]) == (
+            "investigator",
+            "case 17",
+            "decrypt",
+        )
+        assert event["entries"] == list(chosen["id"])
+        assert log.verify().ok  # the access trail is chained and verifies
+
+    def test_missing_or_wrong_key_marks_rows(self, log: Log):
+        """Without the right key rows are marked, not dropped, and the attempt is recorded."""
+        ids = list(log.entries(columns=["id"]).head(2)["id"])
+        no_key = log.decrypt([*ids, "not-an-id"], None, reason="look")
+        assert not no_key["decrypted"].any()
+        assert list(no_key["note"]) == ["encrypted: a key is needed"] * 2 + ["no such entry"]
+        wrong = log.decrypt(ids, EncryptionManager(), reason="look")
+        assert not wrong["decrypted"].any()
+        assert "could not be decrypted" in wrong["note"][0]
+        assert len(log.access_events()) == 2
+
+    def test_reason_is_required(self, log: Log):
+        """Decrypting without a reason is refused before anything is read."""
+        with pytest.raises(InvalidQueryError, match="needs a reason"):
+            log.decrypt(["x"], None, reason=" ")
+        assert log.access_events().empty
+
+
+class TestExplorer:
+    def test_filters_pages_detail_and_decrypt(self, log: Log):
+        """Drive the explorer as a user would: filter, page, select, decrypt."""
+        explorer = log.explore(page_size=10)
+        assert isinstance(explorer, Explorer)
+        assert len(explorer.frame) == 1000
+        assert "OK:" in explorer.status.value
+        explorer.apply(outcome="failed", model=["gpt-4o"])
+        expected = log.entries(safety_passed=False, model="gpt-4o")
+        assert list(explorer.frame["id"]) == list(expected["id"])
+        assert explorer.page_label.value.startswith("page 1 of")
+        first_page = list(explorer.page_frame()["id"])
+        explorer.next_page()
+        assert list(explorer.page_frame()["id"]) != first_page
+        explorer.previous_page()
+        assert list(explorer.page_frame()["id"]) == first_page
+        explorer.entry.value = first_page[0]
+        assert first_page[0] in explorer.detail.value
+        assert explorer.decrypt("", "case 9") is not None
+        assert "not decrypted" in explorer.detail.value
+        encryption, _ = sample_keys()
+        result = explorer.decrypt(encryption.get_key().decode(), "case 9")
+        assert result is not None
+        assert bool(result["decrypted"][0])
+        assert "this access was recorded" in explorer.detail.value
+        assert len(log.access_events()) == 2
+
+    def test_fallback_display_is_a_table(self, log: Log):
+        """Where widgets cannot render, the explorer shows the current page as HTML."""
+        bundle = log.explore(page_size=5)._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert bundle["text/html"].count("</tr>") == 6  # header and five rows
