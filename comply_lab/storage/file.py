@@ -270,7 +270,7 @@ class FileStorage(StorageBase):
         Returns:
             What was sealed.
         """
-        from comply_lab.storage.seal import SealReport, seal_segment
+        from comply_lab.storage.seal import LocalSink, SealReport, seal_segment
 
         with self._lock:
             self._close_open_without_sealing()
@@ -278,7 +278,9 @@ class FileStorage(StorageBase):
             self._sealer.drain()
         report = SealReport()
         for day, index in self._jsonl_segments():
-            report.merge(seal_segment(self.path, day, index, self._signing_key))
+            report.merge(
+                seal_segment(self.path, day, index, LocalSink(self.path, self._signing_key))
+            )
         return report
 
     def _close_open_without_sealing(self) -> None:
@@ -448,11 +450,12 @@ class _Sealer:
         self._thread.join()
 
     def _run(self) -> None:
-        from comply_lab.storage.seal import seal_segment
+        from comply_lab.storage.seal import LocalSink, seal_segment
 
+        sink = LocalSink(self._root, self._signing_key)
         while (item := self._queue.get()) is not None:
             try:
-                seal_segment(self._root, *item, self._signing_key)
+                seal_segment(self._root, *item, sink)
             except Exception as err:
                 warnings.warn(
                     f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "

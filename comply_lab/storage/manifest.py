@@ -65,6 +65,20 @@ def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
     return [record for _, record in parse_records(data) if record is not None]
 
 
+def chain_record(
+    record: dict[str, Any],
+    previous: dict[str, Any] | None,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> dict[str, Any]:
+    """Return ``record`` chained after ``previous`` (None: first), signed, with its hash."""
+    chained = dict(record, prev_record_hash=previous["record_hash"] if previous else GENESIS_HASH)
+    if signing_key is not None:
+        chained["key_id"] = key_id(signing_key)
+        chained["signature"] = sign(signing_key, signed_bytes(chained))
+    chained["record_hash"] = record_hash(chained)
+    return chained
+
+
 def append_record(
     root: Path,
     record: dict[str, Any],
@@ -82,13 +96,7 @@ def append_record(
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
         previous = [r for _, r in parse_records(data) if r is not None and "record_hash" in r]
-        chained = dict(
-            record, prev_record_hash=previous[-1]["record_hash"] if previous else GENESIS_HASH
-        )
-        if signing_key is not None:
-            chained["key_id"] = key_id(signing_key)
-            chained["signature"] = sign(signing_key, signed_bytes(chained))
-        chained["record_hash"] = record_hash(chained)
+        chained = chain_record(record, previous[-1] if previous else None, signing_key)
         prefix = b"\n" if data and not data.endswith(b"\n") else b""
         os.write(fd, prefix + orjson.dumps(chained) + b"\n")
         os.fsync(fd)

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,12 +70,76 @@ class SealReport:
         self.damaged_lines += other.damaged_lines
 
 
-def seal_segment(
-    root: Path, day: date, index: int, signing_key: Ed25519PrivateKey | None = None
-) -> SealReport:
-    """Seal JSONL segment ``index`` of ``day`` in the store at ``root``.
+class Sink(Protocol):
+    """Where sealed segments go: local Parquet files, or S3 objects.
 
-    With ``signing_key`` the manifest records are signed (Ed25519).
+    Every method must be idempotent, so sealing can be run again after a crash.
+    """
+
+    def part_name(self, part_day: date, source_day: date, index: int) -> str:
+        """Return the name of the sealed part of ``(source_day, index)`` for ``part_day``."""
+        ...
+
+    def store_part(self, name: str, table: pa.Table) -> tuple[str, int]:
+        """Store ``table`` create-only (a part already there must hold the same rows).
+
+        Returns:
+            The SHA-256 and size of the stored bytes.
+
+        Raises:
+            IntegrityError: a part already stored under ``name`` differs.
+        """
+        ...
+
+    def recorded(self) -> set[str]:
+        """Return the segment names the manifest already records."""
+        ...
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Append a (chained, signed) manifest record."""
+        ...
+
+    def quarantine(self, source: str, data: bytes) -> None:
+        """Keep the raw bytes of a segment that had damaged lines."""
+        ...
+
+
+class LocalSink:
+    """Seals into the Parquet dataset and ``_manifest.jsonl`` of a local store."""
+
+    def __init__(self, root: Path, signing_key: Ed25519PrivateKey | None = None) -> None:
+        self.root = root
+        self.signing_key = signing_key
+
+    def part_name(self, part_day: date, source_day: date, index: int) -> str:
+        """Return ``date=.../part-YYYYMMDD-NNN.parquet``."""
+        return parquet_name(part_day, source_day, index)
+
+    def store_part(self, name: str, table: pa.Table) -> tuple[str, int]:
+        """Write the part atomically unless present, then read it back and compare."""
+        path = self.root / name
+        if not path.exists():
+            write_parquet(table, path)
+        check_part(pq.read_table(path) if path.exists() else None, table, str(path))
+        return file_sha256(path), path.stat().st_size
+
+    def recorded(self) -> set[str]:
+        """Return the segments in ``_manifest.jsonl``."""
+        return {str(r.get("segment")) for r in read_records(self.root)}
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Append to ``_manifest.jsonl`` under its lock."""
+        append_record(self.root, record, signing_key=self.signing_key)
+
+    def quarantine(self, source: str, data: bytes) -> None:
+        """Keep the bytes in ``_quarantine/``."""
+        _quarantine(self.root, source, data)
+
+
+def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) -> SealReport:
+    """Seal JSONL segment ``index`` of ``day`` of the store (or spool) at ``root``.
+
+    The parts go to ``sink``: by default the local Parquet dataset of ``root``.
 
     Returns:
         What was done; ``in_use`` names the segment if a writer still holds it.
@@ -100,9 +164,10 @@ def seal_segment(
             return report  # sealed and deleted while we waited
         data = _read_all(fd)
         entries, damaged = _parse(data, name)
-        _write_parts(root, day, index, name, entries, damaged, report, signing_key)
+        target = sink or LocalSink(root)
+        _write_parts(target, day, index, name, entries, damaged, report)
         if damaged:
-            _quarantine(root, name, data)
+            target.quarantine(name, data)
         os.unlink(root / name)
         fsync_path(root)
         report.sealed.append(name)
@@ -136,65 +201,63 @@ def _parse(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
 
 
 def _write_parts(
-    root: Path,
+    sink: Sink,
     source_day: date,
     index: int,
     source: str,
     entries: list[AuditEntry],
     damaged: int,
     report: SealReport,
-    signing_key: Ed25519PrivateKey | None,
 ) -> None:
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
         by_day.setdefault(entry.timestamp.date(), []).append(entry)
     # The part of the source's own day goes last: once it exists, every other part does.
     order = sorted(by_day, key=lambda d: (d == source_day, d))
-    recorded = {r.get("segment") for r in read_records(root)}
+    recorded = sink.recorded()
     for part_day in order:
         rows = by_day[part_day]
-        name = parquet_name(part_day, source_day, index)
-        path = root / name
-        table = entries_to_table(rows)
-        if not path.exists():
-            write_parquet(table, path)
-        _check_part(path, table)
+        name = sink.part_name(part_day, source_day, index)
+        digest, size = sink.store_part(name, entries_to_table(rows))
         if name not in recorded:
-            record = _manifest_record(name, source, part_day, rows, path, damaged)
-            append_record(root, record, signing_key=signing_key)
+            sink.record(_manifest_record(name, source, part_day, rows, digest, size, damaged))
         report.parts.append(name)
         report.entries += len(rows)
     if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
-        append_record(
-            root,
+        sink.record(
             {
                 "segment": f"{QUARANTINE}/{source}",
                 "source": source,
                 "entries": 0,
                 "damaged_lines": damaged,
                 "sealed_at": _now(),
-            },
-            signing_key=signing_key,
+            }
         )
 
 
-def _check_part(path: Path, expected: pa.Table) -> None:
-    """Read a part back and require every value, entry hashes included, to match."""
-    try:
-        stored = pq.read_table(path)
-        same = stored.num_rows == expected.num_rows and stored.equals(expected)
-    except pa.ArrowInvalid:
-        same = False
+def check_part(stored: pa.Table | None, expected: pa.Table, where: str) -> None:
+    """Require a stored part to hold every value of ``expected``, entry hashes included.
+
+    Raises:
+        IntegrityError: it does not (or could not be read); the source is kept.
+    """
+    same = stored is not None and stored.num_rows == expected.num_rows and stored.equals(expected)
     if not same:
         raise IntegrityError(
-            f"{path} does not hold exactly the {expected.num_rows} entries of its JSONL "
-            "source; the source is kept. Move the Parquet file aside and seal again, or "
+            f"{where} does not hold exactly the {expected.num_rows} entries of its JSONL "
+            "source; the source is kept. Move the stored part aside and seal again, or "
             "verify the log"
         )
 
 
 def _manifest_record(
-    name: str, source: str, day: date, rows: list[AuditEntry], path: Path, damaged: int
+    name: str,
+    source: str,
+    day: date,
+    rows: list[AuditEntry],
+    digest: str,
+    size: int,
+    damaged: int,
 ) -> dict[str, Any]:
     leaves = MerkleBuilder()
     writers: dict[str, dict[str, Any]] = {}
@@ -221,8 +284,8 @@ def _manifest_record(
         "merkle_root": leaves.root().hex(),
         "writers": writers,
         "invalid_entries": invalid,
-        "sha256": file_sha256(path),
-        "bytes": path.stat().st_size,
+        "sha256": digest,
+        "bytes": size,
         "damaged_lines": damaged,
         "sealed_at": _now(),
     }
