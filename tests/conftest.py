@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,13 +36,50 @@ def clock() -> FakeClock:
 StorageFactory = Callable[[], Storage]
 
 
-def storage_factory(backend: str) -> StorageFactory:
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """Start a real S3-compatible server (moto server mode) on 127.0.0.1, spoken to over HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def new_bucket(endpoint: str) -> str:
+    """Create a bucket with a fresh name on the test server and return its name."""
+    import boto3
+
+    name = f"audit-{uuid.uuid4().hex[:16]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def storage_factory(backend: str, s3_endpoint: str | None = None) -> StorageFactory:
     """Return a function that makes a fresh, empty storage of ``backend``."""
     if backend == "memory":
         return MemoryStorage
     if backend in ("jsonl", "parquet"):
         return lambda: FileStorage(
             tempfile.mkdtemp(prefix="comply-lab-test-"), format=backend, fsync="never"
+        )
+    if backend.startswith("s3-") and s3_endpoint is not None:
+        from comply_lab.storage.s3 import S3Storage
+
+        return lambda: S3Storage(
+            new_bucket(s3_endpoint),
+            "audit/",
+            format=backend[3:],  # type: ignore[arg-type]
+            endpoint_url=s3_endpoint,
+            spool_dir=tempfile.mkdtemp(prefix="comply-lab-spool-"),
+            fsync="never",
         )
     raise ValueError(backend)
 
@@ -50,12 +88,16 @@ def settle(storage: Storage) -> None:
     """Bring written data to its resting format: a Parquet store seals its segments."""
     if isinstance(storage, FileStorage) and storage.format == "parquet":
         storage.seal()
+    elif hasattr(storage, "flush"):
+        storage.flush()
 
 
 @pytest.fixture
 def make_storage(request: pytest.FixtureRequest) -> StorageFactory:
     """Storage factory for the backend named by the test class's ``backend`` attribute."""
-    return storage_factory(request.cls.backend)
+    backend = request.cls.backend
+    endpoint = request.getfixturevalue("s3_endpoint") if backend.startswith("s3-") else None
+    return storage_factory(backend, endpoint)
 
 
 def original_record(stamp: datetime, text: str) -> dict[str, object]:

@@ -8,6 +8,16 @@ from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.logger import AuditLogger
 from comply_lab.storage import FileStorage, FsyncPolicy, MemoryStorage, Storage
 
+
+def __getattr__(name: str) -> object:
+    # S3Storage loads boto3 only when asked for, keeping the logging import light.
+    if name == "S3Storage":
+        from comply_lab.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AuditEntry",
     "AuditLogger",
@@ -15,5 +25,6 @@ __all__ = [
     "FileStorage",
     "FsyncPolicy",
     "MemoryStorage",
+    "S3Storage",
     "Storage",
 ]

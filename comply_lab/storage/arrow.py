@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from comply_lab.audit.entry import AuditEntry
+from comply_lab.audit.entry import AuditEntry, encode_line
 
 SCHEMA = pa.schema(
     [
@@ -58,6 +58,12 @@ _METADATA, _DETECTORS, _ALERTS = (
 )
 ROW_GROUP_SIZE = 64 * 1024
 """Rows per Parquet row group: large enough to compress well, small enough to prune."""
+WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "row_group_size": ROW_GROUP_SIZE,
+    "write_statistics": True,
+    "use_dictionary": ["provider", "model", "writer_id", "block_reason"],
+}
 
 
 def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
@@ -103,14 +109,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     if path.exists():
         raise FileExistsError(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        row_group_size=ROW_GROUP_SIZE,
-        write_statistics=True,
-        use_dictionary=["provider", "model", "writer_id", "block_reason"],
-    )
+    pq.write_table(table, tmp, **WRITE_OPTIONS)
     fsync_path(tmp)
     try:
         # link() fails if the target exists, unlike rename(): no overwrite even in a race.
@@ -129,6 +128,18 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def read_parquet_rows(path: Path | str, columns: Iterable[str] | None = None) -> pa.Table:
-    """Read a whole Parquet segment (optionally some columns)."""
-    return pq.read_table(path, columns=list(columns) if columns is not None else None)
+def table_to_jsonl(table: pa.Table) -> bytes:
+    """Return the rows as JSONL lines exactly as the logger writes them (hashes verify)."""
+    lines = []
+    for entry in table_to_entries(table):
+        record = entry.to_dict()
+        record.pop("entry_hash")
+        lines.append(encode_line(record)[1] if entry.entry_hash else orjson.dumps(record) + b"\n")
+    return b"".join(lines)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Return ``table`` as the bytes of a Parquet segment (zstd, statistics, row groups)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **WRITE_OPTIONS)
+    return bytes(sink.getvalue().to_pybytes())

@@ -272,8 +272,7 @@ class FileStorage(StorageBase):
         """
         from comply_lab.storage.seal import LocalSink, SealReport, seal_segment
 
-        with self._lock:
-            self._close_open_without_sealing()
+        self.rotate()
         if self._sealer is not None:
             self._sealer.drain()
         report = SealReport()
@@ -282,6 +281,11 @@ class FileStorage(StorageBase):
                 seal_segment(self.path, day, index, LocalSink(self.path, self._signing_key))
             )
         return report
+
+    def rotate(self) -> None:
+        """Close the current segment without sealing it; the next append starts a new one."""
+        with self._lock:
+            self._close_open_without_sealing()
 
     def _close_open_without_sealing(self) -> None:
         fmt, self.format = self.format, "jsonl"

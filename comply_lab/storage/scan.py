@@ -26,14 +26,22 @@ _BY_TIME = operator.attrgetter("timestamp", "id")
 
 
 def open_storage(target: Storage | str | os.PathLike[str]) -> Storage:
-    """Return the storage for ``target``: a storage object as is, a path as FileStorage.
+    """Return the storage for ``target``.
+
+    A storage object is used as is; ``s3://bucket/prefix`` means S3Storage (credentials
+    and region from boto3's chain); any other path means FileStorage.
 
     Raises:
         InvalidQueryError: ``target`` is a URL whose scheme no backend serves.
     """
     if isinstance(target, str | os.PathLike):
         text = os.fspath(target)
-        scheme, sep, _ = text.partition("://")
+        scheme, sep, rest = text.partition("://")
+        if scheme == "s3" and sep:
+            from comply_lab.storage.s3 import S3Storage
+
+            bucket, _, prefix = rest.partition("/")
+            return S3Storage(bucket, prefix)
         if sep and scheme != "file":
             raise InvalidQueryError(
                 f"no storage backend for {scheme}:// URLs; pass a directory path or a storage "

@@ -1,0 +1,500 @@
+"""S3 storage: a local spool for writes, batched create-only segment uploads, pruned reads.
+
+Layout under ``s3://bucket/prefix``::
+
+    date=2026-01-29/part-20260129-000-<spool>.parquet   sealed segments (or .jsonl)
+    _manifest/000000000001.json                          one chained record per segment
+    _retention/..., _access/...                          retention and access trails
+    2026-01-29/<id>.json                                 the original tool's objects (read only)
+
+Writes go to a local **spool**: JSONL day segments (a :class:`FileStorage`), durable per
+the fsync policy as soon as ``log()`` returns. Closed spool segments are uploaded as whole
+objects — every ``flush_interval_s`` seconds, every ``flush_max_entries`` entries, on
+:meth:`S3Storage.flush` and on :meth:`S3Storage.close` — with ``If-None-Match: *`` so an
+object is never overwritten, then removed from the spool. A crash at any point leaves the
+spool segment in place; the next start uploads it, and a create-only conflict with an
+identical earlier upload counts as done: every acknowledged entry lands exactly once.
+Requests are retried with backoff on throttling and 5xx by botocore's adaptive retry mode.
+
+Metadata records are separate objects named by their position in the chain, written
+create-only: two writers racing for the same position cannot both win, so each chain
+stays linear without locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from comply_lab.audit.entry import format_timestamp
+from comply_lab.errors import ComplyLabWarning, IntegrityError, StorageError
+from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
+from comply_lab.storage.base import StorageBase
+from comply_lab.storage.decode import count_segments
+from comply_lab.storage.durability import FsyncPolicy
+from comply_lab.storage.file import FileStorage
+from comply_lab.storage.manifest import MANIFEST, RETENTION, chain_record, parse_records
+from comply_lab.storage.segments import Segment, parse_jsonl_name
+
+_SPOOL = "spool:"
+_LEGACY = "legacy:"
+_METADATA_FOLDERS = {MANIFEST: "_manifest/", RETENTION: "_retention/", "_access.jsonl": "_access/"}
+_LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
+_PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
+_CHAIN_RETRIES = 20
+
+
+class RetentionWarning(ComplyLabWarning):
+    """Objects could not be deleted (for example under S3 Object Lock) and were kept."""
+
+
+class S3Storage(StorageBase):
+    """Stores the log in S3, batching writes through a local spool.
+
+    Args:
+        bucket: The bucket.
+        prefix: Key prefix of the log (``"prod/ai-audit/"``).
+        region: AWS region; credentials and region otherwise come from boto3's chain.
+        format: ``"parquet"`` (default) or ``"jsonl"`` objects.
+        endpoint_url: An S3-compatible endpoint (MinIO, a local test server).
+        client: A ready boto3 S3 client (then ``region``/``endpoint_url`` are ignored).
+        spool_dir: Local spool directory; defaults to
+            ``$COMPLY_LAB_SPOOL_DIR`` or ``~/.cache/comply-lab/spool``, per bucket and prefix.
+        flush_interval_s: Upload at most this long after an entry was logged.
+        flush_max_entries: Upload once this many entries are waiting.
+        rotation_size_mb: Largest spool segment, so the largest object uploaded.
+        fsync: fsync policy of the spool (see :mod:`comply_lab.storage.durability`).
+        signing_key: Ed25519 key that signs the manifest records.
+
+    Example:
+        >>> storage = S3Storage("my-audit-bucket", "prod/ai-audit/", "us-west-2")  # doctest: +SKIP
+        >>> logger = AuditLogger(storage)                                       # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "audit/",
+        region: str | None = None,
+        *,
+        format: Literal["parquet", "jsonl"] = "parquet",
+        endpoint_url: str | None = None,
+        client: Any = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        flush_interval_s: float = 60.0,
+        flush_max_entries: int = 10_000,
+        rotation_size_mb: float = 64,
+        fsync: FsyncPolicy = "interval",
+        signing_key: PrivateKeyLike | None = None,
+    ) -> None:
+        if format not in ("parquet", "jsonl"):
+            raise StorageError(f"format must be 'parquet' or 'jsonl', got {format!r}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.format = format
+        self.client = client if client is not None else _client(region, endpoint_url)
+        base = (
+            Path(spool_dir)
+            if spool_dir is not None
+            else _default_spool(bucket, self.prefix, endpoint_url)
+        )
+        self.spool_dir = base
+        self.flush_interval_s = flush_interval_s
+        self.flush_max_entries = flush_max_entries
+        self._rotation_size_mb = rotation_size_mb
+        self._fsync: FsyncPolicy = fsync
+        self._signing_key = None if signing_key is None else load_private_key(signing_key)
+        self._spool: FileStorage | None = None
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._pending = 0
+        self._last_flush = time.monotonic()
+        self._timer: threading.Timer | None = None
+        if base.is_dir():
+            self._upload_closed()  # what an earlier process left behind
+
+    def __repr__(self) -> str:
+        return f"S3Storage('s3://{self.bucket}/{self.prefix}', format={self.format!r})"
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    # -- writing ---------------------------------------------------------------------
+
+    @property
+    def spool(self) -> FileStorage:
+        """The local spool (created on first use)."""
+        with self._lock:
+            if self._spool is None:
+                self._spool = FileStorage(self.spool_dir, self._rotation_size_mb, fsync=self._fsync)
+            return self._spool
+
+    @property
+    def spool_id(self) -> str:
+        """The spool's id, part of every object name it uploads (unique per spool)."""
+        path = self.spool_dir / "_spool_id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            candidate = uuid.uuid4().hex[:12]
+            try:
+                with path.open("x") as f:
+                    f.write(candidate)
+            except FileExistsError:
+                return path.read_text().strip()
+            return candidate
+
+    def append(self, day: date, line: bytes) -> int | None:
+        """Spool one entry; schedule an upload when enough entries or time accumulated."""
+        ticket = self.spool.append(day, line)
+        with self._lock:
+            self._pending += 1
+            due = self._pending >= self.flush_max_entries
+            if self._timer is None and not due:
+                self._timer = threading.Timer(self.flush_interval_s, self._background_flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            threading.Thread(target=self._background_flush, daemon=True).start()
+        return ticket
+
+    def wait_durable(self, ticket: int) -> None:
+        """Block until the spooled entry is durable locally, per the fsync policy."""
+        self.spool.wait_durable(ticket)
+
+    def _background_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception as err:
+            warnings.warn(
+                f"upload to {self} failed ({err}); entries stay in the spool "
+                f"{self.spool_dir} and are uploaded at the next flush",
+                ComplyLabWarning,
+                stacklevel=1,
+            )
+
+    def flush(self) -> int:
+        """Upload every spooled entry now; return how many segments were uploaded."""
+        with self._flushing:
+            with self._lock:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._pending = 0
+            if self._spool is not None:
+                self._spool.rotate()
+            return self._upload_closed()
+
+    def _upload_closed(self) -> int:
+        from comply_lab.storage.seal import seal_segment
+
+        sink = _S3Sink(self)
+        uploaded = 0
+        for name in sorted(os.listdir(self.spool_dir)) if self.spool_dir.is_dir() else []:
+            found = parse_jsonl_name(name)
+            if found is not None:
+                uploaded += len(seal_segment(self.spool_dir, *found, sink).sealed)
+        return uploaded
+
+    def close(self) -> None:
+        """Make spooled entries durable, upload them all and stop the timer."""
+        if self._spool is not None:
+            self._spool.close()
+        self.flush()
+
+    # -- S3 primitives -----------------------------------------------------------------
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    def _call(self, operation: str, key: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
+        except Exception as err:
+            raise _translate(err, self.bucket, key) from err
+
+    def put_new(self, name: str, body: bytes) -> bool:
+        """Create object ``name`` unless it exists; return False if it already existed."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(name), Body=body, IfNoneMatch="*"
+            )
+        except Exception as err:
+            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise _translate(err, self.bucket, self._key(name)) from err
+        return True
+
+    def get(self, name: str) -> bytes:
+        """Return the bytes of object ``name``.
+
+        Raises:
+            FileNotFoundError: it does not exist (deleted since it was listed).
+        """
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except Exception as err:
+            if _code(err) in ("NoSuchKey", "404"):
+                raise FileNotFoundError(self._key(name)) from None
+            raise _translate(err, self.bucket, self._key(name)) from err
+        return bytes(response["Body"].read())
+
+    def list_objects(self, under: str, delimiter: str | None = None) -> Iterator[tuple[str, int]]:
+        """Yield (name, size) of objects under ``under`` — or (prefix, 0) with a delimiter."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": self._key(under)}
+            if delimiter:
+                kwargs["Delimiter"] = delimiter
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", kwargs["Prefix"], **kwargs)
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :], int(item["Size"])
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"][len(self.prefix) :], 0
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _spool_store(self) -> FileStorage | None:
+        if self._spool is not None:
+            return self._spool
+        return FileStorage(self.spool_dir) if self.spool_dir.is_dir() else None
+
+    def days(self) -> list[date]:
+        """Return the days with objects (sealed, or the original tool's) or spooled entries."""
+        found: set[date] = set()
+        for name, _ in self.list_objects("", delimiter="/"):
+            match = _PARTITION_DAY.match(name) or _LEGACY_DAY.match(name)
+            if match:
+                found.add(date.fromisoformat(match.group(1)))
+        spool = self._spool_store()
+        if spool is not None:
+            found.update(spool.days())
+        return sorted(found)
+
+    def segments(self, day: date) -> list[Segment]:
+        """Return the day's objects, the original tool's objects, and its spooled segments."""
+        result = []
+        uploaded = set()
+        for name, size in self.list_objects(f"date={day.isoformat()}/"):
+            fmt: Literal["jsonl", "parquet"] = "parquet" if name.endswith(".parquet") else "jsonl"
+            result.append(Segment(day, name, fmt, size, True))
+            uploaded.add(name.rsplit("/", 1)[-1].split(".")[0])
+        legacy = list(self.list_objects(f"{day.isoformat()}/"))
+        if legacy:
+            size = sum(s for _, s in legacy)
+            result.append(Segment(day, f"{_LEGACY}{day.isoformat()}", "jsonl", size, True))
+        spool = self._spool_store()
+        if spool is not None:
+            spool_id = self.spool_id
+            for segment in spool.segments(day):
+                found = parse_jsonl_name(segment.name)
+                if found and f"part-{found[0]:%Y%m%d}-{found[1]:03d}-{spool_id}" in uploaded:
+                    continue  # uploaded; the local copy is about to go
+                result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
+        return result
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes (an object, the original tool's objects as lines, or spool)."""
+        if segment.name.startswith(_SPOOL):
+            local = Segment(segment.day, segment.name[len(_SPOOL) :], "jsonl", segment.size, False)
+            return (
+                self.spool.read_segment(local)
+                if self._spool
+                else FileStorage(self.spool_dir).read_segment(local)
+            )
+        if segment.name.startswith(_LEGACY):
+            folder = segment.name[len(_LEGACY) :] + "/"
+            bodies = [self.get(name).strip() for name, _ in self.list_objects(folder)]
+            return b"".join(body + b"\n" for body in bodies if body)
+        return self.get(segment.name)
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata trail as JSON lines, in chain order."""
+        folder = _METADATA_FOLDERS.get(name)
+        if folder is None:
+            return b""
+        bodies = [self.get(key) for key, _ in sorted(self.list_objects(folder))]
+        return b"".join(body.strip() + b"\n" for body in bodies)
+
+    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
+        """Append a chained record as the next object of the trail, create-only."""
+        folder = _METADATA_FOLDERS.get(name)
+        if folder is None:
+            raise StorageError(f"{name} is not a metadata trail of {self}")
+        for _ in range(_CHAIN_RETRIES):
+            names = sorted(key for key, _ in self.list_objects(folder))
+            last = orjson.loads(self.get(names[-1])) if names else None
+            position = len(names) + 1
+            chained = chain_record(record, last, self._signing_key)
+            if self.put_new(f"{folder}{position:012d}.json", orjson.dumps(chained)):
+                return
+        raise StorageError(
+            f"could not append to s3://{self.bucket}/{self._key(folder)} after "
+            f"{_CHAIN_RETRIES} attempts: too many concurrent writers; try again"
+        )
+
+    def drop_day(self, day: date) -> int:
+        """Delete a day's objects in batches (and its spool); return the entries deleted.
+
+        Objects that cannot be deleted (Object Lock, permissions) are kept, reported with
+        a :class:`RetentionWarning`, and their entries are not counted as deleted.
+        """
+        segments = [s for s in self.segments(day) if not s.name.startswith(_SPOOL)]
+        if not segments:
+            return self.spool.drop_day(day) if self._spool_store() else 0
+        counts = {s.name: count_segments(self, [s]) for s in segments}
+        keys = [self._key(name) for name, _ in self.list_objects(f"date={day.isoformat()}/")]
+        keys += [self._key(name) for name, _ in self.list_objects(f"{day.isoformat()}/")]
+        self.append_metadata(
+            RETENTION,
+            {
+                "date": day.isoformat(),
+                "segments": sorted(counts),
+                "entries": sum(counts.values()),
+                "deleted_at": format_timestamp(datetime.now(UTC)),
+            },
+        )
+        kept: set[str] = set()
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
+            kept.update(error["Key"] for error in response.get("Errors", []))
+        if kept:
+            warnings.warn(
+                f"{len(kept)} object(s) of {day} in s3://{self.bucket} could not be "
+                "deleted (Object Lock or permissions) and are retained: "
+                + ", ".join(sorted(kept)[:5]),
+                RetentionWarning,
+                stacklevel=2,
+            )
+        deleted = sum(
+            n
+            for name, n in counts.items()
+            if self._key(name) not in kept and not name.startswith(_LEGACY)
+        )
+        spool = self._spool_store()
+        return deleted + (spool.drop_day(day) if spool is not None else 0)
+
+    def lifecycle_rule(self, retention_days: int) -> dict[str, Any]:
+        """Return the S3 lifecycle configuration that expires this prefix's objects.
+
+        Use it instead of ``cleanup_expired`` when no retention record is needed and no
+        legal hold can apply: S3 then deletes objects itself, without a trail that
+        verification can show as ``expired_by_policy``.
+        """
+        return {
+            "Rules": [
+                {
+                    "ID": "comply-lab-audit-retention",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": self.prefix},
+                    "Expiration": {"Days": retention_days},
+                }
+            ]
+        }
+
+
+class _S3Sink:
+    """Seals spool segments into S3 objects and the S3 manifest trail."""
+
+    def __init__(self, store: S3Storage) -> None:
+        self.store = store
+        self.spool_id = store.spool_id
+        self._recorded: set[str] | None = None
+
+    def part_name(self, part_day: date, source_day: date, index: int) -> str:
+        ext = "parquet" if self.store.format == "parquet" else "jsonl"
+        return (
+            f"date={part_day.isoformat()}/part-{source_day:%Y%m%d}-{index:03d}-"
+            f"{self.spool_id}.{ext}"
+        )
+
+    def store_part(self, name: str, table: Any) -> tuple[str, int]:
+        from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
+        from comply_lab.storage.seal import check_part
+
+        body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
+        if not self.store.put_new(name, body):
+            existing = self.store.get(name)
+            if existing != body:
+                import pyarrow.parquet as pq
+
+                stored = pq.read_table(io.BytesIO(existing)) if name.endswith(".parquet") else None
+                if stored is None:
+                    raise IntegrityError(
+                        f"s3://{self.store.bucket}/{self.store._key(name)} "
+                        "exists with other content; the spool is kept"
+                    )
+                check_part(stored, table, f"s3://{self.store.bucket}/{self.store._key(name)}")
+            body = existing
+        return hashlib.sha256(body).hexdigest(), len(body)
+
+    def recorded(self) -> set[str]:
+        if self._recorded is None:
+            data = self.store.read_metadata(MANIFEST)
+            self._recorded = {str(r.get("segment")) for _, r in parse_records(data) if r}
+        return self._recorded
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.store.append_metadata(MANIFEST, record)
+        self.recorded().add(str(record.get("segment")))
+
+    def quarantine(self, source: str, data: bytes) -> None:
+        self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
+
+
+def _client(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
+    )
+
+
+def _default_spool(bucket: str, prefix: str, endpoint_url: str | None) -> Path:
+    root = os.environ.get("COMPLY_LAB_SPOOL_DIR") or Path.home() / ".cache" / "comply-lab" / "spool"
+    tag = hashlib.sha256(f"{endpoint_url}|{bucket}|{prefix}".encode()).hexdigest()[:12]
+    return Path(root) / f"{bucket}-{tag}"
+
+
+def _code(err: Exception) -> str:
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _translate(err: Exception, bucket: str, key: str) -> StorageError:
+    code = _code(err)
+    where = f"s3://{bucket}/{key}"
+    advice = {
+        "NoSuchBucket": f"bucket {bucket!r} does not exist; create it or fix the name",
+        "AccessDenied": "access denied; check the IAM policy allows s3:GetObject, PutObject, "
+        "ListBucket and DeleteObject on this prefix",
+        "InvalidAccessKeyId": "the AWS access key is not valid; check your credentials",
+        "SignatureDoesNotMatch": "the AWS secret key does not match; check your credentials",
+    }.get(code)
+    if advice is None and type(err).__name__ == "NoCredentialsError":
+        advice = "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET, or a role"
+    text = advice or f"{type(err).__name__}: {err}"
+    return StorageError(f"{where}: {text}")
