@@ -49,7 +49,9 @@ def s3_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    endpoint = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint  # so plain s3:// URLs reach it too
+    yield endpoint
     server.stop()
 
 

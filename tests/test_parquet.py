@@ -71,6 +71,9 @@ class TestSealing:
         )
         assert names == [
             "_manifest.jsonl",
+            "_sealed/audit_20260129.jsonl",
+            "_sealed/audit_20260130.jsonl",
+            "_sealed/audit_20260131.jsonl",
             "date=2026-01-29/part-20260129-000.parquet",
             "date=2026-01-30/part-20260130-000.parquet",
             "date=2026-01-31/part-20260131-000.parquet",

@@ -11,3 +11,189 @@ class TestS3ParquetContract(StorageContract):
 
 class TestS3JsonlContract(StorageContract):
     backend = "s3-jsonl"
+
+
+import json  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+
+from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
+from comply_lab.integrity.signing import generate_signing_key, public_key_pem  # noqa: E402
+from comply_lab.storage.s3 import S3Storage  # noqa: E402
+from tests.conftest import FakeClock, new_bucket, original_record  # noqa: E402
+
+T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
+
+
+def _storage(endpoint: str, bucket: str, spool: Path, **options: object) -> S3Storage:
+    return S3Storage(
+        bucket, "prod/ai-audit/", endpoint_url=endpoint, spool_dir=spool, fsync="never", **options
+    )  # type: ignore[arg-type]
+
+
+def _keys(endpoint: str, bucket: str) -> list[str]:
+    client = boto3.client("s3", endpoint_url=endpoint)
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+class TestLayoutAndReads:
+    def test_batched_objects_not_one_per_entry(self, s3_endpoint: str, tmp_path: Path):
+        """500 entries over two days become two Parquet objects and two manifest records."""
+        bucket = new_bucket(s3_endpoint)
+        clock = FakeClock(T0)
+        storage = _storage(s3_endpoint, bucket, tmp_path, signing_key=generate_signing_key())
+        logger = AuditLogger(storage, clock=clock)
+        for i in range(500):
+            clock.now = T0 + timedelta(minutes=2 * i)  # 16.6 hours: two days
+            logger.log_sync(input=str(i), output="")
+        logger.close()
+        keys = _keys(s3_endpoint, bucket)
+        spool_id = storage.spool_id
+        assert keys == [
+            "prod/ai-audit/_manifest/000000000001.json",
+            "prod/ai-audit/_manifest/000000000002.json",
+            f"prod/ai-audit/date=2026-01-29/part-20260129-000-{spool_id}.parquet",
+            f"prod/ai-audit/date=2026-01-30/part-20260130-000-{spool_id}.parquet",
+        ]
+        assert not list(tmp_path.glob("audit_*.jsonl"))  # the spool is empty
+
+    def test_open_log_by_url_and_verify(self, s3_endpoint: str, tmp_path: Path):
+        """open_log('s3://bucket/prefix') reads, queries and verifies the uploaded log."""
+        bucket = new_bucket(s3_endpoint)
+        key = generate_signing_key()
+        logger = AuditLogger(_storage(s3_endpoint, bucket, tmp_path, signing_key=key))
+        ids = [logger.log_sync(input=str(i), output="", model="m") for i in range(20)]
+        logger.close()
+        log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
+        assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)
+        assert log.sql("select count(*) as n from entries")["n"][0] == 20
+        report = log.verify(public_key=public_key_pem(key))
+        assert report.ok, str(report)
+        assert report.manifest_records == 1
+
+    def test_unflushed_entries_are_readable_by_their_writer(self, s3_endpoint: str, tmp_path: Path):
+        """Entries still in the spool are read too, and never twice once uploaded."""
+        bucket = new_bucket(s3_endpoint)
+        storage = _storage(s3_endpoint, bucket, tmp_path)
+        logger = AuditLogger(storage)
+        first = logger.log_sync(input="a", output="")
+        assert logger.get_entry_sync(first) is not None
+        storage.flush()
+        second = logger.log_sync(input="b", output="")
+        found = [
+            e.id for e in logger.get_entries_sync(T0 - timedelta(days=3650), datetime.now(UTC))
+        ]
+        assert sorted(found) == sorted([first, second])
+        logger.close()
+
+    def test_original_tool_objects_are_readable(self, s3_endpoint: str, tmp_path: Path):
+        """Per-entry JSON objects of the original tool (prefix/YYYY-MM-DD/<id>.json) read fine."""
+        bucket = new_bucket(s3_endpoint)
+        client = boto3.client("s3", endpoint_url=s3_endpoint)
+        records = [original_record(T0 + timedelta(minutes=i), f"q{i}") for i in range(5)]
+        for record in records:
+            client.put_object(
+                Bucket=bucket,
+                Key=f"prod/ai-audit/2026-01-29/{record['id']}.json",
+                Body=json.dumps(record).encode(),
+            )
+        log = open_log(_storage(s3_endpoint, bucket, tmp_path), progress=False)
+        assert sorted(log.entries()["id"]) == sorted(r["id"] for r in records)
+        assert AuditLogger(log.storage).get_entry_sync(records[2]["id"]) is not None  # type: ignore[arg-type]
+
+
+class TestRetentionAndErrors:
+    def test_cleanup_deletes_whole_partitions_with_a_record(self, s3_endpoint: str, tmp_path: Path):
+        """Expired days go as whole prefixes; verification reports them as expired by policy."""
+        bucket = new_bucket(s3_endpoint)
+        clock = FakeClock(T0)
+        storage = _storage(s3_endpoint, bucket, tmp_path)
+        logger = AuditLogger(storage, retention_days=1, clock=clock)
+        for day in range(3):
+            clock.now = T0 + timedelta(days=day)
+            for _ in range(4):
+                logger.log_sync(input="q", output="a")
+        storage.flush()
+        assert logger.cleanup_expired_sync() == 4
+        assert not [k for k in _keys(s3_endpoint, bucket) if "date=2026-01-29" in k]
+        report = open_log(storage).verify()
+        assert report.ok, str(report)
+        assert {p.status for p in report.problems} == {"expired_by_policy"}
+
+    def test_lifecycle_rule(self, s3_endpoint: str, tmp_path: Path):
+        """The lifecycle helper targets exactly the log's prefix."""
+        rule = _storage(s3_endpoint, "any-bucket", tmp_path).lifecycle_rule(365)["Rules"][0]
+        assert rule["Filter"] == {"Prefix": "prod/ai-audit/"}
+        assert rule["Expiration"] == {"Days": 365}
+
+    def test_missing_bucket_names_it(self, s3_endpoint: str, tmp_path: Path):
+        """Errors name the bucket and key and say what to do."""
+        storage = _storage(s3_endpoint, "no-such-bucket-here", tmp_path)
+        with pytest.raises(StorageError, match=r"no-such-bucket-here.*does not exist"):
+            storage.days()
+
+
+_CHILD = """
+import sys
+from comply_lab import AuditLogger
+from comply_lab.storage.s3 import S3Storage
+endpoint, bucket, spool, count = sys.argv[1:]
+storage = S3Storage(bucket, "prod/ai-audit/", endpoint_url=endpoint, spool_dir=spool,
+                    rotation_size_mb=0.03, flush_max_entries=10**9, flush_interval_s=3600,
+                    fsync="always")
+logger = AuditLogger(storage)
+for i in range(int(count)):
+    print(logger.log_sync(input=f"entry {i}", output="x" * 50), flush=True)
+print("flushing", flush=True)
+storage.flush()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+class TestSpoolCrash:
+    def test_killed_mid_upload_then_restarted_lands_everything_once(
+        self, s3_endpoint: str, tmp_path: Path
+    ):
+        """SIGKILL at random moments of the upload; a restart uploads the rest exactly once."""
+        rng = random.Random(99)
+        outcomes = set()
+        for trial in range(8):
+            bucket = new_bucket(s3_endpoint)
+            spool = Path(tempfile.mkdtemp(prefix="spool-", dir=tmp_path))
+            child = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, s3_endpoint, bucket, str(spool), "400"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert child.stdout is not None
+            acknowledged = []
+            for line in child.stdout:
+                if line.strip() == "flushing":
+                    break
+                acknowledged.append(line.strip())
+            started = time.monotonic()
+            time.sleep(rng.uniform(0, 1.5))
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            child.stdout.close()
+            outcomes.add(len([k for k in _keys(s3_endpoint, bucket) if ".parquet" in k]))
+            restarted = _storage(s3_endpoint, bucket, spool)  # uploads what the spool holds
+            restarted.flush()
+            assert not list(spool.glob("audit_*.jsonl")), f"trial {trial}"
+            ids = list(open_log(restarted, progress=False).entries(columns=["id"])["id"])
+            assert sorted(ids) == sorted(acknowledged), (
+                f"trial {trial} ({time.monotonic() - started:.2f}s)"
+            )
+            assert open_log(restarted).verify().ok
+        assert len(outcomes) >= 2  # the kills hit different stages of the upload

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from comply_lab._progress import progress_bar
 from comply_lab.lab.query import Query
@@ -49,11 +49,13 @@ def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
     expression = query.expression()
     if segment.format == "parquet":
         try:
-            dataset = ds.dataset(_parquet_source(storage, segment), schema=SCHEMA, format="parquet")
-            batches = dataset.to_batches(
-                columns=columns, filter=expression, batch_size=BATCH_ROWS, use_threads=True
+            table = pq.read_table(
+                _parquet_source(storage, segment),
+                columns=columns,
+                filters=expression,
+                schema=SCHEMA,
             )
-            return [query.finish(b) for b in batches if b.num_rows]
+            return [query.finish(b) for b in table.to_batches(BATCH_ROWS) if b.num_rows]
         except pa.ArrowInvalid as err:
             raise corrupt_segment(storage, segment, err) from err
     table = entries_to_table(list(segment_entries(storage, segment)))

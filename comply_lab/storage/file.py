@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from comply_lab.storage.seal import SealReport
 
 StoreFormat = Literal["jsonl", "parquet"]
+SEALED = "_sealed"
+"""Folder of empty marker files, one per sealed JSONL segment: its index is never reused."""
 _RESTAT_EVERY = 256  # appends between size checks that notice other processes' writes
 
 
@@ -229,7 +231,7 @@ class FileStorage(StorageBase):
         stat = os.fstat(fd)
         if stat.st_nlink == 0 or stat.st_size >= self._limit:
             return False
-        if (self.path / parquet_name(day, day, index)).exists():
+        if self._is_sealed(day, index):
             # Sealed: this name was recreated by our open; no writer ever appends to it.
             if stat.st_size == 0:
                 with contextlib.suppress(OSError):
@@ -332,7 +334,19 @@ class FileStorage(StorageBase):
 
     def _sealed_indices(self, day: date) -> list[int]:
         found = [parse_parquet_name(n) for n in self._parts(day)]
+        try:
+            markers = os.listdir(self.path / SEALED)
+        except FileNotFoundError:
+            markers = []
+        found += [parse_jsonl_name(n) for n in markers]
         return [item[1] for item in found if item is not None and item[0] == day]
+
+    def _is_sealed(self, day: date, index: int) -> bool:
+        """Return True once the segment has its sealed marker (or, in older logs, Parquet twin)."""
+        name = jsonl_name(day, index)
+        return (self.path / SEALED / name).exists() or (
+            self.path / parquet_name(day, day, index)
+        ).exists()
 
     def days(self) -> list[date]:
         """Return the days that hold JSONL or Parquet segments, oldest first."""
@@ -364,7 +378,7 @@ class FileStorage(StorageBase):
             if seg_day != day:
                 continue
             name = jsonl_name(day, index)
-            if name in sealed_sources or (self.path / parquet_name(day, day, index)).exists():
+            if name in sealed_sources or self._is_sealed(day, index):
                 continue
             size = _size(self.path / name)
             if size is not None:

@@ -168,6 +168,7 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         _write_parts(target, day, index, name, entries, damaged, report)
         if damaged:
             target.quarantine(name, data)
+        _mark_sealed(root, name)
         os.unlink(root / name)
         fsync_path(root)
         report.sealed.append(name)
@@ -175,6 +176,16 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         return report
     finally:
         os.close(fd)
+
+
+def _mark_sealed(root: Path, name: str) -> None:
+    """Leave a marker so the segment's name (and index) is never used again."""
+    from comply_lab.storage.file import SEALED
+
+    folder = root / SEALED
+    folder.mkdir(exist_ok=True)
+    (folder / name).touch()
+    fsync_path(folder)
 
 
 def _read_all(fd: int) -> bytes:
