@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/log_throughput.py
 	$(BIN)/python bench/query_scale.py
 	$(BIN)/python bench/verify_speed.py
+	$(BIN)/python bench/s3_cost.py
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

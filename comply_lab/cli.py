@@ -37,16 +37,18 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def compact(path: Path, as_json: bool) -> None:
-    """Convert a log directory's JSONL day files into the Parquet layout.
+def compact(path: str, as_json: bool) -> None:
+    """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
-    Each JSONL segment is removed only after its Parquet copy was read back and matched
-    entry by entry. Works on logs written by the original tool too.
+    Each source is removed only after its Parquet copy was stored and matched entry by
+    entry. Works on logs written by the original tool too, on disk or in S3.
 
     Example:
         comply-lab compact /var/log/ai-audit
+
+        comply-lab compact s3://my-audit-bucket/prod/ai-audit/
     """
     from comply_lab.storage.seal import compact as run
 

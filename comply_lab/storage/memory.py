@@ -90,6 +90,14 @@ class MemoryStorage(StorageBase):
         with self._lock:
             self._metadata.setdefault(name, []).append(orjson.dumps(record) + b"\n")
 
+    def drain(self) -> dict[date, bytes]:
+        """Remove and return everything held, as JSON lines per day (for uploading)."""
+        with self._lock:
+            taken = {day: b"".join(lines) for day, lines in self._days.items()}
+            self._days.clear()
+            self._order.clear()
+        return taken
+
     def drop_day(self, day: date) -> int:
         """Delete all entries of ``day``; return how many there were."""
         with self._lock:

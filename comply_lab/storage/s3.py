@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -46,7 +46,11 @@ from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.manifest import MANIFEST, RETENTION, chain_record, parse_records
+from comply_lab.storage.memory import MemoryStorage
 from comply_lab.storage.segments import Segment, parse_jsonl_name
+
+if TYPE_CHECKING:
+    from comply_lab.storage.seal import SealReport
 
 _SPOOL = "spool:"
 _LEGACY = "legacy:"
@@ -72,6 +76,9 @@ class S3Storage(StorageBase):
         client: A ready boto3 S3 client (then ``region``/``endpoint_url`` are ignored).
         spool_dir: Local spool directory; defaults to
             ``$COMPLY_LAB_SPOOL_DIR`` or ``~/.cache/comply-lab/spool``, per bucket and prefix.
+            ``":memory:"`` keeps the spool in memory, for places without a writable disk:
+            then entries logged since the last upload are lost if the process dies, so
+            flush often (a small ``flush_interval_s``) or call :meth:`flush` yourself.
         flush_interval_s: Upload at most this long after an entry was logged.
         flush_max_entries: Upload once this many entries are waiting.
         rotation_size_mb: Largest spool segment, so the largest object uploaded.
@@ -105,12 +112,16 @@ class S3Storage(StorageBase):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.format = format
         self.client = client if client is not None else _client(region, endpoint_url)
+        self.in_memory = spool_dir == ":memory:"
         base = (
             Path(spool_dir)
-            if spool_dir is not None
+            if spool_dir is not None and not self.in_memory
             else _default_spool(bucket, self.prefix, endpoint_url)
         )
         self.spool_dir = base
+        self._memory = MemoryStorage() if self.in_memory else None
+        self._memory_id = uuid.uuid4().hex[:12]
+        self._memory_index = 0
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
@@ -122,7 +133,7 @@ class S3Storage(StorageBase):
         self._pending = 0
         self._last_flush = time.monotonic()
         self._timer: threading.Timer | None = None
-        if base.is_dir():
+        if not self.in_memory and base.is_dir():
             self._upload_closed()  # what an earlier process left behind
 
     def __repr__(self) -> str:
@@ -144,6 +155,8 @@ class S3Storage(StorageBase):
     @property
     def spool_id(self) -> str:
         """The spool's id, part of every object name it uploads (unique per spool)."""
+        if self.in_memory:
+            return self._memory_id
         path = self.spool_dir / "_spool_id"
         try:
             return path.read_text().strip()
@@ -159,7 +172,7 @@ class S3Storage(StorageBase):
 
     def append(self, day: date, line: bytes) -> int | None:
         """Spool one entry; schedule an upload when enough entries or time accumulated."""
-        ticket = self.spool.append(day, line)
+        ticket = (self._memory or self.spool).append(day, line)
         with self._lock:
             self._pending += 1
             due = self._pending >= self.flush_max_entries
@@ -173,7 +186,7 @@ class S3Storage(StorageBase):
 
     def wait_durable(self, ticket: int) -> None:
         """Block until the spooled entry is durable locally, per the fsync policy."""
-        self.spool.wait_durable(ticket)
+        (self._memory or self.spool).wait_durable(ticket)
 
     def _background_flush(self) -> None:
         try:
@@ -194,6 +207,8 @@ class S3Storage(StorageBase):
                     self._timer.cancel()
                     self._timer = None
                 self._pending = 0
+            if self._memory is not None:
+                return self._upload_memory()
             if self._spool is not None:
                 self._spool.rotate()
             return self._upload_closed()
@@ -208,6 +223,51 @@ class S3Storage(StorageBase):
             if found is not None:
                 uploaded += len(seal_segment(self.spool_dir, *found, sink).sealed)
         return uploaded
+
+    def _upload_memory(self) -> int:
+        from comply_lab.storage.seal import SealReport, parse_source, write_parts
+
+        assert self._memory is not None
+        sink = _S3Sink(self)
+        report = SealReport()
+        for day, data in sorted(self._memory.drain().items()):
+            self._memory_index += 1
+            name = f"memory-{self._memory_index:03d}"
+            entries, damaged = parse_source(data, name)
+            write_parts(sink, day, self._memory_index, name, entries, damaged, report)
+        return len(report.parts)
+
+    def compact_legacy(self, signing_key: PrivateKeyLike | None = None) -> SealReport:
+        """Move the original tool's per-entry objects into the Parquet layout.
+
+        Each day's objects become one part, stored and recorded like any sealed segment;
+        the per-entry objects are deleted only after that (in batches).
+        """
+        from comply_lab.storage.seal import SealReport, parse_source, write_parts
+
+        if signing_key is not None:
+            self._signing_key = load_private_key(signing_key)
+        sink = _S3Sink(self)
+        report = SealReport()
+        for day in self.days():
+            for segment in self.segments(day):
+                if not segment.name.startswith(_LEGACY):
+                    continue
+                entries, damaged = parse_source(self.read_segment(segment), segment.name)
+                write_parts(sink, day, 0, segment.name, entries, damaged, report)
+                keys = [self._key(n) for n, _ in self.list_objects(f"{day.isoformat()}/")]
+                self._delete(keys)
+                report.sealed.append(segment.name)
+        return report
+
+    def _delete(self, keys: list[str]) -> set[str]:
+        """Delete keys in batches of 1,000; return those S3 refused to delete."""
+        kept: set[str] = set()
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
+            kept.update(error["Key"] for error in response.get("Errors", []))
+        return kept
 
     def close(self) -> None:
         """Make spooled entries durable, upload them all and stop the timer."""
@@ -272,7 +332,9 @@ class S3Storage(StorageBase):
 
     # -- reading -----------------------------------------------------------------------
 
-    def _spool_store(self) -> FileStorage | None:
+    def _spool_store(self) -> FileStorage | MemoryStorage | None:
+        if self._memory is not None:
+            return self._memory
         if self._spool is not None:
             return self._spool
         return FileStorage(self.spool_dir) if self.spool_dir.is_dir() else None
@@ -315,11 +377,10 @@ class S3Storage(StorageBase):
         """Return a segment's bytes (an object, the original tool's objects as lines, or spool)."""
         if segment.name.startswith(_SPOOL):
             local = Segment(segment.day, segment.name[len(_SPOOL) :], "jsonl", segment.size, False)
-            return (
-                self.spool.read_segment(local)
-                if self._spool
-                else FileStorage(self.spool_dir).read_segment(local)
-            )
+            spool = self._spool_store()
+            if spool is None:
+                raise FileNotFoundError(segment.name)
+            return spool.read_segment(local)
         if segment.name.startswith(_LEGACY):
             folder = segment.name[len(_LEGACY) :] + "/"
             bodies = [self.get(name).strip() for name, _ in self.list_objects(folder)]

@@ -163,9 +163,9 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         if os.fstat(fd).st_nlink == 0:
             return report  # sealed and deleted while we waited
         data = _read_all(fd)
-        entries, damaged = _parse(data, name)
+        entries, damaged = parse_source(data, name)
         target = sink or LocalSink(root)
-        _write_parts(target, day, index, name, entries, damaged, report)
+        write_parts(target, day, index, name, entries, damaged, report)
         if damaged:
             target.quarantine(name, data)
         _mark_sealed(root, name)
@@ -197,7 +197,8 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
+def parse_source(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
+    """Parse a JSONL source; damaged lines are warned about and counted."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         entries = list(parse_segment(data, name))
@@ -211,7 +212,7 @@ def _parse(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
     return entries, len(damaged)
 
 
-def _write_parts(
+def write_parts(
     sink: Sink,
     source_day: date,
     index: int,
@@ -220,6 +221,11 @@ def _write_parts(
     damaged: int,
     report: SealReport,
 ) -> None:
+    """Store a source's entries as one part per day, and record each in the manifest.
+
+    The part of the source's own day is stored last, so once it exists all others do;
+    every step is idempotent, so a repeated call after a crash completes the job.
+    """
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
         by_day.setdefault(entry.timestamp.date(), []).append(entry)
@@ -333,6 +339,13 @@ def compact(
     """
     from comply_lab.storage.file import FileStorage
 
+    if str(path).startswith("s3://"):
+        from comply_lab.storage.s3 import S3Storage
+        from comply_lab.storage.scan import open_storage
+
+        storage = open_storage(str(path))
+        assert isinstance(storage, S3Storage)
+        return storage.compact_legacy(signing_key)
     root = Path(path)
     if not root.is_dir():
         raise StorageError(
