@@ -245,3 +245,37 @@ class TestMemorySpoolAndMigration:
         log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
         assert sorted(log.entries()["id"]) == sorted(r["id"] for r in records)
         assert log.verify().ok
+
+
+class TestObjectLock:
+    def test_locked_objects_are_retained_and_reported(self, s3_endpoint: str, tmp_path: Path):
+        """Under Object Lock, a locked day stays, is warned about, and counts as not deleted."""
+        from comply_lab.storage.s3 import RetentionWarning
+
+        client = boto3.client("s3", endpoint_url=s3_endpoint)
+        bucket = f"locked-{new_bucket(s3_endpoint)[-12:]}"
+        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        clock = FakeClock(T0)
+        storage = _storage(s3_endpoint, bucket, tmp_path)
+        logger = AuditLogger(storage, retention_days=1, clock=clock)
+        for day in range(3):
+            clock.now = T0 + timedelta(days=day)
+            logger.log_sync(input="q", output="a")
+        storage.flush()
+        locked = next(k for k in _keys(s3_endpoint, bucket) if "date=2026-01-29" in k)
+        client.put_object_retention(
+            Bucket=bucket,
+            Key=locked,
+            Retention={
+                "Mode": "COMPLIANCE",
+                "RetainUntilDate": datetime.now(UTC) + timedelta(days=9),
+            },
+        )
+        with pytest.warns(RetentionWarning, match="could not be deleted"):
+            assert logger.cleanup_expired_sync() == 0
+        assert locked in _keys(s3_endpoint, bucket)
+
+    def test_rotation_size_is_capped_for_single_puts(self, tmp_path: Path):
+        """A segment must fit one PUT."""
+        with pytest.raises(StorageError, match="at most 5 GB"):
+            S3Storage("b", rotation_size_mb=10_000, spool_dir=tmp_path)

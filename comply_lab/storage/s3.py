@@ -58,6 +58,7 @@ _METADATA_FOLDERS = {MANIFEST: "_manifest/", RETENTION: "_retention/", "_access.
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
 _CHAIN_RETRIES = 20
+_MAX_OBJECT_MB = 4096
 
 
 class RetentionWarning(ComplyLabWarning):
@@ -108,6 +109,11 @@ class S3Storage(StorageBase):
     ) -> None:
         if format not in ("parquet", "jsonl"):
             raise StorageError(f"format must be 'parquet' or 'jsonl', got {format!r}")
+        if not 0 < rotation_size_mb <= _MAX_OBJECT_MB:
+            raise StorageError(
+                f"rotation_size_mb must be in (0, {_MAX_OBJECT_MB}]: each segment is uploaded "
+                "in one PUT, and S3 takes at most 5 GB in one"
+            )
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.format = format
@@ -122,6 +128,7 @@ class S3Storage(StorageBase):
         self._memory = MemoryStorage() if self.in_memory else None
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
+        self._locked: bool | None = None
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
@@ -255,19 +262,45 @@ class S3Storage(StorageBase):
                     continue
                 entries, damaged = parse_source(self.read_segment(segment), segment.name)
                 write_parts(sink, day, 0, segment.name, entries, damaged, report)
-                keys = [self._key(n) for n, _ in self.list_objects(f"{day.isoformat()}/")]
-                self._delete(keys)
+                self._delete_folders([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
         return report
 
-    def _delete(self, keys: list[str]) -> set[str]:
-        """Delete keys in batches of 1,000; return those S3 refused to delete."""
+    def _delete_folders(self, folders: list[str]) -> set[str]:
+        """Delete every object under ``folders`` in batches; return the keys S3 refused.
+
+        In a bucket with Object Lock, every version is deleted by id, so a locked version
+        is refused (and kept) instead of being hidden behind a delete marker.
+        """
+        objects: list[dict[str, str]] = []
+        for folder in folders:
+            if self._object_lock():
+                pages = self.client.get_paginator("list_object_versions").paginate(
+                    Bucket=self.bucket, Prefix=self._key(folder)
+                )
+                objects += [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for page in pages
+                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
+            else:
+                objects += [{"Key": self._key(n)} for n, _ in self.list_objects(folder)]
         kept: set[str] = set()
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+        for start in range(0, len(objects), 1000):
+            batch = objects[start : start + 1000]
             response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
             kept.update(error["Key"] for error in response.get("Errors", []))
         return kept
+
+    def _object_lock(self) -> bool:
+        if self._locked is None:
+            try:
+                found = self.client.get_object_lock_configuration(Bucket=self.bucket)
+                config = found.get("ObjectLockConfiguration", {})
+                self._locked = config.get("ObjectLockEnabled") == "Enabled"
+            except Exception:
+                self._locked = False
+        return bool(self._locked)
 
     def close(self) -> None:
         """Make spooled entries durable, upload them all and stop the timer."""
@@ -422,8 +455,7 @@ class S3Storage(StorageBase):
         if not segments:
             return self.spool.drop_day(day) if self._spool_store() else 0
         counts = {s.name: count_segments(self, [s]) for s in segments}
-        keys = [self._key(name) for name, _ in self.list_objects(f"date={day.isoformat()}/")]
-        keys += [self._key(name) for name, _ in self.list_objects(f"{day.isoformat()}/")]
+        folders = [f"date={day.isoformat()}/", f"{day.isoformat()}/"]
         self.append_metadata(
             RETENTION,
             {
@@ -433,11 +465,7 @@ class S3Storage(StorageBase):
                 "deleted_at": format_timestamp(datetime.now(UTC)),
             },
         )
-        kept: set[str] = set()
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
-            kept.update(error["Key"] for error in response.get("Errors", []))
+        kept = self._delete_folders(folders)
         if kept:
             warnings.warn(
                 f"{len(kept)} object(s) of {day} in s3://{self.bucket} could not be "
@@ -446,10 +474,11 @@ class S3Storage(StorageBase):
                 RetentionWarning,
                 stacklevel=2,
             )
+        legacy_kept = any(k.startswith(self._key(f"{day.isoformat()}/")) for k in kept)
         deleted = sum(
             n
             for name, n in counts.items()
-            if self._key(name) not in kept and not name.startswith(_LEGACY)
+            if (legacy_kept is False if name.startswith(_LEGACY) else self._key(name) not in kept)
         )
         spool = self._spool_store()
         return deleted + (spool.drop_day(day) if spool is not None else 0)
