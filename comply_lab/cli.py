@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from comply_lab.errors import ComplyLabError, IntegrityError
+
+F = TypeVar("F", bound=Any)
 
 
 class _Group(click.Group):
@@ -27,6 +29,28 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {err}", err=True)
             sys.exit(1 if isinstance(err, IntegrityError) else 2)
+
+
+def _verification_options(command: F) -> F:
+    """Add --start, --end, --public-key and --checkpoint, shared by verify and evidence."""
+    options = [
+        click.option("--start", help="First day or instant (ISO 8601)."),
+        click.option("--end", help="Last day or instant (ISO 8601)."),
+        click.option(
+            "--public-key",
+            "public_key",
+            type=click.Path(exists=True, dir_okay=False),
+            help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
+        ),
+        click.option(
+            "--checkpoint",
+            type=click.Path(exists=True, dir_okay=False),
+            help="A checkpoint saved earlier; detects truncation of the newest data.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group(cls=_Group)
@@ -46,6 +70,8 @@ def compact(path: str, as_json: bool) -> None:
     entry. Works on logs written by the original tool too, on disk or in S3.
 
     Example:
+
+    \b
         comply-lab compact /var/log/ai-audit
 
         comply-lab compact s3://my-audit-bucket/prod/ai-audit/
@@ -71,19 +97,7 @@ def compact(path: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("target")
-@click.option(
-    "--public-key",
-    "public_key",
-    type=click.Path(exists=True, dir_okay=False),
-    help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
-)
-@click.option(
-    "--checkpoint",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A checkpoint saved earlier; detects truncation of the newest data.",
-)
-@click.option("--start", help="First day to verify (ISO 8601).")
-@click.option("--end", help="Last day to verify (ISO 8601).")
+@_verification_options
 @click.option("--deep", is_flag=True, help="Recompute every entry hash, even in intact segments.")
 @click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
 def verify(
@@ -101,6 +115,8 @@ def verify(
     an integrity problem was found, 2 on bad usage.
 
     Example:
+
+    \b
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
     """
     from comply_lab.lab import open_log
@@ -144,6 +160,8 @@ def checkpoint(target: str, signing_key: str | None, output: Path | None) -> Non
     """Print a checkpoint of the sealed log, to keep somewhere else.
 
     Example:
+
+    \b
         comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
     """
     from comply_lab.lab import open_log
@@ -162,19 +180,7 @@ def checkpoint(target: str, signing_key: str | None, output: Path | None) -> Non
 @main.command()
 @click.argument("target")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--start", help="First day or instant (ISO 8601).")
-@click.option("--end", help="Last day or instant (ISO 8601).")
-@click.option(
-    "--public-key",
-    "public_key",
-    type=click.Path(exists=True, dir_okay=False),
-    help="The writer's Ed25519 public key; signatures are checked.",
-)
-@click.option(
-    "--checkpoint",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A checkpoint saved earlier, checked as part of verification.",
-)
+@_verification_options
 @click.option("--title", default="AI audit evidence", help="Title of the report.")
 def evidence(
     target: str,
@@ -188,6 +194,8 @@ def evidence(
     """Write an evidence bundle (HTML report, entries, verification, plots, manifest).
 
     Example:
+
+    \b
         comply-lab evidence /var/log/ai-audit evidence-2026-01 --start 2026-01-01 --end 2026-01-31
     """
     from comply_lab.lab import open_log

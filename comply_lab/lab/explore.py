@@ -24,21 +24,14 @@ from IPython.display import display
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.errors import ComplyLabError
 from comply_lab.lab import plots
+from comply_lab.lab.summary import STATS_COLUMNS
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
 
-TABLE_COLUMNS = [
-    "timestamp",
-    "provider",
-    "model",
-    "conversation_id",
-    "safety_passed",
-    "detectors_triggered",
-    "block_reason",
-    "latency_ms",
-    "id",
-]
+_DETAIL_ONLY = ("alerts", "input_tokens", "output_tokens", "metadata")
+TABLE_COLUMNS = [c for c in STATS_COLUMNS if c not in (*_DETAIL_ONLY, "id")] + ["id"]
+"""Columns of the paged table (the rest shows in an entry's detail view)."""
 _ALL = "(all)"
 
 
