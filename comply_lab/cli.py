@@ -64,12 +64,12 @@ def main(debug: bool) -> None:
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compact(path: str, as_json: bool) -> None:
-    """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
+    r"""Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
     Each source is removed only after its Parquet copy was stored and matched entry by
     entry. Works on logs written by the original tool too, on disk or in S3.
 
-    Example:
+    For instance:
 
     \b
         comply-lab compact /var/log/ai-audit
@@ -109,12 +109,12 @@ def verify(
     deep: bool,
     as_json: bool,
 ) -> None:
-    """Verify that a log was not altered, cut, reordered or forged.
+    r"""Verify that a log was not altered, cut, reordered or forged.
 
     Prints one line per problem and a summary. Exits 0 when everything verifies, 1 when
     an integrity problem was found, 2 on bad usage.
 
-    Example:
+    For instance:
 
     \b
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
@@ -157,9 +157,9 @@ def verify(
     help="Write the checkpoint to this file instead of standard output.",
 )
 def checkpoint(target: str, signing_key: str | None, output: Path | None) -> None:
-    """Print a checkpoint of the sealed log, to keep somewhere else.
+    r"""Print a checkpoint of the sealed log, to keep somewhere else.
 
-    Example:
+    For instance:
 
     \b
         comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
@@ -191,9 +191,9 @@ def evidence(
     checkpoint: str | None,
     title: str,
 ) -> None:
-    """Write an evidence bundle (HTML report, entries, verification, plots, manifest).
+    r"""Write an evidence bundle (HTML report, entries, verification, plots, manifest).
 
-    Example:
+    For instance:
 
     \b
         comply-lab evidence /var/log/ai-audit evidence-2026-01 --start 2026-01-01 --end 2026-01-31
