@@ -64,14 +64,13 @@ def main(debug: bool) -> None:
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compact(path: str, as_json: bool) -> None:
-    r"""Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
+    """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
     Each source is removed only after its Parquet copy was stored and matched entry by
     entry. Works on logs written by the original tool too, on disk or in S3.
 
     For instance:
 
-    \b
         comply-lab compact /var/log/ai-audit
 
         comply-lab compact s3://my-audit-bucket/prod/ai-audit/
@@ -109,14 +108,13 @@ def verify(
     deep: bool,
     as_json: bool,
 ) -> None:
-    r"""Verify that a log was not altered, cut, reordered or forged.
+    """Verify that a log was not altered, cut, reordered or forged.
 
     Prints one line per problem and a summary. Exits 0 when everything verifies, 1 when
     an integrity problem was found, 2 on bad usage.
 
     For instance:
 
-    \b
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
     """
     from comply_lab.lab import open_log
@@ -157,11 +155,10 @@ def verify(
     help="Write the checkpoint to this file instead of standard output.",
 )
 def checkpoint(target: str, signing_key: str | None, output: Path | None) -> None:
-    r"""Print a checkpoint of the sealed log, to keep somewhere else.
+    """Print a checkpoint of the sealed log, to keep somewhere else.
 
     For instance:
 
-    \b
         comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
     """
     from comply_lab.lab import open_log
@@ -191,11 +188,10 @@ def evidence(
     checkpoint: str | None,
     title: str,
 ) -> None:
-    r"""Write an evidence bundle (HTML report, entries, verification, plots, manifest).
+    """Write an evidence bundle (HTML report, entries, verification, plots, manifest).
 
     For instance:
 
-    \b
         comply-lab evidence /var/log/ai-audit evidence-2026-01 --start 2026-01-01 --end 2026-01-31
     """
     from comply_lab.lab import open_log
