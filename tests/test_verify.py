@@ -403,3 +403,20 @@ class TestCli:
         done = run("verify", str(sealed), "--public-key", str(bad))
         assert done.returncode == 2
         assert done.stderr.startswith("error: ")
+
+
+def test_sealing_never_vouches_for_a_tampered_entry(tmp_path: Path):
+    """An entry edited before sealing is listed in its manifest record and reported."""
+    build(tmp_path, fmt="jsonl", days=1)
+    segment = tmp_path / "audit_20260129.jsonl"
+    lines = segment.read_bytes().splitlines(keepends=True)
+    record = orjson.loads(lines[3])
+    lines[3] = lines[3].replace(b'"latency_ms":13.0', b'"latency_ms":1.0')
+    segment.write_bytes(b"".join(lines))
+    from comply_lab.storage.seal import compact
+
+    compact(tmp_path)
+    assert read_records(tmp_path)[0]["invalid_entries"] == [record["id"]]
+    report = open_log(tmp_path).verify()
+    assert [(p.status, p.entry_id) for p in report.errors] == [("modified", record["id"])]
+    assert "when it was sealed" in report.errors[0].explanation

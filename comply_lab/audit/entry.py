@@ -179,3 +179,34 @@ def encode_line(record: dict[str, Any]) -> tuple[str, bytes]:
     body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(body).hexdigest()
     return digest, b"".join((body[:-1], b',"entry_hash":"', digest.encode(), b'"}\n'))
+
+
+_HASH_KEY = b',"entry_hash":"'
+_SUFFIX = len(_HASH_KEY) + 64 + len(b'"}')
+
+
+def line_verifies(line: bytes) -> bool:
+    """Check a JSONL line as the logger writes it: canonical bytes plus its entry hash.
+
+    This hashes the stored bytes directly (no parsing). False means only that the fast
+    check does not apply or fails; callers then recompute from the parsed values.
+    """
+    if len(line) <= _SUFFIX or line[-_SUFFIX:-66] != _HASH_KEY or not line.endswith(b'"}'):
+        return False
+    return hashlib.sha256(line[:-_SUFFIX] + b"}").hexdigest() == line[-66:-2].decode("ascii")
+
+
+def tampered_ids(data: bytes) -> set[str]:
+    """Return the ids of JSONL entries whose content does not match their ``entry_hash``."""
+    found = set()
+    for line in data.split(b"\n"):
+        if not line or line_verifies(line):
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a damaged line: reported as such, not as an entry
+        digest = record.get("entry_hash") if isinstance(record, dict) else None
+        if isinstance(digest, str) and entry_hash(record) != digest:
+            found.add(str(record.get("id")))
+    return found

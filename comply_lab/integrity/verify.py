@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from comply_lab._progress import progress_bar
 from comply_lab._time import TimeLike, to_range
-from comply_lab.audit.entry import GENESIS_HASH, AuditEntry, entry_hash
+from comply_lab.audit.entry import GENESIS_HASH, AuditEntry, entry_hash, line_verifies
 from comply_lab.errors import CorruptRecordError
 from comply_lab.integrity.chains import ChainTracker
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
@@ -56,7 +56,6 @@ from comply_lab.storage.manifest import (
 )
 from comply_lab.storage.segments import Segment
 
-_SUFFIX = len(b',"entry_hash":"') + 64 + len(b'"}')
 _COMPLETE_LINE = re.compile(rb'"entry_hash":"[0-9a-f]{64}"}')
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
@@ -470,7 +469,7 @@ class _Verifier:
                 else:
                     legacy += 1
                 continue
-            if not _line_matches(line, entry.entry_hash) and entry_hash(record) != entry.entry_hash:
+            if not line_verifies(line) and entry_hash(record) != entry.entry_hash:
                 self.add(
                     Problem(
                         "modified",
@@ -523,13 +522,6 @@ def _links_hold(table: pa.Table, starts: list[int]) -> bool:
         mask[start - 1] = False
     within = pc.filter(good, pa.array(mask))
     return bool(pc.all(within).as_py()) if len(within) else True
-
-
-def _line_matches(line: bytes, digest: str) -> bool:
-    """Check a line as written by comply_lab: canonical bytes + entry_hash suffix."""
-    if len(line) <= _SUFFIX or line[-_SUFFIX:-66] != b',"entry_hash":"':
-        return False
-    return hashlib.sha256(line[:-_SUFFIX] + b"}").hexdigest() == digest
 
 
 def _day(record: dict[str, Any]) -> date | None:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from comply_lab.audit.entry import format_timestamp
+from comply_lab.audit.entry import format_timestamp, tampered_ids
 from comply_lab.errors import ComplyLabWarning, IntegrityError, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
@@ -241,7 +241,9 @@ class S3Storage(StorageBase):
             self._memory_index += 1
             name = f"memory-{self._memory_index:03d}"
             entries, damaged = parse_source(data, name)
-            write_parts(sink, day, self._memory_index, name, entries, damaged, report)
+            write_parts(
+                sink, day, self._memory_index, name, entries, damaged, report, tampered_ids(data)
+            )
         return len(report.parts)
 
     def compact_legacy(self, signing_key: PrivateKeyLike | None = None) -> SealReport:
@@ -260,8 +262,11 @@ class S3Storage(StorageBase):
             for segment in self.segments(day):
                 if not segment.name.startswith(_LEGACY):
                     continue
-                entries, damaged = parse_source(self.read_segment(segment), segment.name)
-                write_parts(sink, day, 0, segment.name, entries, damaged, report)
+                data = self.read_segment(segment)
+                entries, damaged = parse_source(data, segment.name)
+                write_parts(
+                    sink, day, 0, segment.name, entries, damaged, report, tampered_ids(data)
+                )
                 self._delete_folders([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
         return report

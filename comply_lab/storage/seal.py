@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp
+from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.errors import CorruptLineWarning, IntegrityError, StorageError
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.storage.arrow import entries_to_table, fsync_path, write_parquet
@@ -165,7 +165,7 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         data = _read_all(fd)
         entries, damaged = parse_source(data, name)
         target = sink or LocalSink(root)
-        write_parts(target, day, index, name, entries, damaged, report)
+        write_parts(target, day, index, name, entries, damaged, report, tampered_ids(data))
         if damaged:
             target.quarantine(name, data)
         _mark_sealed(root, name)
@@ -220,8 +220,13 @@ def write_parts(
     entries: list[AuditEntry],
     damaged: int,
     report: SealReport,
+    tampered: set[str],
 ) -> None:
     """Store a source's entries as one part per day, and record each in the manifest.
+
+    ``tampered`` names entries whose content does not match their hash (see
+    :func:`comply_lab.audit.entry.tampered_ids`): they are stored, but the manifest lists
+    them, so sealing never vouches for them.
 
     The part of the source's own day is stored last, so once it exists all others do;
     every step is idempotent, so a repeated call after a crash completes the job.
@@ -237,7 +242,9 @@ def write_parts(
         name = sink.part_name(part_day, source_day, index)
         digest, size = sink.store_part(name, entries_to_table(rows))
         if name not in recorded:
-            sink.record(_manifest_record(name, source, part_day, rows, digest, size, damaged))
+            record = _manifest_record(name, source, part_day, rows, digest, size, damaged)
+            record["invalid_entries"] = [e.id for e in rows if e.id in tampered]
+            sink.record(record)
         report.parts.append(name)
         report.entries += len(rows)
     if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
@@ -278,12 +285,8 @@ def _manifest_record(
 ) -> dict[str, Any]:
     leaves = MerkleBuilder()
     writers: dict[str, dict[str, Any]] = {}
-    invalid = []
     for entry in rows:
-        recomputed = entry_hash(entry.to_dict())
-        if entry.entry_hash is not None and entry.entry_hash != recomputed:
-            invalid.append(entry.id)  # recorded, so sealing never blesses a tampered entry
-        leaves.add(digest_bytes(entry.entry_hash or recomputed))
+        leaves.add(digest_bytes(entry.entry_hash or entry_hash(entry.to_dict())))
         if entry.writer_id is not None and entry.seq is not None:
             chain = writers.setdefault(entry.writer_id, {"first_seq": entry.seq, "entries": 0})
             chain["entries"] += 1
@@ -300,7 +303,6 @@ def _manifest_record(
         "last_entry_hash": rows[-1].entry_hash,
         "merkle_root": leaves.root().hex(),
         "writers": writers,
-        "invalid_entries": invalid,
         "sha256": digest,
         "bytes": size,
         "damaged_lines": damaged,
