@@ -244,3 +244,12 @@ def test_logger_queries_use_the_same_data(tmp_path: Path, clock: FakeClock):
     assert [e.id for e in got] == list(open_log(tmp_path).entries()["id"])
     assert sorted(ids) == sorted(e.id for e in got)
     assert logger.get_entry_sync(ids[5]) == open_log(tmp_path).entry(ids[5])
+
+
+def test_opening_a_missing_log_is_an_error(tmp_path: Path):
+    """A mistyped path raises and creates nothing, instead of showing an empty log."""
+    from comply_lab import StorageError
+
+    with pytest.raises(StorageError, match=r"no log at .*does not exist"):
+        open_log(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()

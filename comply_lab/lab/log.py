@@ -19,7 +19,7 @@ from comply_lab._time import TimeLike, day_end, day_start
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import InvalidQueryError, StorageError
 from comply_lab.integrity.checkpoint import Checkpoint, make_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.signing import (
@@ -56,12 +56,19 @@ def open_log(target: Storage | str | os.PathLike[str], *, progress: bool | None 
         progress: Progress bars on long scans: None (default) shows them on terminals and
             notebooks, False never.
 
+    Raises:
+        StorageError: a local path that is not a directory (nothing is created).
+
     Example:
         >>> import tempfile
         >>> log = open_log(tempfile.mkdtemp())
         >>> len(log)
         0
     """
+    if isinstance(target, str | os.PathLike):
+        text = os.fspath(target)
+        if "://" not in text and not Path(text).is_dir():
+            raise StorageError(f"no log at {text}: the directory does not exist; check the path")
     return Log(open_storage(target), progress=progress)
 
 
