@@ -420,3 +420,15 @@ def test_sealing_never_vouches_for_a_tampered_entry(tmp_path: Path):
     report = open_log(tmp_path).verify()
     assert [(p.status, p.entry_id) for p in report.errors] == [("modified", record["id"])]
     assert "when it was sealed" in report.errors[0].explanation
+
+
+def test_edited_plain_content_is_caught(tmp_path: Path):
+    """Stored plain-text content is checked against its fingerprint, line by line."""
+    logger = AuditLogger(tmp_path, store_content=True)
+    entry_id = logger.log_sync(input="transfer 100 EUR", output="done")
+    logger.close()
+    segment = next(tmp_path.glob("audit_*.jsonl"))
+    segment.write_bytes(segment.read_bytes().replace(b"100 EUR", b"900 EUR"))
+    report = open_log(tmp_path).verify()
+    assert [(p.status, p.entry_id) for p in report.errors] == [("modified", entry_id)]
+    assert "stored input does not match its input_hash" in report.errors[0].explanation

@@ -68,3 +68,11 @@ class EncryptionManager:
                 "content could not be decrypted: the key is not the one it was encrypted "
                 "with, or the ciphertext is damaged; check which key the log was written with"
             ) from None
+
+
+def looks_encrypted(text: str) -> bool:
+    """Return True for content in the form :class:`EncryptionManager` (or the original) stores.
+
+    A Fernet token starts with ``gAAAAA``; stored, it is base64 once more (``Z0FBQUFB``).
+    """
+    return text.startswith(("Z0FBQUFB", "gAAAAA"))

@@ -158,11 +158,21 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
+CONTENT_FIELDS = ("input_content", "output_content")
+_OUTSIDE_HASH = frozenset({"entry_hash", *CONTENT_FIELDS})
+
+
 def canonical_bytes(record: dict[str, Any]) -> bytes:
-    """Return the canonical serialization of a record; ``entry_hash`` is left out."""
-    if "entry_hash" in record:
-        record = {k: v for k, v in record.items() if k != "entry_hash"}
-    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    """Return the canonical serialization of a record.
+
+    ``entry_hash`` and the stored content are left out. Content is bound by its
+    fingerprints (``input_hash``, ``output_hash``), which are in, and — when encrypted — by
+    the cipher's authentication; keeping the ciphertext out of the chain lets keys be
+    rotated or destroyed later without touching any entry hash.
+    """
+    return orjson.dumps(
+        {k: v for k, v in record.items() if k not in _OUTSIDE_HASH}, option=orjson.OPT_SORT_KEYS
+    )
 
 
 def entry_hash(record: dict[str, Any]) -> str:
@@ -170,19 +180,32 @@ def entry_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
 
 
-def encode_line(record: dict[str, Any]) -> tuple[str, bytes]:
-    """Hash a record without ``entry_hash`` and return the hash and its JSONL line.
+def encode_line(
+    record: dict[str, Any], input_content: str | None, output_content: str | None
+) -> tuple[str, bytes]:
+    """Hash a record (given without content or ``entry_hash``); return the hash and its line.
 
-    The line is the canonical serialization with ``entry_hash`` appended as the last
-    key, so it is produced with a single serialization.
+    The line is the canonical serialization followed by ``entry_hash`` and then the
+    content fields, so it is produced with one serialization and the hashed bytes are a
+    prefix of the stored ones.
     """
     body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(body).hexdigest()
-    return digest, b"".join((body[:-1], b',"entry_hash":"', digest.encode(), b'"}\n'))
+    return digest, b"".join(
+        (
+            body[:-1],
+            b',"entry_hash":"',
+            digest.encode(),
+            b'","input_content":',
+            orjson.dumps(input_content),
+            b',"output_content":',
+            orjson.dumps(output_content),
+            b"}\n",
+        )
+    )
 
 
 _HASH_KEY = b',"entry_hash":"'
-_SUFFIX = len(_HASH_KEY) + 64 + len(b'"}')
 
 
 def line_verifies(line: bytes) -> bool:
@@ -191,9 +214,11 @@ def line_verifies(line: bytes) -> bool:
     This hashes the stored bytes directly (no parsing). False means only that the fast
     check does not apply or fails; callers then recompute from the parsed values.
     """
-    if len(line) <= _SUFFIX or line[-_SUFFIX:-66] != _HASH_KEY or not line.endswith(b'"}'):
+    at = line.rfind(_HASH_KEY)
+    end = at + len(_HASH_KEY) + 64
+    if at < 0 or line[end : end + 2] != b'",':
         return False
-    return hashlib.sha256(line[:-_SUFFIX] + b"}").hexdigest() == line[-66:-2].decode("ascii")
+    return hashlib.sha256(line[:at] + b"}").digest().hex().encode() == line[end - 64 : end]
 
 
 def tampered_ids(data: bytes) -> set[str]:

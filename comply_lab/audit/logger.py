@@ -232,8 +232,6 @@ class AuditLogger(Closing):
             "timestamp": stamp,
             "input_hash": input_hash,
             "output_hash": output_hash,
-            "input_content": input_content,
-            "output_content": output_content,
             "provider": validate.optional_text("provider", provider),
             "model": validate.optional_text("model", model),
             "conversation_id": validate.optional_text("conversation_id", conversation_id),
@@ -252,7 +250,7 @@ class AuditLogger(Closing):
             record["seq"] = self._seq
             record["prev_hash"] = self._prev_hash
             try:
-                digest, line = encode_line(record)
+                digest, line = encode_line(record, input_content, output_content)
             except orjson.JSONEncodeError:
                 raise validate.unencodable(record) from None
             ticket = self.storage.append(day, line)

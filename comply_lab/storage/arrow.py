@@ -20,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from comply_lab.audit.entry import AuditEntry, encode_line
+from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, encode_line
 
 SCHEMA = pa.schema(
     [
@@ -134,7 +134,11 @@ def table_to_jsonl(table: pa.Table) -> bytes:
     for entry in table_to_entries(table):
         record = entry.to_dict()
         record.pop("entry_hash")
-        lines.append(encode_line(record)[1] if entry.entry_hash else orjson.dumps(record) + b"\n")
+        if entry.entry_hash is None:  # another tool's record: stored as it came
+            lines.append(orjson.dumps(record) + b"\n")
+            continue
+        contents = [record.pop(name) for name in CONTENT_FIELDS]
+        lines.append(encode_line(record, *contents)[1])
     return b"".join(lines)
 
 
