@@ -17,6 +17,7 @@ from comply_lab.audit import (
     AuditLogger,
     EncryptionManager,
     FileStorage,
+    KeyRing,
     MemoryStorage,
     Storage,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "IntegrityError",
     "InvalidEntryError",
     "InvalidQueryError",
+    "KeyRing",
     "Log",
     "MemoryStorage",
     "Storage",

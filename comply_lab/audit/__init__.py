@@ -5,6 +5,7 @@ This package imports neither pandas nor matplotlib, so logging stays cheap to im
 
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
+from comply_lab.audit.keyring import KeyRing
 from comply_lab.audit.logger import AuditLogger
 from comply_lab.storage import FileStorage, FsyncPolicy, MemoryStorage, Storage
 
@@ -24,6 +25,7 @@ __all__ = [
     "EncryptionManager",
     "FileStorage",
     "FsyncPolicy",
+    "KeyRing",
     "MemoryStorage",
     "S3Storage",
     "Storage",

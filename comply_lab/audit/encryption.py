@@ -7,7 +7,13 @@ import binascii
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from comply_lab.errors import DecryptionError, InvalidKeyError
+from comply_lab.audit.keyring import PREFIX, KeyRing
+from comply_lab.errors import (
+    DecryptionError,
+    EncryptionNotConfiguredError,
+    InvalidKeyError,
+    InvalidQueryError,
+)
 
 
 class EncryptionManager:
@@ -71,8 +77,38 @@ class EncryptionManager:
 
 
 def looks_encrypted(text: str) -> bool:
-    """Return True for content in the form :class:`EncryptionManager` (or the original) stores.
+    """Return True for content stored encrypted: a key-ring ciphertext or a Fernet token.
 
     A Fernet token starts with ``gAAAAA``; stored, it is base64 once more (``Z0FBQUFB``).
     """
-    return text.startswith(("Z0FBQUFB", "gAAAAA"))
+    return text.startswith((PREFIX, "Z0FBQUFB", "gAAAAA"))
+
+
+def decrypt_text(
+    keys: EncryptionManager | KeyRing | None, token: str, entry_id: str | None, field: str
+) -> str:
+    """Decrypt stored content with whichever kind of key it needs.
+
+    Raises:
+        EncryptionNotConfiguredError: no key was given.
+        InvalidQueryError: a key-ring ciphertext without its entry id.
+        DecryptionError: the key does not fit or the content is damaged.
+    """
+    if keys is None:
+        raise EncryptionNotConfiguredError(
+            "no encryption key configured: pass the EncryptionManager or KeyRing the log was "
+            "written with"
+        )
+    if token.startswith(PREFIX):
+        if not isinstance(keys, KeyRing):
+            raise DecryptionError("this content was encrypted with a KeyRing; pass the KeyRing")
+        if entry_id is None:
+            raise InvalidQueryError(
+                "key-ring ciphertexts are bound to their entry: pass entry_id=entry.id"
+            )
+        return keys.decrypt(token, entry_id=entry_id, field=field)
+    if isinstance(keys, KeyRing):
+        raise DecryptionError(
+            "this content was encrypted with a Fernet EncryptionManager; pass that manager"
+        )
+    return keys.decrypt(token)

@@ -18,10 +18,11 @@ from comply_lab import _forksafe
 from comply_lab._time import TimeLike, to_utc
 from comply_lab._twins import Closing, asyncify
 from comply_lab.audit import validate
-from comply_lab.audit.encryption import EncryptionManager
+from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
 from comply_lab.audit.ids import IdGenerator
-from comply_lab.errors import EncryptionNotConfiguredError, InvalidQueryError
+from comply_lab.audit.keyring import KeyRing
+from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
 from comply_lab.storage.scan import entries_between, expire, find_entry, open_storage
@@ -76,7 +77,9 @@ class AuditLogger(Closing):
 
     Args:
         storage: A storage object, or a directory path (meaning ``FileStorage(path)``).
-        encryption: Encrypts stored content when ``store_content`` is True.
+        encryption: Encrypts stored content when ``store_content`` is True: an
+            ``EncryptionManager`` (Fernet, as the original tool) or a :class:`KeyRing`
+            (AES-256-GCM, bound to each entry and field, with key ids for rotation).
         store_content: Store the input and output text, not only their SHA-256 hashes.
         retention_days: Age in days after which :meth:`cleanup_expired` deletes entries.
         hash_key: Makes ``input_hash``/``output_hash`` HMAC-SHA256 under this secret (at
@@ -102,7 +105,7 @@ class AuditLogger(Closing):
     def __init__(
         self,
         storage: Storage | str | os.PathLike[str],
-        encryption: EncryptionManager | None = None,
+        encryption: EncryptionManager | KeyRing | None = None,
         store_content: bool = False,
         retention_days: int = 365,
         *,
@@ -148,7 +151,7 @@ class AuditLogger(Closing):
             return time.time_ns() // 1000
         return (to_utc(self._clock(), name="clock()") - _EPOCH) // timedelta(microseconds=1)
 
-    def _content(self, name: str, text: object) -> tuple[str | None, str]:
+    def _content(self, name: str, text: object, entry_id: str) -> tuple[str | None, str]:
         if type(text) is not str:
             text = validate.text(name, text)
         try:
@@ -158,6 +161,9 @@ class AuditLogger(Closing):
             raise
         if not self.store_content:
             return None, digest
+        if isinstance(self.encryption, KeyRing):
+            field = f"{name}_content"
+            return self.encryption.encrypt(text, entry_id=entry_id, field=field), digest
         if self.encryption is not None:
             return self.encryption.encrypt(text), digest
         return text, digest
@@ -222,11 +228,11 @@ class AuditLogger(Closing):
         """
         if unknown:
             validate.no_unknown(unknown, _LOG_KEYWORDS)
-        input_content, input_hash = self._content("input", input)
-        output_content, output_hash = self._content("output", output)
         now_us = self._now_us()
         stamp, day = self._stamp(now_us)
         entry_id = self._ids.new_id(now_us // 1000)
+        input_content, input_hash = self._content("input", input, entry_id)
+        output_content, output_hash = self._content("output", output, entry_id)
         record: dict[str, Any] = {
             "id": entry_id,
             "timestamp": stamp,
@@ -299,19 +305,22 @@ class AuditLogger(Closing):
     get_entries = asyncify(get_entries_sync)
     cleanup_expired = asyncify(cleanup_expired_sync)
 
-    def decrypt_content(self, encrypted_content: str) -> str:
+    def decrypt_content(
+        self, encrypted_content: str, *, entry_id: str | None = None, field: str = "input_content"
+    ) -> str:
         """Decrypt content that this logger stored encrypted.
 
+        Args:
+            encrypted_content: ``entry.input_content`` or ``entry.output_content``.
+            entry_id: The entry's id: needed for key-ring ciphertexts, which are bound
+                to their entry and field (not for ``EncryptionManager`` content).
+            field: ``"input_content"`` or ``"output_content"``, for key-ring ciphertexts.
+
         Raises:
-            EncryptionNotConfiguredError: the logger has no ``EncryptionManager``.
-            DecryptionError: the content was not encrypted with this logger's key.
+            EncryptionNotConfiguredError: the logger has no key.
+            DecryptionError: the content was not encrypted with this logger's key(s).
         """
-        if self.encryption is None:
-            raise EncryptionNotConfiguredError(
-                "no encryption key configured: create the logger with "
-                "encryption=EncryptionManager(key) using the key the log was written with"
-            )
-        return self.encryption.decrypt(encrypted_content)
+        return decrypt_text(self.encryption, encrypted_content, entry_id, field)
 
     def close(self) -> None:
         """Make every logged entry durable and close the storage."""

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from comply_lab.audit.encryption import EncryptionManager
-from comply_lab.audit.entry import format_timestamp
+from comply_lab.audit.encryption import EncryptionManager, decrypt_text
+from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
+from comply_lab.audit.keyring import KeyRing
 from comply_lab.errors import DecryptionError, InvalidQueryError
 from comply_lab.storage.manifest import ACCESS, parse_records
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
 
+Keys = EncryptionManager | KeyRing | None
 _COLUMNS = ["id", "timestamp", "input", "output", "decrypted", "note"]
 
 
@@ -39,7 +41,7 @@ def _ids(selection: pd.DataFrame | Iterable[str] | str) -> list[str]:
 def decrypt_entries(
     log: Log,
     selection: pd.DataFrame | Iterable[str] | str,
-    encryption: EncryptionManager | None,
+    encryption: Keys,
     *,
     reason: str,
     who: str | None = None,
@@ -49,8 +51,9 @@ def decrypt_entries(
     Args:
         log: The log.
         selection: Entry ids, or a DataFrame with an ``id`` column.
-        encryption: The key the content was encrypted with; None decrypts nothing (every
-            row comes back marked), and the attempt is still recorded.
+        encryption: The ``EncryptionManager`` or :class:`KeyRing` the content was encrypted
+            with; None decrypts nothing (every row comes back marked), and the attempt is
+            still recorded. A ring lacking a row's key marks that row only.
         reason: Why the content is read (a ticket, a case number); required.
         who: Who reads it; defaults to the operating-system user.
 
@@ -66,7 +69,9 @@ def decrypt_entries(
         raise InvalidQueryError("decrypting needs a reason (a case or ticket number, a purpose)")
     ids = list(dict.fromkeys(_ids(selection)))
     key_id = None
-    if encryption is not None:
+    if isinstance(encryption, KeyRing):
+        key_id = ",".join(encryption.key_ids)
+    elif encryption is not None:
         key_id = hashlib.sha256(encryption.get_key()).hexdigest()[:16]
     log.storage.append_metadata(
         ACCESS,
@@ -91,7 +96,7 @@ def decrypt_entries(
     return pd.DataFrame(result, columns=_COLUMNS).astype({"decrypted": "bool"})
 
 
-def _decrypt_row(row: dict[str, object], encryption: EncryptionManager | None) -> dict[str, object]:
+def _decrypt_row(row: dict[str, object], encryption: Keys) -> dict[str, object]:
     out: dict[str, object] = {"id": row["id"], "timestamp": row["timestamp"], "decrypted": False}
     stored = [row["input_content"], row["output_content"]]
     if all(not isinstance(v, str) for v in stored):
@@ -100,9 +105,11 @@ def _decrypt_row(row: dict[str, object], encryption: EncryptionManager | None) -
     if encryption is None:
         out["note"] = "encrypted: a key is needed"
         return out
+    entry_id = str(row["id"])
     try:
         out["input"], out["output"] = (
-            encryption.decrypt(v) if isinstance(v, str) else None for v in stored
+            decrypt_text(encryption, v, entry_id, field) if isinstance(v, str) else None
+            for v, field in zip(stored, CONTENT_FIELDS, strict=True)
         )
     except DecryptionError as err:
         out["note"] = str(err)

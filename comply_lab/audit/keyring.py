@@ -1,0 +1,173 @@
+"""A ring of AES-256-GCM content keys, each ciphertext bound to its entry and field.
+
+Stored ciphertext looks like ``cl1:<key id>:<base64url(nonce + ciphertext + tag)>``: it
+names the key that made it, so a ring holding old and new keys reads everything, and the
+key id is all a reader needs to know which key to fetch. The associated data is the entry
+id and the field name, so a ciphertext copied into another entry or field fails to
+decrypt. Nonces are 96 random bits from the operating system for every encryption.
+
+Keys come from bytes, an environment variable or a file (:meth:`KeyRing.from_env`,
+:meth:`KeyRing.from_file`); their text form is ``id:base64key`` pairs separated by commas,
+the first being the primary. Keys never appear in reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from comply_lab.errors import DecryptionError, InvalidKeyError
+
+PREFIX = "cl1:"
+_NONCE = 12
+
+
+class MissingKeyError(DecryptionError, KeyError):
+    """The ciphertext names a key id the ring does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class KeyRing:
+    """AES-256-GCM keys by id; new content is encrypted with the primary one.
+
+    Args:
+        keys: Key id -> 32-byte key.
+        primary: The key id for new writes (default: the first).
+
+    Raises:
+        InvalidKeyError: a key is not 32 bytes, an id is malformed, or the ring is empty.
+
+    Example:
+        >>> ring = KeyRing.generate("2026-01")
+        >>> token = ring.encrypt("secret", entry_id="e1", field="input_content")
+        >>> ring.decrypt(token, entry_id="e1", field="input_content")
+        'secret'
+    """
+
+    def __init__(self, keys: Mapping[str, bytes], primary: str | None = None) -> None:
+        if not keys:
+            raise InvalidKeyError("a key ring needs at least one key")
+        self._ciphers: dict[str, AESGCM] = {}
+        for key_id, key in keys.items():
+            if not key_id or ":" in key_id or "," in key_id:
+                raise InvalidKeyError(f"key id {key_id!r} must be non-empty, without ':' or ','")
+            if not isinstance(key, bytes) or len(key) != 32:
+                raise InvalidKeyError(f"key {key_id!r} must be 32 random bytes (AES-256)")
+            self._ciphers[key_id] = AESGCM(key)
+        self._keys = dict(keys)
+        self.primary = primary if primary is not None else next(iter(keys))
+        if self.primary not in self._ciphers:
+            raise InvalidKeyError(f"primary key id {self.primary!r} is not in the ring")
+
+    @classmethod
+    def generate(cls, key_id: str = "k1") -> KeyRing:
+        """Return a ring of one new random key."""
+        return cls({key_id: secrets.token_bytes(32)})
+
+    @classmethod
+    def from_text(cls, text: str) -> KeyRing:
+        """Read ``id:base64key[,id:base64key...]``; the first key is the primary."""
+        keys: dict[str, bytes] = {}
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            key_id, sep, encoded = part.partition(":")
+            try:
+                keys[key_id] = base64.urlsafe_b64decode(encoded.encode()) if sep else b""
+            except (binascii.Error, ValueError):
+                keys[key_id] = b""
+        return cls(keys)
+
+    @classmethod
+    def from_env(cls, variable: str = "COMPLY_LAB_KEYS") -> KeyRing:
+        """Read the ring from an environment variable (see :meth:`from_text`).
+
+        Raises:
+            InvalidKeyError: the variable is not set.
+        """
+        text = os.environ.get(variable)
+        if not text:
+            raise InvalidKeyError(f"environment variable {variable} holds no keys")
+        return cls.from_text(text)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> KeyRing:
+        """Read the ring from a file (see :meth:`from_text`)."""
+        try:
+            return cls.from_text(Path(path).read_text())
+        except OSError as err:
+            raise InvalidKeyError(f"cannot read key file {path}: {err.strerror}") from None
+
+    def to_text(self) -> str:
+        """Return the ring's text form, primary first, to store in a secret manager."""
+        ordered = [self.primary, *(k for k in self._keys if k != self.primary)]
+        return ",".join(f"{k}:{base64.urlsafe_b64encode(self._keys[k]).decode()}" for k in ordered)
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of the keys held."""
+        return list(self._keys)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(key_ids={self.key_ids!r}, primary={self.primary!r})"
+
+    def encrypt(self, text: str, *, entry_id: str, field: str) -> str:
+        """Encrypt ``text`` with the primary key, bound to ``entry_id`` and ``field``."""
+        nonce = os.urandom(_NONCE)
+        sealed = self._ciphers[self.primary].encrypt(
+            nonce, text.encode("utf-8"), _associated(entry_id, field)
+        )
+        return f"{PREFIX}{self.primary}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str, *, entry_id: str, field: str) -> str:
+        """Decrypt what :meth:`encrypt` produced for this entry and field.
+
+        Raises:
+            MissingKeyError: the ring lacks the key the ciphertext names.
+            DecryptionError: the ciphertext is damaged, or belongs to another entry or field.
+        """
+        key_id, raw = _split(token, entry_id)
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise MissingKeyError(
+                f"entry {entry_id}: {field} is encrypted with key {key_id!r}, which this ring "
+                f"does not hold (it has {', '.join(self.key_ids)})"
+            )
+        try:
+            plain = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _associated(entry_id, field))
+        except InvalidTag:
+            raise DecryptionError(
+                f"entry {entry_id}: {field} does not decrypt with key {key_id!r}: the "
+                "ciphertext was changed, or copied from another entry or field"
+            ) from None
+        return plain.decode("utf-8")
+
+
+def key_id_of(token: str) -> str | None:
+    """Return the key id a stored ciphertext names, or None if it is not one of ours."""
+    if not token.startswith(PREFIX):
+        return None
+    return token[len(PREFIX) :].partition(":")[0] or None
+
+
+def _split(token: str, entry_id: str) -> tuple[str, bytes]:
+    key_id = key_id_of(token)
+    encoded = token[len(PREFIX) + len(key_id or "") + 1 :]
+    try:
+        raw = base64.urlsafe_b64decode(encoded.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if key_id is None or len(raw) <= _NONCE:
+        raise DecryptionError(f"entry {entry_id}: the content is not a comply_lab ciphertext")
+    return key_id, raw
+
+
+def _associated(entry_id: str, field: str) -> bytes:
+    return f"comply-lab/1|{entry_id}|{field}".encode()
