@@ -146,3 +146,17 @@ class TestSources:
         assert isinstance(MissingKeyError("x"), KeyError)
         for message in messages:
             assert not any(s.decode("latin-1") in message for s in secrets)
+
+
+def test_ring_from_aws_secrets_manager(s3_endpoint: str):
+    """A ring stored as a Secrets Manager secret loads over HTTP from the local server."""
+    import boto3
+
+    client = boto3.client("secretsmanager", endpoint_url=s3_endpoint)
+    ring = KeyRing.generate("sm")
+    client.create_secret(Name="audit-keys", SecretString=ring.to_text())
+    loaded = KeyRing.from_aws_secret("audit-keys", client=client)
+    token = ring.encrypt("x", entry_id="e", field="f")
+    assert loaded.decrypt(token, entry_id="e", field="f") == "x"
+    with pytest.raises(InvalidKeyError, match=r"cannot read secret 'missing'.*ResourceNotFound"):
+        KeyRing.from_aws_secret("missing", client=client)

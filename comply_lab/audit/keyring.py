@@ -6,8 +6,9 @@ key id is all a reader needs to know which key to fetch. The associated data is 
 id and the field name, so a ciphertext copied into another entry or field fails to
 decrypt. Nonces are 96 random bits from the operating system for every encryption.
 
-Keys come from bytes, an environment variable or a file (:meth:`KeyRing.from_env`,
-:meth:`KeyRing.from_file`); their text form is ``id:base64key`` pairs separated by commas,
+Keys come from bytes, an environment variable, a file or an AWS Secrets Manager secret
+(:meth:`KeyRing.from_env`, :meth:`KeyRing.from_file`, :meth:`KeyRing.from_aws_secret`);
+their text form is ``id:base64key`` pairs separated by commas,
 the first being the primary. Keys never appear in reprs or error messages.
 """
 
@@ -19,6 +20,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -104,6 +106,29 @@ class KeyRing:
             return cls.from_text(Path(path).read_text())
         except OSError as err:
             raise InvalidKeyError(f"cannot read key file {path}: {err.strerror}") from None
+
+    @classmethod
+    def from_aws_secret(cls, secret_id: str, *, client: Any = None) -> KeyRing:
+        """Read the ring from an AWS Secrets Manager secret holding its text form.
+
+        Credentials and region come from boto3's chain unless a client is given.
+
+        Raises:
+            InvalidKeyError: the secret cannot be read or holds no valid ring.
+        """
+        if client is None:
+            import boto3
+
+            client = boto3.client("secretsmanager")
+        try:
+            text = client.get_secret_value(SecretId=secret_id)["SecretString"]
+        except Exception as err:
+            code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+            raise InvalidKeyError(
+                f"cannot read secret {secret_id!r} from AWS Secrets Manager ({code}); check "
+                "its name, region and the caller's secretsmanager:GetSecretValue permission"
+            ) from None
+        return cls.from_text(text)
 
     def to_text(self) -> str:
         """Return the ring's text form, primary first, to store in a secret manager."""
