@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/query_scale.py
 	$(BIN)/python bench/verify_speed.py
 	$(BIN)/python bench/s3_cost.py
+	$(BIN)/python bench/crypto_speed.py
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from comply_lab import AuditLogger, EncryptionManager
+from comply_lab import AuditLogger, EncryptionManager, KeyRing
 from comply_lab.audit import FileStorage
 from comply_lab.sample import write_sample
 
@@ -45,10 +45,15 @@ FIELDS: dict[str, Any] = {
 }
 
 
-def naive_record(encryption: EncryptionManager | None) -> str:
+def naive_record(encryption: EncryptionManager | KeyRing | None) -> str:
     """Serialize one entry the straightforward way."""
     content = {"input_content": None, "output_content": None}
-    if encryption is not None:
+    if isinstance(encryption, KeyRing):
+        content = {
+            f"{side}_content": encryption.encrypt(FIELDS[side], entry_id="e", field=side)
+            for side in ("input", "output")
+        }
+    elif encryption is not None:
         content = {
             "input_content": encryption.encrypt(FIELDS["input"]),
             "output_content": encryption.encrypt(FIELDS["output"]),
@@ -85,7 +90,7 @@ def _ours_async(logger: AuditLogger, n: int) -> None:
     asyncio.run(run())
 
 
-def _naive_async(path: Path, encryption: EncryptionManager | None, n: int) -> None:
+def _naive_async(path: Path, encryption: EncryptionManager | KeyRing | None, n: int) -> None:
     async def run() -> None:
         for _ in range(n):
             await asyncio.to_thread(naive_append, path, naive_record(encryption))
@@ -106,7 +111,12 @@ def _naive_sync(path: Path, n: int) -> None:
 def bench_logging(n: int) -> list[dict[str, Any]]:
     """Compare one-by-one logging, async and sync, hash-only and encrypted."""
     results = []
-    for label, encryption in (("hash-only", None), ("encrypted", EncryptionManager())):
+    variants = (
+        ("hash-only", None),
+        ("encrypted, Fernet", EncryptionManager()),
+        ("encrypted, AES-GCM key ring", KeyRing.generate()),
+    )
+    for label, encryption in variants:
         tmp = Path(tempfile.mkdtemp())
         logger = AuditLogger(
             FileStorage(tmp / "ours"), encryption=encryption, store_content=encryption is not None

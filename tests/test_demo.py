@@ -75,6 +75,7 @@ class TestDemo:
         ("query_scale", ["--entries", "4000"], "entries(), 1 hour of 4,000"),
         ("verify_speed", ["--entries", "3000"], "verify(), 3,000 entries, signed"),
         ("s3_cost", ["--entries", "300"], "write requests for 300 entries"),
+        ("crypto_speed", ["--entries", "300"], "log_sync(), AES-GCM key ring vs hash-only"),
     ],
 )
 def test_bench_scripts_run(script: str, args: list[str], first: str):
