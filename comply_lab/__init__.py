@@ -35,11 +35,13 @@ from comply_lab.errors import (
 if TYPE_CHECKING:
     from comply_lab.integrity.content import verify_content
     from comply_lab.lab import Log, open_log
+    from comply_lab.storage.rotate import rotate_keys
 
 _LAB = {
     "Log": "comply_lab.lab",
     "open_log": "comply_lab.lab",
     "verify_content": "comply_lab.integrity.content",
+    "rotate_keys": "comply_lab.storage.rotate",
 }
 
 
@@ -76,5 +78,6 @@ __all__ = [
     "StorageError",
     "__version__",
     "open_log",
+    "rotate_keys",
     "verify_content",
 ]

@@ -361,14 +361,19 @@ class FileStorage(StorageBase):
         """Return the readable segments of ``day``: sealed Parquet first, then JSONL.
 
         A JSONL segment whose Parquet twin exists (a crash between sealing and deleting
-        it) is left out, so no entry is read twice.
+        it) is left out, and so are a segment replaced by its re-encrypted generation and a
+        generation not yet recorded in the manifest (see :mod:`comply_lab.storage.rotate`),
+        so no entry is read twice.
         """
         manifest = read_records(self.path)
         counts = {r.get("segment"): r.get("entries") for r in manifest}
         sealed_sources = {r.get("source") for r in manifest}
+        replaced = {r.get("replaces") for r in manifest}
         result = []
         for name in self._parts(day):
             rel = f"{partition_dir(day)}/{name}"
+            if rel in replaced or ("-r" in name and rel not in counts):
+                continue  # superseded by key rotation, or a rotation not yet recorded
             size = _size(self.path / rel)
             if size is not None:
                 count = counts.get(rel)

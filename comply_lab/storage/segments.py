@@ -19,7 +19,7 @@ from typing import Literal
 SegmentFormat = Literal["jsonl", "parquet"]
 
 _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
-_PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})\.parquet$")
+_PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})(-r\d+)?\.parquet$")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -68,6 +68,15 @@ def parse_jsonl_name(name: str) -> tuple[date, int] | None:
         return None
     day = _day(match.group(1), "%Y%m%d")
     return None if day is None else (day, int(match.group(2) or 0))
+
+
+def rotated_name(name: str) -> str:
+    """Return the name of the next re-encrypted generation of a Parquet segment.
+
+    ``part-20260129-000.parquet`` becomes ``part-20260129-000-r1.parquet``, then ``-r2``.
+    """
+    stem, _, generation = name.removesuffix(".parquet").partition("-r")
+    return f"{stem}-r{int(generation or 0) + 1}.parquet"
 
 
 def parse_parquet_name(name: str) -> tuple[date, int] | None:
