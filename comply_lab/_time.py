@@ -72,8 +72,3 @@ def day_start(day: date) -> datetime:
 def day_end(day: date) -> datetime:
     """Return the last microsecond of ``day`` in UTC."""
     return day_start(day) + timedelta(days=1) - timedelta(microseconds=1)
-
-
-def days_between(start: date, end: date) -> list[date]:
-    """Return every day from ``start`` to ``end``, both included."""
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

@@ -432,3 +432,19 @@ def test_edited_plain_content_is_caught(tmp_path: Path):
     report = open_log(tmp_path).verify()
     assert [(p.status, p.entry_id) for p in report.errors] == [("modified", entry_id)]
     assert "stored input does not match its input_hash" in report.errors[0].explanation
+
+
+def test_a_whole_last_entry_without_its_newline_is_an_edit(jsonl: Path):
+    """A complete final record whose newline was changed is modified, not a torn write."""
+    segment = jsonl / "audit_20260131.jsonl"
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-1] + b"X")
+    report = open_log(jsonl).verify()
+    assert [p.status for p in report.errors] == ["modified"]
+    assert "lost its line end" in report.errors[0].explanation
+    segment.write_bytes(data[:-1])  # only the newline gone: still a whole entry, still an edit
+    assert "modified" in statuses(open_log(jsonl).verify())
+    segment.write_bytes(data + b'{"id": "torn')  # a torn write after it: only a warning
+    torn = open_log(jsonl).verify()
+    assert torn.ok
+    assert any("torn by a crash" in p.explanation for p in torn.problems)

@@ -517,7 +517,17 @@ class _Verifier:
         if legacy:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
-        if tail.strip():
+        if _complete_record(tail):
+            where = f"{segment.name} line {len(lines) + 1}"
+            self.add(
+                Problem(
+                    "modified",
+                    "the last entry lost its line end: the file was edited",
+                    segment.day,
+                    where,
+                )
+            )
+        elif tail.strip():
             self.add(
                 Problem(
                     "unsealed",
