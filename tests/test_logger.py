@@ -169,3 +169,21 @@ class TestOptions:
         assert logger.cleanup_expired_sync() == 1
         assert logger.cleanup_expired_sync(now=clock.now + timedelta(hours=13)) == 0
         assert storage.count_sync() == 1
+
+
+def test_logging_path_stays_light(tmp_path: Path):
+    """Logging and reading JSONL never import pandas, pyarrow, matplotlib, ipywidgets or boto3."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, comply_lab\n"
+        "from comply_lab import AuditLogger, KeyRing\n"
+        f"l = AuditLogger({str(tmp_path)!r}, encryption=KeyRing.generate(), store_content=True)\n"
+        "l.log_sync(input='a', output='b'); l.get_entries_sync('2000-01-01', '2100-01-01')\n"
+        "l.close()\n"
+        "heavy = ('pandas', 'pyarrow', 'matplotlib', 'ipywidgets', 'boto3', 'duckdb')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
