@@ -6,6 +6,7 @@ Layout::
     path/audit_20260128_001.jsonl                   segment 1, started when 0 was full
     path/date=2026-01-27/part-20260127-000.parquet  a sealed segment (format="parquet")
     path/_manifest.jsonl                            one chained record per sealed segment
+    path/_sealed/audit_20260127.jsonl               empty marker: that segment is sealed
 
 The JSONL names are the original tool's. Unlike the original, rotation never renames a
 file: a full segment stays and the next one gets the next number, so several processes

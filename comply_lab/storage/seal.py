@@ -11,7 +11,9 @@ The steps, each durable before the next, and what a crash after each leaves:
 4. append the manifest record — before it, readers already prefer the Parquet part (it is
    named after its source), and the next seal finds the part, checks it and records it;
 5. keep the bytes of any damaged lines in ``_quarantine/`` (nothing stored is dropped);
-6. delete the JSONL source.
+6. leave a marker in ``_sealed/`` so the segment's name is never used again (a remote
+   sink, such as S3, leaves no local twin to tell);
+7. delete the JSONL source.
 
 Running it again after a crash at any point finishes the job without duplicating or losing
 an entry.
