@@ -16,10 +16,13 @@ from comply_lab.audit import (
     AuditEntry,
     AuditLogger,
     EncryptionManager,
+    EnvelopeKeys,
     FileStorage,
     KeyRing,
     MemoryStorage,
     Storage,
+    SubjectKeys,
+    shred_subject,
 )
 from comply_lab.errors import (
     ComplyLabError,
@@ -67,6 +70,7 @@ __all__ = [
     "CorruptLineWarning",
     "DecryptionError",
     "EncryptionManager",
+    "EnvelopeKeys",
     "FileStorage",
     "IntegrityError",
     "InvalidEntryError",
@@ -76,8 +80,10 @@ __all__ = [
     "MemoryStorage",
     "Storage",
     "StorageError",
+    "SubjectKeys",
     "__version__",
     "open_log",
     "rotate_keys",
+    "shred_subject",
     "verify_content",
 ]

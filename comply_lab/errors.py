@@ -75,5 +75,15 @@ class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
 
 
+class RetentionWarning(ComplyLabWarning):
+    """Stored data could not be deleted (for example under S3 Object Lock) and was kept."""
+
+
 class SealWarning(ComplyLabWarning):
     """A segment could not be sealed now; it stays readable as JSONL and is retried later."""
+
+
+def aws_error_code(err: BaseException) -> str:
+    """Return the error code of a botocore ``ClientError``, else the exception's type name."""
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or type(err).__name__)

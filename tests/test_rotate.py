@@ -1,7 +1,11 @@
-"""Key rotation of sealed segments: re-encrypted, hashes kept, repeatable, crash-safe."""
+"""Key rotation of sealed segments, local and on S3.
+
+Re-encrypted, hashes kept, repeatable, crash-safe.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,16 +18,43 @@ from comply_lab import (
     open_log,
     rotate_keys,
 )
-from comply_lab.audit import FileStorage
+from comply_lab.audit import FileStorage, Storage
 from comply_lab.integrity.signing import generate_signing_key
-from comply_lab.storage.manifest import read_records
-from tests.conftest import FakeClock
+from comply_lab.storage.manifest import MANIFEST, parse_records
+from tests.conftest import FakeClock, new_bucket
 
 SIGNER = generate_signing_key()
+Store = Callable[[], Storage]
 
 
-def _sealed(path: Path, ring: KeyRing, clock: FakeClock) -> list[str]:
-    storage = FileStorage(path, format="parquet", signing_key=SIGNER, fsync="never")
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Open the same signed Parquet store again each call: a local directory or an S3 prefix."""
+    if request.param == "local":
+        return lambda: FileStorage(tmp_path, format="parquet", signing_key=SIGNER, fsync="never")
+    from comply_lab.storage.s3 import S3Storage
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = new_bucket(endpoint)
+    return lambda: S3Storage(
+        bucket,
+        "audit/",
+        endpoint_url=endpoint,
+        spool_dir=tmp_path / "spool",
+        signing_key=SIGNER,
+        fsync="never",
+    )
+
+
+def _names(storage: Storage) -> list[str]:
+    return sorted(s.name for day in storage.days() for s in storage.segments(day))
+
+
+def _records(storage: Storage) -> list[dict[str, object]]:
+    return [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r]
+
+
+def _sealed(storage: Storage, ring: KeyRing, clock: FakeClock) -> list[str]:
     logger = AuditLogger(storage, encryption=ring, store_content=True, clock=clock)
     ids = []
     for day in range(2):
@@ -38,11 +69,11 @@ def _two_keys(old: KeyRing) -> KeyRing:
 
 
 class TestRotation:
-    def test_reencrypts_keeps_hashes_and_verifies(self, tmp_path: Path, clock: FakeClock):
+    def test_reencrypts_keeps_hashes_and_verifies(self, store: Store, clock: FakeClock):
         """After rotation only the new key is needed; entry hashes and verification hold."""
         old = KeyRing.generate("k1")
-        ids = _sealed(tmp_path, old, clock)
-        log = open_log(tmp_path, progress=False)
+        ids = _sealed(store(), old, clock)
+        log = open_log(store(), progress=False)
         before = log.entries(columns=["id", "entry_hash", "input_content"])
         ring = _two_keys(old)
         report = rotate_keys(log, ring, signing_key=SIGNER)
@@ -57,42 +88,50 @@ class TestRotation:
         report = log.verify(public_key=SIGNER)
         assert report.ok, str(report)
         assert report.segments == 2
-        assert any(r.get("rotated_to") == "k2" for r in read_records(tmp_path))
+        assert any(r.get("rotated_to") == ["k2"] for r in _records(log.storage))
 
-    def test_running_twice_changes_nothing(self, tmp_path: Path, clock: FakeClock):
+    def test_running_twice_changes_nothing(self, store: Store, clock: FakeClock):
         """A second rotation to the same key finds nothing to do."""
         old = KeyRing.generate("k1")
-        _sealed(tmp_path, old, clock)
+        _sealed(store(), old, clock)
         ring = _two_keys(old)
-        rotate_keys(FileStorage(tmp_path), ring, signing_key=SIGNER)
-        files = sorted(p.name for p in tmp_path.rglob("*.parquet"))
-        again = rotate_keys(FileStorage(tmp_path), ring, signing_key=SIGNER)
+        rotate_keys(store(), ring)
+        names = _names(store())
+        assert all("-r1." in name for name in names)
+        again = rotate_keys(store(), ring)
         assert (again.rotated, again.values, again.cleaned) == ([], 0, [])
-        assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == files
+        assert _names(store()) == names
 
+    @pytest.mark.parametrize("step", ["record", "remove"])
     def test_interrupted_rotation_loses_and_duplicates_nothing(
-        self, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+        self, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, step: str
     ):
-        """A crash before the record, or before the old file goes, is finished by a re-run."""
+        """A crash before the record, or before the old file goes, is finished by a re-run.
+
+        Meanwhile readers see every entry exactly once and verification passes.
+        """
         old = KeyRing.generate("k1")
-        ids = _sealed(tmp_path, old, clock)
+        ids = _sealed(store(), old, clock)
         ring = _two_keys(old)
-        import comply_lab.storage.rotate as rotate
 
         def crash(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(rotate, "append_record", crash)  # dies after writing the new file
+        monkeypatch.setattr(type(store().sink()), step, crash)  # type: ignore[attr-defined]
         with pytest.raises(KeyboardInterrupt):
-            rotate_keys(FileStorage(tmp_path), ring, signing_key=SIGNER)
+            rotate_keys(store(), ring)
         monkeypatch.undo()
-        log = open_log(tmp_path, progress=False)
-        assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)  # the old file serves
-        assert log.verify(public_key=SIGNER).ok
-        report = rotate_keys(FileStorage(tmp_path), ring, signing_key=SIGNER)
-        assert report.cleaned and len(report.rotated) == 2
+        log = open_log(store(), progress=False)
         assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)
         assert log.verify(public_key=SIGNER).ok
+        report = rotate_keys(store(), ring)
+        assert len(report.cleaned) == 1 and len(report.rotated) == (2 if step == "record" else 1)
+        log = open_log(store(), progress=False)
+        assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)
+        assert all("-r1." in name for name in _names(log.storage))
+        assert log.verify(public_key=SIGNER).ok
+        plain = log.decrypt(ids, KeyRing.from_text(ring.to_text().split(",")[0]), reason="t")
+        assert plain["decrypted"].all()
 
     def test_fernet_content_needs_its_manager(self, tmp_path: Path, clock: FakeClock):
         """Content written with Fernet is rotated into the ring only with its manager."""

@@ -250,7 +250,7 @@ class TestMemorySpoolAndMigration:
 class TestObjectLock:
     def test_locked_objects_are_retained_and_reported(self, s3_endpoint: str, tmp_path: Path):
         """Under Object Lock, a locked day stays, is warned about, and counts as not deleted."""
-        from comply_lab.storage.s3 import RetentionWarning
+        from comply_lab.errors import RetentionWarning
 
         client = boto3.client("s3", endpoint_url=s3_endpoint)
         bucket = f"locked-{new_bucket(s3_endpoint)[-12:]}"

@@ -5,8 +5,10 @@ This package imports neither pandas nor matplotlib, so logging stays cheap to im
 
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
-from comply_lab.audit.keyring import KeyRing
+from comply_lab.audit.envelope import EnvelopeKeys
+from comply_lab.audit.keyring import ContentKeys, KeyRing, MissingKeyError, ShreddedKeyError
 from comply_lab.audit.logger import AuditLogger
+from comply_lab.audit.subjects import SubjectKeys, shred_subject
 from comply_lab.storage import FileStorage, FsyncPolicy, MemoryStorage, Storage
 
 
@@ -22,11 +24,17 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AuditEntry",
     "AuditLogger",
+    "ContentKeys",
     "EncryptionManager",
+    "EnvelopeKeys",
     "FileStorage",
     "FsyncPolicy",
     "KeyRing",
     "MemoryStorage",
+    "MissingKeyError",
     "S3Storage",
+    "ShreddedKeyError",
     "Storage",
+    "SubjectKeys",
+    "shred_subject",
 ]

@@ -7,7 +7,7 @@ import binascii
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from comply_lab.audit.keyring import PREFIX, KeyRing
+from comply_lab.audit.keyring import PREFIX, ContentKeys
 from comply_lab.errors import (
     DecryptionError,
     EncryptionNotConfiguredError,
@@ -85,7 +85,7 @@ def looks_encrypted(text: str) -> bool:
 
 
 def decrypt_text(
-    keys: EncryptionManager | KeyRing | None, token: str, entry_id: str | None, field: str
+    keys: EncryptionManager | ContentKeys | None, token: str, entry_id: str | None, field: str
 ) -> str:
     """Decrypt stored content with whichever kind of key it needs.
 
@@ -96,18 +96,21 @@ def decrypt_text(
     """
     if keys is None:
         raise EncryptionNotConfiguredError(
-            "no encryption key configured: pass the EncryptionManager or KeyRing the log was "
-            "written with"
+            "no encryption key configured: pass the EncryptionManager or key ring the log "
+            "was written with"
         )
     if token.startswith(PREFIX):
-        if not isinstance(keys, KeyRing):
-            raise DecryptionError("this content was encrypted with a KeyRing; pass the KeyRing")
+        if not isinstance(keys, ContentKeys):
+            raise DecryptionError(
+                "this content was encrypted with AES-GCM content keys; pass the KeyRing "
+                "(or EnvelopeKeys, SubjectKeys) it was written with"
+            )
         if entry_id is None:
             raise InvalidQueryError(
                 "key-ring ciphertexts are bound to their entry: pass entry_id=entry.id"
             )
         return keys.decrypt(token, entry_id=entry_id, field=field)
-    if isinstance(keys, KeyRing):
+    if isinstance(keys, ContentKeys):
         raise DecryptionError(
             "this content was encrypted with a Fernet EncryptionManager; pass that manager"
         )

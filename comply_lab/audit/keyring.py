@@ -1,4 +1,4 @@
-"""A ring of AES-256-GCM content keys, each ciphertext bound to its entry and field.
+"""AES-256-GCM content keys: the ciphertext format, and a ring of keys by id.
 
 Stored ciphertext looks like ``cl1:<key id>:<base64url(nonce + ciphertext + tag)>``: it
 names the key that made it, so a ring holding old and new keys reads everything, and the
@@ -10,6 +10,12 @@ Keys come from bytes, an environment variable, a file or an AWS Secrets Manager 
 (:meth:`KeyRing.from_env`, :meth:`KeyRing.from_file`, :meth:`KeyRing.from_aws_secret`);
 their text form is ``id:base64key`` pairs separated by commas,
 the first being the primary. Keys never appear in reprs or error messages.
+
+:class:`ContentKeys` is what every key source shares: the ciphertext format and the
+encrypt/decrypt code. Sources differ only in how they choose a key for writing and find
+one for reading: a fixed ring (:class:`KeyRing`), data keys wrapped by AWS KMS per day
+(:class:`comply_lab.audit.envelope.EnvelopeKeys`), or a key per data subject
+(:class:`comply_lab.audit.subjects.SubjectKeys`).
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ import binascii
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from comply_lab.errors import DecryptionError, InvalidKeyError
+from comply_lab.errors import DecryptionError, InvalidKeyError, aws_error_code
+
+if TYPE_CHECKING:
+    from comply_lab.storage.base import Storage
 
 PREFIX = "cl1:"
 _NONCE = 12
@@ -38,7 +48,86 @@ class MissingKeyError(DecryptionError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class KeyRing:
+class ShreddedKeyError(MissingKeyError):
+    """The ciphertext's key was destroyed on purpose (the data subject was shredded)."""
+
+
+class ContentKeys:
+    """What every content key source shares: the ciphertext format and the AEAD code.
+
+    Subclasses say which key encrypts new content (:meth:`write_key`) and find the key a
+    stored ciphertext names (:meth:`read_key`).
+
+    Attributes:
+        subject_field: The metadata field naming an entry's data subject, for sources that
+            keep a key per subject; None for the others.
+    """
+
+    subject_field: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A description naming the keys (never their material), for access records."""
+        raise NotImplementedError
+
+    def write_key(self, day: date | None, subject: str | None) -> tuple[str, AESGCM]:
+        """Return the id and cipher of the key for new content of ``day`` and ``subject``."""
+        raise NotImplementedError
+
+    def read_key(self, key_id: str, entry_id: str, field: str) -> AESGCM:
+        """Return the cipher of key ``key_id``.
+
+        Raises:
+            MissingKeyError: the source does not hold that key.
+        """
+        raise NotImplementedError
+
+    def bind(self, storage: Storage) -> ContentKeys:
+        """Return these keys attached to a log's storage (for sources that keep records there)."""
+        return self
+
+    def current(self, key_id: str | None, day: date | None, subject: str | None) -> bool:
+        """Whether content under ``key_id`` is already where new content would be encrypted.
+
+        Key rotation re-encrypts only the content for which this is False.
+        """
+        return key_id == self.write_key(day, subject)[0]
+
+    def encrypt(
+        self,
+        text: str,
+        *,
+        entry_id: str,
+        field: str,
+        day: date | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Encrypt ``text`` bound to ``entry_id`` and ``field``, under the write key."""
+        key_id, cipher = self.write_key(day, subject)
+        nonce = os.urandom(_NONCE)
+        sealed = cipher.encrypt(nonce, text.encode("utf-8"), _associated(entry_id, field))
+        return f"{PREFIX}{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str, *, entry_id: str, field: str) -> str:
+        """Decrypt what :meth:`encrypt` produced for this entry and field.
+
+        Raises:
+            MissingKeyError: the source lacks the key the ciphertext names.
+            DecryptionError: the ciphertext is damaged, or belongs to another entry or field.
+        """
+        key_id, raw = _split(token, entry_id)
+        cipher = self.read_key(key_id, entry_id, field)
+        try:
+            plain = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _associated(entry_id, field))
+        except InvalidTag:
+            raise DecryptionError(
+                f"entry {entry_id}: {field} does not decrypt with key {key_id!r}: the "
+                "ciphertext was changed, or copied from another entry or field"
+            ) from None
+        return plain.decode("utf-8")
+
+
+class KeyRing(ContentKeys):
     """AES-256-GCM keys by id; new content is encrypted with the primary one.
 
     Args:
@@ -123,7 +212,7 @@ class KeyRing:
         try:
             text = client.get_secret_value(SecretId=secret_id)["SecretString"]
         except Exception as err:
-            code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+            code = aws_error_code(err)
             raise InvalidKeyError(
                 f"cannot read secret {secret_id!r} from AWS Secrets Manager ({code}); check "
                 "its name, region and the caller's secretsmanager:GetSecretValue permission"
@@ -143,36 +232,24 @@ class KeyRing:
     def __repr__(self) -> str:
         return f"KeyRing(key_ids={self.key_ids!r}, primary={self.primary!r})"
 
-    def encrypt(self, text: str, *, entry_id: str, field: str) -> str:
-        """Encrypt ``text`` with the primary key, bound to ``entry_id`` and ``field``."""
-        nonce = os.urandom(_NONCE)
-        sealed = self._ciphers[self.primary].encrypt(
-            nonce, text.encode("utf-8"), _associated(entry_id, field)
-        )
-        return f"{PREFIX}{self.primary}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    @property
+    def label(self) -> str:
+        """The key ids held."""
+        return ",".join(self.key_ids)
 
-    def decrypt(self, token: str, *, entry_id: str, field: str) -> str:
-        """Decrypt what :meth:`encrypt` produced for this entry and field.
+    def write_key(self, day: date | None, subject: str | None) -> tuple[str, AESGCM]:
+        """Return the primary key, whatever the day and subject."""
+        return self.primary, self._ciphers[self.primary]
 
-        Raises:
-            MissingKeyError: the ring lacks the key the ciphertext names.
-            DecryptionError: the ciphertext is damaged, or belongs to another entry or field.
-        """
-        key_id, raw = _split(token, entry_id)
+    def read_key(self, key_id: str, entry_id: str, field: str) -> AESGCM:
+        """Return the key ``key_id``; raise :class:`MissingKeyError` if not held."""
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise MissingKeyError(
                 f"entry {entry_id}: {field} is encrypted with key {key_id!r}, which this ring "
                 f"does not hold (it has {', '.join(self.key_ids)})"
             )
-        try:
-            plain = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _associated(entry_id, field))
-        except InvalidTag:
-            raise DecryptionError(
-                f"entry {entry_id}: {field} does not decrypt with key {key_id!r}: the "
-                "ciphertext was changed, or copied from another entry or field"
-            ) from None
-        return plain.decode("utf-8")
+        return cipher
 
 
 def key_id_of(token: str) -> str | None:

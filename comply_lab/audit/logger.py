@@ -21,7 +21,7 @@ from comply_lab.audit import validate
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
 from comply_lab.audit.ids import IdGenerator
-from comply_lab.audit.keyring import KeyRing
+from comply_lab.audit.keyring import ContentKeys
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
@@ -78,8 +78,10 @@ class AuditLogger(Closing):
     Args:
         storage: A storage object, or a directory path (meaning ``FileStorage(path)``).
         encryption: Encrypts stored content when ``store_content`` is True: an
-            ``EncryptionManager`` (Fernet, as the original tool) or a :class:`KeyRing`
-            (AES-256-GCM, bound to each entry and field, with key ids for rotation).
+            ``EncryptionManager`` (Fernet, as the original tool) or AES-256-GCM content
+            keys bound to each entry and field, with key ids for rotation: a
+            :class:`KeyRing`, KMS-wrapped data keys per day (``EnvelopeKeys``) or keys per
+            data subject (``SubjectKeys``, for erasure by :func:`shred_subject`).
         store_content: Store the input and output text, not only their SHA-256 hashes.
         retention_days: Age in days after which :meth:`cleanup_expired` deletes entries.
         hash_key: Makes ``input_hash``/``output_hash`` HMAC-SHA256 under this secret (at
@@ -105,7 +107,7 @@ class AuditLogger(Closing):
     def __init__(
         self,
         storage: Storage | str | os.PathLike[str],
-        encryption: EncryptionManager | KeyRing | None = None,
+        encryption: EncryptionManager | ContentKeys | None = None,
         store_content: bool = False,
         retention_days: int = 365,
         *,
@@ -117,6 +119,8 @@ class AuditLogger(Closing):
         if retention_days < 0:
             raise InvalidQueryError(f"retention_days must be >= 0, got {retention_days}")
         self.storage = open_storage(storage)
+        if isinstance(encryption, ContentKeys):
+            encryption = encryption.bind(self.storage)
         self.encryption = encryption
         self.store_content = store_content
         self.retention_days = retention_days
@@ -151,7 +155,9 @@ class AuditLogger(Closing):
             return time.time_ns() // 1000
         return (to_utc(self._clock(), name="clock()") - _EPOCH) // timedelta(microseconds=1)
 
-    def _content(self, name: str, text: object, entry_id: str) -> tuple[str | None, str]:
+    def _content(
+        self, name: str, text: object, entry_id: str, day: date, metadata: dict[str, Any] | None
+    ) -> tuple[str | None, str]:
         if type(text) is not str:
             text = validate.text(name, text)
         try:
@@ -161,11 +167,15 @@ class AuditLogger(Closing):
             raise
         if not self.store_content:
             return None, digest
-        if isinstance(self.encryption, KeyRing):
-            field = f"{name}_content"
-            return self.encryption.encrypt(text, entry_id=entry_id, field=field), digest
-        if self.encryption is not None:
-            return self.encryption.encrypt(text), digest
+        keys = self.encryption
+        if isinstance(keys, ContentKeys):
+            subject = validate.subject(keys.subject_field, metadata)
+            token = keys.encrypt(
+                text, entry_id=entry_id, field=f"{name}_content", day=day, subject=subject
+            )
+            return token, digest
+        if keys is not None:
+            return keys.encrypt(text), digest
         return text, digest
 
     def _stamp(self, now_us: int) -> tuple[str, date]:
@@ -231,8 +241,9 @@ class AuditLogger(Closing):
         now_us = self._now_us()
         stamp, day = self._stamp(now_us)
         entry_id = self._ids.new_id(now_us // 1000)
-        input_content, input_hash = self._content("input", input, entry_id)
-        output_content, output_hash = self._content("output", output, entry_id)
+        metadata = validate.metadata("metadata", metadata)
+        input_content, input_hash = self._content("input", input, entry_id, day, metadata)
+        output_content, output_hash = self._content("output", output, entry_id, day, metadata)
         record: dict[str, Any] = {
             "id": entry_id,
             "timestamp": stamp,
@@ -248,7 +259,7 @@ class AuditLogger(Closing):
             "latency_ms": validate.latency("latency_ms", latency_ms),
             "input_tokens": validate.tokens("input_tokens", input_tokens),
             "output_tokens": validate.tokens("output_tokens", output_tokens),
-            "metadata": validate.metadata("metadata", metadata),
+            "metadata": metadata,
             "hash_key_id": self._hash_key_id,
         }
         with self._lock:

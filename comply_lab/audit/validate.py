@@ -95,6 +95,22 @@ def metadata(name: str, value: object) -> dict[str, Any]:
     return result
 
 
+def subject(field: str | None, metadata: Mapping[str, Any] | None) -> str | None:
+    """Return the data subject an entry's ``metadata[field]`` names, or None.
+
+    Raises:
+        InvalidEntryError: the value is neither a non-empty string nor an integer.
+    """
+    if not field or not metadata or metadata.get(field) is None:
+        return None
+    value = metadata[field]
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise InvalidEntryError(
+            f"metadata.{field}", "a data subject must be a non-empty string or an integer"
+        )
+    return str(value)
+
+
 def _json_value(path: str, value: object) -> object:
     if value is None or isinstance(value, bool):
         return value

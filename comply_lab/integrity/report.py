@@ -18,8 +18,9 @@ Status = Literal[
     "bad_signature",
     "unsealed",
     "expired_by_policy",
+    "shredded",
 ]
-SEVERITY: dict[str, str] = {"unsealed": "warning", "expired_by_policy": "info"}
+SEVERITY: dict[str, str] = {"unsealed": "warning", "expired_by_policy": "info", "shredded": "info"}
 """Severity of each status; every status not listed is an ``"error"``."""
 
 COLUMNS = [
@@ -41,7 +42,8 @@ class Problem:
     Attributes:
         status: What is wrong: ``modified``, ``missing``, ``reordered``, ``inserted``,
             ``bad_signature`` (errors), ``unsealed`` (warning: not yet covered by a
-            manifest) or ``expired_by_policy`` (info: deleted by recorded retention).
+            manifest), ``expired_by_policy`` (info: deleted by recorded retention) or
+            ``shredded`` (info: the content's key was destroyed by a recorded erasure).
         partition: The day partition, if the finding belongs to one.
         segment: The segment or metadata file concerned.
         entry_id: The entry concerned, when known.

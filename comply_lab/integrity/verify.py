@@ -14,6 +14,8 @@ What is checked, segment by segment in day order (memory stays bounded by one se
   ``prev_hash`` equal to the previous ``entry_hash``;
 - manifest records whose segment is gone: ``missing``, or ``expired_by_policy`` when the
   retention trail records the deletion;
+- entries whose content key was destroyed by a recorded erasure (``_shredded`` trail, see
+  :func:`comply_lab.shred_subject`): one ``shredded`` row each, for information;
 - optionally, a saved checkpoint (see :mod:`comply_lab.integrity.checkpoint`).
 
 A log that lost its newest sealed segments *and* their manifest records still verifies
@@ -37,7 +39,14 @@ import pyarrow.parquet as pq
 from comply_lab._progress import progress_bar
 from comply_lab._time import TimeLike, to_range
 from comply_lab.audit.encryption import looks_encrypted
-from comply_lab.audit.entry import GENESIS_HASH, AuditEntry, entry_hash, line_verifies
+from comply_lab.audit.entry import (
+    CONTENT_FIELDS,
+    GENESIS_HASH,
+    AuditEntry,
+    entry_hash,
+    line_verifies,
+)
+from comply_lab.audit.keyring import key_id_of
 from comply_lab.errors import CorruptRecordError
 from comply_lab.integrity.chains import ChainTracker
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
@@ -49,8 +58,10 @@ from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import (
     ACCESS,
+    KEYS,
     MANIFEST,
     RETENTION,
+    SHREDDED,
     parse_records,
     record_hash,
     signed_bytes,
@@ -60,6 +71,7 @@ from comply_lab.storage.segments import Segment
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _FIELD_SET = frozenset(_FIELDS)
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
+_SHRED_COLUMNS = ["id", "writer_id", "seq"]
 
 
 def verify(
@@ -93,6 +105,7 @@ class _Verifier:
         self.deep = deep
         self.report = VerificationReport()
         self.add = self.report.problems.append
+        self.shredded: dict[str, dict[str, Any]] = {}
 
     def run(
         self,
@@ -107,6 +120,12 @@ class _Verifier:
         manifest = self._chain_file(MANIFEST)
         retention = self._chain_file(RETENTION)
         self._chain_file(ACCESS, require_signatures=False)
+        self._chain_file(KEYS, require_signatures=False)
+        self.shredded = {
+            str(r["key_id"]): r
+            for r in self._chain_file(SHREDDED, require_signatures=False)
+            if isinstance(r.get("key_id"), str)
+        }
         self.report.manifest_records = len(manifest)
         signed = any("signature" in r for r in manifest + retention)
         if self.key is not None:
@@ -275,8 +294,49 @@ class _Verifier:
         )
         if intact and not self.deep:
             self._intact_parquet(segment, data, record or {})
+            if self.shredded:
+                self._shredded_rows(segment, data)
         else:
             self._inspect_parquet(segment, data, record, intact)
+
+    def _shred(
+        self,
+        key_id: str,
+        entry_id: str,
+        writer_id: str | None,
+        seq: int | None,
+        day: date,
+        place: str,
+    ) -> None:
+        record = self.shredded[key_id]
+        self.add(
+            Problem(
+                "shredded",
+                f"content under key {key_id} is unreadable by design: its data subject was "
+                f"shredded at {record.get('at')} by {record.get('who')} ({record.get('reason')})",
+                day,
+                place,
+                entry_id,
+                writer_id,
+                seq,
+            )
+        )
+
+    def _shredded_rows(self, segment: Segment, data: bytes) -> None:
+        """Report, column-wise, the entries of an intact segment whose key was shredded."""
+        table = pq.read_table(io.BytesIO(data), columns=[*_SHRED_COLUMNS, *CONTENT_FIELDS])
+        wanted = pa.array(list(self.shredded), pa.string())
+        hit = None
+        for name in CONTENT_FIELDS:
+            found = pc.struct_field(
+                pc.extract_regex(table.column(name), r"^cl1:(?P<key>[^:]+):"), "key"
+            )
+            matches = pc.fill_null(pc.is_in(found, value_set=wanted), False)
+            hit = matches if hit is None else pc.or_(hit, matches)
+        for row in table.filter(hit).to_pylist():
+            content = [row.get(n) for n in CONTENT_FIELDS]
+            key_id = next(k for k in map(_key_of, content) if k in self.shredded)
+            self._shred(key_id, row["id"], row["writer_id"], row["seq"], segment.day, segment.name)
 
     def _intact_parquet(self, segment: Segment, data: bytes, record: dict[str, Any]) -> None:
         """Bytes match the manifest: follow each writer's chain through the stored hashes.
@@ -438,6 +498,12 @@ class _Verifier:
 
     def _content(self, entry: AuditEntry, day: date, place: str) -> None:
         """Check stored plain-text content against its fingerprint (ciphertext cannot be)."""
+        if self.shredded:
+            for text in (entry.input_content, entry.output_content):
+                key_id = _key_of(text)
+                if key_id in self.shredded:
+                    self._shred(key_id, entry.id, entry.writer_id, entry.seq, day, place)
+                    break
         if entry.hash_key_id is not None:
             return  # keyed fingerprints: only key holders can check (verify_content)
         for side, text, digest in (
@@ -574,6 +640,10 @@ def _complete_record(tail: bytes) -> bool:
         if isinstance(record, dict) and "entry_hash" in record:
             return True
     return False
+
+
+def _key_of(text: object) -> str | None:
+    return key_id_of(text) if isinstance(text, str) else None
 
 
 def _day(record: dict[str, Any]) -> date | None:

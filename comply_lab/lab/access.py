@@ -17,14 +17,14 @@ import pandas as pd
 
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
-from comply_lab.audit.keyring import KeyRing
+from comply_lab.audit.keyring import ContentKeys, ShreddedKeyError
 from comply_lab.errors import DecryptionError, InvalidQueryError
 from comply_lab.storage.manifest import ACCESS, parse_records
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
 
-Keys = EncryptionManager | KeyRing | None
+Keys = EncryptionManager | ContentKeys | None
 _COLUMNS = ["id", "timestamp", "input", "output", "decrypted", "note"]
 
 
@@ -51,9 +51,11 @@ def decrypt_entries(
     Args:
         log: The log.
         selection: Entry ids, or a DataFrame with an ``id`` column.
-        encryption: The ``EncryptionManager`` or :class:`KeyRing` the content was encrypted
-            with; None decrypts nothing (every row comes back marked), and the attempt is
-            still recorded. A ring lacking a row's key marks that row only.
+        encryption: The ``EncryptionManager`` or content keys (``KeyRing``,
+            ``EnvelopeKeys``, ``SubjectKeys``) the content was encrypted with; None decrypts
+            nothing (every row comes back marked), and the attempt is still recorded. Keys
+            lacking a row's key mark that row only; a shredded subject's rows are marked
+            ``shredded``.
         reason: Why the content is read (a ticket, a case number); required.
         who: Who reads it; defaults to the operating-system user.
 
@@ -69,8 +71,9 @@ def decrypt_entries(
         raise InvalidQueryError("decrypting needs a reason (a case or ticket number, a purpose)")
     ids = list(dict.fromkeys(_ids(selection)))
     key_id = None
-    if isinstance(encryption, KeyRing):
-        key_id = ",".join(encryption.key_ids)
+    if isinstance(encryption, ContentKeys):
+        encryption = encryption.bind(log.storage)
+        key_id = encryption.label
     elif encryption is not None:
         key_id = hashlib.sha256(encryption.get_key()).hexdigest()[:16]
     log.storage.append_metadata(
@@ -111,6 +114,9 @@ def _decrypt_row(row: dict[str, object], encryption: Keys) -> dict[str, object]:
             decrypt_text(encryption, v, entry_id, field) if isinstance(v, str) else None
             for v, field in zip(stored, CONTENT_FIELDS, strict=True)
         )
+    except ShreddedKeyError as err:
+        out["note"] = f"shredded: {err}"
+        return out
     except DecryptionError as err:
         out["note"] = str(err)
         return out

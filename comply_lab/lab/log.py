@@ -19,7 +19,7 @@ from comply_lab._time import TimeLike, day_end, day_start
 from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
-from comply_lab.audit.keyring import KeyRing
+from comply_lab.audit.keyring import ContentKeys
 from comply_lab.errors import InvalidQueryError, StorageError
 from comply_lab.integrity.checkpoint import Checkpoint, make_checkpoint
 from comply_lab.integrity.report import VerificationReport
@@ -290,7 +290,7 @@ class Log:
     def decrypt(
         self,
         selection: pd.DataFrame | Iterable[str] | str,
-        encryption: EncryptionManager | KeyRing | None,
+        encryption: EncryptionManager | ContentKeys | None,
         *,
         reason: str,
         who: str | None = None,

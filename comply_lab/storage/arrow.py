@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, encode_line
+from comply_lab.storage.durability import fsync_path
 
 SCHEMA = pa.schema(
     [
@@ -117,15 +118,6 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     finally:
         tmp.unlink()
     fsync_path(path.parent)
-
-
-def fsync_path(path: Path) -> None:
-    """Fsync a file or directory by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def table_to_jsonl(table: pa.Table) -> bytes:

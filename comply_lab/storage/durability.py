@@ -18,8 +18,11 @@ crash of the *machine* (power loss, kernel panic) may lose:
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, get_args
 
 from comply_lab.errors import InvalidQueryError
@@ -131,3 +134,37 @@ class GroupCommit:
                 except OSError:
                     # Retried at the next tick; close() and "always" waiters raise it.
                     continue
+
+
+def fsync_path(path: Path) -> None:
+    """Fsync a file or directory by path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_file(path: Path, body: bytes) -> bool:
+    """Create ``path`` holding ``body`` atomically and durably, never overwriting.
+
+    The bytes go to a temporary name, are fsynced, and are linked into place (``link``
+    fails if the target exists, unlike ``rename``), then the directory is fsynced.
+
+    Returns:
+        False if ``path`` already existed (it is left as it was).
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(body)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_path(path.parent)
+    return True

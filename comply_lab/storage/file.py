@@ -48,12 +48,13 @@ from comply_lab.storage.segments import (
     parse_parquet_name,
     parse_partition,
     partition_dir,
+    superseded,
 )
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from comply_lab.storage.seal import SealReport
+    from comply_lab.storage.seal import LocalSink, SealReport
 
 StoreFormat = Literal["jsonl", "parquet"]
 SEALED = "_sealed"
@@ -273,16 +274,14 @@ class FileStorage(StorageBase):
         Returns:
             What was sealed.
         """
-        from comply_lab.storage.seal import LocalSink, SealReport, seal_segment
+        from comply_lab.storage.seal import SealReport, seal_segment
 
         self.rotate()
         if self._sealer is not None:
             self._sealer.drain()
         report = SealReport()
         for day, index in self._jsonl_segments():
-            report.merge(
-                seal_segment(self.path, day, index, LocalSink(self.path, self._signing_key))
-            )
+            report.merge(seal_segment(self.path, day, index, self.sink()))
         return report
 
     def rotate(self) -> None:
@@ -373,8 +372,8 @@ class FileStorage(StorageBase):
         result = []
         for name in self._parts(day):
             rel = f"{partition_dir(day)}/{name}"
-            if rel in replaced or ("-r" in name and rel not in counts):
-                continue  # superseded by key rotation, or a rotation not yet recorded
+            if superseded(rel, counts, replaced):
+                continue
             size = _size(self.path / rel)
             if size is not None:
                 count = counts.get(rel)
@@ -414,6 +413,15 @@ class FileStorage(StorageBase):
     def append_metadata(self, name: str, record: dict[str, Any]) -> None:
         """Append a chained (and, with a signing key, signed) record to a metadata file."""
         append_record(self.path, record, name, self._signing_key)
+
+    def sink(self, signing_key: Ed25519PrivateKey | None = None) -> LocalSink:
+        """Return the sink that writes sealed parts and manifest records of this store.
+
+        Records are signed with ``signing_key``, or else the store's own key.
+        """
+        from comply_lab.storage.seal import LocalSink
+
+        return LocalSink(self.path, signing_key or self._signing_key)
 
     def local_path(self, segment: Segment) -> Path:
         """Return the file of a segment, for readers that open files themselves."""

@@ -30,6 +30,8 @@ from comply_lab.integrity.signing import key_id, sign
 MANIFEST = "_manifest.jsonl"
 RETENTION = "_retention.jsonl"
 ACCESS = "_access.jsonl"
+KEYS = "_keys.jsonl"
+SHREDDED = "_shredded.jsonl"
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:

@@ -39,30 +39,45 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from comply_lab.audit.entry import format_timestamp, tampered_ids
-from comply_lab.errors import ComplyLabWarning, IntegrityError, StorageError
+from comply_lab.errors import (
+    ComplyLabWarning,
+    IntegrityError,
+    RetentionWarning,
+    StorageError,
+    aws_error_code,
+)
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
-from comply_lab.storage.manifest import MANIFEST, RETENTION, chain_record, parse_records
+from comply_lab.storage.manifest import (
+    ACCESS,
+    KEYS,
+    MANIFEST,
+    RETENTION,
+    SHREDDED,
+    chain_record,
+    parse_records,
+)
 from comply_lab.storage.memory import MemoryStorage
-from comply_lab.storage.segments import Segment, parse_jsonl_name
+from comply_lab.storage.segments import Segment, has_generation, parse_jsonl_name, superseded
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from comply_lab.storage.seal import SealReport
 
 _SPOOL = "spool:"
 _LEGACY = "legacy:"
-_METADATA_FOLDERS = {MANIFEST: "_manifest/", RETENTION: "_retention/", "_access.jsonl": "_access/"}
+_METADATA_FOLDERS = {
+    name: f"{name.removesuffix('.jsonl')}/"
+    for name in (MANIFEST, RETENTION, ACCESS, KEYS, SHREDDED)
+}
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
 _CHAIN_RETRIES = 20
 _MAX_OBJECT_MB = 4096
-
-
-class RetentionWarning(ComplyLabWarning):
-    """Objects could not be deleted (for example under S3 Object Lock) and were kept."""
 
 
 class S3Storage(StorageBase):
@@ -129,6 +144,7 @@ class S3Storage(StorageBase):
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
         self._locked: bool | None = None
+        self._trail_cache: dict[str, bytes] = {}
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
@@ -223,7 +239,7 @@ class S3Storage(StorageBase):
     def _upload_closed(self) -> int:
         from comply_lab.storage.seal import seal_segment
 
-        sink = _S3Sink(self)
+        sink = self.sink()
         uploaded = 0
         for name in sorted(os.listdir(self.spool_dir)) if self.spool_dir.is_dir() else []:
             found = parse_jsonl_name(name)
@@ -235,7 +251,7 @@ class S3Storage(StorageBase):
         from comply_lab.storage.seal import SealReport, parse_source, write_parts
 
         assert self._memory is not None
-        sink = _S3Sink(self)
+        sink = self.sink()
         report = SealReport()
         for day, data in sorted(self._memory.drain().items()):
             self._memory_index += 1
@@ -256,7 +272,7 @@ class S3Storage(StorageBase):
 
         if signing_key is not None:
             self._signing_key = load_private_key(signing_key)
-        sink = _S3Sink(self)
+        sink = self.sink()
         report = SealReport()
         for day in self.days():
             for segment in self.segments(day):
@@ -267,12 +283,14 @@ class S3Storage(StorageBase):
                 write_parts(
                     sink, day, 0, segment.name, entries, damaged, report, tampered_ids(data)
                 )
-                self._delete_folders([f"{day.isoformat()}/"])
+                self.delete_under([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
         return report
 
-    def _delete_folders(self, folders: list[str]) -> set[str]:
-        """Delete every object under ``folders`` in batches; return the keys S3 refused.
+    def delete_under(self, folders: list[str]) -> set[str]:
+        """Delete every object whose name starts with one of ``folders``, in batches.
+
+        Returns the keys S3 refused.
 
         In a bucket with Object Lock, every version is deleted by id, so a locked version
         is refused (and kept) instead of being hidden behind a delete marker.
@@ -296,6 +314,13 @@ class S3Storage(StorageBase):
             response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
             kept.update(error["Key"] for error in response.get("Errors", []))
         return kept
+
+    def sink(self, signing_key: Ed25519PrivateKey | None = None) -> _S3Sink:
+        """Return the sink that writes sealed objects and manifest records of this store.
+
+        Records are signed with ``signing_key``, or else the store's own key.
+        """
+        return _S3Sink(self, signing_key)
 
     def _object_lock(self) -> bool:
         if self._locked is None:
@@ -331,7 +356,7 @@ class S3Storage(StorageBase):
                 Bucket=self.bucket, Key=self._key(name), Body=body, IfNoneMatch="*"
             )
         except Exception as err:
-            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if aws_error_code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
             raise _translate(err, self.bucket, self._key(name)) from err
         return True
@@ -345,7 +370,7 @@ class S3Storage(StorageBase):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as err:
-            if _code(err) in ("NoSuchKey", "404"):
+            if aws_error_code(err) in ("NoSuchKey", "404"):
                 raise FileNotFoundError(self._key(name)) from None
             raise _translate(err, self.bucket, self._key(name)) from err
         return bytes(response["Body"].read())
@@ -393,7 +418,13 @@ class S3Storage(StorageBase):
         """Return the day's objects, the original tool's objects, and its spooled segments."""
         result = []
         uploaded = set()
-        for name, size in self.list_objects(f"date={day.isoformat()}/"):
+        listed = list(self.list_objects(f"date={day.isoformat()}/"))
+        if any(has_generation(name) for name, _ in listed):  # key rotation happened here
+            records = [r for _, r in parse_records(self.read_metadata(MANIFEST)) if r]
+            recorded = {r.get("segment") for r in records}
+            replaced = {r.get("replaces") for r in records}
+            listed = [(n, size) for n, size in listed if not superseded(n, recorded, replaced)]
+        for name, size in listed:
             fmt: Literal["jsonl", "parquet"] = "parquet" if name.endswith(".parquet") else "jsonl"
             result.append(Segment(day, name, fmt, size, True))
             uploaded.add(name.rsplit("/", 1)[-1].split(".")[0])
@@ -430,19 +461,35 @@ class S3Storage(StorageBase):
         folder = _METADATA_FOLDERS.get(name)
         if folder is None:
             return b""
-        bodies = [self.get(key) for key, _ in sorted(self.list_objects(folder))]
+        bodies = [self._trail_object(key) for key, _ in sorted(self.list_objects(folder))]
         return b"".join(body.strip() + b"\n" for body in bodies)
 
-    def append_metadata(self, name: str, record: dict[str, Any]) -> None:
-        """Append a chained record as the next object of the trail, create-only."""
+    def _trail_object(self, name: str) -> bytes:
+        """Return a metadata object, fetched once: trail objects are created, never changed."""
+        body = self._trail_cache.get(name)
+        if body is None:
+            body = self._trail_cache[name] = self.get(name)
+        return body
+
+    def append_metadata(
+        self,
+        name: str,
+        record: dict[str, Any],
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
+        """Append a chained record as the next object of the trail, create-only.
+
+        It is signed with ``signing_key``, or else the store's signing key if it has one.
+        """
         folder = _METADATA_FOLDERS.get(name)
         if folder is None:
             raise StorageError(f"{name} is not a metadata trail of {self}")
         for _ in range(_CHAIN_RETRIES):
             names = sorted(key for key, _ in self.list_objects(folder))
-            last = orjson.loads(self.get(names[-1])) if names else None
+            last = orjson.loads(self._trail_object(names[-1])) if names else None
             position = len(names) + 1
-            chained = chain_record(record, last, self._signing_key)
+            chained = chain_record(record, last, signing_key or self._signing_key)
             if self.put_new(f"{folder}{position:012d}.json", orjson.dumps(chained)):
                 return
         raise StorageError(
@@ -470,7 +517,7 @@ class S3Storage(StorageBase):
                 "deleted_at": format_timestamp(datetime.now(UTC)),
             },
         )
-        kept = self._delete_folders(folders)
+        kept = self.delete_under(folders)
         if kept:
             warnings.warn(
                 f"{len(kept)} object(s) of {day} in s3://{self.bucket} could not be "
@@ -510,8 +557,9 @@ class S3Storage(StorageBase):
 class _S3Sink:
     """Seals spool segments into S3 objects and the S3 manifest trail."""
 
-    def __init__(self, store: S3Storage) -> None:
+    def __init__(self, store: S3Storage, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.store = store
+        self.signing_key = signing_key
         self.spool_id = store.spool_id
         self._recorded: set[str] | None = None
 
@@ -549,11 +597,18 @@ class _S3Sink:
         return self._recorded
 
     def record(self, record: dict[str, Any]) -> None:
-        self.store.append_metadata(MANIFEST, record)
+        self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key)
         self.recorded().add(str(record.get("segment")))
 
     def quarantine(self, source: str, data: bytes) -> None:
         self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
+
+    def parts(self, day: date) -> list[str]:
+        listed = self.store.list_objects(f"date={day.isoformat()}/")
+        return [n for n, _ in listed if n.endswith(".parquet")]
+
+    def remove(self, name: str) -> bool:
+        return not self.store.delete_under([name])
 
 
 def _client(region: str | None, endpoint_url: str | None) -> Any:
@@ -574,13 +629,8 @@ def _default_spool(bucket: str, prefix: str, endpoint_url: str | None) -> Path:
     return Path(root) / f"{bucket}-{tag}"
 
 
-def _code(err: Exception) -> str:
-    response = getattr(err, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _translate(err: Exception, bucket: str, key: str) -> StorageError:
-    code = _code(err)
+    code = aws_error_code(err)
     where = f"s3://{bucket}/{key}"
     advice = {
         "NoSuchBucket": f"bucket {bucket!r} does not exist; create it or fix the name",

@@ -36,11 +36,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.errors import CorruptLineWarning, IntegrityError, StorageError
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
-from comply_lab.storage.arrow import entries_to_table, fsync_path, write_parquet
+from comply_lab.storage.arrow import entries_to_table, write_parquet
 from comply_lab.storage.digest import file_sha256
+from comply_lab.storage.durability import create_file, fsync_path
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import append_record, read_records
-from comply_lab.storage.segments import jsonl_name, parquet_name
+from comply_lab.storage.segments import jsonl_name, parquet_name, partition_dir
 
 QUARANTINE = "_quarantine"
 
@@ -105,6 +106,14 @@ class Sink(Protocol):
         """Keep the raw bytes of a segment that had damaged lines."""
         ...
 
+    def parts(self, day: date) -> list[str]:
+        """Return the names of every Parquet part stored for ``day``, hidden ones included."""
+        ...
+
+    def remove(self, name: str) -> bool:
+        """Delete a part; return False if the store refused (Object Lock, permissions)."""
+        ...
+
 
 class LocalSink:
     """Seals into the Parquet dataset and ``_manifest.jsonl`` of a local store."""
@@ -136,6 +145,17 @@ class LocalSink:
     def quarantine(self, source: str, data: bytes) -> None:
         """Keep the bytes in ``_quarantine/``."""
         _quarantine(self.root, source, data)
+
+    def parts(self, day: date) -> list[str]:
+        """Return ``date=.../part-*.parquet`` names of ``day``."""
+        folder = self.root / partition_dir(day)
+        return sorted(f"{partition_dir(day)}/{p.name}" for p in folder.glob("part-*.parquet"))
+
+    def remove(self, name: str) -> bool:
+        """Delete the part (a missing one counts as removed)."""
+        (self.root / name).unlink(missing_ok=True)
+        fsync_path((self.root / name).parent)
+        return True
 
 
 def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) -> SealReport:
@@ -315,12 +335,7 @@ def _manifest_record(
 def _quarantine(root: Path, name: str, data: bytes) -> None:
     target = root / QUARANTINE / name
     target.parent.mkdir(exist_ok=True)
-    if not target.exists():
-        tmp = target.with_name(f".{name}.tmp")
-        tmp.write_bytes(data)
-        fsync_path(tmp)
-        os.replace(tmp, target)
-        fsync_path(target.parent)
+    create_file(target, data)
 
 
 def _now() -> str:

@@ -12,6 +12,7 @@ A day partition holds **segments** in write order:
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -21,6 +22,7 @@ SegmentFormat = Literal["jsonl", "parquet"]
 _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
 _PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})(-r\d+)?\.parquet$")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_GENERATION = re.compile(r"-r\d+\.parquet$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,20 @@ def rotated_name(name: str) -> str:
     """
     stem, _, generation = name.removesuffix(".parquet").partition("-r")
     return f"{stem}-r{int(generation or 0) + 1}.parquet"
+
+
+def superseded(name: str, recorded: Container[object], replaced: Container[object]) -> bool:
+    """Whether key rotation hides a Parquet segment from readers.
+
+    It does when the manifest says a newer generation ``replaces`` it, and when it is a
+    generation the manifest does not record yet (a rotation interrupted before its record).
+    """
+    return name in replaced or (_GENERATION.search(name) is not None and name not in recorded)
+
+
+def has_generation(name: str) -> bool:
+    """Whether a Parquet segment name is a re-encrypted generation (``-rN``)."""
+    return _GENERATION.search(name) is not None
 
 
 def parse_parquet_name(name: str) -> tuple[date, int] | None:
