@@ -202,5 +202,78 @@ def evidence(
     click.echo(f"evidence bundle written to {folder}/ (open {folder}/report.html)")
 
 
+@main.command()
+@click.argument("target")
+@click.option("--days", type=click.IntRange(min=0), required=True, help="Retention in days.")
+@click.option("--apply", "apply_plan", is_flag=True, help="Delete; without it, only show.")
+@click.option("--floor-days", type=click.IntRange(min=0), help="A minimum retention to respect.")
+@click.option(
+    "--override",
+    metavar="REASON",
+    help="Go below the minimum retention; the reason is recorded with each deletion.",
+)
+@click.option("--reason", help="Why (a policy or ticket); recorded with each deletion.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")
+def retention(
+    target: str,
+    days: int,
+    apply_plan: bool,
+    floor_days: int | None,
+    override: str | None,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Show which day partitions retention would delete and why; delete with --apply.
+
+    Partitions under a legal hold or S3 Object Lock are kept; every deletion is recorded
+    first, so verification reports it as expired_by_policy. Exits 2 if --days is below
+    the log's minimum retention without --override.
+
+    For instance (from cron, daily):
+
+        comply-lab retention /var/log/ai-audit --days 365 --apply --reason "policy R-7"
+    """
+    from comply_lab.lab import open_log
+    from comply_lab.storage.retention import apply_retention, plan_retention
+
+    log = open_log(target, progress=False)
+    plan = plan_retention(log.storage, days, floor_days=floor_days, override=override)
+    result = apply_retention(log.storage, plan, reason=reason) if apply_plan else None
+    if as_json:
+        out: dict[str, Any] = {
+            "days": days,
+            "floor_days": plan.floor_days,
+            "partitions": [
+                {
+                    "partition": p.partition.isoformat(),
+                    "entries": p.entries,
+                    "bytes": p.bytes,
+                    "action": p.action,
+                    "reason": p.reason,
+                }
+                for p in plan.partitions
+            ],
+        }
+        if result is not None:
+            out["deleted"] = {
+                "partitions": [d.isoformat() for d in result.partitions],
+                "entries": result.entries,
+                "kept": {d.isoformat(): why for d, why in result.kept.items()},
+            }
+        click.echo(json.dumps(out))
+        return
+    for p in plan.partitions:
+        entries = "?" if p.entries is None else f"{p.entries:,}"
+        click.echo(f"{p.partition}  {p.action:<6} {entries:>12} entries  {p.reason}")
+    doomed = plan.to_delete
+    if result is None:
+        total = sum(p.entries or 0 for p in doomed)
+        click.echo(f"would delete {len(doomed)} partition(s), {total:,} entries; run with --apply")
+        return
+    for day, why in result.kept.items():
+        click.echo(f"{day}  kept: {why}")
+    click.echo(f"deleted {len(result.partitions)} partition(s), {result.entries:,} entries")
+
+
 if __name__ == "__main__":
     main()

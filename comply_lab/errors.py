@@ -75,6 +75,10 @@ class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
 
 
+class RetentionFloorError(InvalidQueryError):
+    """A retention plan would delete data younger than the log's minimum retention."""
+
+
 class RetentionWarning(ComplyLabWarning):
     """Stored data could not be deleted (for example under S3 Object Lock) and was kept."""
 

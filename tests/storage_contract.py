@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab.audit import AuditEntry, Storage
 from comply_lab.audit.entry import entry_hash
+from comply_lab.storage.manifest import RETENTION, parse_records
+from comply_lab.storage.retention import place_hold, release_hold
 from tests.conftest import FakeClock, StorageFactory, settle
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -184,6 +186,35 @@ class StorageContract:
         assert storage.days()[0] == date(2026, 1, 31)
         assert storage.count_sync() == sum(range(3, 11))
         assert logger.cleanup_expired_sync() == 0
+
+    def test_holds_keep_their_partitions_through_cleanup(
+        self, make_storage: StorageFactory, clock: FakeClock
+    ):
+        """A conversation hold and a time-range hold keep exactly their days.
+
+        Each deletion is recorded first, and releasing a hold lets the next cleanup go on.
+        """
+        storage = make_storage()
+        logger = _logger(storage, clock, retention_days=3)
+        for day in range(8):
+            clock.now = T0 + timedelta(days=day)
+            logger.log_sync(input="q", output="a", conversation_id=f"c{day}")
+        settle(storage)
+        place_hold(storage, "case-1", conversation_id="c1", reason="litigation 1")
+        place_hold(
+            storage,
+            "range",
+            start=T0 + timedelta(days=3),
+            end=T0 + timedelta(days=3),
+            reason="audit",
+        )
+        assert logger.cleanup_expired_sync() == 2  # days 0 and 2; 1 and 3 are held
+        assert storage.days()[:2] == [date(2026, 1, 30), date(2026, 2, 1)]
+        deleted = [r["date"] for _, r in parse_records(storage.read_metadata(RETENTION)) if r]
+        assert deleted == ["2026-01-29", "2026-01-31"]
+        release_hold(storage, "case-1", reason="settled")
+        assert logger.cleanup_expired_sync() == 1
+        assert date(2026, 1, 30) not in storage.days()
 
     def test_async_api(self, make_storage: StorageFactory, clock: FakeClock):
         """The async methods give the same results as their sync twins."""

@@ -28,6 +28,7 @@ import pytest  # noqa: E402
 
 from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
 from comply_lab.integrity.signing import generate_signing_key, public_key_pem  # noqa: E402
+from comply_lab.storage.retention import apply_retention, plan_retention  # noqa: E402
 from comply_lab.storage.s3 import S3Storage  # noqa: E402
 from tests.conftest import FakeClock, new_bucket, original_record  # noqa: E402
 
@@ -249,7 +250,10 @@ class TestMemorySpoolAndMigration:
 
 class TestObjectLock:
     def test_locked_objects_are_retained_and_reported(self, s3_endpoint: str, tmp_path: Path):
-        """Under Object Lock, a locked day stays, is warned about, and counts as not deleted."""
+        """Under Object Lock, a locked day is kept; locked after planning, it is refused.
+
+        A refused deletion is warned about and reported, and nothing locked counts as deleted.
+        """
         from comply_lab.errors import RetentionWarning
 
         client = boto3.client("s3", endpoint_url=s3_endpoint)
@@ -271,9 +275,26 @@ class TestObjectLock:
                 "RetainUntilDate": datetime.now(UTC) + timedelta(days=9),
             },
         )
-        with pytest.warns(RetentionWarning, match="could not be deleted"):
-            assert logger.cleanup_expired_sync() == 0
+        plan = plan_retention(storage, 1, clock.now)
+        first = plan.partitions[0]
+        assert first.action == "keep" and first.reason.startswith("locked by object lock until")
+        assert logger.cleanup_expired_sync() == 0  # the plan keeps the locked day
         assert locked in _keys(s3_endpoint, bucket)
+        # Locked after planning: the deletion is refused, warned about, and reported.
+        clock.now = T0 + timedelta(days=3)
+        plan = plan_retention(storage, 1, clock.now)
+        assert [p.partition.isoformat() for p in plan.to_delete] == ["2026-01-30"]
+        second = next(k for k in _keys(s3_endpoint, bucket) if "date=2026-01-30" in k)
+        client.put_object_legal_hold(Bucket=bucket, Key=second, LegalHold={"Status": "ON"})
+        with pytest.warns(RetentionWarning, match="could not be deleted"):
+            result = apply_retention(storage, plan)
+        assert result.entries == 0 and "refused" in result.kept[plan.to_delete[0].partition]
+        assert second in _keys(s3_endpoint, bucket)
+        assert (
+            plan_retention(storage, 1, clock.now)
+            .partitions[1]
+            .reason.startswith("locked by object lock until 9999")
+        )
 
     def test_rotation_size_is_capped_for_single_puts(self, tmp_path: Path):
         """A segment must fit one PUT."""

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Concatenate, NamedTuple, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec
 
 import orjson
 
@@ -25,7 +25,11 @@ from comply_lab.audit.keyring import ContentKeys
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
-from comply_lab.storage.scan import entries_between, expire, find_entry, open_storage
+from comply_lab.storage.retention import apply_retention, plan_retention
+from comply_lab.storage.scan import entries_between, find_entry, open_storage
+
+if TYPE_CHECKING:
+    from comply_lab.audit.schedule import DailyCleanup
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
@@ -301,6 +305,13 @@ class AuditLogger(Closing):
 
         Whole day partitions are deleted; no file is rewritten, and no entry younger than
         ``retention_days`` is ever deleted (an entry may outlive it by up to one day).
+        It is :func:`~comply_lab.storage.retention.plan_retention` and
+        ``apply_retention`` with the logger's ``retention_days``: partitions under a legal
+        hold or S3 Object Lock are kept, each deletion is recorded in ``_retention``, and
+        a retention floor recorded in the log is enforced.
+
+        Raises:
+            RetentionFloorError: ``retention_days`` is below the log's minimum retention.
 
         Args:
             now: The current time, for tests and reports; defaults to the clock.
@@ -310,7 +321,24 @@ class AuditLogger(Closing):
         """
         if now is None and self._clock is not None:
             now = self._clock()
-        return expire(self.storage, self.retention_days, to_utc(now) if now else None)
+        plan = plan_retention(self.storage, self.retention_days, now, count_kept=False)
+        return apply_retention(self.storage, plan, reason="cleanup_expired").entries
+
+    def schedule_cleanup(self, *, hour: int = 2, minute: int = 0) -> DailyCleanup:
+        """Run :meth:`cleanup_expired` daily at ``hour:minute`` UTC in the background.
+
+        Call it from a running asyncio program; errors are logged and the next day's run
+        still happens. Stop it with ``await schedule.stop()``. See
+        :mod:`comply_lab.audit.schedule`.
+        """
+        from comply_lab.audit.schedule import DailyCleanup
+
+        return DailyCleanup(self, hour=hour, minute=minute).start()
+
+    @property
+    def clock(self) -> Callable[[], datetime] | None:
+        """The clock given to the logger, if any."""
+        return self._clock
 
     get_entry = asyncify(get_entry_sync)
     get_entries = asyncify(get_entries_sync)

@@ -19,10 +19,16 @@ class ChainTracker:
     Args:
         open_start: Accept chains that start after seq 0 (a time-limited verification, or
             a log whose oldest days were deleted by recorded retention).
+        expired: Per writer, ``(first_seq, last_seq)`` ranges deleted by recorded
+            retention: gaps they explain are not reported (the deleted segments are
+            reported as ``expired_by_policy`` instead).
     """
 
-    def __init__(self, *, open_start: bool) -> None:
+    def __init__(
+        self, *, open_start: bool, expired: dict[str, list[tuple[int, int]]] | None = None
+    ) -> None:
         self.open_start = open_start
+        self.expired = expired or {}
         self._last: dict[str, tuple[int, str | None]] = {}
         self._pending: dict[str, set[int]] = {}
 
@@ -68,12 +74,13 @@ class ChainTracker:
             return []
         if seq > last_seq + 1:
             self._last[writer] = (seq, digest)
-            gap = range(last_seq + 1, seq)
+            gap = self._unexplained(writer, last_seq + 1, seq - 1)
             if len(gap) > _MAX_PENDING:
                 return [
                     problem(
                         "missing",
-                        f"entries {gap.start}..{gap.stop - 1} of this writer are not in the log",
+                        f"{len(gap)} entries between seq {last_seq} and {seq} of this writer "
+                        "are not in the log",
                     )
                 ]
             self._pending.setdefault(writer, set()).update(gap)
@@ -92,6 +99,16 @@ class ChainTracker:
                 f"another entry already holds seq {seq} of this writer (forged or duplicated)",
             )
         ]
+
+    def _unexplained(self, writer: str, first: int, last: int) -> set[int] | range:
+        """Return the seqs in ``[first, last]`` that no expired range covers."""
+        spans = [(a, b) for a, b in self.expired.get(writer, ()) if a <= last and b >= first]
+        if not spans:
+            return range(first, last + 1)
+        missing = set(range(first, last + 1))
+        for a, b in spans:
+            missing.difference_update(range(max(a, first), min(b, last) + 1))
+        return missing
 
     def advance(self, writer: str, seq: int, digest: str | None) -> None:
         """Move ``writer`` to ``seq`` after its entries up to there were checked elsewhere."""

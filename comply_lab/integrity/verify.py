@@ -58,6 +58,7 @@ from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import (
     ACCESS,
+    HOLDS,
     KEYS,
     MANIFEST,
     RETENTION,
@@ -121,6 +122,7 @@ class _Verifier:
         retention = self._chain_file(RETENTION)
         self._chain_file(ACCESS, require_signatures=False)
         self._chain_file(KEYS, require_signatures=False)
+        self._chain_file(HOLDS, require_signatures=False)
         self.shredded = {
             str(r["key_id"]): r
             for r in self._chain_file(SHREDDED, require_signatures=False)
@@ -143,7 +145,10 @@ class _Verifier:
                 )
             )
         deleted = {s for r in retention for s in r.get("segments", []) if isinstance(s, str)}
-        self.tracker = ChainTracker(open_start=lo is not None or bool(retention))
+        self.tracker = ChainTracker(
+            open_start=lo is not None or bool(retention),
+            expired=_expired_ranges(retention, by_segment),
+        )
         days = set(self.storage.days()) | {_day(r) for r in manifest if _day(r) is not None}
         chosen = sorted(
             d
@@ -640,6 +645,31 @@ def _complete_record(tail: bytes) -> bool:
         if isinstance(record, dict) and "entry_hash" in record:
             return True
     return False
+
+
+def _expired_ranges(
+    retention: list[dict[str, Any]], by_segment: dict[str, dict[str, Any]]
+) -> dict[str, list[tuple[int, int]]]:
+    """Return, per writer, the seq ranges that recorded retention deleted.
+
+    Sealed segments' ranges come from their manifest records; unsealed ones are in the
+    retention record itself.
+    """
+    ranges: dict[str, list[tuple[int, int]]] = {}
+
+    def add(writer: object, first: object, last: object) -> None:
+        if isinstance(writer, str) and isinstance(first, int) and isinstance(last, int):
+            ranges.setdefault(writer, []).append((first, last))
+
+    for record in retention:
+        for name in record.get("segments") or []:
+            for writer, chain in ((by_segment.get(name) or {}).get("writers") or {}).items():
+                if isinstance(chain, dict):
+                    add(writer, chain.get("first_seq"), chain.get("last_seq"))
+        for writer, span in (record.get("writers") or {}).items():
+            if isinstance(span, list) and len(span) == 2:
+                add(writer, span[0], span[1])
+    return ranges
 
 
 def _key_of(text: object) -> str | None:

@@ -32,6 +32,7 @@ from comply_lab.integrity.verify import verify
 from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import to_frame
+from comply_lab.lab.policy import events_frame, holds_frame, plan_of
 from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
 from comply_lab.lab.stats import health
@@ -40,6 +41,16 @@ from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
 from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.retention import (
+    Hold,
+    RetentionPlan,
+    RetentionResult,
+    apply_retention,
+    place_hold,
+    plan_retention,
+    release_hold,
+    set_floor,
+)
 from comply_lab.storage.scan import covers_day, open_storage, select_segments
 from comply_lab.storage.segments import Segment
 
@@ -316,6 +327,91 @@ class Log:
     def access_events(self) -> pd.DataFrame:
         """Return every recorded decryption: when, who, why, which entries, which key."""
         return access_events(self)
+
+    def retention_plan(
+        self,
+        days: int,
+        now: TimeLike | None = None,
+        *,
+        floor_days: int | None = None,
+        override: str | None = None,
+    ) -> pd.DataFrame:
+        """Return what retention of ``days`` days would delete; nothing is changed.
+
+        One row per day partition: ``partition``, ``entries``, ``bytes``, ``action``
+        (``delete`` or ``keep``), ``reason`` (expired, within retention, under hold,
+        locked by object lock) and ``holds``. Pass it to :meth:`apply_retention`, after
+        removing any row you want kept. See :mod:`comply_lab.storage.retention`.
+
+        Raises:
+            RetentionFloorError: ``days`` is below the minimum retention and no
+                ``override`` reason is given.
+        """
+        return plan_retention(
+            self.storage, days, now, floor_days=floor_days, override=override
+        ).to_frame()
+
+    def apply_retention(
+        self,
+        plan: RetentionPlan | pd.DataFrame,
+        *,
+        reason: str | None = None,
+        who: str | None = None,
+    ) -> RetentionResult:
+        """Delete exactly the partitions the plan marks ``delete``, each recorded first.
+
+        Holds and the floor are checked again, so a hold placed since planning still
+        protects its partitions. Returns the partitions and entries deleted and what was
+        kept, and why.
+        """
+        return apply_retention(self.storage, plan_of(plan), who=who, reason=reason)
+
+    def hold(
+        self,
+        name: str,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        conversation_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        reason: str,
+        who: str | None = None,
+    ) -> Hold:
+        """Place a legal hold: partitions with a matching entry are never deleted.
+
+        An entry matches when it lies in ``[start, end]`` (if given), belongs to
+        ``conversation_id`` (if given) and has every ``metadata`` key/value (if given); a
+        hold with no criteria covers the whole log. Recorded in the log's ``_holds`` trail.
+
+        Raises:
+            InvalidQueryError: no reason or name, or a hold of that name is active.
+        """
+        return place_hold(
+            self.storage,
+            name,
+            start=start,
+            end=end,
+            conversation_id=conversation_id,
+            metadata=metadata,
+            reason=reason,
+            who=who,
+        )
+
+    def release(self, name: str, reason: str, *, who: str | None = None) -> None:
+        """Release an active hold (recorded); later plans may delete its partitions."""
+        release_hold(self.storage, name, reason=reason, who=who)
+
+    def holds(self) -> pd.DataFrame:
+        """Return the active legal holds."""
+        return holds_frame(self.storage)
+
+    def set_retention_floor(self, days: int, reason: str, *, who: str | None = None) -> None:
+        """Record a minimum retention (0 removes it) that every plan must respect."""
+        set_floor(self.storage, days, reason=reason, who=who)
+
+    def retention_events(self) -> pd.DataFrame:
+        """Return who deleted, held or released what, when, and under which policy."""
+        return events_frame(self.storage)
 
     def checkpoint(self, signing_key: PrivateKeyLike | None = None) -> Checkpoint:
         """Return a checkpoint of the sealed log, to keep somewhere else.

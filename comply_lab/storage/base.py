@@ -8,7 +8,7 @@ them (see :mod:`comply_lab.storage.scan`), so every backend behaves the same.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,11 +61,13 @@ class Storage(Protocol):
         """
         ...
 
-    def drop_day(self, day: date) -> int:
+    def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete a whole day partition and return how many entries it held.
 
-        Backends that keep metadata record the deletion first (``_retention.jsonl``), so
-        verification reports the partition as expired by policy rather than missing.
+        Backends record the deletion first (a ``_retention.jsonl`` record, see
+        :func:`~comply_lab.storage.manifest.retention_record`, with ``details`` such as
+        who and under which policy), so verification reports the partition as expired by
+        policy rather than missing.
         """
         ...
 

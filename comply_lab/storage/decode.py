@@ -110,6 +110,26 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
     return total
 
 
+def writer_ranges(storage: SegmentSource, segments: Sequence[Segment]) -> dict[str, list[int]]:
+    """Return each writer's ``[first_seq, last_seq]`` in the unsealed segments given.
+
+    Sealed segments are skipped: their manifest records already hold these ranges.
+    """
+    ranges: dict[str, list[int]] = {}
+    for segment in segments:
+        if segment.sealed:
+            continue
+        try:
+            for entry in segment_entries(storage, segment):
+                if entry.writer_id is None or entry.seq is None:
+                    continue
+                span = ranges.setdefault(entry.writer_id, [entry.seq, entry.seq])
+                span[0], span[1] = min(span[0], entry.seq), max(span[1], entry.seq)
+        except FileNotFoundError:
+            continue
+    return ranges
+
+
 def _source(storage: SegmentSource, segment: Segment) -> str:
     local = getattr(storage, "local_path", None)
     return str(local(segment)) if local is not None else segment.name

@@ -27,19 +27,19 @@ import os
 import queue
 import threading
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab import _forksafe
-from comply_lab.audit.entry import format_timestamp
 from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.decode import count_segments
+from comply_lab.storage.decode import count_segments, writer_ranges
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit
-from comply_lab.storage.manifest import RETENTION, append_record, read_records
+from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
     Segment,
     jsonl_name,
@@ -427,17 +427,13 @@ class FileStorage(StorageBase):
         """Return the file of a segment, for readers that open files themselves."""
         return self.path / segment.name
 
-    def drop_day(self, day: date) -> int:
-        """Delete every segment of ``day``; return how many entries they held."""
+    def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
+        """Delete every segment of ``day``, recorded first; return how many entries they held."""
         segments = self.segments(day)
         count = count_segments(self, segments)
         if segments:
-            record = {
-                "date": day.isoformat(),
-                "segments": [s.name for s in segments],
-                "entries": count,
-                "deleted_at": format_timestamp(datetime.now(UTC)),
-            }
+            writers = writer_ranges(self, segments)
+            record = retention_record(day, [s.name for s in segments], count, details, writers)
             append_record(self.path, record, RETENTION, self._signing_key)
         for seg in segments:
             try:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.entry import GENESIS_HASH
+from comply_lab.audit.entry import GENESIS_HASH, format_timestamp
 from comply_lab.integrity.signing import key_id, sign
 
 MANIFEST = "_manifest.jsonl"
@@ -32,6 +33,7 @@ RETENTION = "_retention.jsonl"
 ACCESS = "_access.jsonl"
 KEYS = "_keys.jsonl"
 SHREDDED = "_shredded.jsonl"
+HOLDS = "_holds.jsonl"
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -105,3 +107,28 @@ def append_record(
         return chained
     finally:
         os.close(fd)
+
+
+def retention_record(
+    day: date,
+    segments: list[str],
+    entries: int,
+    details: Mapping[str, Any] | None,
+    writers: Mapping[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """Return the ``_retention`` record of deleting a day partition (before it is deleted).
+
+    ``writers`` holds each writer's ``[first_seq, last_seq]`` in the deleted segments that
+    no manifest record describes (unsealed JSONL), so verification can tell the gap they
+    leave in a chain from entries gone missing.
+    """
+    record = {
+        "date": day.isoformat(),
+        "segments": segments,
+        "entries": entries,
+        "deleted_at": format_timestamp(datetime.now(UTC)),
+        **(details or {}),
+    }
+    if writers:
+        record["writers"] = dict(writers)
+    return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,8 @@ import orjson
 from comply_lab import _forksafe
 from comply_lab.errors import InvalidQueryError
 from comply_lab.storage.base import StorageBase
+from comply_lab.storage.decode import writer_ranges
+from comply_lab.storage.manifest import RETENTION, chain_record, retention_record
 from comply_lab.storage.segments import Segment
 
 
@@ -86,9 +89,11 @@ class MemoryStorage(StorageBase):
             return b"".join(self._metadata.get(name, ()))
 
     def append_metadata(self, name: str, record: dict[str, Any]) -> None:
-        """Keep a metadata record in memory."""
+        """Keep a metadata record in memory, chained to the one before it."""
         with self._lock:
-            self._metadata.setdefault(name, []).append(orjson.dumps(record) + b"\n")
+            trail = self._metadata.setdefault(name, [])
+            previous = orjson.loads(trail[-1]) if trail else None
+            trail.append(orjson.dumps(chain_record(record, previous)) + b"\n")
 
     def drain(self) -> dict[date, bytes]:
         """Remove and return everything held, as JSON lines per day (for uploading)."""
@@ -98,8 +103,14 @@ class MemoryStorage(StorageBase):
             self._order.clear()
         return taken
 
-    def drop_day(self, day: date) -> int:
-        """Delete all entries of ``day``; return how many there were."""
+    def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
+        """Delete all entries of ``day``, recorded first; return how many there were."""
+        segments = self.segments(day)
+        count = len(self._days.get(day, ()))
+        if count:
+            names = [s.name for s in segments]
+            writers = writer_ranges(self, segments)
+            self.append_metadata(RETENTION, retention_record(day, names, count, details, writers))
         with self._lock:
             bucket = self._days.pop(day, deque())
             if bucket:

@@ -31,14 +31,14 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from comply_lab.audit.entry import format_timestamp, tampered_ids
+from comply_lab.audit.entry import tampered_ids
 from comply_lab.errors import (
     ComplyLabWarning,
     IntegrityError,
@@ -48,17 +48,19 @@ from comply_lab.errors import (
 )
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.decode import count_segments
+from comply_lab.storage.decode import count_segments, writer_ranges
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.manifest import (
     ACCESS,
+    HOLDS,
     KEYS,
     MANIFEST,
     RETENTION,
     SHREDDED,
     chain_record,
     parse_records,
+    retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
 from comply_lab.storage.segments import Segment, has_generation, parse_jsonl_name, superseded
@@ -72,7 +74,7 @@ _SPOOL = "spool:"
 _LEGACY = "legacy:"
 _METADATA_FOLDERS = {
     name: f"{name.removesuffix('.jsonl')}/"
-    for name in (MANIFEST, RETENTION, ACCESS, KEYS, SHREDDED)
+    for name in (MANIFEST, RETENTION, ACCESS, KEYS, SHREDDED, HOLDS)
 }
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
@@ -315,6 +317,27 @@ class S3Storage(StorageBase):
             kept.update(error["Key"] for error in response.get("Errors", []))
         return kept
 
+    def locked_until(self, day: date) -> datetime | None:
+        """Return until when S3 Object Lock keeps an object of ``day``; None if none is locked.
+
+        Reads each object's lock headers (one HEAD request per object), only in buckets
+        with Object Lock enabled. An object legal hold has no end: it is reported as
+        ``datetime.max``.
+        """
+        if not self._object_lock():
+            return None
+        now = datetime.now(UTC)
+        latest: datetime | None = None
+        for folder in (f"date={day.isoformat()}/", f"{day.isoformat()}/"):
+            for name, _ in self.list_objects(folder):
+                head = self._call("head_object", self._key(name), Key=self._key(name))
+                if head.get("ObjectLockLegalHoldStatus") == "ON":
+                    return datetime.max.replace(tzinfo=UTC)
+                until = head.get("ObjectLockRetainUntilDate")
+                if until is not None and until > now and (latest is None or until > latest):
+                    latest = until.astimezone(UTC)
+        return latest
+
     def sink(self, signing_key: Ed25519PrivateKey | None = None) -> _S3Sink:
         """Return the sink that writes sealed objects and manifest records of this store.
 
@@ -497,7 +520,7 @@ class S3Storage(StorageBase):
             f"{_CHAIN_RETRIES} attempts: too many concurrent writers; try again"
         )
 
-    def drop_day(self, day: date) -> int:
+    def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete a day's objects in batches (and its spool); return the entries deleted.
 
         Objects that cannot be deleted (Object Lock, permissions) are kept, reported with
@@ -508,14 +531,10 @@ class S3Storage(StorageBase):
             return self.spool.drop_day(day) if self._spool_store() else 0
         counts = {s.name: count_segments(self, [s]) for s in segments}
         folders = [f"date={day.isoformat()}/", f"{day.isoformat()}/"]
+        writers = writer_ranges(self, segments)
         self.append_metadata(
             RETENTION,
-            {
-                "date": day.isoformat(),
-                "segments": sorted(counts),
-                "entries": sum(counts.values()),
-                "deleted_at": format_timestamp(datetime.now(UTC)),
-            },
+            retention_record(day, sorted(counts), sum(counts.values()), details, writers),
         )
         kept = self.delete_under(folders)
         if kept:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from comply_lab._time import TimeLike, day_start, to_range, to_utc
+from comply_lab._time import TimeLike, day_start, to_range
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
@@ -119,26 +119,3 @@ def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
             if entry.id == entry_id:
                 return entry
     return None
-
-
-def expire(storage: Storage, retention_days: int, now: datetime | None = None) -> int:
-    """Delete every day partition whose whole day is older than ``retention_days``.
-
-    A day is expired once its last instant is more than ``retention_days`` days before
-    ``now``: nothing younger is ever deleted. Whole days are deleted, nothing rewritten.
-
-    Returns:
-        The number of entries deleted.
-    """
-    if isinstance(retention_days, bool) or not isinstance(retention_days, int):
-        raise InvalidQueryError(f"retention_days must be an int, got {retention_days!r}")
-    if retention_days < 0:
-        raise InvalidQueryError(f"retention_days must be >= 0, got {retention_days}")
-    cutoff = to_utc(now if now is not None else datetime.now().astimezone()) - timedelta(
-        days=retention_days
-    )
-    deleted = 0
-    for day in storage.days():
-        if day_start(day) + timedelta(days=1) <= cutoff:
-            deleted += storage.drop_day(day)
-    return deleted
