@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/verify_speed.py
 	$(BIN)/python bench/s3_cost.py
 	$(BIN)/python bench/crypto_speed.py
+	$(BIN)/python bench/retention_speed.py
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -76,6 +76,11 @@ class TestDemo:
         ("verify_speed", ["--entries", "3000"], "verify(), 3,000 entries, signed"),
         ("s3_cost", ["--entries", "300"], "write requests for 300 entries"),
         ("crypto_speed", ["--entries", "300"], "log_sync(), AES-GCM key ring vs hash-only"),
+        (
+            "retention_speed",
+            ["--entries", "3000", "--baseline-entries", "300"],
+            "cleanup_expired, 10 of 30 days, parquet",
+        ),
     ],
 )
 def test_bench_scripts_run(script: str, args: list[str], first: str):

@@ -321,7 +321,7 @@ class AuditLogger(Closing):
         """
         if now is None and self._clock is not None:
             now = self._clock()
-        plan = plan_retention(self.storage, self.retention_days, now, count_kept=False)
+        plan = plan_retention(self.storage, self.retention_days, now, count=False)
         return apply_retention(self.storage, plan, reason="cleanup_expired").entries
 
     def schedule_cleanup(self, *, hour: int = 2, minute: int = 0) -> DailyCleanup:

@@ -29,14 +29,12 @@ import pyarrow.parquet as pq
 from comply_lab._time import TimeLike
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import plots
-from comply_lab.storage.manifest import RETENTION
+from comply_lab.storage.manifest import HOLDS, RETENTION
 
 if TYPE_CHECKING:
     from comply_lab.integrity.checkpoint import Checkpoint
     from comply_lab.integrity.signing import PublicKeyLike
     from comply_lab.lab.log import Log
-
-HOLDS = "_holds.jsonl"
 
 
 def write_bundle(

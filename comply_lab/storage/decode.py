@@ -9,7 +9,7 @@ from typing import Protocol, TypeVar
 
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
-from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.jsonl import parse_segment, summarize_jsonl
 from comply_lab.storage.segments import Segment
 
 
@@ -104,30 +104,37 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
             total += pq.ParquetFile(io.BytesIO(storage.read_segment(segment))).metadata.num_rows
         else:
             try:
-                total += sum(1 for _ in segment_entries(storage, segment))
+                total += summarize_jsonl(storage.read_segment(segment))[0]
             except FileNotFoundError:
                 continue  # sealed meanwhile: its Parquet twin is counted by a new listing
     return total
 
 
-def writer_ranges(storage: SegmentSource, segments: Sequence[Segment]) -> dict[str, list[int]]:
-    """Return each writer's ``[first_seq, last_seq]`` in the unsealed segments given.
+def summarize_segments(
+    storage: SegmentSource, segments: Sequence[Segment]
+) -> tuple[int, dict[str, list[int]]]:
+    """Count the entries of segments, and each writer's ``[first, last]`` seq in unsealed ones.
 
-    Sealed segments are skipped: their manifest records already hold these ranges.
+    What retention records before deleting: sealed segments are counted from the
+    manifest or Parquet footers (their manifest records hold the writer ranges); unsealed
+    JSONL is read once, parsing each line without building entries.
     """
+    total = 0
     ranges: dict[str, list[int]] = {}
     for segment in segments:
-        if segment.sealed:
+        if segment.sealed or segment.format != "jsonl":
+            total += count_segments(storage, [segment])
             continue
         try:
-            for entry in segment_entries(storage, segment):
-                if entry.writer_id is None or entry.seq is None:
-                    continue
-                span = ranges.setdefault(entry.writer_id, [entry.seq, entry.seq])
-                span[0], span[1] = min(span[0], entry.seq), max(span[1], entry.seq)
+            data = storage.read_segment(segment)
         except FileNotFoundError:
-            continue
-    return ranges
+            continue  # sealed meanwhile: deleted with the partition's other segments
+        count, found = summarize_jsonl(data)
+        total += count
+        for writer, (first, last) in found.items():
+            span = ranges.setdefault(writer, [first, last])
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+    return total, ranges
 
 
 def _source(storage: SegmentSource, segment: Segment) -> str:

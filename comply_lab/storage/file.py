@@ -37,7 +37,7 @@ from comply_lab import _forksafe
 from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.decode import count_segments, writer_ranges
+from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
@@ -430,9 +430,8 @@ class FileStorage(StorageBase):
     def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete every segment of ``day``, recorded first; return how many entries they held."""
         segments = self.segments(day)
-        count = count_segments(self, segments)
+        count, writers = summarize_segments(self, segments)
         if segments:
-            writers = writer_ranges(self, segments)
             record = retention_record(day, [s.name for s in segments], count, details, writers)
             append_record(self.path, record, RETENTION, self._signing_key)
         for seg in segments:

@@ -45,6 +45,35 @@ def parse_segment(data: bytes, source: str) -> Iterator[AuditEntry]:
         )
 
 
+def summarize_jsonl(data: bytes) -> tuple[int, dict[str, list[int]]]:
+    """Return the number of entry records in a JSONL segment and each writer's seq range.
+
+    Faster than :func:`parse_segment` (no entries are built, nothing is warned about):
+    for counting what is about to be deleted.
+    """
+    count = 0
+    ranges: dict[str, list[int]] = {}
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for line in data.split(b"\n")[:-1]:
+        try:
+            record = loads(line)
+        except decode_error:
+            continue
+        if not isinstance(record, dict) or "id" not in record:
+            continue
+        count += 1
+        writer, seq = record.get("writer_id"), record.get("seq")
+        if isinstance(writer, str) and isinstance(seq, int):
+            span = ranges.get(writer)
+            if span is None:
+                ranges[writer] = [seq, seq]
+            elif seq > span[1]:
+                span[1] = seq
+            elif seq < span[0]:
+                span[0] = seq
+    return count, ranges
+
+
 def _entry(record: object, source: str, number: int) -> AuditEntry | None:
     try:
         if not isinstance(record, dict):

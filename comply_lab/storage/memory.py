@@ -13,7 +13,7 @@ import orjson
 from comply_lab import _forksafe
 from comply_lab.errors import InvalidQueryError
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.decode import writer_ranges
+from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.manifest import RETENTION, chain_record, retention_record
 from comply_lab.storage.segments import Segment
 
@@ -106,10 +106,9 @@ class MemoryStorage(StorageBase):
     def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete all entries of ``day``, recorded first; return how many there were."""
         segments = self.segments(day)
-        count = len(self._days.get(day, ()))
-        if count:
+        if segments:
+            count, writers = summarize_segments(self, segments)
             names = [s.name for s in segments]
-            writers = writer_ranges(self, segments)
             self.append_metadata(RETENTION, retention_record(day, names, count, details, writers))
         with self._lock:
             bucket = self._days.pop(day, deque())

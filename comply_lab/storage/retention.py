@@ -304,7 +304,7 @@ def plan_retention(
     *,
     floor_days: int | None = None,
     override: str | None = None,
-    count_kept: bool = True,
+    count: bool = True,
 ) -> RetentionPlan:
     """Return what retention of ``days`` days would delete, and why each partition stays.
 
@@ -318,9 +318,10 @@ def plan_retention(
         floor_days: A minimum retention to respect besides the one recorded in the log
             (the larger applies).
         override: The reason for going below the floor; recorded with every deletion.
-        count_kept: Count the entries of partitions kept because they are young (reads
-            JSONL files); False leaves those counts empty, so planning costs only in
-            proportion to the old partitions.
+        count: Count each partition's entries (free for sealed Parquet, a read of each
+            JSONL file otherwise); False leaves ``entries`` empty, so that planning reads
+            nothing but the listing and the holds' partitions (what ``cleanup_expired``
+            does: the deletion records count what they delete).
 
     Raises:
         RetentionFloorError: ``days`` is below the floor and no override is given.
@@ -341,7 +342,7 @@ def plan_retention(
     cutoff = moment - timedelta(days=days)
     young = None if floor is None else moment - timedelta(days=floor)
     rows = [
-        _plan_partition(storage, day, cutoff, policy, count_kept, young, override)
+        _plan_partition(storage, day, cutoff, policy, count, young, override)
         for day in storage.days()
     ]
     return RetentionPlan(days, moment, cutoff, floor, override, tuple(rows))
@@ -352,16 +353,15 @@ def _plan_partition(
     day: date,
     cutoff: datetime,
     policy: Policy,
-    count_kept: bool,
+    count: bool,
     floor_cutoff: datetime | None,
     override: str | None,
 ) -> PlannedPartition:
     segments = storage.segments(day)
     size = sum(s.size for s in segments)
+    entries = count_segments(storage, segments) if count else None
     if day_end(day) >= cutoff:
-        entries = count_segments(storage, segments) if count_kept else None
         return PlannedPartition(day, entries, size, "keep", "within retention")
-    entries = count_segments(storage, segments)
     held = holds_on(storage, day, policy.holds.values())
     if held:
         return PlannedPartition(day, entries, size, "keep", "under hold: " + ", ".join(held), held)

@@ -48,7 +48,7 @@ from comply_lab.errors import (
 )
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
-from comply_lab.storage.decode import count_segments, writer_ranges
+from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.manifest import (
@@ -531,10 +531,9 @@ class S3Storage(StorageBase):
             return self.spool.drop_day(day) if self._spool_store() else 0
         counts = {s.name: count_segments(self, [s]) for s in segments}
         folders = [f"date={day.isoformat()}/", f"{day.isoformat()}/"]
-        writers = writer_ranges(self, segments)
+        # Every listed object is sealed: its manifest record holds the writers' ranges.
         self.append_metadata(
-            RETENTION,
-            retention_record(day, sorted(counts), sum(counts.values()), details, writers),
+            RETENTION, retention_record(day, sorted(counts), sum(counts.values()), details)
         )
         kept = self.delete_under(folders)
         if kept:
