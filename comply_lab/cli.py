@@ -1,7 +1,8 @@
 """The ``comply-lab`` command.
 
-Exit codes: 0 success, 1 an integrity problem was found, 2 bad usage or input.
-Errors are printed as one line; ``--debug`` shows the traceback.
+Exit codes: 0 success, 1 an integrity problem was found (or, for ``decrypt``, a row could
+not be decrypted), 2 bad usage or input. Errors are printed as one line; ``--debug`` shows
+the traceback. Keys are read from files or the environment, never from arguments.
 """
 
 from __future__ import annotations
@@ -51,6 +52,67 @@ def _verification_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _selection_options(command: F) -> F:
+    """Add the time range and filters shared by stats and entries."""
+    options = [
+        click.option("--start", help="First day or instant (ISO 8601, UTC if no offset)."),
+        click.option("--end", help="Last day or instant (a bare day means its end)."),
+        click.option("--provider", multiple=True, help="Only this provider (repeatable)."),
+        click.option("--model", multiple=True, help="Only this model (repeatable)."),
+        click.option(
+            "--conversation", multiple=True, help="Only this conversation id (repeatable)."
+        ),
+        click.option(
+            "--safety",
+            type=click.Choice(["passed", "failed"]),
+            help="Only entries whose safety checks passed, or failed.",
+        ),
+        click.option("--detector", help="Only entries where this safety detector fired."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _filters(params: dict[str, Any]) -> dict[str, Any]:
+    """Turn the selection options into ``Log.entries`` keyword filters."""
+    filters: dict[str, Any] = {}
+    for option, name in (
+        ("provider", "provider"),
+        ("model", "model"),
+        ("conversation", "conversation_id"),
+    ):
+        if params.get(option):
+            filters[name] = list(params[option])
+    if params.get("safety"):
+        filters["safety_passed"] = params["safety"] == "passed"
+    if params.get("detector"):
+        filters["detector"] = params["detector"]
+    return filters
+
+
+def _json_cell(value: Any) -> str:
+    """Return a list or metadata cell as JSON text (Arrow lists arrive as numpy arrays)."""
+    return json.dumps(value.tolist() if hasattr(value, "tolist") else value)
+
+
+def _read_keys(keys_env: str | None, keys_file: Path | None) -> Any:
+    """Read decryption keys from a file or an environment variable, never from argv."""
+    import os
+
+    from comply_lab.audit.encryption import keys_from_text
+
+    if keys_file is not None:
+        text = keys_file.read_text()
+    else:
+        text = os.environ.get(keys_env or "COMPLY_LAB_KEYS", "")
+    keys = keys_from_text(text)
+    if keys is None:
+        where = keys_file or f"environment variable {keys_env or 'COMPLY_LAB_KEYS'}"
+        raise click.UsageError(f"no keys in {where}: put a key ring or Fernet key there")
+    return keys
 
 
 @click.group(cls=_Group)
@@ -229,7 +291,7 @@ def retention(
     first, so verification reports it as expired_by_policy. Exits 2 if --days is below
     the log's minimum retention without --override.
 
-    For instance (from cron, daily):
+    For instance, daily from cron:
 
         comply-lab retention /var/log/ai-audit --days 365 --apply --reason "policy R-7"
     """
@@ -273,6 +335,267 @@ def retention(
     for day, why in result.kept.items():
         click.echo(f"{day}  kept: {why}")
     click.echo(f"deleted {len(result.partitions)} partition(s), {result.entries:,} entries")
+
+
+@main.command()
+@click.argument("target")
+@_selection_options
+@click.option(
+    "--by", type=click.Choice(["model", "provider"]), default="model", help="Break down by."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics tables as JSON.")
+def stats(target: str, by: str, as_json: bool, **selection: Any) -> None:
+    """Print safety and latency statistics of a selection of entries.
+
+    Safety failure rates carry Wilson 95% intervals; latency has mean and percentiles.
+
+    For instance:
+
+        comply-lab stats /var/log/ai-audit --start 2026-01-01 --end 2026-01-31 --by provider
+    """
+    from comply_lab.lab import open_log
+
+    summary = open_log(target).stats(selection["start"], selection["end"], **_filters(selection))
+    if not as_json:
+        click.echo(summary.text(by=by))  # type: ignore[arg-type]
+        return
+    tables = {
+        "safety": summary.safety(),
+        f"safety_by_{by}": summary.safety(by=by),
+        "latency": summary.latency(),
+        f"latency_by_{by}": summary.latency(by=by),
+        "tokens": summary.tokens(),
+        "detectors": summary.detectors(),
+    }
+    click.echo(json.dumps({k: json.loads(v.to_json(orient="records")) for k, v in tables.items()}))
+
+
+@main.command()
+@click.argument("target")
+@_selection_options
+@click.option("--columns", help="Comma-separated columns to export (default: all).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    default="csv",
+    help="Output format.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+def entries(
+    target: str, columns: str | None, fmt: str, output: Path | None, **selection: Any
+) -> None:
+    """Export a selection of entries as CSV, JSON lines or Parquet.
+
+    Writes to standard output unless --output is given (Parquet needs --output or a
+    pipe). Timestamps are ISO 8601 UTC; list and metadata columns are JSON.
+
+    For instance:
+
+        comply-lab entries s3://audit/prod/ --start 2026-01-29 --safety failed -o failed.csv
+    """
+    from comply_lab.lab import open_log
+
+    filters = _filters(selection)
+    if columns:
+        filters["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
+    log = open_log(target)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if output is None and sys.stdout.isatty():
+            raise click.UsageError("Parquet is binary: pass --output FILE or pipe the output")
+        table = log.arrow(selection["start"], selection["end"], **filters)
+        pq.write_table(table, output or sys.stdout.buffer, compression="zstd")
+        count = table.num_rows
+    else:
+        frame = log.entries(selection["start"], selection["end"], **filters)
+        count = len(frame)
+        for column in ("detectors_triggered", "alerts", "metadata"):
+            if column in frame.columns:
+                frame[column] = frame[column].map(_json_cell)
+        if fmt == "csv":
+            text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+        else:
+            text = frame.to_json(orient="records", lines=True, date_format="iso")
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text)
+    if output is not None:
+        click.echo(f"{count:,} entries written to {output}", err=True)
+
+
+@main.command()
+@click.argument("target")
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--ids-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of entry ids, one per line (or a CSV with an id column).",
+)
+@click.option("--reason", required=True, help="Why the content is read; recorded.")
+@click.option("--who", help="Who reads it (default: the operating-system user); recorded.")
+@click.option(
+    "--keys-env",
+    metavar="VARIABLE",
+    help="Environment variable holding the keys (default COMPLY_LAB_KEYS).",
+)
+@click.option(
+    "--keys-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the keys (a key ring's text form, or a Fernet key).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def decrypt(
+    target: str,
+    ids: tuple[str, ...],
+    ids_file: Path | None,
+    reason: str,
+    who: str | None,
+    keys_env: str | None,
+    keys_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Decrypt the stored content of selected entries, recording the access first.
+
+    Keys are read from an environment variable or a file, never from the command line
+    (which shell history and process listings keep). Rows whose key is missing are
+    marked, not fatal. Exits 1 if any row could not be decrypted.
+
+    For instance:
+
+        comply-lab decrypt /var/log/ai-audit 019c0a1e-... --keys-file ring.txt --reason CASE-12
+    """
+    from comply_lab.lab import open_log
+
+    wanted = list(ids)
+    if ids_file is not None:
+        lines = [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
+        wanted += [line.split(",")[0] for line in lines if line.split(",")[0] != "id"]
+    if not wanted:
+        raise click.UsageError("give entry ids as arguments or with --ids-file")
+    keys = _read_keys(keys_env, keys_file)
+    result = open_log(target, progress=False).decrypt(wanted, keys, reason=reason, who=who)
+    if as_json:
+        click.echo(result.to_json(orient="records", lines=True, date_format="iso"), nl=False)
+    else:
+        click.echo(result.to_string(index=False))
+    sys.exit(0 if result["decrypted"].all() else 1)
+
+
+@main.command()
+@click.argument("target")
+@click.argument("name", required=False)
+@click.option("--reason", help="Why the hold is placed (a matter, a request); required.")
+@click.option("--start", help="Hold entries from this day or instant.")
+@click.option("--end", help="Hold entries up to this day or instant.")
+@click.option("--conversation", help="Hold only this conversation's entries.")
+@click.option(
+    "--metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Hold only entries whose metadata has this value (repeatable).",
+)
+@click.option("--who", help="Who places it (default: the operating-system user).")
+@click.option("--list", "show", is_flag=True, help="List the active holds instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the holds as JSON.")
+def hold(
+    target: str,
+    name: str | None,
+    reason: str | None,
+    start: str | None,
+    end: str | None,
+    conversation: str | None,
+    metadata: tuple[str, ...],
+    who: str | None,
+    show: bool,
+    as_json: bool,
+) -> None:
+    """Place a legal hold so retention never deletes the entries it covers; or --list them.
+
+    An entry is covered when it lies in --start..--end, belongs to --conversation and has
+    every --metadata value (whichever are given; none means the whole log).
+
+    For instance:
+
+        comply-lab hold /var/log/ai-audit matter-7 --conversation conv-123 --reason "matter 7"
+
+        comply-lab hold /var/log/ai-audit --list
+    """
+    from comply_lab.lab import open_log
+
+    log = open_log(target, progress=False)
+    if not show:
+        if not name or not reason:
+            raise click.UsageError("a hold needs a NAME and --reason (or use --list)")
+        values = {}
+        for pair in metadata:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise click.UsageError(f"--metadata takes KEY=VALUE, got {pair!r}")
+            values[key] = value
+        log.hold(
+            name,
+            start=start,
+            end=end,
+            conversation_id=conversation,
+            metadata=values or None,
+            reason=reason,
+            who=who,
+        )
+    holds = log.holds()
+    if as_json:
+        click.echo(holds.to_json(orient="records", date_format="iso"))
+        return
+    if show or not name:
+        for row in holds.itertuples():
+            click.echo(f"{row.name}  placed {row.at:%Y-%m-%d} by {row.who}: {row.reason}")
+        click.echo(f"{len(holds)} active hold(s)")
+    else:
+        click.echo(f"hold {name!r} placed; {len(holds)} active hold(s)")
+
+
+@main.command()
+@click.argument("target")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why the hold is released; recorded.")
+@click.option("--who", help="Who releases it (default: the operating-system user).")
+def release(target: str, name: str, reason: str, who: str | None) -> None:
+    """Release a legal hold; later retention may delete what it covered.
+
+    For instance:
+
+        comply-lab release /var/log/ai-audit matter-7 --reason "case closed 2026-11-02"
+    """
+    from comply_lab.lab import open_log
+
+    open_log(target, progress=False).release(name, reason, who=who)
+    click.echo(f"hold {name!r} released")
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/demo"),
+    help="Directory for the demo log, plots and bundle (replaced if it is a demo's).",
+)
+@click.option(
+    "--entries", "count", type=click.IntRange(min=1), default=50_000, help="Entries to log."
+)
+def demo(out: Path, count: int) -> None:
+    """Log a realistic sample, verify it, print statistics and write plots and a bundle.
+
+    For instance:
+
+        comply-lab demo --out /tmp/comply-demo --entries 5000
+    """
+    from comply_lab.demo import main as run
+
+    sys.exit(run(["--out", str(out), "--entries", str(count)]))
 
 
 if __name__ == "__main__":

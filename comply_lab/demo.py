@@ -20,7 +20,6 @@ from pathlib import Path
 from comply_lab.audit import AuditLogger, FileStorage
 from comply_lab.integrity.signing import generate_signing_key, public_key_pem
 from comply_lab.lab import open_log, plots
-from comply_lab.lab.summary import Stats
 from comply_lab.sample import write_sample
 
 _MARKER = ".comply-lab-demo"
@@ -35,42 +34,6 @@ def _fresh_dir(path: Path) -> Path:
     path.mkdir(parents=True)
     (path / _MARKER).write_text("made by python -m comply_lab.demo; safe to delete\n")
     return path
-
-
-def summarize(summary: Stats) -> str:
-    """Return a plain-text summary: volume, safety failures and latency, per model too."""
-    safety = summary.safety().iloc[0]
-    latency = summary.latency().iloc[0]
-    conversations = summary.frame["conversation_id"].nunique()
-    lines = [
-        f"entries           {int(safety['entries']):>10,}",
-        f"conversations     {conversations:>10,}",
-        f"safety failures   {int(safety['failures']):>10,}  ({safety['failure_rate']:.2%}, 95% CI "
-        f"{safety['ci_low']:.2%} to {safety['ci_high']:.2%})",
-        f"latency mean      {latency['mean_ms']:>10.1f} ms",
-        f"latency p95       {latency['p95_ms']:>10.1f} ms",
-        "",
-    ]
-    by_model = summary.safety(by="model").merge(summary.latency(by="model"), on="model")
-    table = by_model.sort_values("entries", ascending=False)[
-        ["model", "entries", "failure_rate", "mean_ms", "p95_ms"]
-    ]
-    lines.append(
-        table.to_string(
-            index=False,
-            formatters={
-                "failure_rate": "{:.1%}".format,
-                "mean_ms": "{:.1f}".format,
-                "p95_ms": "{:.1f}".format,
-            },
-        )
-    )
-    detectors = summary.detectors()
-    pairs = ", ".join(
-        f"{d} {n}" for d, n in zip(detectors["detector"], detectors["entries"], strict=True)
-    )
-    lines += ["", f"detectors triggered: {pairs}"]
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     entries = reader.get_entries_sync(end - timedelta(days=args.days), end)
     print(f"read back {len(entries):,} entries for the last {args.days} days\n")
     summary = log.stats()
-    print(summarize(summary))
+    print(summary.text())
     (out / "plots").mkdir()
     for name, figure in summary.plots().items():
         plots.save(figure, out / "plots" / f"{name}.png")

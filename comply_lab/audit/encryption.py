@@ -7,7 +7,7 @@ import binascii
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from comply_lab.audit.keyring import PREFIX, ContentKeys
+from comply_lab.audit.keyring import PREFIX, ContentKeys, KeyRing
 from comply_lab.errors import (
     DecryptionError,
     EncryptionNotConfiguredError,
@@ -115,3 +115,17 @@ def decrypt_text(
             "this content was encrypted with a Fernet EncryptionManager; pass that manager"
         )
     return keys.decrypt(token)
+
+
+def keys_from_text(text: str) -> EncryptionManager | KeyRing | None:
+    """Read keys typed or stored as text: ``id:base64key,...`` is a ring, else a Fernet key.
+
+    Returns None for empty text.
+
+    Raises:
+        InvalidKeyError: the text is neither a valid ring nor a valid Fernet key.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    return KeyRing.from_text(text) if ":" in text else EncryptionManager(text.encode())

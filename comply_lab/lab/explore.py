@@ -21,8 +21,7 @@ import ipywidgets as widgets
 import pandas as pd
 from IPython.display import display
 
-from comply_lab.audit.encryption import EncryptionManager
-from comply_lab.audit.keyring import KeyRing
+from comply_lab.audit.encryption import keys_from_text
 from comply_lab.errors import ComplyLabError
 from comply_lab.lab import plots
 from comply_lab.lab.summary import STATS_COLUMNS
@@ -196,7 +195,7 @@ class Explorer:
             self.detail.value = "<i>select an entry first</i>"
             return None
         try:
-            keys = _keys(key)
+            keys = keys_from_text(key)
             result = self.log.decrypt([self.selected], keys, reason=reason, who=self.who)
         except ComplyLabError as err:
             self.detail.value = f"<b style='color:#cf222e'>{html.escape(str(err))}</b>"
@@ -224,10 +223,3 @@ class Explorer:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs) or {}
         bundle["text/html"] = self.page_frame().to_html(index=False)
         return bundle
-
-
-def _keys(text: str) -> EncryptionManager | KeyRing | None:
-    """Read a typed key: ``id:base64key,...`` is a key ring, anything else a Fernet key."""
-    if not text:
-        return None
-    return KeyRing.from_text(text) if ":" in text else EncryptionManager(text.encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -49,6 +50,47 @@ class Stats:
 
     def __repr__(self) -> str:
         return f"Stats({len(self.frame):,} entries from {self.source or 'a DataFrame'})"
+
+    def text(self, by: Literal["model", "provider"] = "model") -> str:
+        """Return a plain-text summary: volume, safety failures and latency, per group too.
+
+        Args:
+            by: The column to break the figures down by (``"model"`` or ``"provider"``).
+        """
+        if self.frame.empty:
+            return "no entries"
+        safety = self.safety().iloc[0]
+        latency = self.latency().iloc[0]
+        conversations = self.frame["conversation_id"].nunique()
+        lines = [
+            f"entries           {int(safety['entries']):>10,}",
+            f"conversations     {conversations:>10,}",
+            f"safety failures   {int(safety['failures']):>10,}  ({safety['failure_rate']:.2%}, "
+            f"95% CI {safety['ci_low']:.2%} to {safety['ci_high']:.2%})",
+            f"latency mean      {latency['mean_ms']:>10.1f} ms",
+            f"latency p95       {latency['p95_ms']:>10.1f} ms",
+            "",
+        ]
+        grouped = self.safety(by=by).merge(self.latency(by=by), on=by)
+        table = grouped.sort_values("entries", ascending=False)[
+            [by, "entries", "failure_rate", "mean_ms", "p95_ms"]
+        ]
+        lines.append(
+            table.to_string(
+                index=False,
+                formatters={
+                    "failure_rate": "{:.1%}".format,
+                    "mean_ms": "{:.1f}".format,
+                    "p95_ms": "{:.1f}".format,
+                },
+            )
+        )
+        detectors = self.detectors()
+        pairs = ", ".join(
+            f"{d} {n}" for d, n in zip(detectors["detector"], detectors["entries"], strict=True)
+        )
+        lines += ["", f"detectors triggered: {pairs}"]
+        return "\n".join(lines)
 
     def safety(self, by: stats.By = None) -> pd.DataFrame:
         """Failure rate with Wilson 95% interval, overall or per group."""
