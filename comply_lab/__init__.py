@@ -32,8 +32,10 @@ from comply_lab.errors import (
     IntegrityError,
     InvalidEntryError,
     InvalidQueryError,
+    RequestBlockedError,
     StorageError,
 )
+from comply_lab.integrations import Interaction, SafetyVerdict
 
 if TYPE_CHECKING:
     from comply_lab.integrity.content import verify_content
@@ -73,11 +75,14 @@ __all__ = [
     "EnvelopeKeys",
     "FileStorage",
     "IntegrityError",
+    "Interaction",
     "InvalidEntryError",
     "InvalidQueryError",
     "KeyRing",
     "Log",
     "MemoryStorage",
+    "RequestBlockedError",
+    "SafetyVerdict",
     "Storage",
     "StorageError",
     "SubjectKeys",

@@ -75,6 +75,20 @@ class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
 
 
+class RequestBlockedError(ComplyLabError):
+    """A safety check blocked an AI request or its answer; the block was logged.
+
+    Attributes:
+        entry_id: The id of the logged entry.
+        verdict: The safety verdict that blocked it.
+    """
+
+    def __init__(self, message: str, entry_id: str, verdict: object) -> None:
+        super().__init__(message)
+        self.entry_id = entry_id
+        self.verdict = verdict
+
+
 class RetentionFloorError(InvalidQueryError):
     """A retention plan would delete data younger than the log's minimum retention."""
 

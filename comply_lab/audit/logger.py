@@ -30,6 +30,7 @@ from comply_lab.storage.scan import entries_between, find_entry, open_storage
 
 if TYPE_CHECKING:
     from comply_lab.audit.schedule import DailyCleanup
+    from comply_lab.integrations.interaction import Interaction, SafetyCheck
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
@@ -323,6 +324,35 @@ class AuditLogger(Closing):
             now = self._clock()
         plan = plan_retention(self.storage, self.retention_days, now, count=False)
         return apply_retention(self.storage, plan, reason="cleanup_expired").entries
+
+    def interaction(
+        self,
+        *,
+        input: str = "",
+        provider: str | None = None,
+        model: str | None = None,
+        conversation_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        safety: SafetyCheck | None = None,
+    ) -> Interaction:
+        """Record one interaction around any code: ``with logger.interaction(...) as rec:``.
+
+        Set ``rec.output`` (and ``rec.input_tokens``/``output_tokens``) inside the block;
+        the latency is measured, an exception is logged as a failed entry and re-raised,
+        and ``safety`` checks the input and output. Works with ``async with`` too. See
+        :mod:`comply_lab.integrations.interaction`.
+        """
+        from comply_lab.integrations.interaction import Interaction
+
+        return Interaction(
+            self,
+            input=input,
+            provider=provider,
+            model=model,
+            conversation_id=conversation_id,
+            metadata=metadata,
+            safety=safety,
+        )
 
     def schedule_cleanup(self, *, hour: int = 2, minute: int = 0) -> DailyCleanup:
         """Run :meth:`cleanup_expired` daily at ``hour:minute`` UTC in the background.
