@@ -335,3 +335,69 @@ class TestLangChain:
         assert len(requests) == before
         (entry,) = _entries(logger)
         assert entry["block_reason"] == "asks for credentials" and not entry["safety_passed"]
+
+
+class TestOpenTelemetry:
+    def test_entries_round_trip_through_genai_spans(self, tmp_path: Path, logger: AuditLogger):
+        """Entries become gen_ai.* spans (timed as logged) and come back as equal entries."""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from opentelemetry.trace import StatusCode
+
+        from comply_lab.integrations.otel import export_spans, import_spans
+
+        logger.log_sync(
+            input="hi",
+            output="hello",
+            provider="openai",
+            model="gpt-4o",
+            conversation_id="c1",
+            input_tokens=1,
+            output_tokens=2,
+            latency_ms=250.0,
+            detectors_triggered=["pii"],
+            safety_passed=False,
+            block_reason="pii",
+        )
+        with pytest.raises(RuntimeError), logger.interaction(model="m", input="x"):
+            raise RuntimeError("down")
+        originals = logger.get_entries_sync("2000-01-01", "2200-01-01")
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("comply_lab.tests")
+        assert export_spans(originals, tracer, include_content=True) == 2
+        first, failed = exporter.get_finished_spans()
+        attributes = dict(first.attributes or {})
+        assert first.name == "chat gpt-4o"
+        assert attributes["gen_ai.provider.name"] == "openai"
+        assert attributes["gen_ai.usage.output_tokens"] == 2
+        assert attributes["gen_ai.conversation.id"] == "c1"
+        assert attributes["comply_lab.entry_id"] == originals[0].id
+        assert (first.end_time - first.start_time) == 250_000_000
+        assert failed.status.status_code is StatusCode.ERROR
+        assert failed.attributes["error.type"] == "RuntimeError"
+
+        ids = import_spans(exporter.get_finished_spans(), tmp_path / "imported")
+        imported = AuditLogger(tmp_path / "imported").get_entries_sync("2000-01-01", "2200-01-01")
+        assert [e.id for e in imported] == ids
+        for before, after in zip(originals, imported, strict=True):
+            for field in (
+                "input_hash",
+                "output_hash",
+                "provider",
+                "model",
+                "conversation_id",
+                "input_tokens",
+                "output_tokens",
+                "safety_passed",
+                "detectors_triggered",
+                "block_reason",
+                "timestamp",
+            ):
+                assert getattr(after, field) == getattr(before, field), field
+            assert after.latency_ms == pytest.approx(before.latency_ms, abs=0.01)
+        assert imported[1].metadata["error"] == {"type": "RuntimeError"}
+        assert len(imported[0].metadata["otel"]["trace_id"]) == 32
