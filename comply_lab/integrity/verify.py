@@ -73,6 +73,7 @@ _FIELDS = [f.name for f in fields(AuditEntry)]
 _FIELD_SET = frozenset(_FIELDS)
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
+_ENTRY_START = b'{"alerts":'  # every line the logger writes starts so (keys are sorted)
 
 
 def verify(
@@ -543,6 +544,24 @@ class _Verifier:
                     raise CorruptRecordError("not an object")
                 entry = AuditEntry.from_dict(record)
             except (orjson.JSONDecodeError, CorruptRecordError, TypeError) as err:
+                if (
+                    isinstance(err, orjson.JSONDecodeError)
+                    and line.startswith(_ENTRY_START)
+                    and not line.endswith(b"}")
+                ):
+                    # The start of one of our lines, cut short: a write that did not
+                    # complete (disk full, a crash) and was never acknowledged. Removing a
+                    # real entry this way would leave a gap its writer's chain reports.
+                    self.add(
+                        Problem(
+                            "unsealed",
+                            f"a fragment of {len(line)} bytes from a write that did not "
+                            "complete (disk full or a crash); never acknowledged",
+                            segment.day,
+                            place,
+                        )
+                    )
+                    continue
                 self.add(
                     Problem(
                         "modified",

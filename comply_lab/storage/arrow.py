@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, encode_line
-from comply_lab.storage.durability import fsync_path
+from comply_lab.storage.durability import fsync_path, temporary_name
 
 SCHEMA = pa.schema(
     [
@@ -109,7 +109,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         raise FileExistsError(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_name(path)
     pq.write_table(table, tmp, **WRITE_OPTIONS)
     fsync_path(tmp)
     try:

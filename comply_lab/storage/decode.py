@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.storage.jsonl import parse_segment, summarize_jsonl
-from comply_lab.storage.segments import Segment
+from comply_lab.storage.segments import Segment, source_key
 
 
 class SegmentSource(Protocol):
@@ -66,21 +66,24 @@ def read_day_segments(
 
     A JSONL segment sealed between listing and reading has a Parquet twin by then: when a
     segment has vanished, the listing is taken again and the segments not yet read are
-    read. ``read`` must read its segment fully (or raise FileNotFoundError) before
-    returning.
+    read — by *source* (see :func:`~comply_lab.storage.segments.source_key`), so the twin
+    of a JSONL segment read before it was sealed is not read again. ``read`` must read
+    its segment fully (or raise FileNotFoundError) before returning.
     """
+    key = getattr(storage, "source_of", None) or (lambda segment: source_key(segment.name))
     done: set[str] = set()
     for _ in range(_RELIST_ATTEMPTS):
         vanished = False
         for segment in storage.segments(day):
-            if segment.name in done:
+            source = key(segment)
+            if source in done:
                 continue
             try:
                 result = read(segment)
             except FileNotFoundError:
                 vanished = True
                 continue
-            done.add(segment.name)
+            done.add(source)
             yield result
         if not vanished:
             return

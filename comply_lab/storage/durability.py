@@ -145,6 +145,42 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def temporary_name(path: Path) -> Path:
+    """Return a hidden temporary sibling of ``path`` naming this process.
+
+    ``.<name>.<pid>.<random>.tmp``: readers skip hidden files, and
+    :func:`sweep_temporaries` can tell one left by a killed process from one in use.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Delete temporaries under ``folder`` left by processes that no longer run.
+
+    Returns:
+        The files deleted.
+    """
+    removed = []
+    for candidate in folder.rglob(".*.tmp"):
+        parts = candidate.name.rsplit(".", 3)
+        pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+        if pid is None or _alive(pid):
+            continue
+        candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def create_file(path: Path, body: bytes) -> bool:
     """Create ``path`` holding ``body`` atomically and durably, never overwriting.
 
@@ -154,7 +190,7 @@ def create_file(path: Path, body: bytes) -> bool:
     Returns:
         False if ``path`` already existed (it is left as it was).
     """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temporary = temporary_name(path)
     try:
         with open(temporary, "wb") as file:
             file.write(body)

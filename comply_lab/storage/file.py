@@ -38,7 +38,7 @@ from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
-from comply_lab.storage.durability import FsyncPolicy, GroupCommit
+from comply_lab.storage.durability import FsyncPolicy, GroupCommit, sweep_temporaries
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
     Segment,
@@ -279,6 +279,7 @@ class FileStorage(StorageBase):
         self.rotate()
         if self._sealer is not None:
             self._sealer.drain()
+        sweep_temporaries(self.path)  # what killed sealers left half-written
         report = SealReport()
         for day, index in self._jsonl_segments():
             report.merge(seal_segment(self.path, day, index, self.sink()))

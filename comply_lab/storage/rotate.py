@@ -37,6 +37,7 @@ from comply_lab.audit.keyring import ContentKeys, key_id_of
 from comply_lab.errors import InvalidQueryError, RetentionWarning
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import Storage
+from comply_lab.storage.durability import sweep_temporaries
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.seal import Sink
 from comply_lab.storage.segments import has_generation, rotated_name
@@ -83,6 +84,9 @@ def rotate_keys(
     """
     storage = cast(Storage, getattr(target, "storage", target))
     sink = _sink(storage, signing_key)
+    local = getattr(storage, "path", None)
+    if local is not None:
+        sweep_temporaries(local)  # what a killed rotation left half-written
     keys = keys.bind(storage)
     report = RotationReport()
     _clean(storage, sink, report)

@@ -63,7 +63,13 @@ from comply_lab.storage.manifest import (
     retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
-from comply_lab.storage.segments import Segment, has_generation, parse_jsonl_name, superseded
+from comply_lab.storage.segments import (
+    Segment,
+    has_generation,
+    parse_jsonl_name,
+    source_key,
+    superseded,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -79,6 +85,7 @@ _METADATA_FOLDERS = {
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
 _CHAIN_RETRIES = 20
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "500", "502", "503", "504"}
 _MAX_OBJECT_MB = 4096
 
 
@@ -465,6 +472,12 @@ class S3Storage(StorageBase):
                 result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
         return result
 
+    def source_of(self, segment: Segment) -> str:
+        """Return what a segment was made from; a spooled one and its upload share it."""
+        if segment.name.startswith(_SPOOL):
+            return source_key(segment.name[len(_SPOOL) :], self.spool_id)
+        return source_key(segment.name)
+
     def read_segment(self, segment: Segment) -> bytes:
         """Return a segment's bytes (an object, the original tool's objects as lines, or spool)."""
         if segment.name.startswith(_SPOOL):
@@ -513,7 +526,10 @@ class S3Storage(StorageBase):
             last = orjson.loads(self._trail_object(names[-1])) if names else None
             position = len(names) + 1
             chained = chain_record(record, last, signing_key or self._signing_key)
-            if self.put_new(f"{folder}{position:012d}.json", orjson.dumps(chained)):
+            name, body = f"{folder}{position:012d}.json", orjson.dumps(chained)
+            # Taken: by another writer, or by this very request, retried after S3 stored
+            # it but the answer was lost (then the stored bytes are exactly ours).
+            if self.put_new(name, body) or self.get(name) == body:
                 return
         raise StorageError(
             f"could not append to s3://{self.bucket}/{self._key(folder)} after "
@@ -657,6 +673,11 @@ def _translate(err: Exception, bucket: str, key: str) -> StorageError:
         "InvalidAccessKeyId": "the AWS access key is not valid; check your credentials",
         "SignatureDoesNotMatch": "the AWS secret key does not match; check your credentials",
     }.get(code)
+    if advice is None and code in _UNAVAILABLE:
+        advice = (
+            f"S3 kept failing ({code}) after every retry; nothing was lost: spooled "
+            "entries stay in the spool and go with the next flush"
+        )
     if advice is None and type(err).__name__ == "NoCredentialsError":
         advice = "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET, or a role"
     text = advice or f"{type(err).__name__}: {err}"

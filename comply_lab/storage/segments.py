@@ -23,6 +23,10 @@ _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
 _PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})(-r\d+)?\.parquet$")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _GENERATION = re.compile(r"-r\d+\.parquet$")
+_SOURCE = re.compile(
+    r"(?:^|/)(?:audit_(\d{8})(?:_(\d{3,}))?\.jsonl"
+    r"|part-(\d{8})-(\d{3,})(?:-([0-9a-f]{6,}))?(?:-r\d+)?\.(?:parquet|jsonl))$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,25 @@ def rotated_name(name: str) -> str:
     """
     stem, _, generation = name.removesuffix(".parquet").partition("-r")
     return f"{stem}-r{int(generation or 0) + 1}.parquet"
+
+
+def source_key(name: str, spool_id: str = "") -> str:
+    """Return what a segment was made from, so a reader never reads one source twice.
+
+    A JSONL segment and its sealed or re-encrypted Parquet parts share the key.
+
+    ``spool_id`` names the spool a local JSONL segment belongs to, for S3 spools (whose
+    uploaded objects carry it). Names of no known shape are their own key.
+    """
+    match = _SOURCE.search(name)
+    if match is None:
+        return name
+    day, index, spool = (
+        (match.group(1), match.group(2) or "0", spool_id)
+        if match.group(1)
+        else (match.group(3), match.group(4), match.group(5) or "")
+    )
+    return f"{day}-{int(index):03d}-{spool}"
 
 
 def superseded(name: str, recorded: Container[object], replaced: Container[object]) -> bool:
