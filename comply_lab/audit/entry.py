@@ -111,6 +111,7 @@ class AuditEntry:
             if parsed is not None:
                 # Positional construction is several times faster than keywords here.
                 values = _IN_FIELD_ORDER(record)
+                _check_types(values)
                 return cls(values[0], parsed, *values[2:])
         return cls._from_partial(record)
 
@@ -130,12 +131,63 @@ class AuditEntry:
                 values[name] = []
         if values.get("metadata") is None:
             values["metadata"] = {}
-        if "latency_ms" in values and isinstance(values["latency_ms"], int):
-            values["latency_ms"] = float(values["latency_ms"])
-        return cls(**values)
+        latency = values.get("latency_ms")
+        if isinstance(latency, int) and not isinstance(latency, bool):
+            values["latency_ms"] = float(latency)
+        entry = cls(**values)
+        _check_types(_values(entry))
+        return entry
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(AuditEntry))
+_NONE: type = type(None)
+_TEXT: frozenset[type] = frozenset({str})
+_OPTIONAL_TEXT: frozenset[type] = frozenset({str, _NONE})
+_OPTIONAL_INT: frozenset[type] = frozenset({int, _NONE})
+_ALLOWED: dict[str, frozenset[type]] = {
+    "id": _TEXT,
+    "timestamp": frozenset({str, datetime}),
+    "input_hash": _TEXT,
+    "output_hash": _TEXT,
+    "input_content": _OPTIONAL_TEXT,
+    "output_content": _OPTIONAL_TEXT,
+    "provider": _OPTIONAL_TEXT,
+    "model": _OPTIONAL_TEXT,
+    "conversation_id": _OPTIONAL_TEXT,
+    "safety_passed": frozenset({bool}),
+    "detectors_triggered": frozenset({list}),
+    "block_reason": _OPTIONAL_TEXT,
+    "alerts": frozenset({list}),
+    "latency_ms": frozenset({float}),
+    "input_tokens": _OPTIONAL_INT,
+    "output_tokens": _OPTIONAL_INT,
+    "metadata": frozenset({dict}),
+    "hash_key_id": _OPTIONAL_TEXT,
+    "writer_id": _OPTIONAL_TEXT,
+    "seq": _OPTIONAL_INT,
+    "prev_hash": _OPTIONAL_TEXT,
+    "entry_hash": _OPTIONAL_TEXT,
+}
+_TYPES = tuple((i, name, _ALLOWED[name]) for i, name in enumerate(_FIELD_NAMES))
+
+
+def _check_types(values: tuple[Any, ...]) -> None:
+    """Raise CorruptRecordError unless every field has a type the log can hold."""
+    for i, name, allowed in _TYPES:
+        if type(values[i]) not in allowed:
+            raise CorruptRecordError(
+                f"field {name} holds a {type(values[i]).__name__}, which no entry has"
+            )
+    for i in (10, 12):
+        if values[i] and any(type(item) is not str for item in values[i]):
+            raise CorruptRecordError(f"field {_TYPES[i][1]} must hold strings only")
+
+
+def _values(entry: AuditEntry) -> tuple[Any, ...]:
+    """Return an entry's field values in order, without copying them."""
+    return tuple(getattr(entry, name) for name in _FIELD_NAMES)
+
+
 _FIELD_SET = frozenset(_FIELD_NAMES)
 _IN_FIELD_ORDER = operator.itemgetter(*_FIELD_NAMES)
 ENTRY_FIELDS = _FIELD_NAMES[:17]

@@ -75,8 +75,9 @@ class Checkpoint:
         if isinstance(value, str | os.PathLike) and not str(value).lstrip().startswith("{"):
             try:
                 data = Path(value).read_text()
-            except OSError as err:
-                raise InvalidQueryError(f"cannot read checkpoint {value}: {err.strerror}") from None
+            except (OSError, ValueError) as err:
+                reason = getattr(err, "strerror", None) or str(err)
+                raise InvalidQueryError(f"cannot read checkpoint {value!r}: {reason}") from None
         if isinstance(data, str):
             try:
                 data = json.loads(data)

@@ -49,7 +49,11 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """Yield (line number, record) for each line; None for a line that is not a record."""
+    """Yield (line number, record) for each line; None for a line that is not a record.
+
+    A JSON object whose known fields have the wrong types (a string where a count
+    belongs, ...) is not a record either: readers skip it and verification reports it.
+    """
     for number, line in enumerate(data.split(b"\n"), 1):
         if not line.strip():
             continue
@@ -57,7 +61,62 @@ def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             record = None
-        yield number, record if isinstance(record, dict) else None
+        yield number, record if isinstance(record, dict) and _well_formed(record) else None
+
+
+_TEXT_FIELDS = (
+    "segment",
+    "source",
+    "replaces",
+    "date",
+    "key_id",
+    "name",
+    "kind",
+    "record_hash",
+    "prev_record_hash",
+    "signature",
+    "sha256",
+    "merkle_root",
+    "day",
+    "wrapped",
+)
+_COUNT_FIELDS = ("bytes", "days", "damaged_lines")
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    """Whether the fields readers rely on have the types the writers give them."""
+    for name in _TEXT_FIELDS:
+        if not isinstance(record.get(name, ""), str | None):
+            return False
+    for name in _COUNT_FIELDS:
+        value = record.get(name, 0)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return False
+    entries = record.get("entries", 0)  # a count, or (access records) a list of ids
+    if not isinstance(entries, int | list | None) or isinstance(entries, bool):
+        return False
+    for name in (
+        "segments",
+        "invalid_entries",
+        *(["entries"] if isinstance(entries, list) else []),
+    ):
+        items = record.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return False
+    writers = record.get("writers", {})
+    if not isinstance(writers, dict):
+        return False
+    for span in writers.values():
+        bounds = [span.get("first_seq"), span.get("last_seq")] if isinstance(span, dict) else span
+        if not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        ):
+            return False
+    return isinstance(record.get("policy", {}), dict | None) and isinstance(
+        record.get("metadata", {}), dict | None
+    )
 
 
 def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
