@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck unit bench install clean
+.PHONY: demo test lint typecheck unit bench crash fuzz install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -n 2 --durations=10
 
 test: lint typecheck unit
+
+crash: $(STAMP)
+	COMPLY_LAB_CRASH_TRIALS=3000 $(BIN)/pytest -n 2 tests/test_crash.py
+
+fuzz: $(STAMP)
+	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/log_throughput.py

@@ -22,7 +22,7 @@ from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
 from comply_lab.audit.ids import IdGenerator
 from comply_lab.audit.keyring import ContentKeys
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import InvalidEntryError, InvalidQueryError
 from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
 from comply_lab.storage.retention import apply_retention, plan_retention
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from comply_lab.integrations.interaction import Interaction, SafetyCheck
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST, _LAST = _EPOCH, datetime(9999, 12, 31, tzinfo=UTC)
 _LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
 P = ParamSpec("P")
 
@@ -158,7 +159,14 @@ class AuditLogger(Closing):
     def _now_us(self) -> int:
         if self._clock is None:
             return time.time_ns() // 1000
-        return (to_utc(self._clock(), name="clock()") - _EPOCH) // timedelta(microseconds=1)
+        moment = to_utc(self._clock(), name="clock()")
+        if not _FIRST <= moment < _LAST:
+            raise InvalidEntryError(
+                "timestamp",
+                f"clock() gave {moment.isoformat()}; entries are logged from 1970 to 9999 "
+                "(their ids count milliseconds since 1970)",
+            )
+        return (moment - _EPOCH) // timedelta(microseconds=1)
 
     def _content(
         self, name: str, text: object, entry_id: str, day: date, metadata: dict[str, Any] | None

@@ -129,6 +129,7 @@ def _json_value(path: str, value: object) -> object:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidEntryError(path, f"keys must be str, got {key!r}")
+            text(f"{path} key", key)  # lone surrogates cannot be stored
             result[key] = _json_value(f"{path}[{key!r}]", item)
         return result
     if isinstance(value, list | tuple):

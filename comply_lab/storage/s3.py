@@ -139,7 +139,7 @@ class S3Storage(StorageBase):
                 "in one PUT, and S3 takes at most 5 GB in one"
             )
         self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.prefix = _check_prefix(prefix)
         self.format = format
         self.client = client if client is not None else _client(region, endpoint_url)
         self.in_memory = spool_dir == ":memory:"
@@ -655,6 +655,24 @@ def _client(region: str | None, endpoint_url: str | None) -> Any:
         endpoint_url=endpoint_url,
         config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
     )
+
+
+def _check_prefix(prefix: str) -> str:
+    """Return the prefix as ``a/b/`` (or ``""``); refuse ones that read like paths elsewhere.
+
+    S3 keys are not paths, but tools that mirror a bucket to disk treat them as such: a
+    ``..`` or ``.`` part, a backslash or a control character would point outside the log.
+    """
+    if not isinstance(prefix, str):
+        raise StorageError(f"the S3 prefix must be a string, got {type(prefix).__name__}")
+    parts = [p for p in prefix.split("/") if p]
+    bad = [p for p in parts if p in (".", "..") or "\\" in p or any(ord(c) < 32 for c in p)]
+    if bad:
+        raise StorageError(
+            f"S3 prefix {prefix!r} has a '.', '..', backslash or control-character part; "
+            "use plain names separated by '/'"
+        )
+    return "/".join(parts) + "/" if parts else ""
 
 
 def _default_spool(bucket: str, prefix: str, endpoint_url: str | None) -> Path:
