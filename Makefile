@@ -36,13 +36,22 @@ crash: $(STAMP)
 fuzz: $(STAMP)
 	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
 
-bench: $(STAMP)
-	$(BIN)/python bench/log_throughput.py
-	$(BIN)/python bench/query_scale.py
-	$(BIN)/python bench/verify_speed.py
-	$(BIN)/python bench/s3_cost.py
-	$(BIN)/python bench/crypto_speed.py
-	$(BIN)/python bench/retention_speed.py
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]' -r requirements/bench.txt
+	touch $@
+
+# Benchmarks run in their own environment, which also holds the original tool.
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/log_throughput.py
+	$(BENCH_VENV)/bin/python bench/query_scale.py
+	$(BENCH_VENV)/bin/python bench/verify_speed.py
+	$(BENCH_VENV)/bin/python bench/s3_cost.py
+	$(BENCH_VENV)/bin/python bench/crypto_speed.py
+	$(BENCH_VENV)/bin/python bench/retention_speed.py
+	$(BENCH_VENV)/bin/python bench/versus.py --profile
 
 clean:
-	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -95,3 +95,34 @@ def test_bench_scripts_run(script: str, args: list[str], first: str):
     results = json.loads((ROOT / "bench" / "out" / f"{script}.json").read_text())
     assert results[0]["workload"] == first
     assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)
+
+
+def test_side_by_side_benchmark_runs(tmp_path: Path) -> None:
+    """bench/versus.py runs both tools on small data and writes the results table."""
+    results = tmp_path / "RESULTS.md"
+    subprocess.run(
+        [
+            sys.executable,
+            "bench/versus.py",
+            "--entries",
+            "2000",
+            "--log-entries",
+            "200",
+            "--bound",
+            "60",
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    rows = json.loads((ROOT / "bench" / "out" / "versus.json").read_text())["rows"]
+    assert rows[0]["workload"].startswith("awaited log(), hash-only")
+    assert all(r["ours"] > 0 for r in rows)
+    assert all(
+        r["original"] and r["original"] > 0 for r in rows if "verification" not in r["workload"]
+    )
+    text = results.read_text()
+    assert "| workload | original | comply_lab |" in text and "## Limits" in text
