@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,9 @@ from comply_lab.integrity.verify import verify
 from comply_lab.sample import interactions, write_sample
 from comply_lab.storage.arrow import entries_to_table
 from comply_lab.storage.seal import compact
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import timed
 
 HERE = Path(__file__).parent
 OUT = HERE / "out"
@@ -99,16 +101,6 @@ def original(work: str, bound: float, **args: Any) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
-
-
-def timed(fn: Callable[[], object], repeat: int = 3) -> float:
-    """Best wall time of ``repeat`` runs."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 # -- data ------------------------------------------------------------------------------
