@@ -78,6 +78,21 @@ async def main():
         result = await logger.storage.count()
     elif work == "cleanup":
         result = await logger.cleanup_expired()
+    elif work == "s3":
+        import boto3
+        from rotalabs_comply.audit import S3Storage
+        boto3.setup_default_session()
+        calls = []
+        boto3.DEFAULT_SESSION.events.register("before-send.s3", lambda **kw: calls.append(1))
+        s3_logger = AuditLogger(S3Storage(args["bucket"], "original/"))
+        for _ in range(args["n"]):
+            await s3_logger.log(input=args["prompt"], output=args["answer"], provider="openai")
+        logged, calls[:] = len(calls), []
+        mid = time.perf_counter()
+        now = datetime.utcnow()
+        found = await s3_logger.get_entries(now - timedelta(hours=12), now)
+        result = {"log_requests": logged, "query_requests": len(calls), "found": len(found),
+                  "query_seconds": time.perf_counter() - mid}
     elif work == "frame":
         import pandas as pd
         found = await logger.get_entries(naive(args["start"]), naive(args["end"]))
@@ -439,6 +454,7 @@ def run(args: argparse.Namespace) -> Results:
         note="target also under 0.3 s at 1,000,000 entries",
     )
     _cleanup(results, n, root, theirs, ours_parquet, bound)
+    _s3(results, args.s3_entries, bound)
 
     seconds = timed(lambda: verify(FileStorage(ours_parquet), progress=False), 2)
     assert verify(FileStorage(ours_parquet), progress=False).ok
@@ -506,6 +522,71 @@ def _cleanup(results: Results, n: int, root: Path, theirs: Path, ours: Path, bou
             "(a lower bound: each deletion rewrites a whole file)"
         ),
     )
+
+
+def _s3(results: Results, n: int, bound: float) -> None:
+    """Count requests and time to log ``n`` entries to S3 and query them, for both tools."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from comply_lab.storage.s3 import S3Storage
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint = f"http://{host}:{port}"
+    try:
+        boto3.client("s3").create_bucket(Bucket="versus")
+        theirs = original(
+            "s3", bound, path=tempfile.mkdtemp(), bucket="versus", n=n, prompt=PROMPT, answer=ANSWER
+        )
+        calls: list[int] = []
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-send.s3", lambda **kw: calls.append(1))
+        spool = Path(tempfile.mkdtemp())
+        logger = AuditLogger(
+            S3Storage("versus", "ours/", spool_dir=spool / "w", endpoint_url=endpoint)
+        )
+        for _ in range(n):
+            logger.log_sync(input=PROMPT, output=ANSWER, provider="openai")
+        logger.close()
+        logged, calls[:] = len(calls), []
+        now = datetime.now(UTC)
+        store = S3Storage("versus", "ours/", spool_dir=spool / "r", endpoint_url=endpoint)
+        started = time.perf_counter()
+        found = len(open_log(store, progress=False).entries(now - timedelta(hours=12), now))
+        seconds = time.perf_counter() - started
+        assert found == n
+        result = theirs["result"] if theirs else None
+        results.add(
+            f"S3 requests to log {n:,} entries",
+            logged,
+            result["log_requests"] if result else None,
+            "requests",
+            higher_is_better=False,
+            bounded=False,
+        )
+        results.add(
+            f"S3 requests for a one-day query of {n:,} entries",
+            len(calls),
+            result["query_requests"] if result else None,
+            "requests",
+            higher_is_better=False,
+            bounded=False,
+        )
+        results.add(
+            f"S3 one-day query of {n:,} entries",
+            seconds,
+            result["query_seconds"] if result else None,
+            "s",
+            higher_is_better=False,
+            note="against the local S3-compatible server (moto) on 127.0.0.1",
+        )
+    finally:
+        server.stop()
 
 
 def profile(n: int) -> list[str]:
@@ -598,6 +679,7 @@ def main() -> None:
     parser.add_argument("--log-entries", type=int, default=5_000)
     parser.add_argument("--bound", type=float, default=60.0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--s3-entries", type=int, default=2_000)
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     if args.large:
