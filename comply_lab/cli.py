@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from comply_lab.cli_options import (
+    filters_of,
+    json_cell,
+    read_keys,
+    selection_options,
+    verification_options,
+)
 from comply_lab.errors import ComplyLabError, IntegrityError
-
-F = TypeVar("F", bound=Any)
 
 
 class _Group(click.Group):
@@ -30,89 +35,6 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {err}", err=True)
             sys.exit(1 if isinstance(err, IntegrityError) else 2)
-
-
-def _verification_options(command: F) -> F:
-    """Add --start, --end, --public-key and --checkpoint, shared by verify and evidence."""
-    options = [
-        click.option("--start", help="First day or instant (ISO 8601)."),
-        click.option("--end", help="Last day or instant (ISO 8601)."),
-        click.option(
-            "--public-key",
-            "public_key",
-            type=click.Path(exists=True, dir_okay=False),
-            help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
-        ),
-        click.option(
-            "--checkpoint",
-            type=click.Path(exists=True, dir_okay=False),
-            help="A checkpoint saved earlier; detects truncation of the newest data.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _selection_options(command: F) -> F:
-    """Add the time range and filters shared by stats and entries."""
-    options = [
-        click.option("--start", help="First day or instant (ISO 8601, UTC if no offset)."),
-        click.option("--end", help="Last day or instant (a bare day means its end)."),
-        click.option("--provider", multiple=True, help="Only this provider (repeatable)."),
-        click.option("--model", multiple=True, help="Only this model (repeatable)."),
-        click.option(
-            "--conversation", multiple=True, help="Only this conversation id (repeatable)."
-        ),
-        click.option(
-            "--safety",
-            type=click.Choice(["passed", "failed"]),
-            help="Only entries whose safety checks passed, or failed.",
-        ),
-        click.option("--detector", help="Only entries where this safety detector fired."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _filters(params: dict[str, Any]) -> dict[str, Any]:
-    """Turn the selection options into ``Log.entries`` keyword filters."""
-    filters: dict[str, Any] = {}
-    for option, name in (
-        ("provider", "provider"),
-        ("model", "model"),
-        ("conversation", "conversation_id"),
-    ):
-        if params.get(option):
-            filters[name] = list(params[option])
-    if params.get("safety"):
-        filters["safety_passed"] = params["safety"] == "passed"
-    if params.get("detector"):
-        filters["detector"] = params["detector"]
-    return filters
-
-
-def _json_cell(value: Any) -> str:
-    """Return a list or metadata cell as JSON text (Arrow lists arrive as numpy arrays)."""
-    return json.dumps(value.tolist() if hasattr(value, "tolist") else value)
-
-
-def _read_keys(keys_env: str | None, keys_file: Path | None) -> Any:
-    """Read decryption keys from a file or an environment variable, never from argv."""
-    import os
-
-    from comply_lab.audit.encryption import keys_from_text
-
-    if keys_file is not None:
-        text = keys_file.read_text()
-    else:
-        text = os.environ.get(keys_env or "COMPLY_LAB_KEYS", "")
-    keys = keys_from_text(text)
-    if keys is None:
-        where = keys_file or f"environment variable {keys_env or 'COMPLY_LAB_KEYS'}"
-        raise click.UsageError(f"no keys in {where}: put a key ring or Fernet key there")
-    return keys
 
 
 @click.group(cls=_Group)
@@ -158,7 +80,7 @@ def compact(path: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("target")
-@_verification_options
+@verification_options
 @click.option("--deep", is_flag=True, help="Recompute every entry hash, even in intact segments.")
 @click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
 def verify(
@@ -239,7 +161,7 @@ def checkpoint(target: str, signing_key: str | None, output: Path | None) -> Non
 @main.command()
 @click.argument("target")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@_verification_options
+@verification_options
 @click.option("--title", default="AI audit evidence", help="Title of the report.")
 def evidence(
     target: str,
@@ -339,7 +261,7 @@ def retention(
 
 @main.command()
 @click.argument("target")
-@_selection_options
+@selection_options
 @click.option(
     "--by", type=click.Choice(["model", "provider"]), default="model", help="Break down by."
 )
@@ -355,7 +277,7 @@ def stats(target: str, by: str, as_json: bool, **selection: Any) -> None:
     """
     from comply_lab.lab import open_log
 
-    summary = open_log(target).stats(selection["start"], selection["end"], **_filters(selection))
+    summary = open_log(target).stats(selection["start"], selection["end"], **filters_of(selection))
     if not as_json:
         click.echo(summary.text(by=by))  # type: ignore[arg-type]
         return
@@ -372,7 +294,7 @@ def stats(target: str, by: str, as_json: bool, **selection: Any) -> None:
 
 @main.command()
 @click.argument("target")
-@_selection_options
+@selection_options
 @click.option("--columns", help="Comma-separated columns to export (default: all).")
 @click.option(
     "--format",
@@ -398,7 +320,7 @@ def entries(
     """
     from comply_lab.lab import open_log
 
-    filters = _filters(selection)
+    filters = filters_of(selection)
     if columns:
         filters["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
     log = open_log(target)
@@ -415,7 +337,7 @@ def entries(
         count = len(frame)
         for column in ("detectors_triggered", "alerts", "metadata"):
             if column in frame.columns:
-                frame[column] = frame[column].map(_json_cell)
+                frame[column] = frame[column].map(json_cell)
         if fmt == "csv":
             text = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
         else:
@@ -477,7 +399,7 @@ def decrypt(
         wanted += [line.split(",")[0] for line in lines if line.split(",")[0] != "id"]
     if not wanted:
         raise click.UsageError("give entry ids as arguments or with --ids-file")
-    keys = _read_keys(keys_env, keys_file)
+    keys = read_keys(keys_env, keys_file)
     result = open_log(target, progress=False).decrypt(wanted, keys, reason=reason, who=who)
     if as_json:
         click.echo(result.to_json(orient="records", lines=True, date_format="iso"), nl=False)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from comply_lab.audit.entry import GENESIS_HASH
 from comply_lab.integrity.report import Problem, Status
@@ -139,3 +143,53 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((value, value))
     return runs
+
+
+def group_starts(writers: pa.ChunkedArray) -> list[int]:
+    """Return the row of each run of equal writer ids (the column is sorted)."""
+    if len(writers) < 2:
+        return [0]
+    changes = pc.not_equal(writers.slice(1), writers.slice(0, len(writers) - 1))
+    return [0, *(i + 1 for i in pc.indices_nonzero(changes).to_pylist())]
+
+
+def links_hold(table: pa.Table, starts: list[int]) -> bool:
+    """Check, column-wise, that every row continues the previous row of its writer."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    seq, prev, digest = (table.column(c) for c in ("seq", "prev_hash", "entry_hash"))
+    step = pc.equal(pc.subtract(seq.slice(1), seq.slice(0, n - 1)), 1)
+    linked = pc.equal(prev.slice(1), digest.slice(0, n - 1))
+    good = pc.fill_null(pc.and_(step, linked), False)
+    # Rows that start a writer's run are checked by the tracker instead.
+    mask = [True] * (n - 1)
+    for start in starts[1:]:
+        mask[start - 1] = False
+    within = pc.filter(good, pa.array(mask))
+    return bool(pc.all(within).as_py()) if len(within) else True
+
+
+def expired_ranges(
+    retention: list[dict[str, Any]], by_segment: dict[str, dict[str, Any]]
+) -> dict[str, list[tuple[int, int]]]:
+    """Return, per writer, the seq ranges that recorded retention deleted.
+
+    Sealed segments' ranges come from their manifest records; unsealed ones are in the
+    retention record itself.
+    """
+    ranges: dict[str, list[tuple[int, int]]] = {}
+
+    def add(writer: object, first: object, last: object) -> None:
+        if isinstance(writer, str) and isinstance(first, int) and isinstance(last, int):
+            ranges.setdefault(writer, []).append((first, last))
+
+    for record in retention:
+        for name in record.get("segments") or []:
+            for writer, chain in ((by_segment.get(name) or {}).get("writers") or {}).items():
+                if isinstance(chain, dict):
+                    add(writer, chain.get("first_seq"), chain.get("last_seq"))
+        for writer, span in (record.get("writers") or {}).items():
+            if isinstance(span, list) and len(span) == 2:
+                add(writer, span[0], span[1])
+    return ranges

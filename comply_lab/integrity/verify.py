@@ -41,21 +41,22 @@ from comply_lab._time import TimeLike, to_range
 from comply_lab.audit.encryption import looks_encrypted
 from comply_lab.audit.entry import (
     CONTENT_FIELDS,
-    GENESIS_HASH,
     AuditEntry,
     entry_hash,
     line_verifies,
 )
 from comply_lab.audit.keyring import key_id_of
 from comply_lab.errors import CorruptRecordError
-from comply_lab.integrity.chains import ChainTracker
+from comply_lab.integrity.chains import ChainTracker, expired_ranges, group_starts, links_hold
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
 from comply_lab.integrity.fingerprint import fingerprint
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status, VerificationReport
-from comply_lab.integrity.signing import PublicKeyLike, load_public_key, signature_valid
+from comply_lab.integrity.signing import PublicKeyLike, load_public_key
+from comply_lab.integrity.trails import check_trail
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.jsonl import complete_record, cut_short
 from comply_lab.storage.manifest import (
     ACCESS,
     HOLDS,
@@ -63,9 +64,6 @@ from comply_lab.storage.manifest import (
     MANIFEST,
     RETENTION,
     SHREDDED,
-    parse_records,
-    record_hash,
-    signed_bytes,
 )
 from comply_lab.storage.segments import Segment
 
@@ -73,7 +71,6 @@ _FIELDS = [f.name for f in fields(AuditEntry)]
 _FIELD_SET = frozenset(_FIELDS)
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
-_ENTRY_START = b'{"alerts":'  # every line the logger writes starts so (keys are sorted)
 
 
 def verify(
@@ -148,7 +145,7 @@ class _Verifier:
         deleted = {s for r in retention for s in r.get("segments", []) if isinstance(s, str)}
         self.tracker = ChainTracker(
             open_start=lo is not None or bool(retention),
-            expired=_expired_ranges(retention, by_segment),
+            expired=expired_ranges(retention, by_segment),
         )
         days = set(self.storage.days()) | {_day(r) for r in manifest if _day(r) is not None}
         chosen = sorted(
@@ -176,58 +173,12 @@ class _Verifier:
     # -- metadata --------------------------------------------------------------------
 
     def _chain_file(self, name: str, *, require_signatures: bool = True) -> list[dict[str, Any]]:
-        """Check a chained metadata file; return its records.
-
-        Investigators append to the access trail without the writer's key, so there a
-        missing signature is accepted (a present one must still verify).
-        """
-        records: list[dict[str, Any]] = []
-        previous = GENESIS_HASH
-        for number, record in parse_records(self.storage.read_metadata(name)):
-            where = f"{name} line {number}"
-            if record is None or "record_hash" not in record:
-                self.add(Problem("modified", "not a valid record", segment=where))
-                continue
-            label = record.get("segment") or record.get("date") or "record"
-            if record_hash(record) != record["record_hash"]:
-                self.add(
-                    Problem(
-                        "modified",
-                        f"the record for {label} does not match its record_hash: it was edited",
-                        segment=where,
-                    )
-                )
-            if record.get("prev_record_hash") != previous:
-                self.add(
-                    Problem(
-                        "missing",
-                        f"the record for {label} does not follow the one "
-                        "before it: records were removed or reordered",
-                        segment=where,
-                    )
-                )
-            previous = record["record_hash"]
-            if self.key is not None and (require_signatures or "signature" in record):
-                self._signature(record, where, label)
-            records.append(record)
+        """Check a chained metadata file (see :func:`check_trail`); return its records."""
+        records, problems = check_trail(
+            self.storage.read_metadata(name), name, self.key, require_signatures
+        )
+        self.report.problems.extend(problems)
         return records
-
-    def _signature(self, record: dict[str, Any], where: str, label: str) -> None:
-        signature = record.get("signature")
-        if not isinstance(signature, str):
-            self.add(
-                Problem("bad_signature", f"the record for {label} is not signed", segment=where)
-            )
-        elif not signature_valid(self.key, signed_bytes(record), signature):  # type: ignore[arg-type]
-            self.add(
-                Problem(
-                    "bad_signature",
-                    f"the signature of the record for {label} does "
-                    "not verify with the given public key (signed by "
-                    f"key {record.get('key_id')})",
-                    segment=where,
-                )
-            )
 
     def _index(self, manifest: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         by_segment: dict[str, dict[str, Any]] = {}
@@ -367,8 +318,8 @@ class _Verifier:
         if table.num_rows == 0:
             return
         table = table.take(pc.sort_indices(table, sort_keys=[("writer_id", "ascending")]))
-        starts = _group_starts(table.column("writer_id"))
-        if _links_hold(table, starts):
+        starts = group_starts(table.column("writer_id"))
+        if links_hold(table, starts):
             ends = [*(i - 1 for i in starts[1:]), table.num_rows - 1]
             firsts = table.take(starts).to_pylist()
             lasts = table.take(ends).select(["seq", "entry_hash"]).to_pylist()
@@ -544,11 +495,7 @@ class _Verifier:
                     raise CorruptRecordError("not an object")
                 entry = AuditEntry.from_dict(record)
             except (orjson.JSONDecodeError, CorruptRecordError, TypeError) as err:
-                if (
-                    isinstance(err, orjson.JSONDecodeError)
-                    and line.startswith(_ENTRY_START)
-                    and not line.endswith(b"}")
-                ):
+                if isinstance(err, orjson.JSONDecodeError) and cut_short(line):
                     # The start of one of our lines, cut short: a write that did not
                     # complete (disk full, a crash) and was never acknowledged. Removing a
                     # real entry this way would leave a gap its writer's chain reports.
@@ -607,7 +554,7 @@ class _Verifier:
         if legacy:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
-        if _complete_record(tail):
+        if complete_record(tail):
             where = f"{segment.name} line {len(lines) + 1}"
             self.add(
                 Problem(
@@ -627,68 +574,6 @@ class _Verifier:
                     segment.name,
                 )
             )
-
-
-def _group_starts(writers: pa.ChunkedArray) -> list[int]:
-    """Return the row of each run of equal writer ids (the column is sorted)."""
-    if len(writers) < 2:
-        return [0]
-    changes = pc.not_equal(writers.slice(1), writers.slice(0, len(writers) - 1))
-    return [0, *(i + 1 for i in pc.indices_nonzero(changes).to_pylist())]
-
-
-def _links_hold(table: pa.Table, starts: list[int]) -> bool:
-    """Check, column-wise, that every row continues the previous row of its writer."""
-    n = table.num_rows
-    if n < 2:
-        return True
-    seq, prev, digest = (table.column(c) for c in ("seq", "prev_hash", "entry_hash"))
-    step = pc.equal(pc.subtract(seq.slice(1), seq.slice(0, n - 1)), 1)
-    linked = pc.equal(prev.slice(1), digest.slice(0, n - 1))
-    good = pc.fill_null(pc.and_(step, linked), False)
-    # Rows that start a writer's run are checked by the tracker instead.
-    mask = [True] * (n - 1)
-    for start in starts[1:]:
-        mask[start - 1] = False
-    within = pc.filter(good, pa.array(mask))
-    return bool(pc.all(within).as_py()) if len(within) else True
-
-
-def _complete_record(tail: bytes) -> bool:
-    """Tell a whole entry that lost its line end (an edit) from a write torn by a crash."""
-    for candidate in (tail, tail[:-1]):
-        try:
-            record = orjson.loads(candidate)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "entry_hash" in record:
-            return True
-    return False
-
-
-def _expired_ranges(
-    retention: list[dict[str, Any]], by_segment: dict[str, dict[str, Any]]
-) -> dict[str, list[tuple[int, int]]]:
-    """Return, per writer, the seq ranges that recorded retention deleted.
-
-    Sealed segments' ranges come from their manifest records; unsealed ones are in the
-    retention record itself.
-    """
-    ranges: dict[str, list[tuple[int, int]]] = {}
-
-    def add(writer: object, first: object, last: object) -> None:
-        if isinstance(writer, str) and isinstance(first, int) and isinstance(last, int):
-            ranges.setdefault(writer, []).append((first, last))
-
-    for record in retention:
-        for name in record.get("segments") or []:
-            for writer, chain in ((by_segment.get(name) or {}).get("writers") or {}).items():
-                if isinstance(chain, dict):
-                    add(writer, chain.get("first_seq"), chain.get("last_seq"))
-        for writer, span in (record.get("writers") or {}).items():
-            if isinstance(span, list) and len(span) == 2:
-                add(writer, span[0], span[1])
-    return ranges
 
 
 def _key_of(text: object) -> str | None:

@@ -74,6 +74,29 @@ def summarize_jsonl(data: bytes) -> tuple[int, dict[str, list[int]]]:
     return count, ranges
 
 
+_ENTRY_START = b'{"alerts":'  # every line the logger writes starts so (keys are sorted)
+
+
+def cut_short(line: bytes) -> bool:
+    """Whether an unparseable line is the start of one of our lines, cut short.
+
+    That is what a write that did not complete (disk full, a crash) leaves.
+    """
+    return line.startswith(_ENTRY_START) and not line.endswith(b"}")
+
+
+def complete_record(tail: bytes) -> bool:
+    """Tell a whole entry that lost its line end (an edit) from a write torn by a crash."""
+    for candidate in (tail, tail[:-1]):
+        try:
+            record = orjson.loads(candidate)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "entry_hash" in record:
+            return True
+    return False
+
+
 def _entry(record: object, source: str, number: int) -> AuditEntry | None:
     try:
         if not isinstance(record, dict):

@@ -23,8 +23,6 @@ stays linear without locks.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import re
 import threading
@@ -41,7 +39,6 @@ import orjson
 from comply_lab.audit.entry import tampered_ids
 from comply_lab.errors import (
     ComplyLabWarning,
-    IntegrityError,
     RetentionWarning,
     StorageError,
     aws_error_code,
@@ -63,6 +60,13 @@ from comply_lab.storage.manifest import (
     retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
+from comply_lab.storage.s3_client import (
+    check_prefix,
+    default_spool,
+    make_client,
+    translate_error,
+)
+from comply_lab.storage.s3_sink import S3Sink
 from comply_lab.storage.segments import (
     Segment,
     has_generation,
@@ -85,7 +89,6 @@ _METADATA_FOLDERS = {
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
 _CHAIN_RETRIES = 20
-_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "500", "502", "503", "504"}
 _MAX_OBJECT_MB = 4096
 
 
@@ -139,14 +142,14 @@ class S3Storage(StorageBase):
                 "in one PUT, and S3 takes at most 5 GB in one"
             )
         self.bucket = bucket
-        self.prefix = _check_prefix(prefix)
+        self.prefix = check_prefix(prefix)
         self.format = format
-        self.client = client if client is not None else _client(region, endpoint_url)
+        self.client = client if client is not None else make_client(region, endpoint_url)
         self.in_memory = spool_dir == ":memory:"
         base = (
             Path(spool_dir)
             if spool_dir is not None and not self.in_memory
-            else _default_spool(bucket, self.prefix, endpoint_url)
+            else default_spool(bucket, self.prefix, endpoint_url)
         )
         self.spool_dir = base
         self._memory = MemoryStorage() if self.in_memory else None
@@ -345,12 +348,12 @@ class S3Storage(StorageBase):
                     latest = until.astimezone(UTC)
         return latest
 
-    def sink(self, signing_key: Ed25519PrivateKey | None = None) -> _S3Sink:
+    def sink(self, signing_key: Ed25519PrivateKey | None = None) -> S3Sink:
         """Return the sink that writes sealed objects and manifest records of this store.
 
         Records are signed with ``signing_key``, or else the store's own key.
         """
-        return _S3Sink(self, signing_key)
+        return S3Sink(self, signing_key)
 
     def _object_lock(self) -> bool:
         if self._locked is None:
@@ -377,7 +380,7 @@ class S3Storage(StorageBase):
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
         except Exception as err:
-            raise _translate(err, self.bucket, key) from err
+            raise translate_error(err, self.bucket, key) from err
 
     def put_new(self, name: str, body: bytes) -> bool:
         """Create object ``name`` unless it exists; return False if it already existed."""
@@ -388,7 +391,7 @@ class S3Storage(StorageBase):
         except Exception as err:
             if aws_error_code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
-            raise _translate(err, self.bucket, self._key(name)) from err
+            raise translate_error(err, self.bucket, self._key(name)) from err
         return True
 
     def get(self, name: str) -> bytes:
@@ -402,7 +405,7 @@ class S3Storage(StorageBase):
         except Exception as err:
             if aws_error_code(err) in ("NoSuchKey", "404"):
                 raise FileNotFoundError(self._key(name)) from None
-            raise _translate(err, self.bucket, self._key(name)) from err
+            raise translate_error(err, self.bucket, self._key(name)) from err
         return bytes(response["Body"].read())
 
     def list_objects(self, under: str, delimiter: str | None = None) -> Iterator[tuple[str, int]]:
@@ -586,117 +589,3 @@ class S3Storage(StorageBase):
                 }
             ]
         }
-
-
-class _S3Sink:
-    """Seals spool segments into S3 objects and the S3 manifest trail."""
-
-    def __init__(self, store: S3Storage, signing_key: Ed25519PrivateKey | None = None) -> None:
-        self.store = store
-        self.signing_key = signing_key
-        self.spool_id = store.spool_id
-        self._recorded: set[str] | None = None
-
-    def part_name(self, part_day: date, source_day: date, index: int) -> str:
-        ext = "parquet" if self.store.format == "parquet" else "jsonl"
-        return (
-            f"date={part_day.isoformat()}/part-{source_day:%Y%m%d}-{index:03d}-"
-            f"{self.spool_id}.{ext}"
-        )
-
-    def store_part(self, name: str, table: Any) -> tuple[str, int]:
-        from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
-        from comply_lab.storage.seal import check_part
-
-        body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
-        if not self.store.put_new(name, body):
-            existing = self.store.get(name)
-            if existing != body:
-                import pyarrow.parquet as pq
-
-                stored = pq.read_table(io.BytesIO(existing)) if name.endswith(".parquet") else None
-                if stored is None:
-                    raise IntegrityError(
-                        f"s3://{self.store.bucket}/{self.store._key(name)} "
-                        "exists with other content; the spool is kept"
-                    )
-                check_part(stored, table, f"s3://{self.store.bucket}/{self.store._key(name)}")
-            body = existing
-        return hashlib.sha256(body).hexdigest(), len(body)
-
-    def recorded(self) -> set[str]:
-        if self._recorded is None:
-            data = self.store.read_metadata(MANIFEST)
-            self._recorded = {str(r.get("segment")) for _, r in parse_records(data) if r}
-        return self._recorded
-
-    def record(self, record: dict[str, Any]) -> None:
-        self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key)
-        self.recorded().add(str(record.get("segment")))
-
-    def quarantine(self, source: str, data: bytes) -> None:
-        self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
-
-    def parts(self, day: date) -> list[str]:
-        listed = self.store.list_objects(f"date={day.isoformat()}/")
-        return [n for n, _ in listed if n.endswith(".parquet")]
-
-    def remove(self, name: str) -> bool:
-        return not self.store.delete_under([name])
-
-
-def _client(region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
-    )
-
-
-def _check_prefix(prefix: str) -> str:
-    """Return the prefix as ``a/b/`` (or ``""``); refuse ones that read like paths elsewhere.
-
-    S3 keys are not paths, but tools that mirror a bucket to disk treat them as such: a
-    ``..`` or ``.`` part, a backslash or a control character would point outside the log.
-    """
-    if not isinstance(prefix, str):
-        raise StorageError(f"the S3 prefix must be a string, got {type(prefix).__name__}")
-    parts = [p for p in prefix.split("/") if p]
-    bad = [p for p in parts if p in (".", "..") or "\\" in p or any(ord(c) < 32 for c in p)]
-    if bad:
-        raise StorageError(
-            f"S3 prefix {prefix!r} has a '.', '..', backslash or control-character part; "
-            "use plain names separated by '/'"
-        )
-    return "/".join(parts) + "/" if parts else ""
-
-
-def _default_spool(bucket: str, prefix: str, endpoint_url: str | None) -> Path:
-    root = os.environ.get("COMPLY_LAB_SPOOL_DIR") or Path.home() / ".cache" / "comply-lab" / "spool"
-    tag = hashlib.sha256(f"{endpoint_url}|{bucket}|{prefix}".encode()).hexdigest()[:12]
-    return Path(root) / f"{bucket}-{tag}"
-
-
-def _translate(err: Exception, bucket: str, key: str) -> StorageError:
-    code = aws_error_code(err)
-    where = f"s3://{bucket}/{key}"
-    advice = {
-        "NoSuchBucket": f"bucket {bucket!r} does not exist; create it or fix the name",
-        "AccessDenied": "access denied; check the IAM policy allows s3:GetObject, PutObject, "
-        "ListBucket and DeleteObject on this prefix",
-        "InvalidAccessKeyId": "the AWS access key is not valid; check your credentials",
-        "SignatureDoesNotMatch": "the AWS secret key does not match; check your credentials",
-    }.get(code)
-    if advice is None and code in _UNAVAILABLE:
-        advice = (
-            f"S3 kept failing ({code}) after every retry; nothing was lost: spooled "
-            "entries stay in the spool and go with the next flush"
-        )
-    if advice is None and type(err).__name__ == "NoCredentialsError":
-        advice = "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/SECRET, or a role"
-    text = advice or f"{type(err).__name__}: {err}"
-    return StorageError(f"{where}: {text}")

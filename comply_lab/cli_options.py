@@ -1,0 +1,94 @@
+"""Options and inputs the ``comply-lab`` commands share: selections, keys, table cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Any)
+
+
+def verification_options(command: F) -> F:
+    """Add --start, --end, --public-key and --checkpoint, shared by verify and evidence."""
+    options = [
+        click.option("--start", help="First day or instant (ISO 8601)."),
+        click.option("--end", help="Last day or instant (ISO 8601)."),
+        click.option(
+            "--public-key",
+            "public_key",
+            type=click.Path(exists=True, dir_okay=False),
+            help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
+        ),
+        click.option(
+            "--checkpoint",
+            type=click.Path(exists=True, dir_okay=False),
+            help="A checkpoint saved earlier; detects truncation of the newest data.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def selection_options(command: F) -> F:
+    """Add the time range and filters shared by stats and entries."""
+    options = [
+        click.option("--start", help="First day or instant (ISO 8601, UTC if no offset)."),
+        click.option("--end", help="Last day or instant (a bare day means its end)."),
+        click.option("--provider", multiple=True, help="Only this provider (repeatable)."),
+        click.option("--model", multiple=True, help="Only this model (repeatable)."),
+        click.option(
+            "--conversation", multiple=True, help="Only this conversation id (repeatable)."
+        ),
+        click.option(
+            "--safety",
+            type=click.Choice(["passed", "failed"]),
+            help="Only entries whose safety checks passed, or failed.",
+        ),
+        click.option("--detector", help="Only entries where this safety detector fired."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def filters_of(params: dict[str, Any]) -> dict[str, Any]:
+    """Turn the selection options into ``Log.entries`` keyword filters."""
+    filters: dict[str, Any] = {}
+    for option, name in (
+        ("provider", "provider"),
+        ("model", "model"),
+        ("conversation", "conversation_id"),
+    ):
+        if params.get(option):
+            filters[name] = list(params[option])
+    if params.get("safety"):
+        filters["safety_passed"] = params["safety"] == "passed"
+    if params.get("detector"):
+        filters["detector"] = params["detector"]
+    return filters
+
+
+def json_cell(value: Any) -> str:
+    """Return a list or metadata cell as JSON text (Arrow lists arrive as numpy arrays)."""
+    return json.dumps(value.tolist() if hasattr(value, "tolist") else value)
+
+
+def read_keys(keys_env: str | None, keys_file: Path | None) -> Any:
+    """Read decryption keys from a file or an environment variable, never from argv."""
+    import os
+
+    from comply_lab.audit.encryption import keys_from_text
+
+    if keys_file is not None:
+        text = keys_file.read_text()
+    else:
+        text = os.environ.get(keys_env or "COMPLY_LAB_KEYS", "")
+    keys = keys_from_text(text)
+    if keys is None:
+        where = keys_file or f"environment variable {keys_env or 'COMPLY_LAB_KEYS'}"
+        raise click.UsageError(f"no keys in {where}: put a key ring or Fernet key there")
+    return keys

@@ -1,0 +1,80 @@
+"""Sealing into S3: spooled segments become create-only objects and manifest records."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from comply_lab.errors import IntegrityError
+from comply_lab.storage.manifest import MANIFEST, parse_records
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from comply_lab.storage.s3 import S3Storage
+
+
+class S3Sink:
+    """Seals spool segments into S3 objects and the S3 manifest trail."""
+
+    def __init__(self, store: S3Storage, signing_key: Ed25519PrivateKey | None = None) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.spool_id = store.spool_id
+        self._recorded: set[str] | None = None
+
+    def part_name(self, part_day: date, source_day: date, index: int) -> str:
+        """Return the object name of a sealed part (it carries the spool's id)."""
+        ext = "parquet" if self.store.format == "parquet" else "jsonl"
+        return (
+            f"date={part_day.isoformat()}/part-{source_day:%Y%m%d}-{index:03d}-"
+            f"{self.spool_id}.{ext}"
+        )
+
+    def store_part(self, name: str, table: Any) -> tuple[str, int]:
+        """Store ``table`` create-only; a part already there must hold the same rows."""
+        from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
+        from comply_lab.storage.seal import check_part
+
+        body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
+        if not self.store.put_new(name, body):
+            existing = self.store.get(name)
+            if existing != body:
+                import pyarrow.parquet as pq
+
+                stored = pq.read_table(io.BytesIO(existing)) if name.endswith(".parquet") else None
+                if stored is None:
+                    raise IntegrityError(
+                        f"s3://{self.store.bucket}/{self.store._key(name)} "
+                        "exists with other content; the spool is kept"
+                    )
+                check_part(stored, table, f"s3://{self.store.bucket}/{self.store._key(name)}")
+            body = existing
+        return hashlib.sha256(body).hexdigest(), len(body)
+
+    def recorded(self) -> set[str]:
+        """Return the segments the S3 manifest trail records."""
+        if self._recorded is None:
+            data = self.store.read_metadata(MANIFEST)
+            self._recorded = {str(r.get("segment")) for _, r in parse_records(data) if r}
+        return self._recorded
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Append a manifest record (signed with the sink's key or the store's)."""
+        self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key)
+        self.recorded().add(str(record.get("segment")))
+
+    def quarantine(self, source: str, data: bytes) -> None:
+        """Keep the raw bytes of a segment that had damaged lines."""
+        self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
+
+    def parts(self, day: date) -> list[str]:
+        """Return the Parquet objects stored for ``day``, hidden ones included."""
+        listed = self.store.list_objects(f"date={day.isoformat()}/")
+        return [n for n, _ in listed if n.endswith(".parquet")]
+
+    def remove(self, name: str) -> bool:
+        """Delete an object; return False if S3 refused (Object Lock, permissions)."""
+        return not self.store.delete_under([name])
