@@ -169,15 +169,22 @@ _ALLOWED: dict[str, frozenset[type]] = {
     "entry_hash": _OPTIONAL_TEXT,
 }
 _TYPES = tuple((i, name, _ALLOWED[name]) for i, name in enumerate(_FIELD_NAMES))
+_CHECKED: set[tuple[type, ...]] = set()
+"""Field type signatures already found valid (records of one log share a handful)."""
+_MAX_CHECKED = 4096
 
 
 def _check_types(values: tuple[Any, ...]) -> None:
     """Raise CorruptRecordError unless every field has a type the log can hold."""
-    for i, name, allowed in _TYPES:
-        if type(values[i]) not in allowed:
-            raise CorruptRecordError(
-                f"field {name} holds a {type(values[i]).__name__}, which no entry has"
-            )
+    signature = tuple(map(type, values))
+    if signature not in _CHECKED:
+        for i, name, allowed in _TYPES:
+            if signature[i] not in allowed:
+                raise CorruptRecordError(
+                    f"field {name} holds a {signature[i].__name__}, which no entry has"
+                )
+        if len(_CHECKED) < _MAX_CHECKED:
+            _CHECKED.add(signature)
     for i in (10, 12):
         if values[i] and any(type(item) is not str for item in values[i]):
             raise CorruptRecordError(f"field {_TYPES[i][1]} must hold strings only")
@@ -249,9 +256,9 @@ def encode_line(
             b',"entry_hash":"',
             digest.encode(),
             b'","input_content":',
-            orjson.dumps(input_content),
+            b"null" if input_content is None else orjson.dumps(input_content),
             b',"output_content":',
-            orjson.dumps(output_content),
+            b"null" if output_content is None else orjson.dumps(output_content),
             b"}\n",
         )
     )

@@ -16,6 +16,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RAND_BITS = 74
 _VERSION = 0x7
 _VARIANT = 0b10
+_RAND_B_MASK = (1 << 62) - 1
 
 
 class IdGenerator:
@@ -25,6 +26,7 @@ class IdGenerator:
         self._lock = threading.Lock()
         self._last_ms = -1
         self._counter = 0
+        self._prefix = ""
 
     def new_id(self, unix_ms: int) -> str:
         """Return a new UUIDv7 string for the given Unix time in milliseconds."""
@@ -35,12 +37,13 @@ class IdGenerator:
                 self._last_ms = unix_ms
                 # Leave headroom below the top so counting up within a millisecond never wraps.
                 self._counter = int.from_bytes(os.urandom(10)) >> (80 - _RAND_BITS + 1)
-            counter = self._counter
-        rand_a = counter >> 62
-        rand_b = counter & ((1 << 62) - 1)
-        value = (unix_ms << 80) | (_VERSION << 76) | (rand_a << 64) | (_VARIANT << 62) | rand_b
-        h = f"{value:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                # The time and version digits change at most once a millisecond.
+                stamp = f"{unix_ms:012x}"
+                self._prefix = f"{stamp[:8]}-{stamp[8:]}-{_VERSION:x}"
+            counter, prefix = self._counter, self._prefix
+        # rand_a (12 bits), then the variant and rand_b (62 bits) as 16 hex digits.
+        tail = f"{(_VARIANT << 62) | (counter & _RAND_B_MASK):016x}"
+        return f"{prefix}{counter >> 62:03x}-{tail[:4]}-{tail[4:]}"
 
 
 def id_time(entry_id: str) -> datetime | None:

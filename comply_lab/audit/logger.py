@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 import orjson
 
@@ -38,9 +38,8 @@ _LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
 P = ParamSpec("P")
 
 
-class _Pending(NamedTuple):
-    entry_id: str
-    ticket: int | None
+_Pending = tuple[str, int | None]
+"""What an append leaves to acknowledge: the entry id and a durability ticket, if any."""
 
 
 def _acknowledged(
@@ -48,10 +47,10 @@ def _acknowledged(
 ) -> Callable[Concatenate[AuditLogger, P], str]:
     @functools.wraps(submit)
     def log_sync(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
-        pending = submit(self, *args, **kwargs)
-        if pending.ticket is not None:
-            self.storage.wait_durable(pending.ticket)
-        return pending.entry_id
+        entry_id, ticket = submit(self, *args, **kwargs)
+        if ticket is not None:
+            self.storage.wait_durable(ticket)
+        return entry_id
 
     log_sync.__name__ = log_sync.__qualname__ = "log_sync"
     return log_sync
@@ -62,10 +61,10 @@ def _acknowledged_async(
 ) -> Callable[Concatenate[AuditLogger, P], Coroutine[Any, Any, str]]:
     @functools.wraps(submit)
     async def log(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
-        pending = submit(self, *args, **kwargs)
-        if pending.ticket is not None:
-            await asyncio.to_thread(self.storage.wait_durable, pending.ticket)
-        return pending.entry_id
+        entry_id, ticket = submit(self, *args, **kwargs)
+        if ticket is not None:
+            await asyncio.to_thread(self.storage.wait_durable, ticket)
+        return entry_id
 
     log.__name__ = log.__qualname__ = "log"
     return log
@@ -286,7 +285,7 @@ class AuditLogger(Closing):
             ticket = self.storage.append(day, line)
             self._seq += 1
             self._prev_hash = digest
-        return _Pending(entry_id, ticket)
+        return entry_id, ticket
 
     log = _acknowledged_async(_submit)
     log_sync = _acknowledged(_submit)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,10 @@ SCHEMA = pa.schema(
 
 COLUMNS = tuple(SCHEMA.names)
 _ROW = operator.attrgetter(*COLUMNS)
-_METADATA, _DETECTORS, _ALERTS = (
-    COLUMNS.index(n) for n in ("metadata", "detectors_triggered", "alerts")
+_TIMESTAMP, _METADATA, _DETECTORS, _ALERTS = (
+    COLUMNS.index(n) for n in ("timestamp", "metadata", "detectors_triggered", "alerts")
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROW_GROUP_SIZE = 64 * 1024
 """Rows per Parquet row group: large enough to compress well, small enough to prune."""
 WRITE_OPTIONS: dict[str, Any] = {
@@ -78,23 +80,24 @@ def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
 
 
 def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
-    """Yield the rows of a table holding every column of :data:`SCHEMA` as entries.
+    """Return the rows of a table holding every column of :data:`SCHEMA` as entries, in order.
 
     Raises:
         KeyError: a column is missing.
         pyarrow.ArrowInvalid: a column cannot be read as its schema type.
     """
-    loads = orjson.loads
     table = table.select(list(COLUMNS))
     if not table.schema.equals(SCHEMA, check_metadata=False):
         table = table.cast(SCHEMA)  # raises ArrowInvalid for values that do not fit
-    columns = [table.column(name).to_pylist() for name in COLUMNS]
-    for values in zip(*columns, strict=True):
-        row = list(values)
-        row[_METADATA] = loads(row[_METADATA]) if row[_METADATA] else {}
-        row[_DETECTORS] = row[_DETECTORS] or []
-        row[_ALERTS] = row[_ALERTS] or []
-        yield AuditEntry(*row)
+    columns = [table.column(name).to_pylist() for name in COLUMNS if name != "timestamp"]
+    # Aware datetimes from pyarrow cost several microseconds each; epoch + offset is exact.
+    micros = table.column("timestamp").cast(pa.int64()).to_pylist()
+    columns.insert(_TIMESTAMP, [_EPOCH + timedelta(microseconds=us) for us in micros])
+    loads = orjson.loads
+    columns[_METADATA] = [loads(text) if text else {} for text in columns[_METADATA]]
+    for i in (_DETECTORS, _ALERTS):
+        columns[i] = [items or [] for items in columns[i]]
+    return map(AuditEntry, *columns)
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

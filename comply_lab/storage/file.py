@@ -149,7 +149,14 @@ class FileStorage(StorageBase):
                 stored, and the next append reopens the segment on a fresh line.
         """
         with self._lock:
-            seg = self._segment_for(day)
+            seg = self._open
+            if (
+                seg is None
+                or seg.day != day
+                or seg.size >= self._limit
+                or seg.since_stat >= _RESTAT_EVERY
+            ):
+                seg = self._segment_for(day)
             data = b"\n" + line if seg.needs_newline else line
             try:
                 written = os.write(seg.fd, data)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
+from comply_lab._gcpause import paused_gc
 from comply_lab._time import TimeLike, day_start, to_range
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
@@ -101,7 +102,8 @@ def entries_between(
     storage: Storage, start: TimeLike | None, end: TimeLike | None
 ) -> list[AuditEntry]:
     """Return the entries of ``[start, end]`` (both included) ordered by time, then id."""
-    return sorted(iter_range(storage, start, end), key=_BY_TIME)
+    with paused_gc():
+        return sorted(iter_range(storage, start, end), key=_BY_TIME)
 
 
 def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
