@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck unit bench crash fuzz install clean
+.PHONY: demo test lint typecheck unit bench crash fuzz spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ crash: $(STAMP)
 fuzz: $(STAMP)
 	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
 
+# The Spark reading test is skipped without pyspark and Java; this installs pyspark and runs it.
+spark: $(STAMP)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements/constraints.txt -r requirements/spark.txt
+	$(BIN)/pytest -m spark -rs tests/test_sql_engines.py
+
 BENCH_VENV := .venv-bench
 
 $(BENCH_VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/bench.txt
@@ -51,6 +56,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/s3_cost.py
 	$(BENCH_VENV)/bin/python bench/crypto_speed.py
 	$(BENCH_VENV)/bin/python bench/retention_speed.py
+	$(BENCH_VENV)/bin/python bench/scale.py
 	$(BENCH_VENV)/bin/python bench/versus.py --profile
 
 clean:

@@ -47,7 +47,14 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def compact(path: str, as_json: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seal this many days at once, in separate processes (log directories only).",
+)
+def compact(path: str, as_json: bool, workers: int) -> None:
     """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
     Each source is removed only after its Parquet copy was stored and matched entry by
@@ -57,11 +64,19 @@ def compact(path: str, as_json: bool) -> None:
 
         comply-lab compact /var/log/ai-audit
 
+        comply-lab compact --workers 8 /var/log/ai-audit
+
         comply-lab compact s3://my-audit-bucket/prod/ai-audit/
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     from comply_lab.storage.seal import compact as run
 
-    report = run(path)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            report = run(path, executor=pool)
+    else:
+        report = run(path)
     if as_json:
         click.echo(json.dumps(report.__dict__))
         return
@@ -257,6 +272,35 @@ def retention(
     for day, why in result.kept.items():
         click.echo(f"{day}  kept: {why}")
     click.echo(f"deleted {len(result.partitions)} partition(s), {result.entries:,} entries")
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--engine",
+    type=click.Choice(["athena", "spark", "trino", "duckdb"]),
+    required=True,
+    help="The SQL engine that will read the log.",
+)
+@click.option(
+    "--table", default="audit_log", show_default=True, help="Name of the table to declare."
+)
+def ddl(target: str, engine: str, table: str) -> None:
+    """Print the external-table definition that lets a SQL engine query the log.
+
+    The table covers the sealed Parquet segments (partitioned by the UTC ``date``);
+    Athena's uses partition projection, so new days need no crawler.
+
+    For instance:
+
+        comply-lab ddl --engine athena s3://my-audit-bucket/prod/ai-audit/
+
+        comply-lab ddl --engine duckdb /var/log/ai-audit | duckdb audit.db
+    """
+    from comply_lab.ddl import table_ddl
+    from comply_lab.storage.scan import open_storage
+
+    click.echo(table_ddl(open_storage(target), engine, table), nl=False)
 
 
 @main.command()

@@ -81,6 +81,7 @@ class TestDemo:
             ["--entries", "3000", "--baseline-entries", "300"],
             "cleanup_expired, 10 of 30 days, parquet",
         ),
+        ("scale", ["--entries", "3000"], "one writer, log_sync"),
     ],
 )
 def test_bench_scripts_run(script: str, args: list[str], first: str):

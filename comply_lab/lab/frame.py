@@ -15,8 +15,10 @@ from collections.abc import Sequence
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from comply_lab.errors import InvalidQueryError
+from comply_lab.lab.query import Query
 
 _TYPES: dict[pa.DataType, object] = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -52,3 +54,29 @@ def to_frame(table: pa.Table, metadata_keys: Sequence[str] | None = None) -> pd.
         for key in metadata_keys:
             frame[key] = pd.Series([d.get(key) for d in parsed], index=frame.index).convert_dtypes()
     return frame
+
+
+def entries_frame(
+    tables: list[pa.Table], query: Query, metadata_keys: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Return scanned tables as the DataFrame of :meth:`comply_lab.Log.entries`.
+
+    Rows are sorted by time (stably: segments come in day order and rows in write order,
+    so only interleaved writers need the sort); ``metadata`` is kept only if ``query``
+    asked for it, though it was read to expand ``metadata_keys``.
+    """
+    read = query.reading_metadata(metadata_keys)
+    table = pa.concat_tables(tables) if tables else read.schema.empty_table()
+    if "timestamp" in table.column_names and not _is_sorted(table.column("timestamp")):
+        table = table.take(pc.sort_indices(table, sort_keys=[("timestamp", "ascending")]))
+    frame = to_frame(table, metadata_keys)
+    if read is not query:
+        frame = frame.drop(columns="metadata")
+    return frame
+
+
+def _is_sorted(column: pa.ChunkedArray) -> bool:
+    if len(column) < 2:
+        return True
+    values = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)
+    return bool(pc.all(pc.less_equal(values[:-1], values[1:])).as_py())

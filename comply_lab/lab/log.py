@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -31,7 +30,7 @@ from comply_lab.integrity.signing import (
 from comply_lab.integrity.verify import verify
 from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.evidence import write_bundle
-from comply_lab.lab.frame import to_frame
+from comply_lab.lab.frame import entries_frame, to_frame
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
 from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
@@ -55,6 +54,8 @@ from comply_lab.storage.scan import covers_day, open_storage, select_segments
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
+
     from comply_lab.lab.explore import Explorer
 
 _PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
@@ -160,21 +161,34 @@ class Log:
             ...             columns=["timestamp", "model", "block_reason"])  # doctest: +SKIP
         """
         keys = list(metadata_keys or ())
-        columns = filters.pop("columns", None)
-        wanted = None if columns is None else list(columns)
-        read = wanted
-        if wanted is not None and keys and "metadata" not in wanted:
-            read = [*wanted, "metadata"]
-        filters["columns"] = read
-        table = self.arrow(start, end, **filters)
-        if "timestamp" in table.column_names and not _is_sorted(table.column("timestamp")):
-            # Segments come in day order and rows in write order, so this copy is needed only
-            # when several writers interleaved.
-            table = table.take(pc.sort_indices(table, sort_keys=[("timestamp", "ascending")]))
-        frame = to_frame(table, keys)
-        if read is not wanted and wanted is not None:
-            frame = frame.drop(columns="metadata")
-        return frame
+        query = Query.build(start, end, **filters)
+        read = query.reading_metadata(keys)
+        return entries_frame(list(scan(self.storage, read, progress=self.progress)), query, keys)
+
+    def to_dask(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        metadata_keys: Iterable[str] | None = None,
+        **filters: Unpack[Filters],
+    ) -> dd.DataFrame:
+        """Return matching entries as a Dask DataFrame, one partition per day.
+
+        Takes the arguments of :meth:`entries` and gives the same rows with the same
+        dtypes, computed where Dask runs its tasks (see :mod:`comply_lab.lab.dask_frame`);
+        the statistics functions of :mod:`comply_lab.lab.stats` accept the result.
+
+        Raises:
+            InvalidQueryError: a bound, filter or column is unusable, or Dask is missing.
+
+        Example:
+            >>> frame = log.to_dask("2026-01-01", "2026-12-31")  # doctest: +SKIP
+            >>> latency_stats(frame, by="model")  # doctest: +SKIP
+        """
+        from comply_lab.lab.dask_frame import to_dask
+
+        return to_dask(self.storage, Query.build(start, end, **filters), metadata_keys)
 
     def entry(self, entry_id: str) -> AuditEntry | None:
         """Return one entry by id, or None; a UUIDv7 id reads only its own day."""
@@ -490,13 +504,6 @@ class Log:
             return to_frame(connection.sql(query).to_arrow_table())
         finally:
             connection.close()
-
-
-def _is_sorted(column: pa.ChunkedArray) -> bool:
-    if len(column) < 2:
-        return True
-    values = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)
-    return bool(pc.all(pc.less_equal(values[:-1], values[1:])).as_py())
 
 
 def _read_whole(storage: Storage, segment: Segment) -> list[pa.Table]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypedDict
 
@@ -151,6 +151,12 @@ class Query:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         return table.select(list(self.columns))
+
+    def reading_metadata(self, metadata_keys: Iterable[str]) -> Query:
+        """Return the query that also reads ``metadata`` when keys are to be expanded."""
+        if not metadata_keys or "metadata" in self.columns:
+            return self
+        return replace(self, columns=(*self.columns, "metadata"))
 
     @property
     def schema(self) -> pa.Schema:

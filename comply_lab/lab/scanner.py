@@ -10,6 +10,7 @@ columns needed; JSONL segments are decoded and filtered in memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -39,9 +40,18 @@ def scan(storage: Storage, query: Query, *, progress: bool | None = None) -> Ite
     days = sorted({s.day for s in selected})
     with progress_bar(len(selected), "scanning segments", enabled=progress) as bar:
         for day in days:
-            for tables in read_day_segments(storage, day, lambda s: _read(storage, s, query)):
+            for tables in day_tables(storage, day, query):
                 bar.update(1)
                 yield from tables
+
+
+def day_tables(storage: Storage, day: date, query: Query) -> Iterator[list[pa.Table]]:
+    """Yield, segment by segment, the rows of one day that match ``query``.
+
+    The unit of work of a scan: the lab's reads run it day after day, a Dask DataFrame
+    runs it once per partition.
+    """
+    return read_day_segments(storage, day, lambda s: _read(storage, s, query))
 
 
 def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:

@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from comply_lab.errors import InvalidQueryError
+from comply_lab.lab import sketch
+
+if TYPE_CHECKING:
+    from dask.dataframe import DataFrame as DaskFrame
+else:
+    DaskFrame = Any
 
 Z95 = 1.959963984540054
 By = str | Sequence[str] | None
@@ -46,7 +53,7 @@ def wilson_interval(
 
 def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
     """Return ``frame`` with the grouping columns added, and their names."""
-    names = [] if by is None else [by] if isinstance(by, str) else list(by)
+    names = _names(by)
     frame = frame.copy()
     parsed: list[dict[str, object]] | None = None
     for name in names:
@@ -68,9 +75,50 @@ def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
     return frame, names
 
 
-def _need(frame: pd.DataFrame, column: str, why: str) -> None:
+def _names(by: By) -> list[str]:
+    return [] if by is None else [by] if isinstance(by, str) else list(by)
+
+
+def _need(frame: pd.DataFrame | DaskFrame, column: str, why: str) -> None:
     if column not in frame.columns:
         raise InvalidQueryError(f"{why} needs the {column!r} column; read it with columns=[...]")
+
+
+def _pandas(frame: object, why: str) -> None:
+    """Refuse a Dask DataFrame where only pandas is supported."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidQueryError(
+            f"{why} takes a pandas DataFrame; on a Dask DataFrame use safety_rates, "
+            "latency_stats or detector_counts, or .compute() a selection first"
+        )
+
+
+def _partials(
+    frame: pd.DataFrame | DaskFrame, partial: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
+    """Apply ``partial`` to a DataFrame, or to every partition of a Dask DataFrame.
+
+    The partial results of the partitions come back concatenated, to be added up.
+    """
+    if isinstance(frame, pd.DataFrame):
+        return partial(frame)
+    meta = partial(frame._meta)  # the empty pandas frame every Dask DataFrame carries
+    result: pd.DataFrame = frame.map_partitions(partial, meta=meta).compute()  # type: ignore[no-untyped-call]
+    # Dask may hand strings back in its own string dtype; keep the partial's dtypes.
+    return result.astype(meta.dtypes.to_dict())
+
+
+def _merged(
+    frame: pd.DataFrame | DaskFrame,
+    partial: Callable[[pd.DataFrame], pd.DataFrame],
+    names: list[str],
+    how: str,
+) -> pd.DataFrame:
+    """Apply ``partial`` (see :func:`_partials`) and combine its rows per group."""
+    parts = _partials(frame, partial)
+    keys = names or ["_all"]
+    combined = parts.groupby(keys, dropna=False, sort=True, observed=True).agg(how)
+    return _tidy(combined, names)
 
 
 def _grouped(frame: pd.DataFrame, names: list[str]) -> pd.core.groupby.DataFrameGroupBy:  # type: ignore[name-defined]
@@ -84,19 +132,16 @@ def _tidy(result: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return result.drop(columns="_all") if not names else result
 
 
-def safety_rates(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
+def safety_rates(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame:
     """Return entries, failures, failure rate and its Wilson 95% interval, per group.
 
     A failure is an entry with ``safety_passed`` False (blocked or flagged); entries with
-    an unknown outcome are not counted.
+    an unknown outcome are not counted. Exact on a Dask DataFrame too (counts per
+    partition, added up).
     """
     _need(frame, "safety_passed", "safety_rates")
-    frame, names = _keys(frame, by)
-    known = frame[frame["safety_passed"].notna()].assign(
-        _failed=lambda f: (~f["safety_passed"].astype(bool)).astype("int64")
-    )
-    result = _grouped(known, names).agg(entries=("_failed", "size"), failures=("_failed", "sum"))
-    result = _tidy(result, names)
+    names = _names(by)
+    result = _merged(frame, lambda part: _safety_counts(part, by), names, "sum")
     result["failure_rate"] = result["failures"] / result["entries"]
     result["ci_low"], result["ci_high"] = wilson_interval(
         result["failures"].to_numpy(), result["entries"].to_numpy()
@@ -116,23 +161,76 @@ def safety_rates(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
     return result.astype({"entries": "int64", "failures": "int64"})
 
 
-def latency_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
-    """Return count, mean, p50/p90/p95/p99 and max of ``latency_ms`` per group (ms)."""
-    _need(frame, "latency_ms", "latency_stats")
+def _safety_counts(frame: pd.DataFrame, by: By) -> pd.DataFrame:
     frame, names = _keys(frame, by)
-    grouped = _grouped(frame, names)["latency_ms"]
-    result = grouped.agg(count="count", mean_ms="mean", max_ms="max")
-    for p in PERCENTILES:
-        result[f"p{p}_ms"] = grouped.quantile(p / 100)
+    known = frame[frame["safety_passed"].notna()].assign(
+        _failed=lambda f: (~f["safety_passed"].astype(bool)).astype("int64")
+    )
+    counts = _grouped(known, names).agg(entries=("_failed", "size"), failures=("_failed", "sum"))
+    result: pd.DataFrame = counts.reset_index()
+    return result
+
+
+def latency_stats(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame:
+    """Return count, mean, p50/p90/p95/p99 and max of ``latency_ms`` per group (ms).
+
+    On a pandas DataFrame every figure is exact. On a Dask DataFrame count, mean and max
+    are exact and the percentiles come from a mergeable sketch, within 0.5% of the exact
+    value (see :mod:`comply_lab.lab.sketch`).
+    """
+    _need(frame, "latency_ms", "latency_stats")
     columns = ["count", "mean_ms", *(f"p{p}_ms" for p in PERCENTILES), "max_ms"]
-    result = _tidy(result[columns], names)
+    names = _names(by)
+    if isinstance(frame, pd.DataFrame):
+        frame, names = _keys(frame, by)
+        grouped = _grouped(frame, names)["latency_ms"]
+        result = grouped.agg(count="count", mean_ms="mean", max_ms="max")
+        for p in PERCENTILES:
+            result[f"p{p}_ms"] = grouped.quantile(p / 100)
+        result = _tidy(result[columns], names)
+    else:
+        result = _sketched_latency(frame, by, names, columns)
     if not names and result.empty:
         result = pd.DataFrame([{c: (0 if c == "count" else math.nan) for c in columns}])
     return result.astype({"count": "int64"})
 
 
+def _sketched_latency(
+    frame: DaskFrame, by: By, names: list[str], columns: list[str]
+) -> pd.DataFrame:
+    keys = names or ["_all"]
+
+    def partial(part: pd.DataFrame) -> pd.DataFrame:
+        part = _keys(part, by)[0].assign(_all=0)
+        known = part[part["latency_ms"].notna()]
+        latency = known["latency_ms"].astype("float64")
+        rows = known[keys].assign(
+            bucket=sketch.bucket_of(latency), n=1, total=latency, lo=latency, hi=latency
+        )
+        grouped = rows.groupby([*keys, "bucket"], dropna=False, sort=False, observed=True)
+        return grouped.agg(
+            n=("n", "sum"), total=("total", "sum"), lo=("lo", "min"), hi=("hi", "max")
+        )
+
+    parts = _partials(frame, lambda part: partial(part).reset_index())
+    rows: list[dict[str, object]] = []
+    for key, group in parts.groupby(keys, dropna=False, sort=True):
+        n = int(group["n"].sum())
+        row: dict[str, object] = dict(zip(names, _tuple(key), strict=False))
+        row |= {"count": n, "mean_ms": group["total"].sum() / n if n else math.nan}
+        row |= {f"p{p}_ms": sketch.percentile(group, p / 100) for p in PERCENTILES}
+        rows.append(row | {"max_ms": group["hi"].max()})
+    result = pd.DataFrame(rows, columns=[*names, *columns])
+    return result.astype({name: parts[name].dtype for name in names})
+
+
+def _tuple(key: object) -> tuple[object, ...]:
+    return key if isinstance(key, tuple) else (key,)
+
+
 def token_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
     """Return token totals and per-entry mean, median and max, for input and output."""
+    _pandas(frame, "token_stats")
     for column in ("input_tokens", "output_tokens"):
         _need(frame, column, "token_stats")
     frame, names = _keys(frame, by)
@@ -169,18 +267,32 @@ def _most_common(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def detector_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return, per detector, how many entries it fired on and its share of the failures."""
-    lists = _lists(frame, "detectors_triggered")
-    counts: Counter[str] = Counter(d for fired in lists for d in set(fired))
-    failures = int((frame["safety_passed"] == False).sum()) if "safety_passed" in frame else 0  # noqa: E712
+def detector_counts(frame: pd.DataFrame | DaskFrame) -> pd.DataFrame:
+    """Return, per detector, how many entries it fired on and its share of the failures.
+
+    Exact on a Dask DataFrame too (counts per partition, added up).
+    """
+    _need(frame, "detectors_triggered", "detectors_triggered counts")
+    parts = _partials(frame, _detector_counts)
+    failures = int(parts.loc[parts["kind"] == "failures", "entries"].sum())
+    fired = parts[parts["kind"] == "detector"].groupby("name")["entries"].sum()
+    counts = Counter({str(name): int(n) for name, n in fired.items()})
     result = pd.DataFrame(_most_common(counts), columns=["detector", "entries"])
     result["share_of_failures"] = result["entries"] / failures if failures else math.nan
     return result.astype({"entries": "int64"})
 
 
+def _detector_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    lists = _lists(frame, "detectors_triggered")
+    counts: Counter[str] = Counter(d for fired in lists for d in set(fired))
+    failures = int((frame["safety_passed"] == False).sum()) if "safety_passed" in frame else 0  # noqa: E712
+    rows = [("detector", name, n) for name, n in counts.items()] + [("failures", "", failures)]
+    return pd.DataFrame(rows, columns=["kind", "name", "entries"])
+
+
 def detector_cooccurrence(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a detector x detector table: entries where both fired (diagonal: either)."""
+    _pandas(frame, "detector_cooccurrence")
     lists = [sorted(set(fired)) for fired in _lists(frame, "detectors_triggered")]
     names = sorted({d for fired in lists for d in fired})
     pairs: Counter[tuple[str, str]] = Counter()
@@ -207,6 +319,7 @@ def _top(frame: pd.DataFrame, values: list[str], name: str, top: int | None) -> 
 
 def block_reasons(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
     """Return the most frequent block reasons with their entry counts and shares."""
+    _pandas(frame, "block_reasons")
     _need(frame, "block_reason", "block_reasons")
     values = [v for v in frame["block_reason"].tolist() if isinstance(v, str)]
     return _top(frame, values, "block_reason", top)
@@ -214,12 +327,14 @@ def block_reasons(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
 
 def alert_counts(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
     """Return the most frequent alerts with the number of entries that raised them."""
+    _pandas(frame, "alert_counts")
     values = [a for alerts in _lists(frame, "alerts") for a in set(alerts)]
     return _top(frame, values, "alert", top)
 
 
 def volume(frame: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Return entries and failures per period (``"h"``, ``"D"``, ``"W"``...), gaps as zeros."""
+    _pandas(frame, "volume")
     _need(frame, "timestamp", "volume")
     periods = frame["timestamp"].dt.floor(freq)
     failed = (frame["safety_passed"] == False) if "safety_passed" in frame else None  # noqa: E712
@@ -252,6 +367,7 @@ def gaps(
         ``gap_start``, ``gap_end`` (the entries on either side), ``duration`` and
         ``expected_entries``.
     """
+    _pandas(frame, "gaps")
     _need(frame, "timestamp", "gaps")
     columns = ["gap_start", "gap_end", "duration", "expected_entries"]
     stamps = frame["timestamp"].sort_values().reset_index(drop=True)
@@ -287,6 +403,7 @@ def _expected(start: datetime, end: datetime, per_slot: pd.Series) -> float:
 
 def health(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
+    _pandas(frame, "health")
     _need(frame, "timestamp", "health")
     moment = pd.Timestamp(now if now is not None else datetime.now().astimezone()).tz_convert("UTC")
     recent = frame[frame["timestamp"] > moment - pd.Timedelta(hours=1)]

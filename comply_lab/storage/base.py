@@ -91,6 +91,10 @@ class StorageBase(Closing):
     counting, async twins and context management.
     """
 
+    def __dask_tokenize__(self) -> tuple[str, int]:
+        """Name this storage in Dask task keys by identity (its data changes over time)."""
+        return (type(self).__name__, id(self))
+
     def days(self) -> list[date]:
         """Return the day partitions that hold data, oldest first."""
         raise NotImplementedError

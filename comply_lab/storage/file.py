@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import queue
 import threading
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -138,6 +140,15 @@ class FileStorage(StorageBase):
             f"FileStorage({str(self.path)!r}, rotation_size_mb={self.rotation_size_mb!r}, "
             f"format={self.format!r})"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a description: another process opens the same directory afresh.
+
+        What is sent is the path, rotation size and format — never the signing key (pass
+        it explicitly where sealing must sign) — so Dask workers can read the log.
+        """
+        opener = functools.partial(FileStorage, format=self.format)
+        return (opener, (str(self.path), self.rotation_size_mb))
 
     # -- writing ---------------------------------------------------------------------
 
@@ -272,24 +283,43 @@ class FileStorage(StorageBase):
             self._sealer = _Sealer(self.path, self._signing_key)
         return self._sealer
 
-    def seal(self) -> SealReport:
+    def seal(self, executor: Executor | None = None) -> SealReport:
         """Close the current segment and seal every JSONL segment no writer holds.
 
         Works on any store directory, including logs written in JSONL format or by the
         original tool; segments in use by other writers are left for later.
 
+        Args:
+            executor: Seal day partitions in parallel, one task per day, on this
+                ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
+                ``client.get_executor()``; workers must see this directory). The result is
+                that of sealing serially. A signing key travels to the workers as raw
+                bytes, so use an executor whose transport you trust.
+
         Returns:
             What was sealed.
         """
-        from comply_lab.storage.seal import SealReport, seal_segment
+        from comply_lab.storage.seal import SealReport, seal_day
 
         self.rotate()
         if self._sealer is not None:
             self._sealer.drain()
         sweep_temporaries(self.path)  # what killed sealers left half-written
-        report = SealReport()
+        by_day: dict[date, list[int]] = {}
         for day, index in self._jsonl_segments():
-            report.merge(seal_segment(self.path, day, index, self.sink()))
+            by_day.setdefault(day, []).append(index)
+        key = None if self._signing_key is None else self._signing_key.private_bytes_raw()
+        tasks = [(str(self.path), day, indexes, key) for day, indexes in by_day.items()]
+        results = (
+            [seal_day(*task) for task in tasks]
+            if executor is None
+            else list(executor.map(seal_day, *zip(*tasks, strict=True)))
+            if tasks
+            else []
+        )
+        report = SealReport()
+        for result in results:
+            report.merge(result)
         return report
 
     def rotate(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from comply_lab import _forksafe
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import InvalidQueryError, StorageError
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.manifest import RETENTION, chain_record, retention_record
@@ -48,6 +48,19 @@ class MemoryStorage(StorageBase):
 
     def __repr__(self) -> str:
         return f"MemoryStorage(max_entries={self.max_entries!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Refuse to be pickled: the entries live in this process only.
+
+        Raises:
+            StorageError: always; Dask's threaded scheduler reads a MemoryStorage in
+                place, other processes need a FileStorage or S3Storage.
+        """
+        raise StorageError(
+            "a MemoryStorage lives in one process and cannot be sent to another; use "
+            "Dask's threaded scheduler (dask.config.set(scheduler='threads')) or log to a "
+            "FileStorage or S3Storage"
+        )
 
     def append(self, day: date, line: bytes) -> int | None:
         """Store one entry; it is as durable as memory allows at once."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import warnings
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
-from comply_lab.errors import CorruptLineWarning, IntegrityError, StorageError
+from comply_lab.errors import CorruptLineWarning, IntegrityError, InvalidQueryError, StorageError
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.storage.arrow import entries_to_table, write_parquet
 from comply_lab.storage.digest import file_sha256
@@ -200,6 +201,19 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         os.close(fd)
 
 
+def seal_day(root: str, day: date, indexes: list[int], signing_key: bytes | None) -> SealReport:
+    """Seal JSONL segments ``indexes`` of ``day`` in the store at ``root``: one task.
+
+    Takes only plain values (a raw Ed25519 key), so it can run in another process.
+    """
+    key = None if signing_key is None else Ed25519PrivateKey.from_private_bytes(signing_key)
+    sink = LocalSink(Path(root), key)
+    report = SealReport()
+    for index in indexes:
+        report.merge(seal_segment(Path(root), day, index, sink))
+    return report
+
+
 def _mark_sealed(root: Path, name: str) -> None:
     """Leave a marker so the segment's name (and index) is never used again."""
     from comply_lab.storage.file import SEALED
@@ -343,7 +357,10 @@ def _now() -> str:
 
 
 def compact(
-    path: str | os.PathLike[str], signing_key: Ed25519PrivateKey | None = None
+    path: str | os.PathLike[str],
+    signing_key: Ed25519PrivateKey | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> SealReport:
     """Convert the JSONL segments of a log directory into the Parquet layout.
 
@@ -351,9 +368,12 @@ def compact(
     ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
     removed only after its Parquet parts were read back and matched entry by entry;
     damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
+    With ``executor``, days are sealed in parallel (see :meth:`FileStorage.seal`).
 
     Raises:
         StorageError: ``path`` is not a directory.
+        InvalidQueryError: ``executor`` was given for an S3 log (its sealing runs where
+            it was written).
         IntegrityError: a Parquet part does not match its source (the source is kept).
     """
     from comply_lab.storage.file import FileStorage
@@ -362,6 +382,11 @@ def compact(
         from comply_lab.storage.s3 import S3Storage
         from comply_lab.storage.scan import open_storage
 
+        if executor is not None:
+            raise InvalidQueryError(
+                "parallel compaction works on local directories; compact an S3 log without "
+                "an executor"
+            )
         storage = open_storage(str(path))
         assert isinstance(storage, S3Storage)
         return storage.compact_legacy(signing_key)
@@ -370,4 +395,4 @@ def compact(
         raise StorageError(
             f"{root} is not a log directory; pass the directory holding audit_*.jsonl"
         )
-    return FileStorage(root, signing_key=signing_key).seal()
+    return FileStorage(root, signing_key=signing_key).seal(executor)

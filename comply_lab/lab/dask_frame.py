@@ -1,0 +1,75 @@
+"""The log as a Dask DataFrame: one partition per day, read where the task runs.
+
+The partitions are the log's own day partitions, chosen by the same pruning as every
+other read, and each is decoded by the same code as :meth:`comply_lab.Log.entries` (the
+lab's scanner), so a partition holds exactly the rows and dtypes ``entries()`` would
+give for that day. The schema is declared up front (Dask infers nothing and reads
+nothing until asked), and only the chosen columns are decoded.
+
+A partition runs where Dask schedules it: in another process or on another machine the
+storage is rebuilt there from its description (``FileStorage`` from its path, which
+must be reachable from the workers; ``S3Storage`` from its bucket, prefix, region and
+endpoint, with credentials from each worker's environment). Entries a writer has not
+yet flushed to S3 (its local spool) are not visible to workers.
+
+Requires the ``scale`` extra (``pip install 'comply-lab[scale]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from comply_lab.errors import InvalidQueryError
+from comply_lab.lab.frame import entries_frame
+from comply_lab.lab.query import Query
+from comply_lab.lab.scanner import day_tables
+from comply_lab.storage.base import Storage
+from comply_lab.storage.scan import select_segments
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+
+def to_dask(
+    storage: Storage, query: Query, metadata_keys: Iterable[str] | None = None
+) -> dd.DataFrame:
+    """Return the rows matching ``query`` as a Dask DataFrame with one partition per day.
+
+    Partitions are in day order and each is sorted by time, as :meth:`Log.entries` is;
+    the index restarts at 0 in every partition.
+
+    Raises:
+        InvalidQueryError: Dask is not installed.
+    """
+    try:
+        import dask.dataframe as dd
+    except ImportError as err:
+        raise InvalidQueryError(
+            "to_dask needs Dask: pip install 'comply-lab[scale]' (dask[dataframe] and distributed)"
+        ) from err
+    keys = tuple(metadata_keys or ())
+    days = sorted({s.day for s in select_segments(storage, query.start, query.end)})
+    meta = _day_frame(None, storage, query, keys)
+    if not days:
+        return dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call,no-any-return]
+    return dd.from_map(  # type: ignore[no-untyped-call,no-any-return]
+        _day_frame,
+        days,
+        args=(storage, query, keys),
+        meta=meta,
+        label="comply-lab-day",
+        enforce_metadata=False,
+    )
+
+
+def _day_frame(
+    day: date | None, storage: Storage, query: Query, metadata_keys: tuple[str, ...]
+) -> pd.DataFrame:
+    """Return one day's matching rows as ``entries()`` would (the empty frame for None)."""
+    read = query.reading_metadata(metadata_keys)
+    tables = [] if day is None else [t for ts in day_tables(storage, day, read) for t in ts]
+    return entries_frame(tables, query, metadata_keys)
