@@ -15,11 +15,13 @@ from typing import Any
 import click
 
 from comply_lab.cli_options import (
+    day_pool,
     filters_of,
     json_cell,
     read_keys,
     selection_options,
     verification_options,
+    workers_option,
 )
 from comply_lab.errors import ComplyLabError, IntegrityError
 
@@ -47,13 +49,7 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Seal this many days at once, in separate processes (log directories only).",
-)
+@workers_option
 def compact(path: str, as_json: bool, workers: int) -> None:
     """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
@@ -68,15 +64,10 @@ def compact(path: str, as_json: bool, workers: int) -> None:
 
         comply-lab compact s3://my-audit-bucket/prod/ai-audit/
     """
-    from concurrent.futures import ProcessPoolExecutor
-
     from comply_lab.storage.seal import compact as run
 
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            report = run(path, executor=pool)
-    else:
-        report = run(path)
+    with day_pool(workers) as pool:
+        report = run(path, executor=pool)
     if as_json:
         click.echo(json.dumps(report.__dict__))
         return
@@ -98,6 +89,7 @@ def compact(path: str, as_json: bool, workers: int) -> None:
 @verification_options
 @click.option("--deep", is_flag=True, help="Recompute every entry hash, even in intact segments.")
 @click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
+@workers_option
 def verify(
     target: str,
     public_key: str | None,
@@ -106,6 +98,7 @@ def verify(
     end: str | None,
     deep: bool,
     as_json: bool,
+    workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
 
@@ -115,12 +108,15 @@ def verify(
     For instance:
 
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
+
+        comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/
     """
     from comply_lab.lab import open_log
 
-    report = open_log(target, progress=False).verify(
-        start, end, public_key=public_key, checkpoint=checkpoint, deep=deep
-    )
+    with day_pool(workers) as pool:
+        report = open_log(target, progress=False).verify(
+            start, end, public_key=public_key, checkpoint=checkpoint, deep=deep, executor=pool
+        )
     if as_json:
         frame = report.to_frame()
         frame["partition"] = frame["partition"].astype(str)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +34,27 @@ def verification_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def workers_option(command: F) -> F:
+    """Add --workers: how many day partitions to process at once (compact, verify)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Process this many days at once, in separate processes (same result).",
+    )(command)
+
+
+@contextmanager
+def day_pool(workers: int) -> Iterator[Executor | None]:
+    """Yield a process pool of ``workers`` processes, or None for one (the serial path)."""
+    if workers == 1:
+        yield None
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield pool
 
 
 def selection_options(command: F) -> F:

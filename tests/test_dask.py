@@ -7,6 +7,7 @@ documented 0.5%.
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from comply_lab import AuditLogger, open_log
@@ -211,3 +213,71 @@ def test_parallel_compaction_of_s3_is_refused(client: distributed.Client, s3_log
 
     with pytest.raises(InvalidQueryError, match="local directories"):
         compact(s3_log, executor=client.get_executor())
+
+
+@pytest.fixture(scope="module")
+def damaged_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Signed Parquet days with a deleted part, a rewritten part and an edited JSONL line."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = tmp_path_factory.mktemp("damaged")
+    write_sample(
+        lambda c: AuditLogger(
+            FileStorage(path, format="parquet", fsync="never", rotation_size_mb=0.05), clock=c
+        ),
+        ENTRIES,
+        DAYS,
+        end=END,
+    ).close()
+    parts = sorted(path.glob("date=*/*.parquet"))
+    parts[1].unlink()
+    table = pq.read_table(parts[4])
+    models = table.column("model").to_pylist()
+    models[3] = "forged-model"
+    table = table.set_column(
+        table.schema.get_field_index("model"), "model", pc.cast(pa.array(models), pa.string())
+    )
+    pq.write_table(table, parts[4])
+    with AuditLogger(FileStorage(path, fsync="never"), clock=lambda: END) as logger:
+        for i in range(5):
+            logger.log_sync(input=f"q{i}", output="a", model="gpt-4o")
+    segment = next(path.glob("audit_*.jsonl"))
+    segment.write_bytes(segment.read_bytes().replace(b'"gpt-4o"', b'"gpt-5"', 1))
+    return path
+
+
+def test_parallel_verification_equals_serial(client: distributed.Client, damaged_log: Path) -> None:
+    """One Dask task per day; the same findings, in the same order, as one pass."""
+    log = open_log(damaged_log, progress=False)
+    serial = log.verify()
+    parallel = log.verify(executor=client.get_executor())
+    assert not serial.ok
+    assert {p.status for p in serial.problems} >= {"missing", "modified", "unsealed"}
+    assert parallel.problems == serial.problems
+    assert (parallel.entries, parallel.segments) == (serial.entries, serial.segments)
+
+
+def test_verify_and_compact_workers_from_the_command_line(
+    damaged_log: Path, tmp_path: Path
+) -> None:
+    """--workers gives the serial results (a process pool, run as a subprocess)."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "comply_lab.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    one = run("verify", "--json", str(damaged_log))
+    two = run("verify", "--json", "--workers", "2", str(damaged_log))
+    assert one.returncode == two.returncode == 1
+    assert json.loads(two.stdout) == json.loads(one.stdout)
+    plain = tmp_path / "plain"
+    write_sample(
+        lambda c: AuditLogger(FileStorage(plain, fsync="never"), clock=c), 300, 3, end=END
+    ).close()
+    sealed = run("compact", "--json", "--workers", "2", str(plain))
+    assert sealed.returncode == 0, sealed.stderr
+    assert json.loads(sealed.stdout)["entries"] == 300
+    assert run("verify", "--workers", "2", str(plain)).returncode == 0

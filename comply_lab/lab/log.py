@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -285,6 +286,7 @@ class Log:
         public_key: PublicKeyLike | None = None,
         checkpoint: Checkpoint | dict[str, Any] | str | None = None,
         deep: bool = False,
+        executor: Executor | None = None,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
@@ -297,6 +299,9 @@ class Log:
             checkpoint: A checkpoint saved earlier (:meth:`checkpoint`), which also
                 detects truncation of the newest data.
             deep: Recompute every entry hash even in segments whose digest matches.
+            executor: Check days in parallel, one task per day (a
+                ``ProcessPoolExecutor``, or Dask's ``client.get_executor()``); the report
+                is the same.
 
         Returns:
             The report: ``report.ok``, ``report.to_frame()`` (one row per problem),
@@ -310,6 +315,7 @@ class Log:
             checkpoint=checkpoint,
             deep=deep,
             progress=self.progress,
+            executor=executor,
         )
 
     def decrypt(
