@@ -307,3 +307,37 @@ class TestConcurrency:
         child = next(r for r in records if r["writer_id"] != logger.writer_id)
         assert (child["seq"], child["prev_hash"]) == (0, "0" * 64)
         assert [r["seq"] for r in records if r["writer_id"] == logger.writer_id] == [0, 1]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_partial_day_windows_build_only_what_is_inside(tmp_path: Path, fmt: str) -> None:
+    """Entries outside a window are skipped before they are built; the answer is unchanged."""
+    clock = FakeClock(T0)
+    storage = FileStorage(tmp_path, format=fmt, fsync="never")
+    with AuditLogger(storage, clock=clock) as logger:
+        for i in range(48):
+            logger.log_sync(input=f"q{i}", output="a")
+            clock.advance(minutes=30)
+    # The original tool's lines (naive timestamps) sit beside ours, plus a damaged one.
+    legacy = tmp_path / f"audit_{T0:%Y%m%d}_900.jsonl"
+    stamps = [T0 + timedelta(hours=h, minutes=10) for h in (1, 5, 12)]
+    lines = [json.dumps(original_record(s, "old")) for s in stamps]
+    legacy.write_text("\n".join([*lines, '{"id": "x", "timestamp": "not a time"}']) + "\n")
+    with pytest.warns(CorruptLineWarning, match="line 4"):
+        everything = [e for day in storage.days() for e in storage.read_day(day)]
+    assert len(everything) == 51
+    logger = AuditLogger(FileStorage(tmp_path, fsync="never"))
+    for start, end in [
+        (T0 + timedelta(hours=1), T0 + timedelta(hours=5, minutes=10)),  # both ends hit exactly
+        (T0 - timedelta(days=1), T0 + timedelta(hours=2)),
+        (T0 + timedelta(hours=12), T0 + timedelta(days=3)),
+    ]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = logger.get_entries_sync(start, end)
+        expected = sorted(
+            (e for e in everything if start <= e.timestamp <= end),
+            key=lambda e: (e.timestamp, e.id),
+        )
+        assert [e.id for e in found] == [e.id for e in expected]
+        assert any("_900.jsonl line 4" in str(w.message) for w in caught)  # still reported

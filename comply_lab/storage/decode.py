@@ -9,7 +9,7 @@ from typing import Protocol, TypeVar
 
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
-from comply_lab.storage.jsonl import parse_segment, summarize_jsonl
+from comply_lab.storage.jsonl import Window, parse_segment, summarize_jsonl
 from comply_lab.storage.segments import Segment, source_key
 
 
@@ -29,23 +29,28 @@ _RELIST_ATTEMPTS = 5
 T = TypeVar("T")
 
 
-def segment_entries(storage: SegmentSource, segment: Segment) -> Iterator[AuditEntry]:
-    """Yield the entries of one segment in stored order.
+def segment_entries(
+    storage: SegmentSource, segment: Segment, within: Window | None = None
+) -> Iterator[AuditEntry]:
+    """Yield the entries of one segment in stored order (only those ``within``, if given).
 
     Raises:
         FileNotFoundError: the segment was sealed or deleted since it was listed.
     """
     data = storage.read_segment(segment)
     if segment.format == "jsonl":
-        yield from parse_segment(data, _source(storage, segment))
+        yield from parse_segment(data, _source(storage, segment), within)
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from comply_lab.storage.arrow import table_to_entries
+    from comply_lab.storage.arrow import table_to_entries, window_filter
 
     try:
-        entries = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+        table = pq.read_table(io.BytesIO(data))
+        if within is not None:
+            table = table.filter(window_filter(table, within))
+        entries = list(table_to_entries(table))
     except (pa.ArrowException, KeyError, TypeError, ValueError, OverflowError) as err:
         raise corrupt_segment(storage, segment, err) from err
     yield from entries
@@ -89,9 +94,15 @@ def read_day_segments(
             return
 
 
-def read_day(storage: SegmentSource, day: date) -> Iterator[AuditEntry]:
-    """Yield every entry of a day partition once, in stored order."""
-    for entries in read_day_segments(storage, day, lambda s: list(segment_entries(storage, s))):
+def read_day(
+    storage: SegmentSource, day: date, within: Window | None = None
+) -> Iterator[AuditEntry]:
+    """Yield every entry of a day partition once (only those ``within``), in stored order."""
+
+    def read(segment: Segment) -> list[AuditEntry]:
+        return list(segment_entries(storage, segment, within))
+
+    for entries in read_day_segments(storage, day, read):
         yield from entries
 
 

@@ -88,14 +88,7 @@ def iter_range(
     """
     lo, hi = to_range(start, end)
     for day in sorted({s.day for s in select_segments(storage, lo, hi)}):
-        if covers_day(lo, hi, day):
-            yield from read_day(storage, day)
-        else:
-            yield from (
-                e
-                for e in read_day(storage, day)
-                if (lo is None or lo <= e.timestamp) and (hi is None or e.timestamp <= hi)
-            )
+        yield from read_day(storage, day, None if covers_day(lo, hi, day) else (lo, hi))
 
 
 def entries_between(
