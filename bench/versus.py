@@ -4,7 +4,8 @@ Both tools get the same interactions (the shipped sample generator) over 30 days
 now; the original's store holds them in its own format (its JSONL files, naive
 timestamps). Every original workload runs in a subprocess with a time bound: past it the
 figure is recorded as "more than N s" and the workload is measured again at a smaller
-size that finishes. The limits are measured in the same run: SHA-256 and AES-GCM on
+size that finishes. Logging rates are the best of five runs for both tools, query times
+the best of three for ours. The limits are measured in the same run: SHA-256 and AES-GCM on
 entry-sized messages, serializing one entry, Parquet write/read of our schema, and an
 append+fsync on this disk.
 
@@ -66,11 +67,16 @@ def naive(text):
 async def main():
     work = args["work"]
     started = time.perf_counter()
-    if work == "log":
-        for _ in range(args["n"]):
-            await logger.log(input=args["prompt"], output=args["answer"], provider="openai",
-                             model="gpt-4o", latency_ms=120.0)
-        result = args["n"]
+    if work == "log":  # best of five runs, as ours
+        best = float("inf")
+        for _ in range(5):
+            begun = time.perf_counter()
+            for _ in range(args["n"]):
+                await logger.log(input=args["prompt"], output=args["answer"], provider="openai",
+                                 model="gpt-4o", latency_ms=120.0)
+            best = min(best, time.perf_counter() - begun)
+        print(json.dumps({"seconds": best, "result": args["n"]}))
+        return
     elif work == "get_entries":
         result = len(await logger.get_entries(naive(args["start"]), naive(args["end"])))
     elif work == "get_entry":
@@ -239,30 +245,29 @@ def _tiny_log(path: Path) -> Path:
 
 
 def _log_rate(n: int, **options: Any) -> float:
+    """Best of five runs of ``n`` awaited ``log()`` calls on one logger (entries/s)."""
+
     async def run(logger: AuditLogger) -> None:
         for _ in range(n):
             await logger.log(
                 input=PROMPT, output=ANSWER, provider="openai", model="gpt-4o", latency_ms=120.0
             )
 
-    logger = AuditLogger(FileStorage(tempfile.mkdtemp()), **options)
-    started = time.perf_counter()
-    asyncio.run(run(logger))
-    rate = n / (time.perf_counter() - started)
-    logger.close()
-    return rate
+    with AuditLogger(FileStorage(tempfile.mkdtemp()), **options) as logger:
+        return n / timed(lambda: asyncio.run(run(logger)), 5)
 
 
 def _sync_rate(n: int) -> float:
-    logger = AuditLogger(FileStorage(tempfile.mkdtemp()))
-    started = time.perf_counter()
-    for _ in range(n):
-        logger.log_sync(
-            input=PROMPT, output=ANSWER, provider="openai", model="gpt-4o", latency_ms=120.0
-        )
-    rate = n / (time.perf_counter() - started)
-    logger.close()
-    return rate
+    """Best of five runs of ``n`` ``log_sync()`` calls on one logger (entries/s)."""
+
+    def run(logger: AuditLogger) -> None:
+        for _ in range(n):
+            logger.log_sync(
+                input=PROMPT, output=ANSWER, provider="openai", model="gpt-4o", latency_ms=120.0
+            )
+
+    with AuditLogger(FileStorage(tempfile.mkdtemp())) as logger:
+        return n / timed(lambda: run(logger), 5)
 
 
 class Results:
