@@ -9,6 +9,12 @@ column already), or a list of these.
 
 Rates come with Wilson score 95% confidence intervals, which stay inside [0, 1] and
 behave at 0 and 100% and for small groups, unlike the normal approximation.
+
+:func:`safety_rates`, :func:`latency_stats` and :func:`detector_counts` also take a Dask
+DataFrame (:meth:`comply_lab.Log.to_dask`): each partition is reduced to counts where it
+lies, and the counts are added up, so the figures are those pandas gives on the same rows
+(percentiles within 0.5%, see :mod:`comply_lab.lab.sketch`). The other functions need
+pandas.
 """
 
 from __future__ import annotations
@@ -108,16 +114,15 @@ def _partials(
     return result.astype(meta.dtypes.to_dict())
 
 
-def _merged(
+def _summed(
     frame: pd.DataFrame | DaskFrame,
     partial: Callable[[pd.DataFrame], pd.DataFrame],
     names: list[str],
-    how: str,
 ) -> pd.DataFrame:
-    """Apply ``partial`` (see :func:`_partials`) and combine its rows per group."""
+    """Apply ``partial`` (see :func:`_partials`) and add up its counts per group."""
     parts = _partials(frame, partial)
     keys = names or ["_all"]
-    combined = parts.groupby(keys, dropna=False, sort=True, observed=True).agg(how)
+    combined = parts.groupby(keys, dropna=False, sort=True, observed=True).sum()
     return _tidy(combined, names)
 
 
@@ -141,7 +146,7 @@ def safety_rates(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame
     """
     _need(frame, "safety_passed", "safety_rates")
     names = _names(by)
-    result = _merged(frame, lambda part: _safety_counts(part, by), names, "sum")
+    result = _summed(frame, lambda part: _safety_counts(part, by), names)
     result["failure_rate"] = result["failures"] / result["entries"]
     result["ci_low"], result["ci_high"] = wilson_interval(
         result["failures"].to_numpy(), result["entries"].to_numpy()
