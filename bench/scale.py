@@ -133,7 +133,9 @@ def measure(entries: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
     from distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
         Client(cluster),
     ):
         dask_s = timed(lambda: safety_rates(log.to_dask(columns=columns), by="model"))

@@ -327,6 +327,7 @@ def run(args: argparse.Namespace) -> Results:
     n = args.entries
     print(f"building {n:,} entries over {DAYS} days for both tools ...", flush=True)
     ours_jsonl, ours_parquet, theirs = build(root, n, end)
+    os.sync()  # the build's dirty pages would otherwise be written back during the timings
     limit = limits()
     bound = args.bound
     logs = args.log_entries

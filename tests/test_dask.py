@@ -39,7 +39,11 @@ def client(s3_endpoint: str) -> Iterator[distributed.Client]:
     """Two worker processes, started after the S3 settings are in the environment."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -281,3 +285,12 @@ def test_verify_and_compact_workers_from_the_command_line(
     assert sealed.returncode == 0, sealed.stderr
     assert json.loads(sealed.stdout)["entries"] == 300
     assert run("verify", "--workers", "2", str(plain)).returncode == 0
+
+
+def test_parallel_verification_of_s3_equals_serial(client: distributed.Client, s3_log: str) -> None:
+    """Workers rebuild the S3 storage from its description and read the same objects."""
+    log = open_log(s3_log, progress=False)
+    serial, parallel = log.verify(), log.verify(executor=client.get_executor())
+    assert serial.ok and serial.entries == ENTRIES
+    assert parallel.problems == serial.problems
+    assert (parallel.entries, parallel.segments) == (serial.entries, serial.segments)
