@@ -31,6 +31,7 @@ from datetime import date
 from typing import Any
 
 from comply_lab._progress import progress_bar
+from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
@@ -148,15 +149,9 @@ class _Verifier:
             )
             for day in chosen
         ]
-        results = (
-            (check_day(*task) for task in tasks)
-            if executor is None
-            else executor.map(check_day, *zip(*tasks, strict=True))
-            if tasks
-            else iter(())
-        )
         with progress_bar(len(chosen), "verifying days", enabled=progress) as bar:
-            for result in results:  # in day order, so the chains are followed in order
+            # Results come in day order, so the chains are followed in order.
+            for result in run_tasks(check_day, tasks, executor):
                 replay(result, self.tracker, self.report.problems)
                 self.report.entries += result.entries
                 self.report.segments += result.segments

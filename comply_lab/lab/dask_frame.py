@@ -53,7 +53,7 @@ def to_dask(
         ) from err
     keys = tuple(metadata_keys or ())
     days = sorted({s.day for s in select_segments(storage, query.start, query.end)})
-    meta = _day_frame(None, storage, query, keys)
+    meta = entries_frame([], query, keys)
     if not days:
         return dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call,no-any-return]
     return dd.from_map(  # type: ignore[no-untyped-call,no-any-return]
@@ -67,9 +67,9 @@ def to_dask(
 
 
 def _day_frame(
-    day: date | None, storage: Storage, query: Query, metadata_keys: tuple[str, ...]
+    day: date, storage: Storage, query: Query, metadata_keys: tuple[str, ...]
 ) -> pd.DataFrame:
-    """Return one day's matching rows as ``entries()`` would (the empty frame for None)."""
+    """Return one day's matching rows as ``entries()`` would."""
     read = query.reading_metadata(metadata_keys)
-    tables = [] if day is None else [t for ts in day_tables(storage, day, read) for t in ts]
+    tables = [t for ts in day_tables(storage, day, read) for t in ts]
     return entries_frame(tables, query, metadata_keys)

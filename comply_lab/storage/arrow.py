@@ -100,17 +100,18 @@ def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
     return map(AuditEntry, *columns)
 
 
-def window_filter(table: pa.Table, within: tuple[datetime | None, datetime | None]) -> Any:
-    """Return the mask of the rows whose ``timestamp`` is inside ``within`` (ends included)."""
+def in_window(table: pa.Table, within: tuple[datetime | None, datetime | None]) -> pa.Table:
+    """Return the rows whose ``timestamp`` is inside ``within`` (both ends included)."""
     import pyarrow.compute as pc
 
     stamps = table.column("timestamp")
     lo, hi = within
-    mask = pc.greater_equal(stamps, pa.scalar(lo, stamps.type)) if lo is not None else None
+    if lo is not None:
+        table = table.filter(pc.greater_equal(stamps, pa.scalar(lo, stamps.type)))
+        stamps = table.column("timestamp")
     if hi is not None:
-        upper = pc.less_equal(stamps, pa.scalar(hi, stamps.type))
-        mask = upper if mask is None else pc.and_(mask, upper)
-    return mask if mask is not None else pa.array([True] * table.num_rows)
+        table = table.filter(pc.less_equal(stamps, pa.scalar(hi, stamps.type)))
+    return table
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -44,12 +44,12 @@ def segment_entries(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from comply_lab.storage.arrow import table_to_entries, window_filter
+    from comply_lab.storage.arrow import in_window, table_to_entries
 
     try:
         table = pq.read_table(io.BytesIO(data))
         if within is not None:
-            table = table.filter(window_filter(table, within))
+            table = in_window(table, within)
         entries = list(table_to_entries(table))
     except (pa.ArrowException, KeyError, TypeError, ValueError, OverflowError) as err:
         raise corrupt_segment(storage, segment, err) from err

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab import _forksafe
+from comply_lab._tasks import run_tasks
 from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
@@ -310,15 +311,8 @@ class FileStorage(StorageBase):
             by_day.setdefault(day, []).append(index)
         key = None if self._signing_key is None else self._signing_key.private_bytes_raw()
         tasks = [(str(self.path), day, indexes, key) for day, indexes in by_day.items()]
-        results = (
-            [seal_day(*task) for task in tasks]
-            if executor is None
-            else list(executor.map(seal_day, *zip(*tasks, strict=True)))
-            if tasks
-            else []
-        )
         report = SealReport()
-        for result in results:
+        for result in run_tasks(seal_day, tasks, executor):
             report.merge(result)
         return report
 

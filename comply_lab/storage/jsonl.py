@@ -29,8 +29,8 @@ def parse_segment(data: bytes, source: str, within: Window | None = None) -> Ite
         data: The whole segment.
         source: File name or URL, used in warnings.
         within: Yield only entries whose timestamp is inside this window; the others are
-            not built (their timestamp is read first), which halves the cost of a query
-            that covers part of a day.
+            not built (their timestamp is read first), which saves most of their cost in a
+            query that covers part of a day.
     """
     lines = data.split(b"\n")
     tail = lines.pop()
