@@ -29,7 +29,8 @@ _RSS = """
 import sys
 from pathlib import Path
 from comply_lab import open_log
-report = open_log(sys.argv[1], progress=False).verify()
+log = Path(sys.argv[1])
+report = open_log(log, progress=False).verify(public_key=log.parent / "writer.pub")
 assert report.ok, report
 print(report.entries, _peak())
 """
@@ -66,6 +67,7 @@ def main() -> None:
     key = generate_signing_key()
     try:
         jsonl, parquet = build(args.entries, root, key)
+        (root / "writer.pub").write_bytes(public_key_pem(key))
         bodies = canonical_bodies(jsonl)
         raw = raw_sha256(bodies)
         log = open_log(parquet, progress=False)
@@ -86,7 +88,9 @@ def main() -> None:
             )
         ]
         started = time.perf_counter()
-        deep = log.verify(start="2026-01-22", end=END.date().isoformat(), deep=True)
+        deep = log.verify(
+            start="2026-01-22", end=END.date().isoformat(), deep=True, public_key=key
+        )
         deep_s = time.perf_counter() - started
         results.append(
             row(

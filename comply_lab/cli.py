@@ -20,6 +20,7 @@ from comply_lab.cli_options import (
     json_cell,
     read_keys,
     selection_options,
+    signing_key_option,
     verification_options,
     workers_option,
 )
@@ -49,8 +50,9 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@signing_key_option
 @workers_option
-def compact(path: str, as_json: bool, workers: int) -> None:
+def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> None:
     """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
     Each source is removed only after its Parquet copy was stored and matched entry by
@@ -62,12 +64,14 @@ def compact(path: str, as_json: bool, workers: int) -> None:
 
         comply-lab compact --workers 8 /var/log/ai-audit
 
-        comply-lab compact s3://my-audit-bucket/prod/ai-audit/
+        comply-lab compact s3://my-audit-bucket/prod/ai-audit/ --signing-key writer.pem
     """
+    from comply_lab.integrity.signing import load_private_key
     from comply_lab.storage.seal import compact as run
 
+    key = None if signing_key is None else load_private_key(signing_key)
     with day_pool(workers) as pool:
-        report = run(path, executor=pool)
+        report = run(path, key, executor=pool)
     if as_json:
         click.echo(json.dumps(report.__dict__))
         return
@@ -88,6 +92,17 @@ def compact(path: str, as_json: bool, workers: int) -> None:
 @click.argument("target")
 @verification_options
 @click.option("--deep", is_flag=True, help="Recompute every entry hash, even in intact segments.")
+@click.option(
+    "--no-signatures",
+    "no_signatures",
+    is_flag=True,
+    help="Accept a signed log without checking its signatures (no --public-key at hand).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    help="Judge freshness at this time (ISO 8601), e.g. when a copy of the log was made.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
 @workers_option
 def verify(
@@ -97,25 +112,36 @@ def verify(
     start: str | None,
     end: str | None,
     deep: bool,
+    no_signatures: bool,
+    as_of: str | None,
     as_json: bool,
     workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
 
-    Prints one line per problem and a summary. Exits 0 when everything verifies, 1 when
-    an integrity problem was found, 2 on bad usage.
+    Prints one line per problem and a summary. Exits 0 when everything verifies; 1 when
+    an integrity problem was found, or when the log is signed and no --public-key was
+    given (UNVERIFIED; --no-signatures accepts that); 2 on bad usage, including a path
+    that holds no log.
 
     For instance:
 
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
 
-        comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/
+        comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/ --public-key k.pub
     """
     from comply_lab.lab import open_log
 
     with day_pool(workers) as pool:
         report = open_log(target, progress=False).verify(
-            start, end, public_key=public_key, checkpoint=checkpoint, deep=deep, executor=pool
+            start,
+            end,
+            public_key=public_key,
+            checkpoint=checkpoint,
+            deep=deep,
+            require_signatures=not no_signatures,
+            as_of=as_of,
+            executor=pool,
         )
     if as_json:
         frame = report.to_frame()
@@ -209,6 +235,7 @@ def evidence(
 )
 @click.option("--reason", help="Why (a policy or ticket); recorded with each deletion.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")
+@signing_key_option
 def retention(
     target: str,
     days: int,
@@ -217,6 +244,7 @@ def retention(
     override: str | None,
     reason: str | None,
     as_json: bool,
+    signing_key: str | None,
 ) -> None:
     """Show which day partitions retention would delete and why; delete with --apply.
 
@@ -226,12 +254,12 @@ def retention(
 
     For instance, daily from cron:
 
-        comply-lab retention /var/log/ai-audit --days 365 --apply --reason "policy R-7"
+        comply-lab retention /var/log/ai-audit --days 365 --apply --reason R-7 --signing-key k.pem
     """
     from comply_lab.lab import open_log
     from comply_lab.storage.retention import apply_retention, plan_retention
 
-    log = open_log(target, progress=False)
+    log = open_log(target, progress=False, signing_key=signing_key)
     plan = plan_retention(log.storage, days, floor_days=floor_days, override=override)
     result = apply_retention(log.storage, plan, reason=reason) if apply_plan else None
     if as_json:
@@ -411,6 +439,7 @@ def entries(
     help="File holding the keys (a key ring's text form, or a Fernet key).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@signing_key_option
 def decrypt(
     target: str,
     ids: tuple[str, ...],
@@ -420,6 +449,7 @@ def decrypt(
     keys_env: str | None,
     keys_file: Path | None,
     as_json: bool,
+    signing_key: str | None,
 ) -> None:
     """Decrypt the stored content of selected entries, recording the access first.
 
@@ -440,7 +470,8 @@ def decrypt(
     if not wanted:
         raise click.UsageError("give entry ids as arguments or with --ids-file")
     keys = read_keys(keys_env, keys_file)
-    result = open_log(target, progress=False).decrypt(wanted, keys, reason=reason, who=who)
+    log = open_log(target, progress=False, signing_key=signing_key)
+    result = log.decrypt(wanted, keys, reason=reason, who=who)
     if as_json:
         click.echo(result.to_json(orient="records", lines=True, date_format="iso"), nl=False)
     else:
@@ -464,6 +495,7 @@ def decrypt(
 @click.option("--who", help="Who places it (default: the operating-system user).")
 @click.option("--list", "show", is_flag=True, help="List the active holds instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the holds as JSON.")
+@signing_key_option
 def hold(
     target: str,
     name: str | None,
@@ -475,6 +507,7 @@ def hold(
     who: str | None,
     show: bool,
     as_json: bool,
+    signing_key: str | None,
 ) -> None:
     """Place a legal hold so retention never deletes the entries it covers; or --list them.
 
@@ -489,7 +522,7 @@ def hold(
     """
     from comply_lab.lab import open_log
 
-    log = open_log(target, progress=False)
+    log = open_log(target, progress=False, signing_key=signing_key)
     if not show:
         if not name or not reason:
             raise click.UsageError("a hold needs a NAME and --reason (or use --list)")
@@ -525,7 +558,8 @@ def hold(
 @click.argument("name")
 @click.option("--reason", required=True, help="Why the hold is released; recorded.")
 @click.option("--who", help="Who releases it (default: the operating-system user).")
-def release(target: str, name: str, reason: str, who: str | None) -> None:
+@signing_key_option
+def release(target: str, name: str, reason: str, who: str | None, signing_key: str | None) -> None:
     """Release a legal hold; later retention may delete what it covered.
 
     For instance:
@@ -534,7 +568,7 @@ def release(target: str, name: str, reason: str, who: str | None) -> None:
     """
     from comply_lab.lab import open_log
 
-    open_log(target, progress=False).release(name, reason, who=who)
+    open_log(target, progress=False, signing_key=signing_key).release(name, reason, who=who)
     click.echo(f"hold {name!r} released")
 
 

@@ -36,6 +36,17 @@ def verification_options(command: F) -> F:
     return command
 
 
+def signing_key_option(command: F) -> F:
+    """Add --signing-key: the Ed25519 private key file that signs what the command records."""
+    return click.option(
+        "--signing-key",
+        "signing_key",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Ed25519 private key file (PEM or raw) that signs the records this command "
+        "appends; needed to keep a signed log verifiable.",
+    )(command)
+
+
 def workers_option(command: F) -> F:
     """Add --workers: how many day partitions to process at once (compact, verify)."""
     return click.option(

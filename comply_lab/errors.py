@@ -39,6 +39,14 @@ class InvalidQueryError(ComplyLabError, ValueError):
     """A query argument (time range, id, option) cannot be used."""
 
 
+class NoLogError(InvalidQueryError):
+    """A path or prefix holds no log at all: nothing to verify, read or checkpoint."""
+
+
+class NothingSealedError(InvalidQueryError):
+    """An operation needs sealed data and the log has none (a checkpoint would cover nothing)."""
+
+
 class StorageError(ComplyLabError, OSError):
     """A storage backend failed to write, read or delete data."""
 
@@ -87,6 +95,10 @@ class RequestBlockedError(ComplyLabError):
         super().__init__(message)
         self.entry_id = entry_id
         self.verdict = verdict
+
+
+class RetentionError(IntegrityError):
+    """Retention refuses to act on a policy it cannot trust (a damaged or unsigned trail)."""
 
 
 class RetentionFloorError(InvalidQueryError):

@@ -18,8 +18,13 @@ SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 @pytest.fixture
 def log(tmp_path: Path) -> Log:
-    """Return a writable copy of the shipped sample (decryption appends access records)."""
-    return open_log(shutil.copytree(SAMPLE / "parquet", tmp_path / "log"), progress=False)
+    """Return a writable copy of the shipped sample (decryption appends access records).
+
+    It is opened with the sample's signing key, so the access records it appends are
+    signed and the log keeps verifying with its public key.
+    """
+    copy = shutil.copytree(SAMPLE / "parquet", tmp_path / "log")
+    return open_log(copy, progress=False, signing_key=sample_keys()[1])
 
 
 class TestShippedSample:
@@ -60,7 +65,9 @@ class TestDecrypt:
             "decrypt",
         )
         assert event["entries"] == list(chosen["id"])
-        assert log.verify().ok  # the access trail is chained and verifies
+        assert result["verified"].all()  # each text matched its entry's fingerprints
+        report = log.verify(public_key=SAMPLE / "writer.pub")
+        assert report.ok and report.signatures == "checked"  # the access trail is signed
 
     def test_missing_or_wrong_key_marks_rows(self, log: Log):
         """Without the right key rows are marked, not dropped, and the attempt is recorded."""
@@ -83,7 +90,8 @@ class TestDecrypt:
 class TestExplorer:
     def test_filters_pages_detail_and_decrypt(self, log: Log):
         """Drive the explorer as a user would: filter, page, select, decrypt."""
-        explorer = log.explore(page_size=10)
+        assert "UNVERIFIED:" in log.explore(page_size=10).status.value  # no key given
+        explorer = log.explore(page_size=10, public_key=SAMPLE / "writer.pub")
         assert isinstance(explorer, Explorer)
         assert len(explorer.frame) == 1000
         assert "OK:" in explorer.status.value

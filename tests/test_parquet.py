@@ -70,6 +70,7 @@ class TestSealing:
             p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()
         )
         assert names == [
+            "_heartbeat.jsonl",
             "_manifest.jsonl",
             "_sealed/audit_20260129.jsonl",
             "_sealed/audit_20260130.jsonl",
@@ -133,7 +134,7 @@ class TestSealing:
         writer.log_sync(input="still writing", output="")
         writer.close()
         assert open_log(tmp_path).count() == 2
-        assert list(tmp_path.glob("*.jsonl")) == [tmp_path / "_manifest.jsonl"]
+        assert list(tmp_path.glob("audit_*.jsonl")) == []
 
     def test_writers_after_a_seal_start_a_new_segment(self, tmp_path: Path, clock: FakeClock):
         """A day sealed while no one writes gets new entries in its next segment."""

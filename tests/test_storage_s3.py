@@ -61,6 +61,8 @@ class TestLayoutAndReads:
         keys = _keys(s3_endpoint, bucket)
         spool_id = storage.spool_id
         assert keys == [
+            "prod/ai-audit/_heartbeat/000000000001.json",  # the writer started
+            "prod/ai-audit/_heartbeat/000000000002.json",  # and closed
             "prod/ai-audit/_manifest/000000000001.json",
             "prod/ai-audit/_manifest/000000000002.json",
             f"prod/ai-audit/date=2026-01-29/part-20260129-000-{spool_id}.parquet",

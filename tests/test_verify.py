@@ -21,7 +21,7 @@ from comply_lab.audit import EncryptionManager, FileStorage
 from comply_lab.audit.entry import entry_hash
 from comply_lab.integrity.fingerprint import fingerprint
 from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
-from comply_lab.storage.manifest import MANIFEST, read_records
+from comply_lab.storage.manifest import MANIFEST, TRAILS, read_records
 from tests.conftest import FakeClock
 
 T0 = datetime(2026, 1, 29, 9, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ class TestCleanLogs:
         assert report.problems == []
         assert (report.entries, report.segments, report.manifest_records) == (90, 3, 3)
         assert report.signatures == "checked"
-        assert open_log(sealed).verify(deep=True).ok
+        assert open_log(sealed).verify(deep=True, public_key=KEY).ok
         report.raise_if_failed()
 
     def test_jsonl_log_verifies_with_unsealed_warnings(self, jsonl: Path):
@@ -104,7 +104,7 @@ class TestCleanLogs:
     def test_report_formats(self, sealed: Path):
         """The report prints as lines, HTML and a DataFrame with fixed columns."""
         (parts(sealed)[0]).unlink()
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert not report.ok
         assert "FAILED" in str(report)
         assert "MISSING" in str(report)
@@ -151,7 +151,7 @@ class TestByteFlips:
             damaged[position] ^= rng.randrange(1, 256)
             target.write_bytes(bytes(damaged))
             try:
-                report = log.verify()
+                report = log.verify(public_key=KEY)
             finally:
                 target.write_bytes(original)
             assert not report.ok, f"trial {trial}: flip at {target.name}:{position} undetected"
@@ -163,7 +163,7 @@ class TestByteFlips:
         manifest = sealed / MANIFEST
         text = manifest.read_text().replace('"entries":30', '"entries":31', 1)
         manifest.write_text(text)
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert "modified" in statuses(report)
 
 
@@ -182,7 +182,7 @@ class TestAttacks:
     def test_delete_an_entry_from_a_sealed_segment(self, sealed: Path):
         """A row removed from a Parquet file: the segment misses it, and so does the chain."""
         rewrite(parts(sealed)[1], lambda t: pa.concat_tables([t.slice(0, 5), t.slice(6)]))
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert "missing" in statuses(report)
         assert any(
             p.segment == parts(sealed)[1].relative_to(sealed).as_posix() for p in report.errors
@@ -192,14 +192,14 @@ class TestAttacks:
         """A sealed file that is gone is missing, and the chains show the gap."""
         name = parts(sealed)[1].relative_to(sealed).as_posix()
         parts(sealed)[1].unlink()
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert statuses(report) == {"missing"}
         assert any(p.segment == name for p in report.errors)
 
     def test_delete_a_partition(self, sealed: Path):
         """A whole day directory removed is reported segment by segment."""
         shutil.rmtree(sealed / "date=2026-01-30")
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert "missing" in statuses(report)
         assert any(str(p.partition) == "2026-01-30" for p in report.errors)
 
@@ -208,9 +208,9 @@ class TestAttacks:
         manifest = sealed / MANIFEST
         lines = manifest.read_bytes().splitlines(keepends=True)
         manifest.write_bytes(lines[0] + lines[2])
-        assert {"missing", "inserted"} <= statuses(open_log(sealed).verify())
+        assert {"missing", "inserted"} <= statuses(open_log(sealed).verify(public_key=KEY))
         manifest.unlink()
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert {"missing", "inserted"} <= statuses(report)
         assert any(p.segment == MANIFEST for p in report.errors)
 
@@ -227,7 +227,7 @@ class TestAttacks:
         order = list(range(30))
         order[4], order[6] = order[6], order[4]
         rewrite(parts(sealed)[0], lambda t: t.take(order))
-        assert "reordered" in statuses(open_log(sealed).verify())
+        assert "reordered" in statuses(open_log(sealed).verify(public_key=KEY))
 
     def test_forged_entry_with_recomputed_hashes(self, sealed: Path, jsonl: Path):
         """A forged entry whose hashes are recomputed correctly is still caught as inserted."""
@@ -252,7 +252,7 @@ class TestAttacks:
         row = table.slice(0, 1).to_pylist()[0]
         fake = forge(row, "f" * 32, 0, "0" * 64)
         rewrite(part, lambda t: pa.concat_tables([t, pa.Table.from_pylist([fake], t.schema)]))
-        report = open_log(sealed).verify()
+        report = open_log(sealed).verify(public_key=KEY)
         assert "inserted" in statuses(report)
         assert any(p.entry_id == fake["id"] for p in report.errors)
 
@@ -302,14 +302,15 @@ class TestAttacks:
         records[0]["entries"] = 99
         from comply_lab.integrity.checkpoint import check_checkpoint
 
-        assert [p.status for p in check_checkpoint(saved, records, None)] == ["modified"]
+        trails = {name: [r["record_hash"] for r in read_records(sealed, name)] for name in TRAILS}
+        assert [p.status for p in check_checkpoint(saved, records, None, trails)] == ["modified"]
 
     def test_retention_is_expired_by_policy_not_missing(self, tmp_path: Path):
         """Days deleted by cleanup_expired are reported as expired_by_policy; the log is ok."""
         build(tmp_path)
-        logger = AuditLogger(tmp_path, retention_days=1)
+        logger = AuditLogger(FileStorage(tmp_path, signing_key=KEY), retention_days=1)
         assert logger.cleanup_expired_sync(now=datetime(2026, 2, 1, 12, tzinfo=UTC)) == 60
-        report = open_log(tmp_path).verify()
+        report = open_log(tmp_path).verify(public_key=KEY)
         assert report.ok, str(report)
         assert {p.status for p in report.problems} == {"expired_by_policy"}
 
@@ -393,7 +394,9 @@ class TestCli:
             == 0
         )
         parts(sealed)[0].unlink()
-        done = run("verify", str(sealed), "--checkpoint", str(cp), "--json")
+        done = run(
+            "verify", str(sealed), "--public-key", str(pub), "--checkpoint", str(cp), "--json"
+        )
         assert done.returncode == 1
         payload = json.loads(done.stdout)
         assert payload["summary"]["ok"] is False

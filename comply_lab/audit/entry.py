@@ -246,11 +246,16 @@ def encode_line(
 
     The line is the canonical serialization followed by ``entry_hash`` and then the
     content fields, so it is produced with one serialization and the hashed bytes are a
-    prefix of the stored ones.
+    prefix of the stored ones. This is the one *canonical line* of an entry: verification
+    accepts a stored line only if it is exactly these bytes (see :func:`line_problem`).
     """
     body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(body).hexdigest()
-    return digest, b"".join(
+    return digest, _assemble(body, digest, input_content, output_content) + b"\n"
+
+
+def _assemble(body: bytes, digest: str, input_content: object, output_content: object) -> bytes:
+    return b"".join(
         (
             body[:-1],
             b',"entry_hash":"',
@@ -259,38 +264,59 @@ def encode_line(
             b"null" if input_content is None else orjson.dumps(input_content),
             b',"output_content":',
             b"null" if output_content is None else orjson.dumps(output_content),
-            b"}\n",
+            b"}",
         )
     )
 
 
-_HASH_KEY = b',"entry_hash":"'
+def line_problem(line: bytes, record: dict[str, Any]) -> str | None:
+    """Say what is wrong with a stored JSONL line of a hashed entry; None if nothing is.
 
+    ``record`` is the line parsed. The line must be byte for byte the canonical line of
+    its own values (:func:`encode_line`, without the newline) and its ``entry_hash`` the
+    SHA-256 of the hashed part. Anything else is rejected: a field added, removed or
+    renamed, a key given twice (JSON readers keep the last value, while the hash covered
+    the first), keys out of order, other spacing or escaping, bytes after the record.
 
-def line_verifies(line: bytes) -> bool:
-    """Check a JSONL line as the logger writes it: canonical bytes plus its entry hash.
-
-    This hashes the stored bytes directly (no parsing). False means only that the fast
-    check does not apply or fails; callers then recompute from the parsed values.
+    Returns:
+        None for a valid line, else why it is not.
     """
-    at = line.rfind(_HASH_KEY)
-    end = at + len(_HASH_KEY) + 64
-    if at < 0 or line[end : end + 2] != b'",':
-        return False
-    return hashlib.sha256(line[:at] + b"}").digest().hex().encode() == line[end - 64 : end]
+    if record.keys() != _FIELD_SET:
+        return "its fields were altered: it does not hold exactly an entry's fields"
+    claimed = record["entry_hash"]
+    try:
+        body = orjson.dumps(
+            {k: v for k, v in record.items() if k not in _OUTSIDE_HASH},
+            option=orjson.OPT_SORT_KEYS,
+        )
+        digest = hashlib.sha256(body).hexdigest()
+        expected = _assemble(body, digest, record["input_content"], record["output_content"])
+    except orjson.JSONEncodeError:
+        return "it holds values no entry can hold"
+    if claimed != digest:
+        return "it does not match its entry_hash"
+    if line != expected:
+        return (
+            "it is not stored in its canonical form (a key given twice, keys out of order, "
+            "other spacing or escaping, or bytes after the record)"
+        )
+    return None
 
 
 def tampered_ids(data: bytes) -> set[str]:
-    """Return the ids of JSONL entries whose content does not match their ``entry_hash``."""
+    """Return the ids of the hashed JSONL entries of ``data`` that fail :func:`line_problem`.
+
+    Lines that are not JSON objects, and records without ``entry_hash`` (another tool's),
+    are not entries this check can vouch for either way; readers report them.
+    """
     found = set()
     for line in data.split(b"\n"):
-        if not line or line_verifies(line):
+        if not line:
             continue
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue  # a damaged line: reported as such, not as an entry
-        digest = record.get("entry_hash") if isinstance(record, dict) else None
-        if isinstance(digest, str) and entry_hash(record) != digest:
+        if isinstance(record, dict) and "entry_hash" in record and line_problem(line, record):
             found.add(str(record.get("id")))
     return found

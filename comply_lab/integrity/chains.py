@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,8 @@ from comply_lab.audit.entry import GENESIS_HASH
 from comply_lab.integrity.report import Problem, Status
 
 _MAX_PENDING = 10_000  # gaps wider than this are reported at once instead of awaited
+Expired = tuple[int, int, str | None]
+"""Seqs ``first..last`` of one writer deleted by recorded retention, and the last one's hash."""
 
 
 class ChainTracker:
@@ -21,15 +24,15 @@ class ChainTracker:
     turns up later is classified as *reordered* rather than *missing*.
 
     Args:
-        open_start: Accept chains that start after seq 0 (a time-limited verification, or
-            a log whose oldest days were deleted by recorded retention).
-        expired: Per writer, ``(first_seq, last_seq)`` ranges deleted by recorded
-            retention: gaps they explain are not reported (the deleted segments are
-            reported as ``expired_by_policy`` instead).
+        open_start: Accept chains that start after seq 0 (a time-limited verification).
+        expired: Per writer, the ranges recorded retention deleted: gaps they explain are
+            not reported (the deleted segments are reported as ``expired_by_policy``
+            instead). A chain that starts after seq 0 must start right after such
+            ranges, continuing from the hash of the last deleted entry where it is known.
     """
 
     def __init__(
-        self, *, open_start: bool, expired: dict[str, list[tuple[int, int]]] | None = None
+        self, *, open_start: bool, expired: dict[str, list[Expired]] | None = None
     ) -> None:
         self.open_start = open_start
         self.expired = expired or {}
@@ -54,15 +57,7 @@ class ChainTracker:
         last = self._last.get(writer)
         if last is None:
             self._last[writer] = (seq, digest)
-            if (seq != 0 or prev_hash != GENESIS_HASH) and not self.open_start:
-                return [
-                    problem(
-                        "missing",
-                        f"the chain starts at seq {seq}: entries 0..{seq - 1} "
-                        "of this writer are not in the log",
-                    )
-                ]
-            return []
+            return [] if self.open_start else self._start(writer, seq, prev_hash, problem)
         last_seq, last_hash = last
         if seq == last_seq + 1:
             self._last[writer] = (seq, digest)
@@ -104,9 +99,43 @@ class ChainTracker:
             )
         ]
 
+    def _start(
+        self,
+        writer: str,
+        seq: int,
+        prev_hash: str | None,
+        problem: Callable[[Status, str], Problem],
+    ) -> list[Problem]:
+        """Check where a writer's chain starts: at seq 0, or right after deleted entries."""
+        if seq == 0:
+            if prev_hash == GENESIS_HASH:
+                return []
+            return [problem("modified", "the chain's first entry does not start from genesis")]
+        gap = self._unexplained(writer, 0, seq - 1)
+        if gap:
+            first, last = min(gap), max(gap)
+            span = f"entry {first}" if first == last else f"entries {first}..{last}"
+            return [
+                problem(
+                    "missing",
+                    f"the chain starts at seq {seq}: {span} of this writer are not in the log, "
+                    "and no retention record says they were deleted",
+                )
+            ]
+        before = [h for _, b, h in self.expired.get(writer, ()) if b == seq - 1 and h]
+        if before and prev_hash not in before:
+            return [
+                problem(
+                    "modified",
+                    f"the chain resumes at seq {seq} after entries deleted by retention, but "
+                    "its prev_hash is not the hash of the last deleted entry",
+                )
+            ]
+        return []
+
     def _unexplained(self, writer: str, first: int, last: int) -> set[int] | range:
         """Return the seqs in ``[first, last]`` that no expired range covers."""
-        spans = [(a, b) for a, b in self.expired.get(writer, ()) if a <= last and b >= first]
+        spans = [(a, b) for a, b, _ in self.expired.get(writer, ()) if a <= last and b >= first]
         if not spans:
             return range(first, last + 1)
         missing = set(range(first, last + 1))
@@ -172,24 +201,30 @@ def links_hold(table: pa.Table, starts: list[int]) -> bool:
 
 def expired_ranges(
     retention: list[dict[str, Any]], by_segment: dict[str, dict[str, Any]]
-) -> dict[str, list[tuple[int, int]]]:
-    """Return, per writer, the seq ranges that recorded retention deleted.
+) -> dict[str, list[Expired]]:
+    """Return, per writer, the ranges that recorded retention deleted.
 
     Sealed segments' ranges come from their manifest records; unsealed ones are in the
-    retention record itself.
+    retention record itself (``{"first_seq", "last_seq", "last_hash"}``, or a
+    ``[first, last]`` pair in records of earlier versions).
     """
-    ranges: dict[str, list[tuple[int, int]]] = {}
+    ranges: dict[str, list[Expired]] = {}
 
-    def add(writer: object, first: object, last: object) -> None:
-        if isinstance(writer, str) and isinstance(first, int) and isinstance(last, int):
-            ranges.setdefault(writer, []).append((first, last))
+    def add(writer: object, span: object) -> None:
+        if isinstance(span, list) and len(span) == 2:
+            span = {"first_seq": span[0], "last_seq": span[1]}
+        if not isinstance(writer, str) or not isinstance(span, dict):
+            return
+        first, last, digest = span.get("first_seq"), span.get("last_seq"), span.get("last_hash")
+        if isinstance(first, int) and isinstance(last, int):
+            ranges.setdefault(writer, []).append(
+                (first, last, digest if isinstance(digest, str) else None)
+            )
 
     for record in retention:
         for name in record.get("segments") or []:
             for writer, chain in ((by_segment.get(name) or {}).get("writers") or {}).items():
-                if isinstance(chain, dict):
-                    add(writer, chain.get("first_seq"), chain.get("last_seq"))
+                add(writer, chain)
         for writer, span in (record.get("writers") or {}).items():
-            if isinstance(span, list) and len(span) == 2:
-                add(writer, span[0], span[1])
+            add(writer, span)
     return ranges

@@ -3,16 +3,19 @@
 No check inside a log can reveal that its newest segments *and* their manifest records
 were removed: what is left is a shorter, consistent log. A checkpoint saved somewhere else
 (a ticket, an email, another bucket) records how many manifest records existed, how many
-entries they covered and the RFC 6962 root over their record hashes; verifying the log
-against it later proves that history was only ever appended to.
+entries they covered and the RFC 6962 root over their record hashes, and the length and
+head (last ``record_hash``) of every other trail — holds, retention, access, keys,
+shredding, heartbeats. Verifying the log against it later proves that history and every
+trail were only ever appended to: a removed hold record, a truncated access trail or a
+rewritten retention record no longer matches.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ from comply_lab.integrity.report import Problem
 from comply_lab.integrity.signing import key_id, sign, signature_valid
 from comply_lab.storage.manifest import MANIFEST
 
-FORMAT = "comply-lab-checkpoint/1"
+FORMAT = "comply-lab-checkpoint/2"
+_FORMATS = ("comply-lab-checkpoint/1", FORMAT)  # /1 checkpoints carry no trail heads
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Checkpoint:
         key_id: Fingerprint of the signing key, if signed.
         signature: Base64 Ed25519 signature over the other fields, if signed.
         format: Format tag.
+        trails: For every other trail, ``[records, head]``: how many records it had and
+            the ``record_hash`` of the last one.
     """
 
     records: int
@@ -53,6 +59,7 @@ class Checkpoint:
     key_id: str | None = None
     signature: str | None = None
     format: str = FORMAT
+    trails: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Return the checkpoint as one line of JSON, to store anywhere."""
@@ -83,19 +90,45 @@ class Checkpoint:
                 data = json.loads(data)
             except json.JSONDecodeError:
                 data = None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in _FORMATS:
             raise InvalidQueryError(
                 "not a comply_lab checkpoint: pass what log.checkpoint() returned (its JSON, "
                 "a file holding it, or the object)"
             )
         try:
-            return cls(**data)
+            checkpoint = cls(**data)
         except TypeError:
             raise InvalidQueryError("the checkpoint has unknown or missing fields") from None
+        if not checkpoint._well_typed():
+            raise InvalidQueryError("the checkpoint's fields have the wrong types; it is damaged")
+        return checkpoint
+
+    def _well_typed(self) -> bool:
+        def count(value: object) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+        optional = (self.head, self.key_id, self.signature)
+        return (
+            count(self.records)
+            and count(self.entries)
+            and all(isinstance(v, str) for v in (self.root, self.time))
+            and all(v is None or isinstance(v, str) for v in optional)
+            and isinstance(self.trails, dict)
+            and all(
+                isinstance(name, str)
+                and isinstance(pair, list)
+                and len(pair) == 2
+                and count(pair[0])
+                and (pair[1] is None or isinstance(pair[1], str))
+                for name, pair in self.trails.items()
+            )
+        )
 
     def signed_bytes(self) -> bytes:
-        """Return the bytes the signature covers."""
+        """Return the bytes the signature covers (``trails`` is left out of /1 checkpoints)."""
         body = {k: v for k, v in asdict(self).items() if k != "signature"}
+        if self.format != FORMAT:
+            body.pop("trails")
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
@@ -109,9 +142,17 @@ def _root(records: Sequence[dict[str, Any]]) -> tuple[str, int]:
 
 
 def make_checkpoint(
-    records: Sequence[dict[str, Any]], signing_key: Ed25519PrivateKey | None = None
+    records: Sequence[dict[str, Any]],
+    signing_key: Ed25519PrivateKey | None = None,
+    trails: Mapping[str, tuple[int, str | None]] | None = None,
 ) -> Checkpoint:
-    """Return a checkpoint over manifest records, signed if a key is given."""
+    """Return a checkpoint over manifest records and trail heads, signed if a key is given.
+
+    Args:
+        records: The manifest records, in order.
+        signing_key: Signs the checkpoint.
+        trails: Each other trail's ``(records, head)``.
+    """
     root, entries = _root(records)
     checkpoint = Checkpoint(
         records=len(records),
@@ -120,6 +161,7 @@ def make_checkpoint(
         head=records[-1].get("record_hash") if records else None,
         time=format_timestamp(datetime.now(UTC)),
         key_id=key_id(signing_key) if signing_key is not None else None,
+        trails={name: [length, head] for name, (length, head) in (trails or {}).items()},
     )
     if signing_key is None:
         return checkpoint
@@ -132,8 +174,16 @@ def check_checkpoint(
     checkpoint: Checkpoint,
     records: Sequence[dict[str, Any]],
     public_key: Ed25519PublicKey | None,
+    trails: Mapping[str, Sequence[str | None]] | None = None,
 ) -> list[Problem]:
-    """Return the problems of a log's manifest records against a saved checkpoint."""
+    """Return the problems of a log against a saved checkpoint.
+
+    Args:
+        checkpoint: The checkpoint.
+        records: The log's manifest records, in order.
+        public_key: Checks the checkpoint's signature, when given.
+        trails: Each trail's ``record_hash`` values, line by line.
+    """
     problems = []
     if public_key is not None:
         if checkpoint.signature is None:
@@ -169,4 +219,24 @@ def check_checkpoint(
                 segment=MANIFEST,
             )
         )
+    for name, (length, head) in sorted(checkpoint.trails.items()):
+        hashes = (trails or {}).get(name, [])
+        if len(hashes) < length:
+            problems.append(
+                Problem(
+                    "missing",
+                    f"the trail has {len(hashes)} records but the checkpoint of "
+                    f"{checkpoint.time} saw {length}: records were removed",
+                    segment=name,
+                )
+            )
+        elif length and hashes[length - 1] != head:
+            problems.append(
+                Problem(
+                    "modified",
+                    f"the first {length} records differ from those the checkpoint of "
+                    f"{checkpoint.time} saw: the trail was rewritten",
+                    segment=name,
+                )
+            )
     return problems

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
+from comply_lab.audit.encryption import looks_encrypted
 from comply_lab.errors import InvalidKeyError
+
+if TYPE_CHECKING:
+    from comply_lab.audit.entry import AuditEntry
 
 _ID_LABEL = b"comply-lab hash key id"
 MIN_KEY_BYTES = 16
@@ -42,3 +47,20 @@ def fingerprint(text: str, key: bytes | None = None) -> str:
     if key is None:
         return hashlib.sha256(data).hexdigest()
     return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def content_problem(entry: AuditEntry) -> str | None:
+    """Say which stored plain text does not match its fingerprint; None if none differs.
+
+    Ciphertext cannot be checked without its key (decryption checks it), nor can keyed
+    fingerprints without the hash key (see :func:`comply_lab.verify_content`).
+    """
+    if entry.hash_key_id is not None:
+        return None
+    for side, text, digest in (
+        ("input", entry.input_content, entry.input_hash),
+        ("output", entry.output_content, entry.output_hash),
+    ):
+        if isinstance(text, str) and not looks_encrypted(text) and fingerprint(text) != digest:
+            return f"the stored {side} does not match its {side}_hash: the content was changed"
+    return None

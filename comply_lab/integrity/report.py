@@ -16,11 +16,19 @@ Status = Literal[
     "reordered",
     "inserted",
     "bad_signature",
+    "stale",
+    "unverified",
     "unsealed",
+    "incomplete",
     "expired_by_policy",
     "shredded",
 ]
-SEVERITY: dict[str, str] = {"unsealed": "warning", "expired_by_policy": "info", "shredded": "info"}
+SEVERITY: dict[str, str] = {
+    "unsealed": "warning",
+    "incomplete": "warning",
+    "expired_by_policy": "info",
+    "shredded": "info",
+}
 """Severity of each status; every status not listed is an ``"error"``."""
 
 COLUMNS = [
@@ -41,9 +49,12 @@ class Problem:
 
     Attributes:
         status: What is wrong: ``modified``, ``missing``, ``reordered``, ``inserted``,
-            ``bad_signature`` (errors), ``unsealed`` (warning: not yet covered by a
-            manifest), ``expired_by_policy`` (info: deleted by recorded retention) or
-            ``shredded`` (info: the content's key was destroyed by a recorded erasure).
+            ``bad_signature``, ``stale`` (no signed record as recent as the log
+            promises), ``unverified`` (signatures present but not checked: no public
+            key) — errors; ``unsealed`` (warning: not yet covered by a manifest),
+            ``incomplete`` (warning: an interrupted operation that re-running finishes),
+            ``expired_by_policy`` (info: deleted by recorded retention) or ``shredded``
+            (info: the content's key was destroyed by a recorded erasure).
         partition: The day partition, if the finding belongs to one.
         segment: The segment or metadata file concerned.
         entry_id: The entry concerned, when known.
@@ -83,7 +94,8 @@ class VerificationReport:
         entries: Entries checked.
         segments: Segments checked.
         manifest_records: Manifest records checked.
-        signatures: ``"checked"``, ``"not checked (no public key)"`` or ``"none present"``.
+        signatures: ``"checked"``, ``"not checked (no public key)"``, ``"not checked
+            (accepted by the caller)"`` or ``"none present"``.
         checkpoint: ``"matched"``, ``"failed"`` or ``"not given"``.
         scope: The time range verified.
     """
@@ -106,6 +118,14 @@ class VerificationReport:
         """True when nothing was found that makes verification fail."""
         return not self.errors
 
+    @property
+    def verdict(self) -> str:
+        """``"OK"``, ``"FAILED"``, or ``"UNVERIFIED"`` when the only error is unchecked keys."""
+        errors = {p.status for p in self.errors}
+        if not errors:
+            return "OK"
+        return "UNVERIFIED" if errors == {"unverified"} else "FAILED"
+
     def to_frame(self) -> pd.DataFrame:
         """Return one row per finding (empty, with the columns, when there are none)."""
         rows = [dict(asdict(p), severity=p.severity) for p in self.problems]
@@ -119,6 +139,7 @@ class VerificationReport:
             counts[problem.status] = counts.get(problem.status, 0) + 1
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
             "scope": self.scope,
             "entries_checked": self.entries,
             "segments_checked": self.segments,
@@ -132,9 +153,8 @@ class VerificationReport:
     def summary_line(self) -> str:
         """Return the verdict and figures as one line."""
         found = ", ".join(f"{n} {s}" for s, n in sorted(self.summary()["findings"].items()))
-        verdict = "OK" if self.ok else "FAILED"
         return (
-            f"{verdict}: {self.entries:,} entries in {self.segments:,} segments, "
+            f"{self.verdict}: {self.entries:,} entries in {self.segments:,} segments, "
             f"{self.manifest_records:,} manifest records; signatures {self.signatures}; "
             f"checkpoint {self.checkpoint}" + (f"; findings: {found}" if found else "")
         )

@@ -1,14 +1,24 @@
-"""Checking a chained metadata trail: record hashes, the chain of records, signatures.
+"""Checking a chained metadata trail: canonical form, record hashes, the chain, signatures.
 
-Every trail (manifest, retention, holds, access, keys, shredded) is a sequence of records,
-each holding the hash of the one before it and, when written with a signing key, an
-Ed25519 signature. Investigators, key rotation and erasure jobs append to some trails
-without the writer's key: there a missing signature is accepted (``require_signatures``
-False), while a present one must still verify.
+Every trail (manifest, retention, holds, access, keys, shredded, heartbeat) is a sequence
+of records, each holding the hash of the one before it and, in a signed log, an Ed25519
+signature. A record counts as *authentic* when it is stored in its one canonical form
+(:func:`~comply_lab.storage.manifest.record_line`), matches its ``record_hash`` and —
+when a public key is given — carries a valid signature of that key. Only authentic
+records may explain anything (a deletion, a hold, an erased key): a forged or edited
+record is reported and otherwise ignored. A record that is authentic but does not follow
+the one before it is kept (it is genuine; what is wrong is that records around it were
+removed or reordered, which is reported).
+
+A line that is not a record at all, at the end of a trail or between two records that
+chain to each other, is what a crash in the middle of an append leaves (the append never
+returned, and the next one starts a fresh line): it is reported as a warning, since no
+record is missing around it. Anywhere else it is ``modified``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -16,35 +26,82 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from comply_lab.audit.entry import GENESIS_HASH
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.signing import signature_valid
-from comply_lab.storage.manifest import parse_records, record_hash, signed_bytes
+from comply_lab.storage.manifest import parse_lines, record_hash, record_line, signed_bytes
 
 
-def check_trail(
-    data: bytes, name: str, key: Ed25519PublicKey | None, require_signatures: bool = True
-) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Check the trail ``name`` holding ``data``; return its valid records and the problems.
+@dataclass
+class Trail:
+    """What checking one trail found.
 
-    Signatures are checked only when ``key`` is given.
+    Attributes:
+        name: The trail (``_manifest.jsonl``, ``_holds.jsonl``, ...).
+        records: The authentic records, in trail order.
+        problems: Everything wrong with the trail.
+        hashes: The ``record_hash`` each line claims, in order (None where it has none).
+        key_ids: The signing key ids its records name.
     """
-    records: list[dict[str, Any]] = []
-    problems: list[Problem] = []
+
+    name: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    hashes: list[str | None] = field(default_factory=list)
+    key_ids: set[str] = field(default_factory=set)
+
+    @property
+    def head(self) -> str | None:
+        """``record_hash`` of the trail's last line (None for an empty trail)."""
+        return self.hashes[-1] if self.hashes else None
+
+    @property
+    def signed(self) -> bool:
+        """Whether any record of the trail carries a signature."""
+        return bool(self.key_ids)
+
+
+def check_trail(data: bytes, name: str, key: Ed25519PublicKey | None) -> Trail:
+    """Check the trail ``name`` holding ``data``.
+
+    With ``key``, every record must carry a valid signature of that key; without it,
+    signatures are not checked (the verifier then says the log is unverified if any
+    record is signed).
+    """
+    trail = Trail(name)
     previous = GENESIS_HASH
-    for number, record in parse_records(data):
+    torn: list[str] = []  # lines that are not records, since the last record
+    for number, line, record in parse_lines(data):
         where = f"{name} line {number}"
-        if record is None or "record_hash" not in record:
-            problems.append(Problem("modified", "not a valid record", segment=where))
+        if record is None or not isinstance(record.get("record_hash"), str):
+            trail.hashes.append(None)
+            torn.append(where)
             continue
-        label = record.get("segment") or record.get("date") or "record"
+        trail.hashes.append(record["record_hash"])
+        if torn:
+            linked = record.get("prev_record_hash") == previous
+            trail.problems += [_not_a_record(place, linked) for place in torn]
+            torn = []
+        label = record.get("segment") or record.get("date") or record.get("kind") or "record"
+        authentic = True
         if record_hash(record) != record["record_hash"]:
-            problems.append(
+            authentic = False
+            trail.problems.append(
                 Problem(
                     "modified",
                     f"the record for {label} does not match its record_hash: it was edited",
                     segment=where,
                 )
             )
+        elif line != record_line(record):
+            authentic = False
+            trail.problems.append(
+                Problem(
+                    "modified",
+                    f"the record for {label} is not stored in its canonical form (a key "
+                    "given twice, other spacing or escaping, or bytes after the record)",
+                    segment=where,
+                )
+            )
         if record.get("prev_record_hash") != previous:
-            problems.append(
+            trail.problems.append(
                 Problem(
                     "missing",
                     f"the record for {label} does not follow the one "
@@ -53,10 +110,27 @@ def check_trail(
                 )
             )
         previous = record["record_hash"]
-        if key is not None and (require_signatures or "signature" in record):
-            problems += _signature(key, record, where, label)
-        records.append(record)
-    return records, problems
+        if isinstance(record.get("signer"), str):
+            trail.key_ids.add(record["signer"])
+        if key is not None:
+            found = _signature(key, record, where, label)
+            trail.problems += found
+            authentic = authentic and not found
+        if authentic:
+            trail.records.append(record)
+    trail.problems += [_not_a_record(place, True) for place in torn]
+    return trail
+
+
+def _not_a_record(where: str, between_linked: bool) -> Problem:
+    if between_linked:
+        return Problem(
+            "unsealed",
+            "not a record: the remains of an append cut short by a crash (never "
+            "acknowledged; the records around it are intact)",
+            segment=where,
+        )
+    return Problem("modified", "not a valid record any more", segment=where)
 
 
 def _signature(
@@ -70,7 +144,7 @@ def _signature(
             Problem(
                 "bad_signature",
                 f"the signature of the record for {label} does not verify with the given "
-                f"public key (signed by key {record.get('key_id')})",
+                f"public key (signed by key {record.get('signer')})",
                 segment=where,
             )
         ]

@@ -1,53 +1,68 @@
 """Verification: prove that nothing in a log was altered, removed, reordered or forged.
 
-What is checked, day by day (one task per day with an executor, see
-:mod:`comply_lab.integrity.days`; serially, memory stays bounded by one day's findings):
+What is checked (days one task each with an executor, see :mod:`comply_lab.integrity.days`):
 
-- the manifest and retention files: each record's hash, the chain of records, and —
-  given a public key — each record's Ed25519 signature;
-- every sealed (Parquet) segment: listed in the manifest, same size and SHA-256 as when
-  sealed. When the bytes differ, the segment is decoded and every entry's hash, the
-  writers' positions, the entry count and the Merkle root are compared to find *what*
-  changed. ``deep=True`` recomputes all of that even for intact segments;
-- every JSONL segment (not yet sealed, reported as ``unsealed``): each line's
-  ``entry_hash`` against its bytes;
+- every trail (manifest, retention, holds, access, keys, shredded, heartbeats): each
+  record's canonical form, hash and link to the one before, and — given the public key
+  — its Ed25519 signature. Only authentic records explain anything;
+- every segment with a manifest record, Parquet or JSONL, local or in S3: its size and
+  SHA-256, and when they differ every entry, the count, the writers' positions and the
+  Merkle root (``deep=True`` recomputes those for intact segments too);
+- every unsealed JSONL segment, line by line (each line must be exactly the canonical
+  line of its values), and against the newest heartbeat that vouched for its bytes;
 - every writer's hash chain across all segments: seq 0, 1, 2, ... with each
-  ``prev_hash`` equal to the previous ``entry_hash``;
-- manifest records whose segment is gone: ``missing``, or ``expired_by_policy`` when the
-  retention trail records the deletion;
-- entries whose content key was destroyed by a recorded erasure (``_shredded`` trail, see
-  :func:`comply_lab.shred_subject`): one ``shredded`` row each, for information;
-- optionally, a saved checkpoint (see :mod:`comply_lab.integrity.checkpoint`).
+  ``prev_hash`` equal to the previous ``entry_hash``; a chain may start later only right
+  after entries recorded retention deleted;
+- every file a dataset reader (pandas, pyarrow, DuckDB, the SQL engines of
+  ``comply-lab ddl``) would read: one no manifest record vouches for is ``inserted``;
+- freshness: a log that promises heartbeats and has no record as recent as that is
+  ``stale``;
+- optionally, a saved checkpoint (manifest and every trail's head).
 
-A log that lost its newest sealed segments *and* their manifest records still verifies
-locally — no local check can see what is no longer there; a checkpoint kept elsewhere
-can.
+A log that holds signatures verifies only with its public key: without one the verdict
+is ``UNVERIFIED`` unless the caller accepts unsigned checking (``require_signatures``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import Executor
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
-from comply_lab._time import TimeLike, to_range
+from comply_lab._time import TimeLike, to_range, to_utc
+from comply_lab.audit.entry import parse_time
+from comply_lab.errors import NoLogError
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
-from comply_lab.integrity.days import check_day, replay
+from comply_lab.integrity.days import Snapshot, check_day
+from comply_lab.integrity.events import replay
+from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
 from comply_lab.integrity.signing import PublicKeyLike, load_public_key
-from comply_lab.integrity.trails import check_trail
-from comply_lab.storage.base import Storage
-from comply_lab.storage.manifest import (
-    ACCESS,
-    HOLDS,
-    KEYS,
-    MANIFEST,
-    RETENTION,
-    SHREDDED,
+from comply_lab.integrity.trails import Trail, check_trail
+from comply_lab.storage.base import DataFiles, Storage
+from comply_lab.storage.manifest import HEARTBEAT, MANIFEST, RETENTION, SHREDDED, TRAILS
+from comply_lab.storage.segments import Segment, parse_jsonl_name
+
+GRACE = timedelta(minutes=15)
+"""How late a promised heartbeat may be before the log is reported stale."""
+_SAME_SEGMENT = (
+    "segment",
+    "source",
+    "date",
+    "entries",
+    "first_timestamp",
+    "last_timestamp",
+    "first_entry_hash",
+    "last_entry_hash",
+    "merkle_root",
+    "writers",
+    "invalid_entries",
 )
+_TIMES = ("at", "sealed_at", "deleted_at", "rotated_at")
 
 
 def verify(
@@ -58,6 +73,8 @@ def verify(
     public_key: PublicKeyLike | None = None,
     checkpoint: Checkpoint | dict[str, Any] | str | None = None,
     deep: bool = False,
+    require_signatures: bool = True,
+    as_of: TimeLike | None = None,
     progress: bool | None = None,
     executor: Executor | None = None,
 ) -> VerificationReport:
@@ -67,58 +84,106 @@ def verify(
         storage: The store.
         start: Verify only days from this one (chains may then start mid-way).
         end: Verify only days up to this one.
-        public_key: Ed25519 public key of the writer; without it signatures are not checked.
+        public_key: Ed25519 public key of the writer; every record must carry its signature.
         checkpoint: A checkpoint saved earlier, to detect truncation of the newest data.
         deep: Recompute every entry hash and Merkle root even where segment digests match.
+        require_signatures: With False, a signed log verified without ``public_key`` can
+            be OK (signatures are then not checked); by default it is ``UNVERIFIED``.
+        as_of: The time to judge freshness at (default: now), for a copy of a log.
         progress: Progress bar (None: on terminals and notebooks only).
         executor: Check days in parallel, one task per day, on this
             ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
             ``client.get_executor()``); the report is the same as without it (see
-            :mod:`comply_lab.integrity.days`).
+            :mod:`comply_lab.integrity.events`).
+
+    Raises:
+        NoLogError: the store holds no log at all (no segment, no trail).
     """
-    return _Verifier(storage, public_key, deep).run(start, end, checkpoint, progress, executor)
+    verifier = _Verifier(storage, public_key, deep, require_signatures)
+    return verifier.run(start, end, checkpoint, as_of, progress, executor)
 
 
 class _Verifier:
-    def __init__(self, storage: Storage, public_key: PublicKeyLike | None, deep: bool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        public_key: PublicKeyLike | None,
+        deep: bool,
+        require_signatures: bool,
+    ) -> None:
         self.storage = storage
         self.key = None if public_key is None else load_public_key(public_key)
         self.deep = deep
+        self.require_signatures = require_signatures
         self.report = VerificationReport()
         self.add = self.report.problems.append
-        self.shredded: dict[str, dict[str, Any]] = {}
 
     def run(
         self,
         start: TimeLike | None,
         end: TimeLike | None,
         checkpoint: Checkpoint | dict[str, Any] | str | None,
+        as_of: TimeLike | None,
         progress: bool | None,
         executor: Executor | None,
     ) -> VerificationReport:
         lo, hi = to_range(start, end)
         if lo is not None or hi is not None:
             self.report.scope = f"{lo.date() if lo else '...'} to {hi.date() if hi else '...'}"
-        manifest = self._chain_file(MANIFEST)
-        retention = self._chain_file(RETENTION)
-        self._chain_file(ACCESS, require_signatures=False)
-        self._chain_file(KEYS, require_signatures=False)
-        self._chain_file(HOLDS, require_signatures=False)
-        self.shredded = {
+        trails = {
+            name: check_trail(self.storage.read_metadata(name), name, self.key) for name in TRAILS
+        }
+        days = self.storage.days()
+        files = self.storage.data_files() if isinstance(self.storage, DataFiles) else []
+        if not days and not any(t.hashes for t in trails.values()):
+            raise NoLogError(_no_log(self.storage, files))
+        for trail in trails.values():
+            self.report.problems.extend(trail.problems)
+        self._signatures(trails.values())
+        manifest = trails[MANIFEST].records
+        self.report.manifest_records = len(trails[MANIFEST].hashes)
+        by_segment, earlier = self._index(manifest)
+        retention = trails[RETENTION].records
+        deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
+        shredded = {
             str(r["key_id"]): r
-            for r in self._chain_file(SHREDDED, require_signatures=False)
+            for r in trails[SHREDDED].records
             if isinstance(r.get("key_id"), str)
         }
-        self.report.manifest_records = len(manifest)
-        signed = any("signature" in r for r in manifest + retention)
-        if self.key is not None:
-            self.report.signatures = "checked"
-        elif signed:
-            self.report.signatures = "not checked (no public key)"
-        by_segment = self._index(manifest)
-        # Segments superseded by key rotation: their absence is expected.
-        replaced = {r["replaces"] for r in manifest if isinstance(r.get("replaces"), str)}
-        if not manifest and self._has_sealed_segments():
+        snapshots = _snapshots(trails[HEARTBEAT].records)
+        tracker = ChainTracker(
+            open_start=lo is not None, expired=expired_ranges(retention, by_segment)
+        )
+        in_scope = set(days) | {d for r in manifest if (d := _day(r)) is not None}
+        chosen = sorted(
+            d for d in in_scope if (lo is None or d >= lo.date()) and (hi is None or d <= hi.date())
+        )
+        tasks = [
+            (
+                self.storage,
+                day,
+                {n: r for n, r in by_segment.items() if _day(r) == day},
+                earlier,
+                deleted,
+                shredded,
+                {n: s for n, s in snapshots.items() if _jsonl_day(n) == day},
+                self.deep,
+            )
+            for day in chosen
+        ]
+        listed: set[str] = set()
+        sealed = 0
+        with progress_bar(len(chosen), "verifying days", enabled=progress) as bar:
+            # Results come in day order, so the chains are followed in order.
+            for result in run_tasks(check_day, tasks, executor):
+                replay(result, tracker, self.report.problems)
+                self.report.entries += result.entries
+                self.report.segments += result.segments
+                listed |= result.names
+                sealed += result.sealed
+                bar.update(1)
+        self.report.problems.extend(tracker.finish())
+        if sealed and not trails[MANIFEST].hashes:
             self.add(
                 Problem(
                     "missing",
@@ -126,80 +191,241 @@ class _Verifier:
                     segment=MANIFEST,
                 )
             )
-        deleted = {s for r in retention for s in r.get("segments", []) if isinstance(s, str)}
-        self.tracker = ChainTracker(
-            open_start=lo is not None or bool(retention),
-            expired=expired_ranges(retention, by_segment),
-        )
-        days = set(self.storage.days()) | {_day(r) for r in manifest if _day(r) is not None}
-        chosen = sorted(
-            d
-            for d in days
-            if d is not None and (lo is None or d >= lo.date()) and (hi is None or d <= hi.date())
-        )
-        tasks = [
-            (
-                self.storage,
-                day,
-                {n: r for n, r in by_segment.items() if _day(r) == day},
-                replaced,
-                deleted,
-                self.shredded,
-                self.deep,
-            )
-            for day in chosen
-        ]
-        with progress_bar(len(chosen), "verifying days", enabled=progress) as bar:
-            # Results come in day order, so the chains are followed in order.
-            for result in run_tasks(check_day, tasks, executor):
-                replay(result, self.tracker, self.report.problems)
-                self.report.entries += result.entries
-                self.report.segments += result.segments
-                bar.update(1)
-        self.report.problems.extend(self.tracker.finish())
+        chosen_days = set(chosen)
+        sources = {r.get("source") for r in manifest}
+        self._vanished(snapshots, listed, sources | deleted, chosen_days)
+        self._unvouched(files, listed | set(by_segment), chosen_days, lo, hi)
+        if hi is None:
+            self._freshness(trails, as_of)
         if checkpoint is not None:
-            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, self.key)
+            found = check_checkpoint(
+                Checkpoint.load(checkpoint),
+                manifest,
+                self.key,
+                {name: trail.hashes for name, trail in trails.items()},
+            )
             self.report.problems.extend(found)
             self.report.checkpoint = "failed" if found else "matched"
         return self.report
 
-    # -- metadata --------------------------------------------------------------------
+    # -- trails ----------------------------------------------------------------------
 
-    def _chain_file(self, name: str, *, require_signatures: bool = True) -> list[dict[str, Any]]:
-        """Check a chained metadata file (see :func:`check_trail`); return its records."""
-        records, problems = check_trail(
-            self.storage.read_metadata(name), name, self.key, require_signatures
+    def _signatures(self, trails: Iterable[Trail]) -> None:
+        """Say how signatures were checked; a signed log without its key is unverified."""
+        key_ids = set().union(*(t.key_ids for t in trails))
+        if self.key is not None:
+            self.report.signatures = "checked"
+            return
+        if not key_ids:
+            return
+        if len(key_ids) > 1:
+            self.add(
+                Problem(
+                    "bad_signature",
+                    f"records are signed by {len(key_ids)} different keys "
+                    f"({', '.join(sorted(key_ids))}): the signing key changed inside the log",
+                )
+            )
+        if not self.require_signatures:
+            self.report.signatures = "not checked (accepted by the caller)"
+            return
+        self.report.signatures = "not checked (no public key)"
+        self.add(
+            Problem(
+                "unverified",
+                "the log is signed, but no public key was given, so no signature was "
+                "checked: pass the writer's public key (--public-key), or accept unsigned "
+                "checking explicitly (--no-signatures, require_signatures=False)",
+            )
         )
-        self.report.problems.extend(problems)
-        return records
 
-    def _index(self, manifest: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _index(
+        self, manifest: list[dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+        """Return the current record of each segment, and the digests earlier ones gave it.
+
+        A segment has one record, or a chain of them when key rotation gave it new
+        generations: each later record must describe the same entries and name the
+        digest of the generation it replaces (``rotated_from``).
+        """
         by_segment: dict[str, dict[str, Any]] = {}
+        earlier: dict[str, set[str]] = {}
         for record in manifest:
             name = record.get("segment")
             if not isinstance(name, str) or name.startswith("_quarantine/"):
                 continue
-            if name in by_segment:
+            previous = by_segment.get(name)
+            if previous is None:
+                by_segment[name] = record
+            elif _rotation_of(record, previous):
+                earlier.setdefault(name, set()).add(str(previous.get("sha256")))
+                by_segment[name] = record
+            else:
                 self.add(
                     Problem(
                         "inserted",
-                        "a second manifest record for the same segment",
+                        "a second manifest record for the same segment that is not a key "
+                        "rotation of it",
                         _day(record),
                         name,
                     )
                 )
-            by_segment[name] = record
-        return by_segment
+        return by_segment, earlier
 
-    def _has_sealed_segments(self) -> bool:
-        return any(
-            s.format == "parquet" for day in self.storage.days() for s in self.storage.segments(day)
-        )
+    # -- what the days did not show ----------------------------------------------------
+
+    def _vanished(
+        self,
+        snapshots: dict[str, Snapshot],
+        listed: set[str],
+        explained: set[object],
+        days: set[date],
+    ) -> None:
+        """Report unsealed segments a heartbeat vouched for that are gone unexplained."""
+        for name, (size, _, at) in sorted(snapshots.items()):
+            if name in listed or name in explained or _jsonl_day(name) not in days:
+                continue
+            self.add(
+                Problem(
+                    "missing",
+                    f"the heartbeat of {at} vouched for {size:,} bytes of this unsealed "
+                    "segment; it is gone, and no manifest or retention record explains it",
+                    _jsonl_day(name),
+                    name,
+                )
+            )
+
+    def _unvouched(
+        self,
+        files: list[str],
+        vouched: set[str],
+        days: set[date],
+        lo: datetime | None,
+        hi: datetime | None,
+    ) -> None:
+        """Report files dataset readers would read that no manifest record vouches for.
+
+        In a verification limited in time, only the partitions in range are looked at.
+        """
+        hot: list[Segment] | None = None  # listed only when some file needs it
+        for name in files:
+            if name in vouched:
+                continue
+            day = _partition_day(name)
+            if day is None and (lo is not None or hi is not None):
+                continue
+            if day is not None and (
+                (lo is not None and day < lo.date()) or (hi is not None and day > hi.date())
+            ):
+                continue
+            if hot is None:
+                hot = [s for d in days for s in self.storage.segments(d) if not s.sealed]
+            self.add(classify_orphan(self.storage, name, day, hot))
+
+    def _freshness(self, trails: dict[str, Trail], as_of: TimeLike | None) -> None:
+        """Report a log that promised heartbeats but has no record as recent as promised."""
+        beats = trails[HEARTBEAT].records
+        promised = [
+            r["heartbeat_s"] for r in trails[MANIFEST].records if _seconds(r.get("heartbeat_s"))
+        ]
+        if promised and not beats:
+            self.add(
+                Problem(
+                    "missing",
+                    "manifest records promise heartbeats, but the heartbeat trail is gone",
+                    segment=HEARTBEAT,
+                )
+            )
+        every = beats[-1].get("every") if beats else (promised[-1] if promised else None)
+        if not isinstance(every, int | float) or not _seconds(every):
+            return  # no cadence promised
+        if beats and beats[-1].get("final") is True:
+            return  # the writers stopped cleanly
+        times = [
+            moment
+            for trail in trails.values()
+            for record in trail.records
+            for field in _TIMES
+            if isinstance(record.get(field), str) and (moment := parse_time(record[field]))
+        ]
+        if not times:
+            return
+        newest = max(times)
+        now = datetime.now(UTC) if as_of is None else to_utc(as_of, name="as_of")
+        limit = timedelta(seconds=float(every)) + GRACE
+        if now - newest > limit:
+            self.add(
+                Problem(
+                    "stale",
+                    f"the newest record is from {newest:%Y-%m-%d %H:%M} UTC, "
+                    f"{_age(now - newest)} before {now:%Y-%m-%d %H:%M} UTC, but the log promises "
+                    f"a heartbeat every {_age(timedelta(seconds=float(every)))}: its writers "
+                    "stopped without closing, or its newest records were removed (verify a "
+                    "copy of a log with as_of= / --as-of the time it was copied)",
+                    segment=HEARTBEAT,
+                )
+            )
+
+
+def _rotation_of(record: dict[str, Any], previous: dict[str, Any]) -> bool:
+    return record.get("rotated_from") == previous.get("sha256") and all(
+        record.get(k) == previous.get(k) for k in _SAME_SEGMENT
+    )
+
+
+def _snapshots(beats: list[dict[str, Any]]) -> dict[str, Snapshot]:
+    """Return, per unsealed segment, the largest prefix a heartbeat vouched for."""
+    found: dict[str, Snapshot] = {}
+    for beat in beats:
+        for name, (size, digest) in (beat.get("unsealed") or {}).items():
+            if name not in found or size > found[name][0]:
+                found[name] = (size, digest, str(beat.get("at")))
+    return found
+
+
+def _no_log(storage: Storage, files: list[str]) -> str:
+    what = (
+        f"{len(files)} file(s) that are not part of a log, such as {', '.join(files[:3])}"
+        if files
+        else "nothing at all"
+    )
+    return (
+        f"{storage} holds no log: no segments (audit_*.jsonl, date=*/part-*.parquet) and no "
+        f"manifest or other trail; found {what}. Check the path"
+    )
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _age(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes"
 
 
 def _day(record: dict[str, Any]) -> date | None:
     text = record.get("date")
     try:
         return date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _jsonl_day(name: str) -> date | None:
+    found = parse_jsonl_name(name)
+    return None if found is None else found[0]
+
+
+def _partition_day(name: str) -> date | None:
+    head = name.split("/", 1)[0]
+    if not head.startswith("date="):
+        return None
+    try:
+        return date.fromisoformat(head.removeprefix("date="))
     except ValueError:
         return None

@@ -2,7 +2,14 @@
 
 Only the rows asked for are decrypted, and before anything is decrypted an access record
 (who, when, which entries, why, which key) is appended to the log's ``_access.jsonl``
-(chained like the manifest), so reading protected content always leaves a trace.
+(chained like the manifest, and signed when the log was opened with a signing key), so
+reading protected content always leaves a trace.
+
+Every decrypted text is checked against the entry's own ``input_hash``/``output_hash``
+(HMAC-SHA256 when the log is keyed and the hash key is given) before it is returned.
+Content encrypted with the original tool's Fernet key is not bound to its entry, so a
+ciphertext copied from another entry decrypts fine: this check is what catches it, and
+such a row comes back marked, without text.
 """
 
 from __future__ import annotations
@@ -19,13 +26,23 @@ from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.audit.keyring import ContentKeys, ShreddedKeyError
 from comply_lab.errors import DecryptionError, InvalidQueryError
+from comply_lab.integrity.fingerprint import fingerprint, hash_key_id
 from comply_lab.storage.manifest import ACCESS, parse_records
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
 
 Keys = EncryptionManager | ContentKeys | None
-_COLUMNS = ["id", "timestamp", "input", "output", "decrypted", "note"]
+_COLUMNS = ["id", "timestamp", "input", "output", "decrypted", "verified", "note"]
+_READ = [
+    "id",
+    "timestamp",
+    "input_content",
+    "output_content",
+    "input_hash",
+    "output_hash",
+    "hash_key_id",
+]
 
 
 def _ids(selection: pd.DataFrame | Iterable[str] | str) -> list[str]:
@@ -45,6 +62,7 @@ def decrypt_entries(
     *,
     reason: str,
     who: str | None = None,
+    hash_key: bytes | None = None,
 ) -> pd.DataFrame:
     """Decrypt the content of exactly the selected entries, recording the access first.
 
@@ -58,11 +76,15 @@ def decrypt_entries(
             ``shredded``.
         reason: Why the content is read (a ticket, a case number); required.
         who: Who reads it; defaults to the operating-system user.
+        hash_key: The log's hash key, when its fingerprints are keyed (``hash_key_id``):
+            without it the decrypted text of those entries cannot be checked.
 
     Returns:
         One row per selected entry: ``id``, ``timestamp``, ``input``, ``output``,
-        ``decrypted`` (False when the key is missing or wrong, or no content is stored) and
-        ``note``. Rows are never dropped.
+        ``decrypted`` (False when the key is missing or wrong, no content is stored, or
+        the text is not the entry's), ``verified`` (True when the text matched the
+        entry's fingerprints, False when it did not — then no text is returned —, <NA>
+        when it could not be checked) and ``note``. Rows are never dropped.
 
     Raises:
         InvalidQueryError: no reason is given, or the selection is not ids.
@@ -87,7 +109,7 @@ def decrypt_entries(
             "key_id": key_id,
         },
     )
-    found = log.entries(ids=ids, columns=["id", "timestamp", "input_content", "output_content"])
+    found = log.entries(ids=ids, columns=_READ)
     rows = {str(row["id"]): {str(k): v for k, v in row.items()} for row in found.to_dict("records")}
     result = []
     for entry_id in ids:
@@ -95,8 +117,40 @@ def decrypt_entries(
         if row is None:
             result.append({"id": entry_id, "decrypted": False, "note": "no such entry"})
             continue
-        result.append(_decrypt_row(row, encryption))
-    return pd.DataFrame(result, columns=_COLUMNS).astype({"decrypted": "bool"})
+        result.append(_checked(row, _decrypt_row(row, encryption), hash_key))
+    return pd.DataFrame(result, columns=_COLUMNS).astype(
+        {"decrypted": "bool", "verified": "boolean"}
+    )
+
+
+def _checked(
+    row: dict[str, object], out: dict[str, object], hash_key: bytes | None
+) -> dict[str, object]:
+    """Compare decrypted text with the entry's fingerprints; withhold text that differs."""
+    if not out["decrypted"]:
+        return out
+    row_key = row.get("hash_key_id")
+    keyed = isinstance(row_key, str)
+    if keyed and (hash_key is None or hash_key_id(hash_key) != row_key):
+        out["note"] = (
+            f"not checked against its fingerprints: they are keyed (key {row_key}); pass "
+            "hash_key= to check"
+        )
+        return out
+    key = hash_key if keyed else None
+    for side in ("input", "output"):
+        text = out.get(side)
+        if isinstance(text, str) and fingerprint(text, key) != row[f"{side}_hash"]:
+            return {
+                "id": out["id"],
+                "timestamp": out["timestamp"],
+                "decrypted": False,
+                "verified": False,
+                "note": f"the decrypted {side} does not match this entry's {side}_hash: the "
+                "ciphertext belongs to another entry or was replaced; no text is returned",
+            }
+    out["verified"] = True
+    return out
 
 
 def _decrypt_row(row: dict[str, object], encryption: Keys) -> dict[str, object]:

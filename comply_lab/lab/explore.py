@@ -23,6 +23,7 @@ from IPython.display import display
 
 from comply_lab.audit.encryption import keys_from_text
 from comply_lab.errors import ComplyLabError
+from comply_lab.integrity.signing import PublicKeyLike
 from comply_lab.lab import plots
 from comply_lab.lab.summary import STATS_COLUMNS
 
@@ -44,6 +45,8 @@ class Explorer:
         end: Last day shown initially (None: to the end).
         page_size: Rows per page of the table.
         who: Name recorded with decryptions (defaults to the operating-system user).
+        public_key: The writer's public key: the status line then says whether the days
+            shown verify with it (a signed log shown without it is ``UNVERIFIED``).
     """
 
     def __init__(
@@ -54,8 +57,10 @@ class Explorer:
         *,
         page_size: int = 20,
         who: str | None = None,
+        public_key: PublicKeyLike | None = None,
     ) -> None:
         self.log = log
+        self.public_key = public_key
         self.page_size = page_size
         self.who = who
         self.page = 0
@@ -136,8 +141,8 @@ class Explorer:
             getattr(self, name).value = tuple(value) if isinstance(value, list) else value
         self.frame = self.log.entries(self.start.value, self.end.value, **self.filters())
         self.page = 0
-        report = self.log.verify(self.start.value, self.end.value)
-        colour = "#1a7f37" if report.ok else "#cf222e"
+        report = self.log.verify(self.start.value, self.end.value, public_key=self.public_key)
+        colour = {"OK": "#1a7f37", "UNVERIFIED": "#9a6700"}.get(report.verdict, "#cf222e")
         self.status.value = f"<b style='color:{colour}'>{html.escape(report.summary_line())}</b>"
         self._show_page()
         self._draw()

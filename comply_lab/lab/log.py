@@ -20,7 +20,7 @@ from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.audit.keyring import ContentKeys
-from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.errors import InvalidQueryError, NothingSealedError, StorageError
 from comply_lab.integrity.checkpoint import Checkpoint, make_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.signing import (
@@ -40,7 +40,7 @@ from comply_lab.lab.summary import STATS_COLUMNS, Stats
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
-from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.manifest import MANIFEST, TRAILS, parse_records, trail_head
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -62,16 +62,26 @@ if TYPE_CHECKING:
 _PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 
 
-def open_log(target: Storage | str | os.PathLike[str], *, progress: bool | None = None) -> Log:
-    """Open a log for reading: a directory, a storage object (and, with S3, a URL).
+def open_log(
+    target: Storage | str | os.PathLike[str],
+    *,
+    progress: bool | None = None,
+    signing_key: PrivateKeyLike | None = None,
+) -> Log:
+    """Open a log: a directory, an ``s3://bucket/prefix`` URL, or a storage object.
 
     Args:
         target: Where the log is.
         progress: Progress bars on long scans: None (default) shows them on terminals and
             notebooks, False never.
+        signing_key: Signs every record this log appends — access records of
+            :meth:`Log.decrypt`, holds, retention, rotation — so a signed log stays
+            verifiable (the writer's key, or an operator key the log declares). For a
+            storage object, give the key to its constructor instead.
 
     Raises:
         StorageError: a local path that is not a directory (nothing is created).
+        InvalidQueryError: ``signing_key`` with a storage object.
 
     Example:
         >>> import tempfile
@@ -81,9 +91,15 @@ def open_log(target: Storage | str | os.PathLike[str], *, progress: bool | None 
     """
     if isinstance(target, str | os.PathLike):
         text = os.fspath(target)
-        if "://" not in text and not Path(text).is_dir():
+        path = Path(text)
+        if "://" not in text and path.is_file():
+            raise StorageError(
+                f"{text} is a file, not a log: pass the directory that holds the log's "
+                "audit_*.jsonl files or date=*/ folders"
+            )
+        if "://" not in text and not path.is_dir():
             raise StorageError(f"no log at {text}: the directory does not exist; check the path")
-    return Log(open_storage(target), progress=progress)
+    return Log(open_storage(target, signing_key=signing_key), progress=progress)
 
 
 class Log:
@@ -286,6 +302,8 @@ class Log:
         public_key: PublicKeyLike | None = None,
         checkpoint: Checkpoint | dict[str, Any] | str | None = None,
         deep: bool = False,
+        require_signatures: bool = True,
+        as_of: TimeLike | None = None,
         executor: Executor | None = None,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
@@ -295,17 +313,23 @@ class Log:
         Args:
             start: First day to verify (None: from the beginning).
             end: Last day to verify (None: to the end).
-            public_key: The writer's Ed25519 public key; signatures are checked with it.
+            public_key: The writer's Ed25519 public key; every record must carry its
+                signature. A signed log verified without it is ``UNVERIFIED``.
             checkpoint: A checkpoint saved earlier (:meth:`checkpoint`), which also
-                detects truncation of the newest data.
+                detects truncation of the newest data and of every trail.
             deep: Recompute every entry hash even in segments whose digest matches.
+            require_signatures: False accepts a signed log without checking signatures.
+            as_of: Judge freshness at this time (default now): for a copy of a log.
             executor: Check days in parallel, one task per day (a
                 ``ProcessPoolExecutor``, or Dask's ``client.get_executor()``); the report
                 is the same.
 
         Returns:
-            The report: ``report.ok``, ``report.to_frame()`` (one row per problem),
-            ``report.summary()``, and ``report.raise_if_failed()`` for scripts.
+            The report: ``report.ok``, ``report.verdict``, ``report.to_frame()`` (one row
+            per problem), ``report.summary()``, and ``report.raise_if_failed()``.
+
+        Raises:
+            NoLogError: there is no log here at all.
         """
         return verify(
             self.storage,
@@ -314,6 +338,8 @@ class Log:
             public_key=public_key,
             checkpoint=checkpoint,
             deep=deep,
+            require_signatures=require_signatures,
+            as_of=as_of,
             progress=self.progress,
             executor=executor,
         )
@@ -325,24 +351,34 @@ class Log:
         *,
         reason: str,
         who: str | None = None,
+        hash_key: bytes | None = None,
     ) -> pd.DataFrame:
         """Decrypt the content of exactly the selected entries, recording the access.
 
         See :func:`comply_lab.lab.access.decrypt_entries`; rows whose key is missing or
-        wrong come back marked (``decrypted`` False), never failing the whole call.
+        wrong, or whose decrypted text does not match the entry's fingerprints, come back
+        marked (``decrypted`` False), never failing the whole call.
         """
-        return decrypt_entries(self, selection, encryption, reason=reason, who=who)
+        return decrypt_entries(
+            self, selection, encryption, reason=reason, who=who, hash_key=hash_key
+        )
 
     def explore(
-        self, start: date | None = None, end: date | None = None, *, page_size: int = 20
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        page_size: int = 20,
+        public_key: PublicKeyLike | None = None,
     ) -> Explorer:
         """Return an interactive explorer of the log for Jupyter.
 
-        See :mod:`comply_lab.lab.explore`; decryptions from it are recorded like any other.
+        See :mod:`comply_lab.lab.explore`; decryptions from it are recorded like any other,
+        and its status line verifies the days shown (with ``public_key``, if given).
         """
         from comply_lab.lab.explore import Explorer
 
-        return Explorer(self, start, end, page_size=page_size)
+        return Explorer(self, start, end, page_size=page_size, public_key=public_key)
 
     def access_events(self) -> pd.DataFrame:
         """Return every recorded decryption: when, who, why, which entries, which key."""
@@ -355,6 +391,7 @@ class Log:
         *,
         floor_days: int | None = None,
         override: str | None = None,
+        public_key: PublicKeyLike | None = None,
     ) -> pd.DataFrame:
         """Return what retention of ``days`` days would delete; nothing is changed.
 
@@ -363,12 +400,21 @@ class Log:
         locked by object lock) and ``holds``. Pass it to :meth:`apply_retention`, after
         removing any row you want kept. See :mod:`comply_lab.storage.retention`.
 
+        Only a legal-hold trail that verifies is trusted: with signed holds, open the log
+        with its signing key or pass ``public_key``.
+
         Raises:
             RetentionFloorError: ``days`` is below the minimum retention and no
                 ``override`` reason is given.
+            RetentionError: the legal-hold trail does not verify.
         """
         return plan_retention(
-            self.storage, days, now, floor_days=floor_days, override=override
+            self.storage,
+            days,
+            now,
+            floor_days=floor_days,
+            override=override,
+            public_key=public_key,
         ).to_frame()
 
     def apply_retention(
@@ -377,14 +423,20 @@ class Log:
         *,
         reason: str | None = None,
         who: str | None = None,
+        public_key: PublicKeyLike | None = None,
     ) -> RetentionResult:
         """Delete exactly the partitions the plan marks ``delete``, each recorded first.
 
-        Holds and the floor are checked again, so a hold placed since planning still
-        protects its partitions. Returns the partitions and entries deleted and what was
-        kept, and why.
+        Holds and the floor are checked again, from a trail that must verify, so a hold
+        placed since planning still protects its partitions. Returns the partitions and
+        entries deleted and what was kept, and why.
+
+        Raises:
+            RetentionError: the legal-hold trail does not verify.
         """
-        return apply_retention(self.storage, plan_of(plan), who=who, reason=reason)
+        return apply_retention(
+            self.storage, plan_of(plan), who=who, reason=reason, public_key=public_key
+        )
 
     def hold(
         self,
@@ -434,15 +486,29 @@ class Log:
         return events_frame(self.storage)
 
     def checkpoint(self, signing_key: PrivateKeyLike | None = None) -> Checkpoint:
-        """Return a checkpoint of the sealed log, to keep somewhere else.
+        """Return a checkpoint of the sealed log and of every trail, to keep elsewhere.
 
         It covers sealed segments only; seal first (``storage.seal()``) to include the
         newest entries. Verifying later with ``verify(checkpoint=...)`` fails if sealed
-        history was removed or rewritten since.
+        history, or any trail (holds, retention, access, ...), was cut or rewritten since.
+
+        Raises:
+            NothingSealedError: nothing is sealed yet, so it would cover nothing.
         """
         records = [r for _, r in parse_records(self.storage.read_metadata(MANIFEST)) if r]
+        if not records:
+            raise NothingSealedError(
+                f"nothing in {self.storage} is sealed yet, so a checkpoint would cover no "
+                "entry: seal it first (comply-lab compact, or log with format='parquet', "
+                "or flush an S3 log) and take the checkpoint then"
+            )
         key = None if signing_key is None else load_private_key(signing_key)
-        return make_checkpoint(records, key)
+        trails = {
+            name: trail_head(self.storage.read_metadata(name))
+            for name in TRAILS
+            if name != MANIFEST
+        }
+        return make_checkpoint(records, key, trails)
 
     def evidence_bundle(
         self,

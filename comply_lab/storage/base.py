@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from comply_lab._twins import Closing
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.segments import Segment
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @runtime_checkable
@@ -84,12 +87,34 @@ class Storage(Protocol):
         ...
 
 
+@runtime_checkable
+class DataFiles(Protocol):
+    """A store whose files or objects dataset readers (pandas, DuckDB, SQL engines) open.
+
+    Verification compares what they would read with what the manifest vouches for.
+    """
+
+    def data_files(self) -> list[str]:
+        """Return every stored name that a dataset reader would read, relative to the root.
+
+        See :func:`~comply_lab.storage.segments.reader_visible`. Objects of the original
+        tool's layout are left out: they are read, and reported, as their day's segment.
+        """
+        ...
+
+
 class StorageBase(Closing):
     """Shared behaviour of the bundled backends, written once over the primitives.
 
     Subclasses implement the :class:`Storage` primitives; this class adds reading a day,
     counting, async twins and context management.
+
+    Attributes:
+        signing_key: The Ed25519 key that signs every record the store appends (None: the
+            store signs nothing).
     """
+
+    signing_key: Ed25519PrivateKey | None = None
 
     def __dask_tokenize__(self) -> tuple[str, int]:
         """Name this storage in Dask task keys by identity (its data changes over time)."""

@@ -9,7 +9,13 @@ from typing import Protocol, TypeVar
 
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
-from comply_lab.storage.jsonl import Window, parse_segment, summarize_jsonl
+from comply_lab.storage.jsonl import (
+    Window,
+    WriterSpan,
+    merge_span,
+    parse_segment,
+    summarize_jsonl,
+)
 from comply_lab.storage.segments import Segment, source_key
 
 
@@ -126,15 +132,15 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
 
 def summarize_segments(
     storage: SegmentSource, segments: Sequence[Segment]
-) -> tuple[int, dict[str, list[int]]]:
-    """Count the entries of segments, and each writer's ``[first, last]`` seq in unsealed ones.
+) -> tuple[int, dict[str, WriterSpan]]:
+    """Count the entries of segments, and each writer's span in the unsealed ones.
 
     What retention records before deleting: sealed segments are counted from the
     manifest or Parquet footers (their manifest records hold the writer ranges); unsealed
     JSONL is read once, parsing each line without building entries.
     """
     total = 0
-    ranges: dict[str, list[int]] = {}
+    spans: dict[str, WriterSpan] = {}
     for segment in segments:
         if segment.sealed or segment.format != "jsonl":
             total += count_segments(storage, [segment])
@@ -145,10 +151,9 @@ def summarize_segments(
             continue  # sealed meanwhile: deleted with the partition's other segments
         count, found = summarize_jsonl(data)
         total += count
-        for writer, (first, last) in found.items():
-            span = ranges.setdefault(writer, [first, last])
-            span[0], span[1] = min(span[0], first), max(span[1], last)
-    return total, ranges
+        for writer, span in found.items():
+            merge_span(spans, writer, span["first_seq"], span["last_seq"], span["last_hash"])
+    return total, spans
 
 
 def _source(storage: SegmentSource, segment: Segment) -> str:

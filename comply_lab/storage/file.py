@@ -41,7 +41,9 @@ from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
+from comply_lab.storage.digest import prefix_sha256
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit, sweep_temporaries
+from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
     Segment,
@@ -51,7 +53,7 @@ from comply_lab.storage.segments import (
     parse_parquet_name,
     parse_partition,
     partition_dir,
-    superseded,
+    reader_visible,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +93,14 @@ class FileStorage(StorageBase):
             or ``"always"``; see :mod:`comply_lab.storage.durability`.
         fsync_interval_s: Longest delay before written data is fsynced under ``"interval"``.
         signing_key: Ed25519 private key (object, raw bytes, PEM or a file) that signs
-            the manifest records of sealed segments; verifiers need only the public key.
+            every record this store appends (manifest, retention, holds, access,
+            heartbeats); verifiers need only the public key.
+        heartbeat_s: Seconds between heartbeat records while this store is writing (see
+            :mod:`comply_lab.storage.heartbeat`): the log then promises a signed record at
+            least that often, and each beat vouches for the unsealed bytes written so far.
+            None beats only when the store is closed; 0 never beats. ``"auto"`` (default)
+            beats hourly with ``format="parquet"`` and never with ``"jsonl"``, whose
+            directory then holds exactly the original tool's files.
 
     Raises:
         StorageError: the directory cannot be created.
@@ -113,6 +122,7 @@ class FileStorage(StorageBase):
         fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 1.0,
         signing_key: PrivateKeyLike | None = None,
+        heartbeat_s: float | Literal["auto"] | None = "auto",
     ) -> None:
         if isinstance(rotation_size_mb, bool) or not rotation_size_mb > 0:
             raise InvalidQueryError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
@@ -126,7 +136,11 @@ class FileStorage(StorageBase):
         self._lock = threading.Lock()
         self._open: _Open | None = None
         self._sealer: _Sealer | None = None
-        self._signing_key = None if signing_key is None else load_private_key(signing_key)
+        self.signing_key = None if signing_key is None else load_private_key(signing_key)
+        if heartbeat_s == "auto":
+            heartbeat_s = DEFAULT_HEARTBEAT_S if format == "parquet" else 0
+        self._heartbeat = Heartbeat(self.append_metadata, self._snapshots, heartbeat_s)
+        self._touched: set[tuple[date, int]] = set()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -191,7 +205,9 @@ class FileStorage(StorageBase):
                     "skipped by readers"
                 )
             seg.needs_newline = False
-            return self._commit.written()
+            ticket = self._commit.written()
+        self._heartbeat.start()
+        return ticket
 
     def wait_durable(self, ticket: int) -> None:
         """Block until an fsync covers the append that returned ``ticket``."""
@@ -236,6 +252,7 @@ class FileStorage(StorageBase):
                     "exists and is writable"
                 ) from err
             if self._claim(fd, day, index):
+                self._touched.add((day, index))
                 size = os.fstat(fd).st_size
                 # A file that does not end in a newline was torn by a crash: start afresh.
                 torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
@@ -252,8 +269,9 @@ class FileStorage(StorageBase):
         stat = os.fstat(fd)
         if stat.st_nlink == 0 or stat.st_size >= self._limit:
             return False
-        if self._is_sealed(day, index):
-            # Sealed: this name was recreated by our open; no writer ever appends to it.
+        if self._is_sealed(day, index) or (self.path / parquet_name(day, day, index)).exists():
+            # Sealed (or being sealed): this name was recreated by our open; no writer
+            # ever appends to it again.
             if stat.st_size == 0:
                 with contextlib.suppress(OSError):
                     os.unlink(self.path / jsonl_name(day, index))
@@ -281,8 +299,22 @@ class FileStorage(StorageBase):
 
     def _sealer_thread(self) -> _Sealer:
         if self._sealer is None:
-            self._sealer = _Sealer(self.path, self._signing_key)
+            self._sealer = _Sealer(self.sink())
         return self._sealer
+
+    def _snapshots(self) -> Snapshots:
+        """Size and SHA-256 of each unsealed segment written since the last heartbeat."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+            if self._open is not None:
+                self._touched.add((self._open.day, self._open.index))
+        found: Snapshots = {}
+        for day, index in sorted(touched | self._touched):
+            name = jsonl_name(day, index)
+            snapshot = prefix_sha256(self.path / name)
+            if snapshot is not None:
+                found[name] = list(snapshot)
+        return found
 
     def seal(self, executor: Executor | None = None) -> SealReport:
         """Close the current segment and seal every JSONL segment no writer holds.
@@ -309,8 +341,9 @@ class FileStorage(StorageBase):
         by_day: dict[date, list[int]] = {}
         for day, index in self._jsonl_segments():
             by_day.setdefault(day, []).append(index)
-        key = None if self._signing_key is None else self._signing_key.private_bytes_raw()
-        tasks = [(str(self.path), day, indexes, key) for day, indexes in by_day.items()]
+        key = None if self.signing_key is None else self.signing_key.private_bytes_raw()
+        cadence = self._heartbeat.promised
+        tasks = [(str(self.path), day, indexes, key, cadence) for day, indexes in by_day.items()]
         report = SealReport()
         for result in run_tasks(seal_day, tasks, executor):
             report.merge(result)
@@ -329,21 +362,27 @@ class FileStorage(StorageBase):
             self.format = fmt
 
     def close(self) -> None:
-        """Fsync and close the open segment; with ``format="parquet"``, seal what is closed."""
+        """Fsync and close the open segment; with ``format="parquet"``, seal what is closed.
+
+        A store that wrote anything then appends its final heartbeat.
+        """
         self._commit.stop()
         if self.format == "parquet":
             self.seal()
             if self._sealer is not None:
                 self._sealer.stop()
                 self._sealer = None
-            return
-        with self._lock:
-            self._close_open()
+        else:
+            with self._lock:
+                self._close_open()
+        self._heartbeat.stop()
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         self._commit.reset_after_fork()
         self._sealer = None
+        self._heartbeat.reset_after_fork()
+        self._touched = set()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -374,11 +413,8 @@ class FileStorage(StorageBase):
         return [item[1] for item in found if item is not None and item[0] == day]
 
     def _is_sealed(self, day: date, index: int) -> bool:
-        """Return True once the segment has its sealed marker (or, in older logs, Parquet twin)."""
-        name = jsonl_name(day, index)
-        return (self.path / SEALED / name).exists() or (
-            self.path / parquet_name(day, day, index)
-        ).exists()
+        """Return True once the segment has its sealed marker: its name is never reused."""
+        return (self.path / SEALED / jsonl_name(day, index)).exists()
 
     def days(self) -> list[date]:
         """Return the days that hold JSONL or Parquet segments, oldest first."""
@@ -392,35 +428,62 @@ class FileStorage(StorageBase):
     def segments(self, day: date) -> list[Segment]:
         """Return the readable segments of ``day``: sealed Parquet first, then JSONL.
 
-        A JSONL segment whose Parquet twin exists (a crash between sealing and deleting
-        it) is left out, and so are a segment replaced by its re-encrypted generation and a
-        generation not yet recorded in the manifest (see :mod:`comply_lab.storage.rotate`),
-        so no entry is read twice.
+        The manifest decides: a JSONL segment it records as sealed is left out (its
+        Parquet parts are read instead), and a Parquet part it does not record yet is
+        left out while its JSONL source is still here (sealing was interrupted between
+        the two), so no entry is read twice and nothing unvouched shadows its source.
         """
         manifest = read_records(self.path)
         counts = {r.get("segment"): r.get("entries") for r in manifest}
         sealed_sources = {r.get("source") for r in manifest}
-        replaced = {r.get("replaces") for r in manifest}
+
+        def live(day: date, index: int) -> bool:
+            name = jsonl_name(day, index)
+            return name not in sealed_sources and not self._is_sealed(day, index)
+
+        hot = []
+        for seg_day, index in self._jsonl_segments():
+            name = jsonl_name(seg_day, index)
+            size = _size(self.path / name) if seg_day == day and live(seg_day, index) else None
+            if size is not None:
+                hot.append(Segment(day, name, "jsonl", size, False))
         result = []
         for name in self._parts(day):
             rel = f"{partition_dir(day)}/{name}"
-            if superseded(rel, counts, replaced):
-                continue
+            source = parse_parquet_name(name)
+            if (
+                rel not in counts
+                and source is not None
+                and live(*source)
+                and (self.path / jsonl_name(*source)).exists()
+            ):
+                continue  # sealing was cut short: the source is what was written
             size = _size(self.path / rel)
             if size is not None:
                 count = counts.get(rel)
                 known = count if isinstance(count, int) else None
                 result.append(Segment(day, rel, "parquet", size, True, known))
-        for seg_day, index in self._jsonl_segments():
-            if seg_day != day:
-                continue
-            name = jsonl_name(day, index)
-            if name in sealed_sources or self._is_sealed(day, index):
-                continue
-            size = _size(self.path / name)
-            if size is not None:
-                result.append(Segment(day, name, "jsonl", size, False))
-        return result
+        return result + hot
+
+    def data_files(self) -> list[str]:
+        """Return every file below the root that a dataset reader would read.
+
+        Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones)
+        are not walked. A symbolic link to a folder is listed as a name of its own.
+        """
+        found = []
+        for folder, subfolders, files in os.walk(self.path):
+            rel = Path(folder).relative_to(self.path)
+            prefix = "" if rel == Path(".") else f"{rel.as_posix()}/"
+            entered = []
+            for name in subfolders:
+                if (Path(folder) / name).is_symlink():
+                    found.append(prefix + name)
+                elif not name.startswith(("_", ".")) or name.startswith("date="):
+                    entered.append(name)
+            subfolders[:] = entered
+            found += [prefix + name for name in files]
+        return sorted(name for name in found if reader_visible(name))
 
     def read_segment(self, segment: Segment) -> bytes:
         """Return a segment's bytes.
@@ -444,7 +507,7 @@ class FileStorage(StorageBase):
 
     def append_metadata(self, name: str, record: dict[str, Any]) -> None:
         """Append a chained (and, with a signing key, signed) record to a metadata file."""
-        append_record(self.path, record, name, self._signing_key)
+        append_record(self.path, record, name, self.signing_key)
 
     def sink(self, signing_key: Ed25519PrivateKey | None = None) -> LocalSink:
         """Return the sink that writes sealed parts and manifest records of this store.
@@ -453,7 +516,8 @@ class FileStorage(StorageBase):
         """
         from comply_lab.storage.seal import LocalSink
 
-        return LocalSink(self.path, signing_key or self._signing_key)
+        heartbeat = self._heartbeat
+        return LocalSink(self.path, signing_key or self.signing_key, lambda: heartbeat.promised)
 
     def local_path(self, segment: Segment) -> Path:
         """Return the file of a segment, for readers that open files themselves."""
@@ -465,7 +529,7 @@ class FileStorage(StorageBase):
         count, writers = summarize_segments(self, segments)
         if segments:
             record = retention_record(day, [s.name for s in segments], count, details, writers)
-            append_record(self.path, record, RETENTION, self._signing_key)
+            append_record(self.path, record, RETENTION, self.signing_key)
         for seg in segments:
             try:
                 (self.path / seg.name).unlink()
@@ -491,9 +555,9 @@ def _size(path: Path) -> int | None:
 class _Sealer:
     """Seals closed segments in a background thread, so ``log()`` never waits for it."""
 
-    def __init__(self, root: Path, signing_key: Ed25519PrivateKey | None) -> None:
-        self._root = root
-        self._signing_key = signing_key
+    def __init__(self, sink: LocalSink) -> None:
+        self._sink = sink
+        self._root = sink.root
         self._queue: queue.Queue[tuple[date, int] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="comply-lab-sealer", daemon=True)
         self._thread.start()
@@ -509,12 +573,11 @@ class _Sealer:
         self._thread.join()
 
     def _run(self) -> None:
-        from comply_lab.storage.seal import LocalSink, seal_segment
+        from comply_lab.storage.seal import seal_segment
 
-        sink = LocalSink(self._root, self._signing_key)
         while (item := self._queue.get()) is not None:
             try:
-                seal_segment(self._root, *item, sink)
+                seal_segment(self._root, *item, self._sink)
             except Exception as err:
                 warnings.warn(
                     f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "

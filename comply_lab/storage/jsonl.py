@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -67,14 +68,18 @@ def outside(record: object, within: Window) -> bool:
     return (lo is not None and moment < lo) or (hi is not None and moment > hi)
 
 
-def summarize_jsonl(data: bytes) -> tuple[int, dict[str, list[int]]]:
-    """Return the number of entry records in a JSONL segment and each writer's seq range.
+WriterSpan = dict[str, Any]
+"""One writer's entries in some segments: ``first_seq``, ``last_seq`` and ``last_hash``."""
+
+
+def summarize_jsonl(data: bytes) -> tuple[int, dict[str, WriterSpan]]:
+    """Return the number of entry records in a JSONL segment and each writer's span.
 
     Faster than :func:`parse_segment` (no entries are built, nothing is warned about):
-    for counting what is about to be deleted.
+    for recording what is about to be deleted.
     """
     count = 0
-    ranges: dict[str, list[int]] = {}
+    spans: dict[str, WriterSpan] = {}
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for line in data.split(b"\n")[:-1]:
         try:
@@ -85,15 +90,23 @@ def summarize_jsonl(data: bytes) -> tuple[int, dict[str, list[int]]]:
             continue
         count += 1
         writer, seq = record.get("writer_id"), record.get("seq")
-        if isinstance(writer, str) and isinstance(seq, int):
-            span = ranges.get(writer)
-            if span is None:
-                ranges[writer] = [seq, seq]
-            elif seq > span[1]:
-                span[1] = seq
-            elif seq < span[0]:
-                span[0] = seq
-    return count, ranges
+        if isinstance(writer, str) and isinstance(seq, int) and not isinstance(seq, bool):
+            merge_span(spans, writer, seq, seq, record.get("entry_hash"))
+    return count, spans
+
+
+def merge_span(
+    spans: dict[str, WriterSpan], writer: str, first: int, last: int, last_hash: object
+) -> None:
+    """Widen ``writer``'s span in ``spans`` to cover seqs ``first..last``."""
+    span = spans.get(writer)
+    digest = last_hash if isinstance(last_hash, str) else None
+    if span is None:
+        spans[writer] = {"first_seq": first, "last_seq": last, "last_hash": digest}
+        return
+    span["first_seq"] = min(span["first_seq"], first)
+    if last > span["last_seq"]:
+        span["last_seq"], span["last_hash"] = last, digest
 
 
 _ENTRY_START = b'{"alerts":'  # every line the logger writes starts so (keys are sorted)

@@ -1,12 +1,14 @@
-"""Chained metadata records: the manifest of sealed segments and the retention trail.
+"""Chained metadata records: the manifest of sealed segments, and the other trails.
 
 Each record of ``_manifest.jsonl`` names a sealed segment and what it must contain: entry
 count, time range, SHA-256 and size of its bytes, the Merkle root (RFC 6962) over its
 entry hashes, per-writer chain positions, and ``prev_record_hash``, the hash of the record
 before it — so the file is itself a hash chain, like CloudTrail digest files. With a
 signing key each record also carries an Ed25519 ``signature`` (over the record without
-``record_hash``) and the key's ``key_id``; ``record_hash`` covers the signature, so
-stripping it breaks the chain. ``_retention.jsonl`` records deletions the same way.
+``record_hash``) and ``signer``, the fingerprint of the key that made it;
+``record_hash`` covers the signature, so stripping it breaks the chain. The other trails
+(retention, holds, access, keys, shredded, heartbeats) are chained and signed the same
+way. Every record is stored in one canonical form (:func:`record_line`).
 
 The files start with ``_`` so dataset readers (pyarrow, DuckDB, Spark) ignore them.
 Several processes may append; an exclusive ``flock`` keeps each chain linear.
@@ -34,6 +36,9 @@ ACCESS = "_access.jsonl"
 KEYS = "_keys.jsonl"
 SHREDDED = "_shredded.jsonl"
 HOLDS = "_holds.jsonl"
+HEARTBEAT = "_heartbeat.jsonl"
+TRAILS = (MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT)
+"""Every chained metadata trail of a log."""
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -48,8 +53,17 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """Yield (line number, record) for each line; None for a line that is not a record.
+def record_line(record: dict[str, Any]) -> bytes:
+    """Return a record's one stored form: compact JSON with keys sorted, without a newline.
+
+    Verification accepts a stored record only in exactly this form, so no two stored
+    byte strings mean the same record (no repeated keys, spacing or escaping variants).
+    """
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+
+
+def parse_lines(data: bytes) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
+    """Yield (line number, line, record) for each non-blank line; record None if it is not one.
 
     A JSON object whose known fields have the wrong types (a string where a count
     belongs, ...) is not a record either: readers skip it and verification reports it.
@@ -61,7 +75,13 @@ def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             record = None
-        yield number, record if isinstance(record, dict) and _well_formed(record) else None
+        yield number, line, record if isinstance(record, dict) and _well_formed(record) else None
+
+
+def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Yield (line number, record) for each non-blank line; None for one that is not a record."""
+    for number, _, record in parse_lines(data):
+        yield number, record
 
 
 _TEXT_FIELDS = (
@@ -70,6 +90,7 @@ _TEXT_FIELDS = (
     "replaces",
     "date",
     "key_id",
+    "signer",
     "name",
     "kind",
     "record_hash",
@@ -114,9 +135,30 @@ def _well_formed(record: dict[str, Any]) -> bool:
             and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
         ):
             return False
+    unsealed = record.get("unsealed", {})
+    if not isinstance(unsealed, dict) or not all(
+        isinstance(v, list)
+        and len(v) == 2
+        and isinstance(v[0], int)
+        and not isinstance(v[0], bool)
+        and isinstance(v[1], str)
+        for v in unsealed.values()
+    ):
+        return False
+    every = record.get("every")
+    if isinstance(every, bool) or not isinstance(every, int | float | None):
+        return False
     return isinstance(record.get("policy", {}), dict | None) and isinstance(
         record.get("metadata", {}), dict | None
     )
+
+
+def trail_head(data: bytes) -> tuple[int, str | None]:
+    """Return how many records a trail holds and the ``record_hash`` of its last one."""
+    lines = [record for _, record in parse_records(data)]
+    last = lines[-1] if lines else None
+    head = last.get("record_hash") if last is not None else None
+    return len(lines), head if isinstance(head, str) else None
 
 
 def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
@@ -136,7 +178,7 @@ def chain_record(
     """Return ``record`` chained after ``previous`` (None: first), signed, with its hash."""
     chained = dict(record, prev_record_hash=previous["record_hash"] if previous else GENESIS_HASH)
     if signing_key is not None:
-        chained["key_id"] = key_id(signing_key)
+        chained["signer"] = key_id(signing_key)
         chained["signature"] = sign(signing_key, signed_bytes(chained))
     chained["record_hash"] = record_hash(chained)
     return chained
@@ -161,7 +203,7 @@ def append_record(
         previous = [r for _, r in parse_records(data) if r is not None and "record_hash" in r]
         chained = chain_record(record, previous[-1] if previous else None, signing_key)
         prefix = b"\n" if data and not data.endswith(b"\n") else b""
-        os.write(fd, prefix + orjson.dumps(chained) + b"\n")
+        os.write(fd, prefix + record_line(chained) + b"\n")
         os.fsync(fd)
         return chained
     finally:
@@ -173,13 +215,14 @@ def retention_record(
     segments: list[str],
     entries: int,
     details: Mapping[str, Any] | None,
-    writers: Mapping[str, list[int]] | None = None,
+    writers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the ``_retention`` record of deleting a day partition (before it is deleted).
 
-    ``writers`` holds each writer's ``[first_seq, last_seq]`` in the deleted segments that
-    no manifest record describes (unsealed JSONL), so verification can tell the gap they
-    leave in a chain from entries gone missing.
+    ``writers`` holds each writer's ``first_seq``, ``last_seq`` and ``last_hash`` in the
+    deleted segments that no manifest record describes (unsealed JSONL), so verification
+    can tell the gap they leave in a chain from entries gone missing, and check that the
+    chain resumes right after them.
     """
     record = {
         "date": day.isoformat(),

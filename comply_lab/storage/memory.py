@@ -14,7 +14,7 @@ from comply_lab import _forksafe
 from comply_lab.errors import InvalidQueryError, StorageError
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
-from comply_lab.storage.manifest import RETENTION, chain_record, retention_record
+from comply_lab.storage.manifest import RETENTION, chain_record, record_line, retention_record
 from comply_lab.storage.segments import Segment
 
 
@@ -106,7 +106,7 @@ class MemoryStorage(StorageBase):
         with self._lock:
             trail = self._metadata.setdefault(name, [])
             previous = orjson.loads(trail[-1]) if trail else None
-            trail.append(orjson.dumps(chain_record(record, previous)) + b"\n")
+            trail.append(record_line(chain_record(record, previous)) + b"\n")
 
     def drain(self) -> dict[date, bytes]:
         """Remove and return everything held, as JSON lines per day (for uploading)."""

@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc
 from comply_lab.audit.entry import AuditEntry, format_timestamp
-from comply_lab.errors import InvalidQueryError, RetentionFloorError
-from comply_lab.storage.base import Storage
+from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
+from comply_lab.integrity.signing import PublicKeyLike, load_public_key
+from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.decode import count_segments, read_day
-from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records
+from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records, trail_head
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,13 +181,31 @@ class RetentionResult:
     kept: dict[date, str] = field(default_factory=dict)
 
 
-def read_policy(storage: Storage) -> Policy:
-    """Return the active holds and the floor recorded in the log's ``_holds`` trail."""
+def read_policy(
+    storage: Storage, *, trusted: bool = False, public_key: PublicKeyLike | None = None
+) -> Policy:
+    """Return the active holds and the floor recorded in the log's ``_holds`` trail.
+
+    Args:
+        storage: The store.
+        trusted: Use the trail only if it verifies — every record authentic, none
+            removed, each signed when the log is — as retention does before deleting
+            anything: a hold lifted by editing the trail must not let data go.
+        public_key: Checks the signatures (default: the store's own signing key's).
+
+    Raises:
+        RetentionError: ``trusted`` and the trail does not verify, or is signed and no
+            key is at hand to check it.
+    """
     holds: dict[str, Hold] = {}
     floor: tuple[int | None, str | None] = (None, None)
-    for _, record in parse_records(storage.read_metadata(HOLDS)):
-        if record is None:
-            continue
+    data = storage.read_metadata(HOLDS)
+    records = (
+        _trusted(data, storage, public_key)
+        if trusted
+        else [r for _, r in parse_records(data) if r is not None]
+    )
+    for record in records:
         kind = record.get("kind")
         if kind == "hold":
             holds[str(record["name"])] = _hold(record)
@@ -196,6 +215,30 @@ def read_policy(storage: Storage) -> Policy:
             days = record.get("days")
             floor = (days if isinstance(days, int) and days > 0 else None, record.get("reason"))
     return Policy(holds, floor[0], floor[1])
+
+
+def _trusted(
+    data: bytes, storage: Storage, public_key: PublicKeyLike | None
+) -> list[dict[str, Any]]:
+    """Return the records of the ``_holds`` trail, if it verifies."""
+    from comply_lab.integrity.trails import check_trail
+
+    own = storage.signing_key if isinstance(storage, StorageBase) else None
+    key = load_public_key(public_key) if public_key is not None else own and own.public_key()
+    trail = check_trail(data, HOLDS, key or None)
+    if trail.problems:
+        raise RetentionError(
+            f"the legal-hold trail does not verify ({trail.problems[0].line()}), so "
+            "retention will not decide what may be deleted: verify the log, and restore the "
+            f"trail {HOLDS} from a backup"
+        )
+    if trail.signed and key is None:
+        raise RetentionError(
+            "the legal-hold trail is signed, and retention honours only holds and releases "
+            "whose signatures it checked: open the log with its signing key "
+            "(open_log(..., signing_key=...), --signing-key) or pass public_key="
+        )
+    return trail.records
 
 
 def _hold(record: dict[str, Any]) -> Hold:
@@ -305,6 +348,7 @@ def plan_retention(
     floor_days: int | None = None,
     override: str | None = None,
     count: bool = True,
+    public_key: PublicKeyLike | None = None,
 ) -> RetentionPlan:
     """Return what retention of ``days`` days would delete, and why each partition stays.
 
@@ -322,14 +366,17 @@ def plan_retention(
             JSONL file otherwise); False leaves ``entries`` empty, so that planning reads
             nothing but the listing and the holds' partitions (what ``cleanup_expired``
             does: the deletion records count what they delete).
+        public_key: Checks the signatures of the legal-hold trail (default: the store's
+            own signing key's).
 
     Raises:
         RetentionFloorError: ``days`` is below the floor and no override is given.
         InvalidQueryError: ``days`` or ``floor_days`` is not an int >= 0.
+        RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
     """
     _check_days(days, "days")
     moment = to_utc(now) if now is not None else datetime.now(UTC)
-    policy = read_policy(storage)
+    policy = read_policy(storage, trusted=True, public_key=public_key)
     floors = [f for f in (policy.floor_days, floor_days) if f is not None]
     floor = max(_check_days(f, "floor_days") for f in floors) if floors else None
     if floor is not None and days < floor and not (isinstance(override, str) and override.strip()):
@@ -392,20 +439,32 @@ def holds_on(storage: Storage, day: date, holds: Iterable[Hold]) -> tuple[str, .
 
 
 def apply_retention(
-    storage: Storage, plan: RetentionPlan, *, who: str | None = None, reason: str | None = None
+    storage: Storage,
+    plan: RetentionPlan,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+    public_key: PublicKeyLike | None = None,
 ) -> RetentionResult:
     """Delete exactly the partitions ``plan`` marks for deletion, recording each first.
 
-    Holds and the floor are read again: a partition put under hold since planning is
-    kept, as is one now younger than a floor raised since (unless the plan overrides it).
+    Holds and the floor are read again, from a trail that must verify: a partition put
+    under hold since planning is kept, as is one now younger than a floor raised since
+    (unless the plan overrides it). Each deletion record names the holds trail it relied
+    on (its length and last record hash).
 
     Args:
         storage: The store the plan was made for.
         plan: From :func:`plan_retention` (or its DataFrame, via ``Log.apply_retention``).
         who: Who applies it; defaults to the operating-system user.
         reason: Why (a policy name or ticket); recorded with each deletion.
+        public_key: Checks the signatures of the legal-hold trail.
+
+    Raises:
+        RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
     """
-    policy = read_policy(storage)
+    policy = read_policy(storage, trusted=True, public_key=public_key)
+    holds_seen = list(trail_head(storage.read_metadata(HOLDS)))
     result = RetentionResult()
     floors = [f for f in (policy.floor_days, plan.floor_days) if f is not None]
     floor = max(floors) if floors else None
@@ -426,6 +485,7 @@ def apply_retention(
                 "planned_at": format_timestamp(plan.now),
                 "floor_days": plan.floor_days,
                 "override": plan.override,
+                "holds": holds_seen,
             },
         }
         deleted = storage.drop_day(row.partition, details)

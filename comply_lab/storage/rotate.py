@@ -1,16 +1,25 @@
 """Key rotation: re-encrypt sealed content under other content keys, locally or on S3.
 
 Every sealed Parquet segment holding content that the new keys would encrypt differently
-(another key id) is rewritten as its next generation (``part-...-r1.parquet``, ``-r2``,
-...) with that content re-encrypted, then a manifest record for the new file — the same
-entries, entry hashes, Merkle root and writer positions, plus ``replaces`` and
-``rotated_to`` — is appended, and only then is the old file deleted. Entry hashes do not
-cover stored content, so chains and verification are untouched.
+(another key id) gets a new *generation* under the same name, in four steps:
 
-Crash-safe and repeatable: readers ignore a generation the manifest does not record yet
-and a file the manifest says was replaced; running rotation again removes such leftovers
-and re-encrypts only what still needs it (a second run on a rotated log changes nothing).
-Only sealed segments are rotated: seal (or, on S3, flush) first.
+1. the new generation is written to ``_staging/<name>`` (where no dataset reader looks)
+   and read back;
+2. a manifest record for it is appended: the same entries, entry hashes, Merkle root and
+   writer positions, with the new SHA-256 and size, ``rotated_from`` (the SHA-256 of the
+   generation it replaces) and ``rotated_to`` (the new key ids);
+3. the staged file replaces the segment in one step (a rename; on S3, a server-side
+   copy over the object), so every reader — ours, pandas, DuckDB, SQL engines — sees
+   exactly one generation at any moment, never both and never none;
+4. the staging copy is gone (the rename moved it; on S3 it is deleted).
+
+Entry hashes do not cover stored content, so chains are untouched. Crash-safe and
+repeatable: after a crash between 2 and 3 the segment still holds the generation its
+previous record vouches for (verification reports the rotation ``incomplete``), and the
+next run finishes it from the staged copy; a staged copy no record names is discarded.
+A second run on a rotated log changes nothing. Only sealed segments are rotated: seal
+(or, on S3, flush) first. In an S3 bucket with versioning (Object Lock), replaced
+generations stay as non-current versions until their lock allows deleting them.
 
 What "differently" means is the keys' business (:meth:`ContentKeys.current`): a
 :class:`KeyRing` moves everything to its primary key, ``EnvelopeKeys`` to the data key of
@@ -22,7 +31,6 @@ used) and leaves content already under a subject key — shredded or not — as 
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -34,32 +42,30 @@ import pyarrow.parquet as pq
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.audit.keyring import ContentKeys, key_id_of
-from comply_lab.errors import InvalidQueryError, RetentionWarning
+from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import Storage
-from comply_lab.storage.durability import sweep_temporaries
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.seal import Sink
-from comply_lab.storage.segments import has_generation, rotated_name
 
-_CHAIN_FIELDS = ("prev_record_hash", "record_hash", "signature", "key_id")
+_CHAIN_FIELDS = ("prev_record_hash", "record_hash", "signature", "signer")
 
 
 @dataclass
 class RotationReport:
-    """What a rotation did: segments rewritten, values re-encrypted, leftovers removed.
+    """What a rotation did.
 
     Attributes:
-        rotated: The new generations written.
+        rotated: The segments that got a new generation.
         values: Content values re-encrypted.
-        cleaned: Leftovers of an interrupted rotation that were removed.
-        kept: Replaced files the store refused to delete (Object Lock); readers skip them.
+        finished: Segments whose interrupted rotation this run completed.
+        cleaned: Staged generations no record names (an attempt cut short), discarded.
     """
 
     rotated: list[str] = field(default_factory=list)
     values: int = 0
+    finished: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
 
 
 def rotate_keys(
@@ -84,47 +90,34 @@ def rotate_keys(
     """
     storage = cast(Storage, getattr(target, "storage", target))
     sink = _sink(storage, signing_key)
-    local = getattr(storage, "path", None)
-    if local is not None:
-        sweep_temporaries(local)  # what a killed rotation left half-written
     keys = keys.bind(storage)
     report = RotationReport()
-    _clean(storage, sink, report)
-    records = {str(r.get("segment")): r for r in _manifest(storage)}
+    _finish(storage, sink, report)
+    records = _latest(storage)
     for day in storage.days():
         for segment in storage.segments(day):
-            if segment.format != "parquet" or not segment.sealed:
+            record = records.get(segment.name)
+            if segment.format != "parquet" or not segment.sealed or record is None:
                 continue
             table = pq.read_table(io.BytesIO(storage.read_segment(segment)))
             rotated, written = _reencrypt(table, keys, legacy, day)
             if not written:
                 continue
-            name = rotated_name(segment.name)
-            sha256, size = sink.store_part(name, rotated)
-            old = {k: v for k, v in records.get(segment.name, {}).items() if k not in _CHAIN_FIELDS}
+            sha256, size = sink.stage(segment.name, rotated)
+            kept = {k: v for k, v in record.items() if k not in _CHAIN_FIELDS}
             sink.record(
                 dict(
-                    old,
-                    segment=name,
-                    replaces=segment.name,
+                    kept,
+                    rotated_from=record.get("sha256"),
                     rotated_to=sorted(set(written)),
+                    rotated_at=format_timestamp(datetime.now(UTC)),
                     sha256=sha256,
                     bytes=size,
-                    sealed_at=format_timestamp(datetime.now(UTC)),
                 )
             )
-            if not sink.remove(segment.name):
-                report.kept.append(segment.name)
-            report.rotated.append(name)
+            sink.commit(segment.name)
+            report.rotated.append(segment.name)
             report.values += len(written)
-    if report.kept:
-        warnings.warn(
-            f"{len(report.kept)} replaced segment(s) could not be deleted (Object Lock or "
-            "permissions) and still hold content under the old keys; readers skip them: "
-            + ", ".join(report.kept[:5]),
-            RetentionWarning,
-            stacklevel=2,
-        )
     return report
 
 
@@ -139,20 +132,27 @@ def _sink(storage: Storage, signing_key: PrivateKeyLike | None) -> Sink:
     return sink
 
 
-def _manifest(storage: Storage) -> list[dict[str, Any]]:
-    return [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r]
+def _latest(storage: Storage) -> dict[str, dict[str, Any]]:
+    """Return the newest manifest record of each segment (rotation appends newer ones)."""
+    records: dict[str, dict[str, Any]] = {}
+    for _, record in parse_records(storage.read_metadata(MANIFEST)):
+        if record is not None:
+            records[str(record.get("segment"))] = record
+    return records
 
 
-def _clean(storage: Storage, sink: Sink, report: RotationReport) -> None:
-    """Finish what an interrupted rotation left: unrecorded new files, unremoved old ones."""
-    records = _manifest(storage)
-    recorded = {r.get("segment") for r in records}
-    replaced = {r.get("replaces") for r in records}
-    for day in storage.days():
-        for name in sink.parts(day):
-            stale = name in replaced or (has_generation(name) and name not in recorded)
-            if stale and sink.remove(name):
-                report.cleaned.append(name)
+def _finish(storage: Storage, sink: Sink, report: RotationReport) -> None:
+    """Complete what an interrupted rotation left: recorded staged copies are committed."""
+    records = _latest(storage)
+    for name, staged in sink.staged().items():
+        record = records.get(name)
+        recorded = record is not None and record.get("sha256") == staged
+        if recorded and sink.digest(name) != staged:
+            sink.commit(name)
+            report.finished.append(name)
+            continue
+        sink.discard(name)
+        report.cleaned.append(name)
 
 
 def _reencrypt(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from comply_lab.audit.entry import tampered_ids
+from comply_lab import _forksafe
 from comply_lab.errors import (
     ComplyLabWarning,
     RetentionWarning,
@@ -49,15 +49,12 @@ from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
+from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat
 from comply_lab.storage.manifest import (
-    ACCESS,
-    HOLDS,
-    KEYS,
-    MANIFEST,
     RETENTION,
-    SHREDDED,
+    TRAILS,
     chain_record,
-    parse_records,
+    record_line,
     retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
@@ -70,10 +67,9 @@ from comply_lab.storage.s3_client import (
 from comply_lab.storage.s3_sink import S3Sink
 from comply_lab.storage.segments import (
     Segment,
-    has_generation,
     parse_jsonl_name,
+    reader_visible,
     source_key,
-    superseded,
 )
 
 if TYPE_CHECKING:
@@ -83,10 +79,7 @@ if TYPE_CHECKING:
 
 _SPOOL = "spool:"
 _LEGACY = "legacy:"
-_METADATA_FOLDERS = {
-    name: f"{name.removesuffix('.jsonl')}/"
-    for name in (MANIFEST, RETENTION, ACCESS, KEYS, SHREDDED, HOLDS)
-}
+_METADATA_FOLDERS = {name: f"{name.removesuffix('.jsonl')}/" for name in TRAILS}
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
 _CHAIN_RETRIES = 20
@@ -112,7 +105,9 @@ class S3Storage(StorageBase):
         flush_max_entries: Upload once this many entries are waiting.
         rotation_size_mb: Largest spool segment, so the largest object uploaded.
         fsync: fsync policy of the spool (see :mod:`comply_lab.storage.durability`).
-        signing_key: Ed25519 key that signs the manifest records.
+        signing_key: Ed25519 key that signs every record this store appends.
+        heartbeat_s: Seconds between heartbeat records while this store is writing (see
+            :mod:`comply_lab.storage.heartbeat`); None beats only at close, 0 never.
 
     Example:
         >>> storage = S3Storage("my-audit-bucket", "prod/ai-audit/", "us-west-2")  # doctest: +SKIP
@@ -134,6 +129,7 @@ class S3Storage(StorageBase):
         rotation_size_mb: float = 64,
         fsync: FsyncPolicy = "interval",
         signing_key: PrivateKeyLike | None = None,
+        heartbeat_s: float | None = DEFAULT_HEARTBEAT_S,
     ) -> None:
         if format not in ("parquet", "jsonl"):
             raise StorageError(f"format must be 'parquet' or 'jsonl', got {format!r}")
@@ -163,7 +159,9 @@ class S3Storage(StorageBase):
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
         self._fsync: FsyncPolicy = fsync
-        self._signing_key = None if signing_key is None else load_private_key(signing_key)
+        self.signing_key = None if signing_key is None else load_private_key(signing_key)
+        # The spool is local to this process: heartbeats vouch for what is in S3 only.
+        self.heartbeat = Heartbeat(self.append_metadata, dict, heartbeat_s)
         self._spool: FileStorage | None = None
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -172,6 +170,10 @@ class S3Storage(StorageBase):
         self._timer: threading.Timer | None = None
         if not self.in_memory and base.is_dir():
             self._upload_closed()  # what an earlier process left behind
+        _forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        self.heartbeat.reset_after_fork()
 
     def __repr__(self) -> str:
         return f"S3Storage('s3://{self.bucket}/{self.prefix}', format={self.format!r})"
@@ -200,7 +202,9 @@ class S3Storage(StorageBase):
         """The local spool (created on first use)."""
         with self._lock:
             if self._spool is None:
-                self._spool = FileStorage(self.spool_dir, self._rotation_size_mb, fsync=self._fsync)
+                self._spool = FileStorage(
+                    self.spool_dir, self._rotation_size_mb, fsync=self._fsync, heartbeat_s=0
+                )
             return self._spool
 
     @property
@@ -233,6 +237,7 @@ class S3Storage(StorageBase):
                 self._timer.start()
         if due:
             threading.Thread(target=self._background_flush, daemon=True).start()
+        self.heartbeat.start()
         return ticket
 
     def wait_durable(self, ticket: int) -> None:
@@ -276,7 +281,7 @@ class S3Storage(StorageBase):
         return uploaded
 
     def _upload_memory(self) -> int:
-        from comply_lab.storage.seal import SealReport, parse_source, write_parts
+        from comply_lab.storage.seal import SealReport, invalid_ids, parse_source, write_parts
 
         assert self._memory is not None
         sink = self.sink()
@@ -286,7 +291,14 @@ class S3Storage(StorageBase):
             name = f"memory-{self._memory_index:03d}"
             entries, damaged = parse_source(data, name)
             write_parts(
-                sink, day, self._memory_index, name, entries, damaged, report, tampered_ids(data)
+                sink,
+                day,
+                self._memory_index,
+                name,
+                entries,
+                damaged,
+                report,
+                invalid_ids(data, entries),
             )
         return len(report.parts)
 
@@ -296,10 +308,10 @@ class S3Storage(StorageBase):
         Each day's objects become one part, stored and recorded like any sealed segment;
         the per-entry objects are deleted only after that (in batches).
         """
-        from comply_lab.storage.seal import SealReport, parse_source, write_parts
+        from comply_lab.storage.seal import SealReport, invalid_ids, parse_source, write_parts
 
         if signing_key is not None:
-            self._signing_key = load_private_key(signing_key)
+            self.signing_key = load_private_key(signing_key)
         sink = self.sink()
         report = SealReport()
         for day in self.days():
@@ -309,7 +321,7 @@ class S3Storage(StorageBase):
                 data = self.read_segment(segment)
                 entries, damaged = parse_source(data, segment.name)
                 write_parts(
-                    sink, day, 0, segment.name, entries, damaged, report, tampered_ids(data)
+                    sink, day, 0, segment.name, entries, damaged, report, invalid_ids(data, entries)
                 )
                 self.delete_under([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
@@ -382,10 +394,11 @@ class S3Storage(StorageBase):
         return bool(self._locked)
 
     def close(self) -> None:
-        """Make spooled entries durable, upload them all and stop the timer."""
+        """Make spooled entries durable, upload them all, stop the timer, beat a last time."""
         if self._spool is not None:
             self._spool.close()
         self.flush()
+        self.heartbeat.stop()
 
     # -- S3 primitives -----------------------------------------------------------------
 
@@ -409,6 +422,19 @@ class S3Storage(StorageBase):
                 return False
             raise translate_error(err, self.bucket, self._key(name)) from err
         return True
+
+    def put(self, name: str, body: bytes) -> None:
+        """Create or replace object ``name``."""
+        self._call("put_object", self._key(name), Key=self._key(name), Body=body)
+
+    def copy(self, source: str, name: str) -> None:
+        """Replace object ``name`` by a copy of object ``source``, inside S3."""
+        self._call(
+            "copy_object",
+            self._key(name),
+            Key=self._key(name),
+            CopySource={"Bucket": self.bucket, "Key": self._key(source)},
+        )
 
     def get(self, name: str) -> bytes:
         """Return the bytes of object ``name``.
@@ -467,20 +493,15 @@ class S3Storage(StorageBase):
         """Return the day's objects, the original tool's objects, and its spooled segments."""
         result = []
         uploaded = set()
-        listed = list(self.list_objects(f"date={day.isoformat()}/"))
-        if any(has_generation(name) for name, _ in listed):  # key rotation happened here
-            records = [r for _, r in parse_records(self.read_metadata(MANIFEST)) if r]
-            recorded = {r.get("segment") for r in records}
-            replaced = {r.get("replaces") for r in records}
-            listed = [(n, size) for n, size in listed if not superseded(n, recorded, replaced)]
-        for name, size in listed:
+        for name, size in self.list_objects(f"date={day.isoformat()}/"):
             fmt: Literal["jsonl", "parquet"] = "parquet" if name.endswith(".parquet") else "jsonl"
             result.append(Segment(day, name, fmt, size, True))
             uploaded.add(name.rsplit("/", 1)[-1].split(".")[0])
         legacy = list(self.list_objects(f"{day.isoformat()}/"))
         if legacy:
+            # The original tool's objects: immutable, but no manifest vouches for them.
             size = sum(s for _, s in legacy)
-            result.append(Segment(day, f"{_LEGACY}{day.isoformat()}", "jsonl", size, True))
+            result.append(Segment(day, f"{_LEGACY}{day.isoformat()}", "jsonl", size, False))
         spool = self._spool_store()
         if spool is not None:
             spool_id = self.spool_id
@@ -490,6 +511,22 @@ class S3Storage(StorageBase):
                     continue  # uploaded; the local copy is about to go
                 result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
         return result
+
+    def data_files(self) -> list[str]:
+        """Return every object under the prefix that a dataset reader would read.
+
+        The original tool's per-entry objects (``YYYY-MM-DD/<id>.json``) are left out:
+        they are read, and reported as unsealed, as their day's segment.
+        """
+        found = []
+        for name, _ in self.list_objects("", delimiter="/"):
+            if not name.endswith("/"):
+                found.append(name)
+            elif not _LEGACY_DAY.match(name) and (
+                not name.startswith(("_", ".")) or name.startswith("date=")
+            ):
+                found += [n for n, _ in self.list_objects(name)]
+        return sorted(name for name in found if reader_visible(name))
 
     def source_of(self, segment: Segment) -> str:
         """Return what a segment was made from; a spooled one and its upload share it."""
@@ -517,7 +554,7 @@ class S3Storage(StorageBase):
         if folder is None:
             return b""
         bodies = [self._trail_object(key) for key, _ in sorted(self.list_objects(folder))]
-        return b"".join(body.strip() + b"\n" for body in bodies)
+        return b"".join(body + b"\n" for body in bodies)
 
     def _trail_object(self, name: str) -> bytes:
         """Return a metadata object, fetched once: trail objects are created, never changed."""
@@ -544,8 +581,8 @@ class S3Storage(StorageBase):
             names = sorted(key for key, _ in self.list_objects(folder))
             last = orjson.loads(self._trail_object(names[-1])) if names else None
             position = len(names) + 1
-            chained = chain_record(record, last, signing_key or self._signing_key)
-            name, body = f"{folder}{position:012d}.json", orjson.dumps(chained)
+            chained = chain_record(record, last, signing_key or self.signing_key)
+            name, body = f"{folder}{position:012d}.json", record_line(chained)
             # Taken: by another writer, or by this very request, retried after S3 stored
             # it but the answer was lost (then the stored bytes are exactly ours).
             if self.put_new(name, body) or self.get(name) == body:

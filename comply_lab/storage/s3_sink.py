@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
 from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.segments import STAGING
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -62,7 +63,13 @@ class S3Sink:
         return self._recorded
 
     def record(self, record: dict[str, Any]) -> None:
-        """Append a manifest record (signed with the sink's key or the store's)."""
+        """Append a manifest record (signed with the sink's key or the store's).
+
+        The heartbeat cadence the store promises is recorded too, so the promise outlives
+        its heartbeat trail.
+        """
+        if self.store.heartbeat.promised:
+            record = dict(record, heartbeat_s=self.store.heartbeat.promised)
         self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key)
         self.recorded().add(str(record.get("segment")))
 
@@ -70,11 +77,33 @@ class S3Sink:
         """Keep the raw bytes of a segment that had damaged lines."""
         self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
 
-    def parts(self, day: date) -> list[str]:
-        """Return the Parquet objects stored for ``day``, hidden ones included."""
-        listed = self.store.list_objects(f"date={day.isoformat()}/")
-        return [n for n, _ in listed if n.endswith(".parquet")]
+    def stage(self, name: str, table: Any) -> tuple[str, int]:
+        """Store ``_staging/<name>`` (replacing an unrecorded earlier attempt)."""
+        from comply_lab.storage.arrow import parquet_bytes
 
-    def remove(self, name: str) -> bool:
-        """Delete an object; return False if S3 refused (Object Lock, permissions)."""
-        return not self.store.delete_under([name])
+        body = parquet_bytes(table)
+        self.store.put(f"{STAGING}/{name}", body)
+        return hashlib.sha256(body).hexdigest(), len(body)
+
+    def staged(self) -> dict[str, str]:
+        """Return the ``_staging/`` objects and their digests."""
+        return {
+            name.removeprefix(f"{STAGING}/"): hashlib.sha256(self.store.get(name)).hexdigest()
+            for name, _ in self.store.list_objects(f"{STAGING}/")
+        }
+
+    def commit(self, name: str) -> None:
+        """Copy the staged object over the part (S3 replaces an object in one step)."""
+        self.store.copy(f"{STAGING}/{name}", name)
+        self.discard(name)
+
+    def discard(self, name: str) -> None:
+        """Delete ``_staging/<name>``."""
+        self.store.delete_under([f"{STAGING}/{name}"])
+
+    def digest(self, name: str) -> str | None:
+        """Return the SHA-256 of the part's object."""
+        try:
+            return hashlib.sha256(self.store.get(name)).hexdigest()
+        except FileNotFoundError:
+            return None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -36,13 +37,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.errors import CorruptLineWarning, IntegrityError, InvalidQueryError, StorageError
+from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.storage.arrow import entries_to_table, write_parquet
 from comply_lab.storage.digest import file_sha256
-from comply_lab.storage.durability import create_file, fsync_path
+from comply_lab.storage.durability import create_file, fsync_path, sweep_temporaries
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import append_record, read_records
-from comply_lab.storage.segments import jsonl_name, parquet_name, partition_dir
+from comply_lab.storage.segments import STAGING, jsonl_name, parquet_name
 
 QUARANTINE = "_quarantine"
 
@@ -107,21 +109,50 @@ class Sink(Protocol):
         """Keep the raw bytes of a segment that had damaged lines."""
         ...
 
-    def parts(self, day: date) -> list[str]:
-        """Return the names of every Parquet part stored for ``day``, hidden ones included."""
+    def stage(self, name: str, table: pa.Table) -> tuple[str, int]:
+        """Store a new generation of part ``name`` where no reader looks (``_staging/``).
+
+        Returns:
+            The SHA-256 and size of the staged bytes.
+        """
         ...
 
-    def remove(self, name: str) -> bool:
-        """Delete a part; return False if the store refused (Object Lock, permissions)."""
+    def staged(self) -> dict[str, str]:
+        """Return the staged generations: part name -> SHA-256 of the staged bytes."""
+        ...
+
+    def commit(self, name: str) -> None:
+        """Replace part ``name`` by its staged generation in one step, and drop the staging."""
+        ...
+
+    def discard(self, name: str) -> None:
+        """Drop the staged generation of part ``name``."""
+        ...
+
+    def digest(self, name: str) -> str | None:
+        """Return the SHA-256 of part ``name`` as stored now (None if it is gone)."""
         ...
 
 
 class LocalSink:
-    """Seals into the Parquet dataset and ``_manifest.jsonl`` of a local store."""
+    """Seals into the Parquet dataset and ``_manifest.jsonl`` of a local store.
 
-    def __init__(self, root: Path, signing_key: Ed25519PrivateKey | None = None) -> None:
+    Args:
+        root: The store's directory.
+        signing_key: Signs the manifest records.
+        promise: Returns the heartbeat cadence the writing store promises, if any; it is
+            recorded in each manifest record, so the promise outlives the heartbeat trail.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        signing_key: Ed25519PrivateKey | None = None,
+        promise: Callable[[], float | None] | None = None,
+    ) -> None:
         self.root = root
         self.signing_key = signing_key
+        self.promise = promise
 
     def part_name(self, part_day: date, source_day: date, index: int) -> str:
         """Return ``date=.../part-YYYYMMDD-NNN.parquet``."""
@@ -141,22 +172,47 @@ class LocalSink:
 
     def record(self, record: dict[str, Any]) -> None:
         """Append to ``_manifest.jsonl`` under its lock."""
+        promised = self.promise() if self.promise is not None else None
+        if promised:
+            record = dict(record, heartbeat_s=promised)
         append_record(self.root, record, signing_key=self.signing_key)
 
     def quarantine(self, source: str, data: bytes) -> None:
         """Keep the bytes in ``_quarantine/``."""
         _quarantine(self.root, source, data)
 
-    def parts(self, day: date) -> list[str]:
-        """Return ``date=.../part-*.parquet`` names of ``day``."""
-        folder = self.root / partition_dir(day)
-        return sorted(f"{partition_dir(day)}/{p.name}" for p in folder.glob("part-*.parquet"))
+    def stage(self, name: str, table: pa.Table) -> tuple[str, int]:
+        """Write ``_staging/<name>`` atomically and read it back."""
+        path = self.root / STAGING / name
+        path.unlink(missing_ok=True)  # an earlier attempt's, never recorded
+        write_parquet(table, path)
+        check_part(pq.read_table(path), table, str(path))
+        return file_sha256(path), path.stat().st_size
 
-    def remove(self, name: str) -> bool:
-        """Delete the part (a missing one counts as removed)."""
-        (self.root / name).unlink(missing_ok=True)
+    def staged(self) -> dict[str, str]:
+        """Return ``_staging/`` parts and their digests."""
+        folder = self.root / STAGING
+        sweep_temporaries(folder)  # what a killed rotation left half-written
+        return {
+            path.relative_to(folder).as_posix(): file_sha256(path)
+            for path in sorted(folder.glob("date=*/*.parquet"))
+        }
+
+    def commit(self, name: str) -> None:
+        """Rename the staged generation over the part (atomic), fsync both folders."""
+        staged = self.root / STAGING / name
+        os.replace(staged, self.root / name)
         fsync_path((self.root / name).parent)
-        return True
+        fsync_path(staged.parent)
+
+    def discard(self, name: str) -> None:
+        """Delete ``_staging/<name>``."""
+        (self.root / STAGING / name).unlink(missing_ok=True)
+
+    def digest(self, name: str) -> str | None:
+        """Return the SHA-256 of the part's file."""
+        path = self.root / name
+        return file_sha256(path) if path.exists() else None
 
 
 def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) -> SealReport:
@@ -188,7 +244,7 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         data = _read_all(fd)
         entries, damaged = parse_source(data, name)
         target = sink or LocalSink(root)
-        write_parts(target, day, index, name, entries, damaged, report, tampered_ids(data))
+        write_parts(target, day, index, name, entries, damaged, report, invalid_ids(data, entries))
         if damaged:
             target.quarantine(name, data)
         _mark_sealed(root, name)
@@ -201,13 +257,19 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         os.close(fd)
 
 
-def seal_day(root: str, day: date, indexes: list[int], signing_key: bytes | None) -> SealReport:
+def seal_day(
+    root: str,
+    day: date,
+    indexes: list[int],
+    signing_key: bytes | None,
+    heartbeat_s: float | None = None,
+) -> SealReport:
     """Seal JSONL segments ``indexes`` of ``day`` in the store at ``root``: one task.
 
     Takes only plain values (a raw Ed25519 key), so it can run in another process.
     """
     key = None if signing_key is None else Ed25519PrivateKey.from_private_bytes(signing_key)
-    sink = LocalSink(Path(root), key)
+    sink = LocalSink(Path(root), key, lambda: heartbeat_s)
     report = SealReport()
     for index in indexes:
         report.merge(seal_segment(Path(root), day, index, sink))
@@ -231,6 +293,17 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def invalid_ids(data: bytes, entries: list[AuditEntry]) -> set[str]:
+    """Return the ids of a source's entries that verification would not accept.
+
+    Their lines are not their canonical form or do not match their hash
+    (:func:`~comply_lab.audit.entry.tampered_ids`), or their stored plain text does not
+    match its fingerprint: sealing stores them as they are but lists them in the manifest
+    record, so it never vouches for an entry verification of the source would reject.
+    """
+    return tampered_ids(data) | {e.id for e in entries if content_problem(e) is not None}
 
 
 def parse_source(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
@@ -260,9 +333,8 @@ def write_parts(
 ) -> None:
     """Store a source's entries as one part per day, and record each in the manifest.
 
-    ``tampered`` names entries whose content does not match their hash (see
-    :func:`comply_lab.audit.entry.tampered_ids`): they are stored, but the manifest lists
-    them, so sealing never vouches for them.
+    ``tampered`` names entries verification would not accept (see :func:`invalid_ids`):
+    they are stored, but the manifest lists them, so sealing never vouches for them.
 
     The part of the source's own day is stored last, so once it exists all others do;
     every step is idempotent, so a repeated call after a crash completes the job.

@@ -4,15 +4,19 @@ A day partition holds **segments** in write order:
 
 - JSONL segments ``audit_YYYYMMDD.jsonl``, ``audit_YYYYMMDD_001.jsonl``, ... are appended to
   by writers (the hot segment) and are the write-ahead log of Parquet stores;
-- sealed Parquet segments ``date=YYYY-MM-DD/part-YYYYMMDD-NNN.parquet`` are immutable. A
-  Parquet segment is named after the JSONL segment it was sealed from, so a reader that
-  finds both (a crash between sealing and deleting the source) reads only the Parquet one.
+- sealed Parquet segments ``date=YYYY-MM-DD/part-YYYYMMDD-NNN.parquet``, named after the
+  JSONL segment they were sealed from. Readers follow the manifest: a part it records
+  replaces its JSONL source, while a part it does not record yet (sealing was interrupted
+  before the record) is left aside as long as its source is there, so no entry is read
+  twice and nothing unvouched shadows what was written.
+
+Names starting with ``_`` or ``.`` are never data (dataset readers skip them):
+``_staging/`` holds new generations of parts waiting to replace them (key rotation).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -20,13 +24,14 @@ from typing import Literal
 SegmentFormat = Literal["jsonl", "parquet"]
 
 _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
-_PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})(-r\d+)?\.parquet$")
+_PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})\.parquet$")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_GENERATION = re.compile(r"-r\d+\.parquet$")
 _SOURCE = re.compile(
     r"(?:^|/)(?:audit_(\d{8})(?:_(\d{3,}))?\.jsonl"
-    r"|part-(\d{8})-(\d{3,})(?:-([0-9a-f]{6,}))?(?:-r\d+)?\.(?:parquet|jsonl))$"
+    r"|part-(\d{8})-(\d{3,})(?:-([0-9a-f]{6,}))?\.(?:parquet|jsonl))$"
 )
+STAGING = "_staging"
+"""Where new generations of sealed parts wait to replace them (no dataset reader looks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +81,6 @@ def parse_jsonl_name(name: str) -> tuple[date, int] | None:
     return None if day is None else (day, int(match.group(2) or 0))
 
 
-def rotated_name(name: str) -> str:
-    """Return the name of the next re-encrypted generation of a Parquet segment.
-
-    ``part-20260129-000.parquet`` becomes ``part-20260129-000-r1.parquet``, then ``-r2``.
-    """
-    stem, _, generation = name.removesuffix(".parquet").partition("-r")
-    return f"{stem}-r{int(generation or 0) + 1}.parquet"
-
-
 def source_key(name: str, spool_id: str = "") -> str:
     """Return what a segment was made from, so a reader never reads one source twice.
 
@@ -102,20 +98,6 @@ def source_key(name: str, spool_id: str = "") -> str:
         else (match.group(3), match.group(4), match.group(5) or "")
     )
     return f"{day}-{int(index):03d}-{spool}"
-
-
-def superseded(name: str, recorded: Container[object], replaced: Container[object]) -> bool:
-    """Whether key rotation hides a Parquet segment from readers.
-
-    It does when the manifest says a newer generation ``replaces`` it, and when it is a
-    generation the manifest does not record yet (a rotation interrupted before its record).
-    """
-    return name in replaced or (_GENERATION.search(name) is not None and name not in recorded)
-
-
-def has_generation(name: str) -> bool:
-    """Whether a Parquet segment name is a re-encrypted generation (``-rN``)."""
-    return _GENERATION.search(name) is not None
 
 
 def parse_parquet_name(name: str) -> tuple[date, int] | None:
@@ -138,3 +120,16 @@ def _day(text: str, fmt: str) -> date | None:
         return datetime.strptime(text, fmt).date()
     except ValueError:
         return None
+
+
+def reader_visible(name: str) -> bool:
+    """Whether some documented dataset reader reads the file ``name`` (relative to the root).
+
+    pandas, pyarrow datasets, Spark, Trino and Athena read every file below the root
+    whose path has no part starting with ``_`` or ``.``; the DuckDB view that
+    ``comply-lab ddl`` prints reads ``date=*/*.parquet``, hidden names included.
+    """
+    parts = name.split("/")
+    if not any(part.startswith(("_", ".")) for part in parts):
+        return True
+    return len(parts) == 2 and parts[0].startswith("date=") and parts[1].endswith(".parquet")

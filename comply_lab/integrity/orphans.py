@@ -1,0 +1,77 @@
+"""Files dataset readers would read that no manifest record vouches for.
+
+pandas, pyarrow datasets, DuckDB and the SQL engines of ``comply-lab ddl`` read the files
+of a log directly, without asking comply_lab which ones are vouched for. A file among
+them that no manifest record names is reported ``inserted`` — a planted copy, a fake
+generation, anything — with one exception: a sealed part written just before a crash
+stopped its sealer, whose JSONL source is still there and holds exactly its entries.
+That is ``incomplete`` (a warning: the next seal records it and removes the source),
+though readers of the directory already see it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from comply_lab.audit.entry import AuditEntry
+from comply_lab.errors import CorruptRecordError
+from comply_lab.integrity.lines import classify, split
+from comply_lab.integrity.report import Problem
+from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.base import Storage
+from comply_lab.storage.segments import Segment, parse_parquet_name, source_key
+
+_READERS = "pandas, pyarrow, DuckDB and the SQL engines of `comply-lab ddl`"
+
+
+def classify_orphan(
+    storage: Storage, name: str, day: date | None, hot: Sequence[Segment]
+) -> Problem:
+    """Return the finding for ``name``, a file no manifest record vouches for.
+
+    Args:
+        storage: The store.
+        name: The file, relative to the root.
+        day: Its ``date=`` partition, if it is in one.
+        hot: The unsealed segments of the days verified.
+    """
+    base = name.rsplit("/", 1)[-1]
+    if day is not None and parse_parquet_name(base) is not None:
+        source = next((s for s in hot if source_key(s.name) == source_key(name)), None)
+        if source is not None and _holds_source(storage, name, day, source):
+            return Problem(
+                "incomplete",
+                f"sealing of {source.name} was interrupted: this part holds exactly its "
+                f"entries of {day}, but no manifest record vouches for it yet ({_READERS} "
+                "already read it); seal again (comply-lab compact) to finish",
+                day,
+                name,
+            )
+    return Problem(
+        "inserted",
+        f"{_READERS} read this file, but no manifest record vouches for it: forged, "
+        "copied in, or left by an operation that did not finish; move it out of the log",
+        day,
+        name,
+    )
+
+
+def _holds_source(storage: Storage, name: str, day: date, source: Segment) -> bool:
+    """Whether part ``name`` holds exactly the entries of ``day`` in its JSONL source."""
+    try:
+        data = storage.read_segment(Segment(day, name, "parquet", 0, True))
+        part = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+        lines, _ = split(storage.read_segment(source))
+    except (FileNotFoundError, pa.ArrowException, CorruptRecordError, KeyError, ValueError):
+        return False
+    expected: list[AuditEntry] = [
+        line.entry
+        for line in classify(lines)
+        if line.entry is not None and line.entry.timestamp.date() == day
+    ]
+    return part == expected
