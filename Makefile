@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck unit bench crash fuzz spark install clean
+.PHONY: demo test lint typecheck unit bench crash fuzz tamper spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ crash: $(STAMP)
 
 fuzz: $(STAMP)
 	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
+	COMPLY_LAB_TAMPER_EXAMPLES=200 $(BIN)/pytest -n 2 tests/test_tamper_property.py
+
+# Honest histories and single edits on every backend, counted (the figures in RELIABILITY.md).
+tamper: $(STAMP)
+	$(BIN)/python bench/tamper_trials.py --histories 250 --s3-histories 50
 
 # The Spark reading test is skipped without pyspark and Java; this installs pyspark and runs it.
 spark: $(STAMP)
@@ -57,6 +62,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/crypto_speed.py
 	$(BENCH_VENV)/bin/python bench/retention_speed.py
 	$(BENCH_VENV)/bin/python bench/scale.py
+	$(BENCH_VENV)/bin/python bench/tamper_trials.py --histories 250 --s3-histories 50
 	$(BENCH_VENV)/bin/python bench/versus.py --profile
 
 clean:

@@ -88,9 +88,7 @@ def main() -> None:
             )
         ]
         started = time.perf_counter()
-        deep = log.verify(
-            start="2026-01-22", end=END.date().isoformat(), deep=True, public_key=key
-        )
+        deep = log.verify(start="2026-01-22", end=END.date().isoformat(), deep=True, public_key=key)
         deep_s = time.perf_counter() - started
         results.append(
             row(

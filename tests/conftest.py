@@ -7,6 +7,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,11 +37,18 @@ def clock() -> FakeClock:
 StorageFactory = Callable[[], Storage]
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """Start a real S3-compatible server (moto server mode) on 127.0.0.1, spoken to over HTTP."""
+@contextmanager
+def local_s3() -> Iterator[str]:
+    """Run a real S3-compatible server (moto server mode) on 127.0.0.1; yield its URL.
+
+    Test credentials are set, and ``AWS_ENDPOINT_URL_S3`` too, so plain ``s3://`` URLs
+    reach it.
+    """
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -50,9 +58,18 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint  # so plain s3:// URLs reach it too
-    yield endpoint
-    server.stop()
+    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """Yield the URL of a real S3-compatible server on 127.0.0.1 (see :func:`local_s3`)."""
+    with local_s3() as endpoint:
+        yield endpoint
 
 
 def new_bucket(endpoint: str) -> str:

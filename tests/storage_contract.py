@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab.audit import AuditEntry, Storage
 from comply_lab.audit.entry import entry_hash
+from comply_lab.storage.base import DataFiles
 from comply_lab.storage.manifest import RETENTION, parse_records
 from comply_lab.storage.retention import place_hold, release_hold
 from tests.conftest import FakeClock, StorageFactory, settle
@@ -169,6 +170,22 @@ class StorageContract:
         assert storage.days() == [T0.date() + timedelta(days=1)]
         assert storage.count_sync() == 1
         assert storage.drop_day(T0.date()) == 0
+
+    def test_data_files_are_the_segments_readers_read(
+        self, make_storage: StorageFactory, clock: FakeClock
+    ):
+        """What dataset readers would open is exactly the store's segments, once settled."""
+        storage = make_storage()
+        if not isinstance(storage, DataFiles):
+            pytest.skip("this store has no files for dataset readers to open")
+        logger = _logger(storage, clock)
+        for day in range(2):
+            clock.advance(days=day)
+            logger.log_sync(input="q", output="a")
+        settle(storage)
+        listed = {s.name for day in storage.days() for s in storage.segments(day)}
+        assert len(listed) == 2
+        assert set(storage.data_files()) == listed
 
     def test_cleanup_expired_deletes_whole_old_days_only(
         self, make_storage: StorageFactory, clock: FakeClock

@@ -76,16 +76,20 @@ def _assert_once(ids: list[str], acked: list[str], extra: int = 1) -> None:
     assert len(counts) - len(set(acked) & set(counts)) <= extra
 
 
-def _logging_action(rotation_mb: float) -> Callable[[Path, Ack], None]:
+def _logging_action(rotation_mb: float, close: bool = False) -> Callable[[Path, Ack], None]:
     def action(store: Path, ack: Ack) -> None:
         rng = random.Random(store.name)
         clock = FakeClock(T0)
-        logger = AuditLogger(
-            FileStorage(store, rotation_size_mb=rotation_mb, fsync="never"), clock=clock
+        # With close, the store's final heartbeat (a signed-trail append) is killed too.
+        storage = FileStorage(
+            store, rotation_size_mb=rotation_mb, fsync="never", heartbeat_s=None if close else 0
         )
+        logger = AuditLogger(storage, clock=clock)
         for i in range(12):
             clock.advance(milliseconds=400)  # crosses midnight: a new day partition
             ack(logger.log_sync(input="x" * rng.randrange(1, 400), output=f"answer {i}"))
+        if close:
+            logger.close()
 
     return action
 
@@ -126,6 +130,10 @@ class TestCrashes:
     def test_rotation(self, tmp_path: Path):
         """Killed while rotating to new segments (tiny segments, a day change)."""
         _run_path("rotate", lambda t: t.mkdir(), _logging_action(0.001), _check_logging, tmp_path)
+
+    def test_heartbeat(self, tmp_path: Path):
+        """Killed while closing: the final heartbeat (segment snapshots) is torn or absent."""
+        _run_path("beat", lambda t: t.mkdir(), _logging_action(100, True), _check_logging, tmp_path)
 
     def test_sealing(self, tmp_path: Path):
         """Killed while sealing JSONL into Parquet and writing the manifest."""
@@ -218,6 +226,7 @@ def test_s3_upload(tmp_path: Path, s3_endpoint: str) -> None:
             flush_interval_s=3600,
             flush_max_entries=10**9,
             fsync="never",
+            heartbeat_s=0,  # the template's bucket does not exist: nothing to beat to
         )
 
     clock = FakeClock(T0)

@@ -8,7 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -22,7 +22,7 @@ from comply_lab.audit.entry import entry_hash
 from comply_lab.integrity.fingerprint import fingerprint
 from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.storage.manifest import MANIFEST, TRAILS, read_records
-from tests.conftest import FakeClock
+from tests.tamper import write
 
 T0 = datetime(2026, 1, 29, 9, 0, tzinfo=UTC)
 KEY = generate_signing_key()
@@ -30,30 +30,10 @@ KEY = generate_signing_key()
 
 def build(path: Path, fmt: str = "parquet", key: object = KEY, days: int = 3) -> list[str]:
     """Two writers interleaving over several days; sealed (signed) or left as JSONL."""
-    clock = FakeClock(T0)
     options = {"format": fmt, "fsync": "never"}
     if fmt == "parquet":
         options["signing_key"] = key
-    storage = FileStorage(path, **options)  # type: ignore[arg-type]
-    writers = [AuditLogger(storage, clock=clock), AuditLogger(storage, clock=clock)]
-    ids = []
-    for day in range(days):
-        clock.now = T0 + timedelta(days=day)
-        for i in range(30):
-            clock.advance(minutes=7)
-            ids.append(
-                writers[i % 2].log_sync(
-                    input=f"prompt {day}-{i}",
-                    output=f"answer {i}",
-                    provider="openai",
-                    model="gpt-4o",
-                    safety_passed=i % 6 != 0,
-                    latency_ms=10.0 + i,
-                    metadata={"user": f"u{i % 4}"},
-                )
-            )
-    storage.close()
-    return ids
+    return write(FileStorage(path, **options), days=days, per_day=30, start=T0)  # type: ignore[arg-type]
 
 
 def statuses(report: object) -> set[str]:

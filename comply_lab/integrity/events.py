@@ -41,7 +41,11 @@ class Advance(NamedTuple):
 
 
 class IfClean(NamedTuple):
-    """Event: report ``problem`` only if nothing was found since the last mark."""
+    """Event: report ``problem`` only if no error was found since the last mark.
+
+    Findings of other severities (a shredded entry, a warning) explain nothing about why
+    a segment's bytes changed, so they do not stand in for it.
+    """
 
     problem: Problem
 
@@ -85,5 +89,5 @@ def replay(result: DayResult, tracker: ChainTracker, problems: list[Problem]) ->
             tracker.advance(*event)
         elif isinstance(event, Mark):
             mark = len(problems)
-        elif len(problems) == mark:
+        elif not any(p.severity == "error" for p in problems[mark:]):
             problems.append(event.problem)

@@ -82,7 +82,7 @@ class Problem:
             f"{self.writer_id}#{self.seq}" if self.writer_id is not None else None
         )
         place = " ".join(str(p) for p in (self.partition, self.segment, where) if p is not None)
-        return f"{self.status.upper():<17} {place}: {self.explanation}"
+        return f"{self.status.upper():<17} " + (f"{place}: " if place else "") + self.explanation
 
 
 @dataclass

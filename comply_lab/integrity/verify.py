@@ -117,6 +117,7 @@ class _Verifier:
         self.require_signatures = require_signatures
         self.report = VerificationReport()
         self.add = self.report.problems.append
+        self.sealed = 0  # sealed segments the days showed
 
     def run(
         self,
@@ -145,19 +146,12 @@ class _Verifier:
         by_segment, earlier = self._index(manifest)
         retention = trails[RETENTION].records
         deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
-        shredded = {
-            str(r["key_id"]): r
-            for r in trails[SHREDDED].records
-            if isinstance(r.get("key_id"), str)
-        }
         snapshots = _snapshots(trails[HEARTBEAT].records)
         tracker = ChainTracker(
             open_start=lo is not None, expired=expired_ranges(retention, by_segment)
         )
-        in_scope = set(days) | {d for r in manifest if (d := _day(r)) is not None}
-        chosen = sorted(
-            d for d in in_scope if (lo is None or d >= lo.date()) and (hi is None or d <= hi.date())
-        )
+        recorded = {d for d in map(_day, manifest) if d is not None}
+        chosen = [d for d in sorted(set(days) | recorded) if _in_range(d, lo, hi)]
         tasks = [
             (
                 self.storage,
@@ -165,25 +159,50 @@ class _Verifier:
                 {n: r for n, r in by_segment.items() if _day(r) == day},
                 earlier,
                 deleted,
-                shredded,
+                _shredded(trails[SHREDDED].records),
                 {n: s for n, s in snapshots.items() if _jsonl_day(n) == day},
                 self.deep,
             )
             for day in chosen
         ]
+        listed = self._days(tasks, tracker, progress, executor)
+        if not trails[MANIFEST].hashes:
+            self._manifest_gone()
+        self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
+        self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi)
+        if hi is None:
+            self._freshness(trails, as_of)
+        if checkpoint is not None:
+            hashes = {name: trail.hashes for name, trail in trails.items()}
+            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, self.key, hashes)
+            self.report.problems.extend(found)
+            self.report.checkpoint = "failed" if found else "matched"
+        return self.report
+
+    def _days(
+        self,
+        tasks: list[tuple[Any, ...]],
+        tracker: ChainTracker,
+        progress: bool | None,
+        executor: Executor | None,
+    ) -> set[str]:
+        """Check the days, replaying their findings in day order; return what was listed."""
         listed: set[str] = set()
-        sealed = 0
-        with progress_bar(len(chosen), "verifying days", enabled=progress) as bar:
+        self.sealed = 0
+        with progress_bar(len(tasks), "verifying days", enabled=progress) as bar:
             # Results come in day order, so the chains are followed in order.
             for result in run_tasks(check_day, tasks, executor):
                 replay(result, tracker, self.report.problems)
                 self.report.entries += result.entries
                 self.report.segments += result.segments
                 listed |= result.names
-                sealed += result.sealed
+                self.sealed += result.sealed
                 bar.update(1)
         self.report.problems.extend(tracker.finish())
-        if sealed and not trails[MANIFEST].hashes:
+        return listed
+
+    def _manifest_gone(self) -> None:
+        if self.sealed:
             self.add(
                 Problem(
                     "missing",
@@ -191,22 +210,6 @@ class _Verifier:
                     segment=MANIFEST,
                 )
             )
-        chosen_days = set(chosen)
-        sources = {r.get("source") for r in manifest}
-        self._vanished(snapshots, listed, sources | deleted, chosen_days)
-        self._unvouched(files, listed | set(by_segment), chosen_days, lo, hi)
-        if hi is None:
-            self._freshness(trails, as_of)
-        if checkpoint is not None:
-            found = check_checkpoint(
-                Checkpoint.load(checkpoint),
-                manifest,
-                self.key,
-                {name: trail.hashes for name, trail in trails.items()},
-            )
-            self.report.problems.extend(found)
-            self.report.checkpoint = "failed" if found else "matched"
-        return self.report
 
     # -- trails ----------------------------------------------------------------------
 
@@ -279,11 +282,13 @@ class _Verifier:
         snapshots: dict[str, Snapshot],
         listed: set[str],
         explained: set[object],
-        days: set[date],
+        lo: datetime | None,
+        hi: datetime | None,
     ) -> None:
         """Report unsealed segments a heartbeat vouched for that are gone unexplained."""
         for name, (size, _, at) in sorted(snapshots.items()):
-            if name in listed or name in explained or _jsonl_day(name) not in days:
+            day = _jsonl_day(name)
+            if name in listed or name in explained or not _in_range(day, lo, hi):
                 continue
             self.add(
                 Problem(
@@ -312,11 +317,7 @@ class _Verifier:
             if name in vouched:
                 continue
             day = _partition_day(name)
-            if day is None and (lo is not None or hi is not None):
-                continue
-            if day is not None and (
-                (lo is not None and day < lo.date()) or (hi is not None and day > hi.date())
-            ):
+            if not _in_range(day, lo, hi):
                 continue
             if hot is None:
                 hot = [s for d in days for s in self.storage.segments(d) if not s.sealed]
@@ -373,6 +374,11 @@ def _rotation_of(record: dict[str, Any], previous: dict[str, Any]) -> bool:
     )
 
 
+def _shredded(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return the authentic erasure records by the content key id they destroyed."""
+    return {str(r["key_id"]): r for r in records if isinstance(r.get("key_id"), str)}
+
+
 def _snapshots(beats: list[dict[str, Any]]) -> dict[str, Snapshot]:
     """Return, per unsealed segment, the largest prefix a heartbeat vouched for."""
     found: dict[str, Snapshot] = {}
@@ -414,6 +420,13 @@ def _day(record: dict[str, Any]) -> date | None:
         return date.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
         return None
+
+
+def _in_range(day: date | None, lo: datetime | None, hi: datetime | None) -> bool:
+    """Whether a finding about ``day`` (None: no day) belongs to the time range verified."""
+    if day is None:
+        return lo is None and hi is None
+    return (lo is None or day >= lo.date()) and (hi is None or day <= hi.date())
 
 
 def _jsonl_day(name: str) -> date | None:

@@ -156,6 +156,9 @@ class FileStorage(StorageBase):
             f"format={self.format!r})"
         )
 
+    def __str__(self) -> str:
+        return str(self.path)
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as a description: another process opens the same directory afresh.
 

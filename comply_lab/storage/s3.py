@@ -67,6 +67,7 @@ from comply_lab.storage.s3_client import (
 from comply_lab.storage.s3_sink import S3Sink
 from comply_lab.storage.segments import (
     Segment,
+    is_sealed_object,
     parse_jsonl_name,
     reader_visible,
     source_key,
@@ -154,7 +155,7 @@ class S3Storage(StorageBase):
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
         self._locked: bool | None = None
-        self._trail_cache: dict[str, bytes] = {}
+        self._trail_cache: dict[str, tuple[str, bytes]] = {}
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
@@ -452,6 +453,21 @@ class S3Storage(StorageBase):
 
     def list_objects(self, under: str, delimiter: str | None = None) -> Iterator[tuple[str, int]]:
         """Yield (name, size) of objects under ``under`` — or (prefix, 0) with a delimiter."""
+        for page in self._pages(under, delimiter):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :], int(item["Size"])
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"][len(self.prefix) :], 0
+
+    def _tagged(self, under: str) -> list[tuple[str, str]]:
+        """Return (name, ETag) of the objects under ``under``, sorted by name."""
+        return sorted(
+            (item["Key"][len(self.prefix) :], str(item.get("ETag")))
+            for page in self._pages(under, None)
+            for item in page.get("Contents", [])
+        )
+
+    def _pages(self, under: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Prefix": self._key(under)}
@@ -459,11 +475,8 @@ class S3Storage(StorageBase):
                 kwargs["Delimiter"] = delimiter
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call("list_objects_v2", kwargs["Prefix"], **kwargs)
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix) :], int(item["Size"])
-            for common in page.get("CommonPrefixes", []):
-                yield common["Prefix"][len(self.prefix) :], 0
+            page: dict[str, Any] = self._call("list_objects_v2", kwargs["Prefix"], **kwargs)
+            yield page
             if not page.get("IsTruncated"):
                 return
             token = page["NextContinuationToken"]
@@ -494,6 +507,8 @@ class S3Storage(StorageBase):
         result = []
         uploaded = set()
         for name, size in self.list_objects(f"date={day.isoformat()}/"):
+            if not is_sealed_object(name):
+                continue
             fmt: Literal["jsonl", "parquet"] = "parquet" if name.endswith(".parquet") else "jsonl"
             result.append(Segment(day, name, fmt, size, True))
             uploaded.add(name.rsplit("/", 1)[-1].split(".")[0])
@@ -553,15 +568,20 @@ class S3Storage(StorageBase):
         folder = _METADATA_FOLDERS.get(name)
         if folder is None:
             return b""
-        bodies = [self._trail_object(key) for key, _ in sorted(self.list_objects(folder))]
+        bodies = [self._trail_object(key, tag) for key, tag in self._tagged(folder)]
         return b"".join(body + b"\n" for body in bodies)
 
-    def _trail_object(self, name: str) -> bytes:
-        """Return a metadata object, fetched once: trail objects are created, never changed."""
-        body = self._trail_cache.get(name)
-        if body is None:
-            body = self._trail_cache[name] = self.get(name)
-        return body
+    def _trail_object(self, name: str, tag: str) -> bytes:
+        """Return a metadata object, fetched again only if its ETag changed.
+
+        Trail objects are created once and never changed by comply_lab, so each is fetched
+        once; an object changed since (by hand) has another ETag and is fetched afresh, so
+        no reader, verification included, ever trusts bytes that are no longer there.
+        """
+        cached = self._trail_cache.get(name)
+        if cached is None or cached[0] != tag:
+            cached = self._trail_cache[name] = (tag, self.get(name))
+        return cached[1]
 
     def append_metadata(
         self,
@@ -578,8 +598,8 @@ class S3Storage(StorageBase):
         if folder is None:
             raise StorageError(f"{name} is not a metadata trail of {self}")
         for _ in range(_CHAIN_RETRIES):
-            names = sorted(key for key, _ in self.list_objects(folder))
-            last = orjson.loads(self._trail_object(names[-1])) if names else None
+            names = self._tagged(folder)
+            last = orjson.loads(self._trail_object(*names[-1])) if names else None
             position = len(names) + 1
             chained = chain_record(record, last, signing_key or self.signing_key)
             name, body = f"{folder}{position:012d}.json", record_line(chained)

@@ -248,7 +248,8 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
         if damaged:
             target.quarantine(name, data)
         _mark_sealed(root, name)
-        os.unlink(root / name)
+        # A writer that found the name sealed may have removed an empty file it recreated.
+        (root / name).unlink(missing_ok=True)
         fsync_path(root)
         report.sealed.append(name)
         report.damaged_lines += damaged

@@ -25,6 +25,7 @@ SegmentFormat = Literal["jsonl", "parquet"]
 
 _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
 _PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})\.parquet$")
+_OBJECT = re.compile(r"^date=\d{4}-\d{2}-\d{2}/part-\d{8}-\d{3,}-[0-9a-f]{6,}\.(?:parquet|jsonl)$")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _SOURCE = re.compile(
     r"(?:^|/)(?:audit_(\d{8})(?:_(\d{3,}))?\.jsonl"
@@ -107,6 +108,16 @@ def parse_parquet_name(name: str) -> tuple[date, int] | None:
         return None
     day = _day(match.group(1), "%Y%m%d")
     return None if day is None else (day, int(match.group(2)))
+
+
+def is_sealed_object(name: str) -> bool:
+    """Whether ``name`` is a sealed S3 object as comply_lab names them.
+
+    ``date=YYYY-MM-DD/part-YYYYMMDD-NNN-<spool>.parquet`` (or ``.jsonl``): readers read
+    those; anything else in a day folder is not a segment (verification reports it if a
+    dataset reader would read it).
+    """
+    return _OBJECT.match(name) is not None
 
 
 def parse_partition(name: str) -> date | None:
