@@ -39,7 +39,7 @@ from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
-from comply_lab.storage.segments import Segment
+from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
@@ -170,16 +170,28 @@ class _DayCheck:
             and (digest == record.get("sha256"))
         )
         if not intact and record is not None and digest in earlier:
-            # Key rotation records the new generation before it replaces the file.
-            self.add(
-                Problem(
-                    "incomplete",
-                    "key rotation of this segment was interrupted: it still holds the "
-                    "generation an earlier manifest record vouches for; run rotate_keys again",
-                    segment.day,
-                    segment.name,
+            if self._staged(segment) == record.get("sha256"):
+                # Key rotation records the new generation before it replaces the file.
+                self.add(
+                    Problem(
+                        "incomplete",
+                        "key rotation of this segment was interrupted: it still holds the "
+                        "generation an earlier record vouches for, and the new one waits in "
+                        f"{STAGING}/; run rotate_keys again to finish",
+                        segment.day,
+                        segment.name,
+                    )
                 )
-            )
+            else:
+                self.add(
+                    Problem(
+                        "modified",
+                        "holds an earlier generation of this segment (content under the keys "
+                        "it was rotated away from), and no interrupted rotation explains it",
+                        segment.day,
+                        segment.name,
+                    )
+                )
             intact = True
         if intact and not self.deep and record is not None:
             self._invalid_entries(segment, record)
@@ -189,6 +201,14 @@ class _DayCheck:
                 self._decoded(segment, self._jsonl_entries(segment, data, sealed=True))
         else:
             self._inspect(segment, data, record, intact)
+
+    def _staged(self, segment: Segment) -> str | None:
+        """Return the digest of the segment's staged next generation, if one waits."""
+        staged = Segment(segment.day, f"{STAGING}/{segment.name}", segment.format, 0, True)
+        try:
+            return hashlib.sha256(self.storage.read_segment(staged)).hexdigest()
+        except FileNotFoundError:
+            return None
 
     def _invalid_entries(self, segment: Segment, record: dict[str, Any]) -> None:
         for entry_id in record.get("invalid_entries") or []:
