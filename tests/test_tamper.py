@@ -21,7 +21,7 @@ import pytest
 
 from comply_lab import AuditLogger, EncryptionManager, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage
-from comply_lab.errors import NoLogError, RetentionError
+from comply_lab.errors import IntegrityError, NoLogError, RetentionError
 from comply_lab.integrity.chains import ChainTracker
 from comply_lab.integrity.signing import generate_signing_key
 from comply_lab.storage.manifest import chain_record, record_line
@@ -280,6 +280,43 @@ class TestWhatReadersRead:
         assert _count_readers(path) == (60, 60)
         assert not open_log(path).verify(public_key=KEY).problems
 
+    @pytest.mark.parametrize("backend", ["s3-jsonl", "s3-parquet"])
+    def test_an_upload_cut_before_publishing_shows_nothing_unvouched(
+        self,
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        backend: str,
+    ):
+        """An S3 part recorded but not yet published: no reader sees it, verification warns.
+
+        A restarted writer's next flush publishes it.
+        """
+        from comply_lab.storage.s3_sink import S3Sink
+
+        case = _case(request, tmp_path, backend, days=0)
+        storage = case.storage()
+        logger = AuditLogger(storage, clock=lambda: T0)
+        ids = [logger.log_sync(input=f"q{i}", output="a") for i in range(4)]
+
+        def crash(*args: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(S3Sink, "publish", crash)
+        with pytest.raises(KeyboardInterrupt):
+            storage.flush()  # type: ignore[attr-defined]
+        monkeypatch.undo()
+        staged = [n for n in case.files.names() if n.startswith("_staging/")]
+        assert len(staged) == 1
+        assert case.storage(spool_dir=tmp_path / "elsewhere").data_files() == []  # type: ignore[attr-defined]
+        report = case.verify()
+        assert report.ok, str(report)
+        assert "incomplete" in {p.status for p in report.problems}
+        case.storage().close()  # the writer restarts: its flush publishes the part
+        assert not [n for n in case.files.names() if n.startswith("_staging/")]
+        assert sorted(open_log(case.target).entries(columns=["id"])["id"]) == sorted(ids)
+        assert not [p for p in case.verify().problems if p.status != "unsealed"]
+
     def test_an_earlier_generation_put_back_is_modified(self, tmp_path: Path):
         """Putting back a segment's generation from before a key rotation is an edit.
 
@@ -408,6 +445,16 @@ class TestTrails:
         report = case.verify(checkpoint=saved)
         assert "missing" in errors(report)
         assert any(p.segment and p.segment.startswith("_holds") for p in report.errors)
+
+    def test_no_checkpoint_vouches_for_an_edited_trail(self, parquet: Case):
+        """A checkpoint checks the trails first: over an edited one, it is refused (exit 1)."""
+        _forge_unsigned(parquet, "_holds", {"kind": "release", "name": "x", "reason": "x"})
+        with pytest.raises(IntegrityError, match="does not verify"):
+            open_log(parquet.target).checkpoint(KEY)
+        assert (
+            parquet.cli("checkpoint", parquet.target, "--signing-key", str(parquet.signing_key))
+            == 1
+        )
 
 
 class TestRetentionOpensNoChain:

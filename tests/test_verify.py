@@ -19,6 +19,7 @@ import pytest
 from comply_lab import AuditLogger, IntegrityError, open_log, verify_content
 from comply_lab.audit import EncryptionManager, FileStorage
 from comply_lab.audit.entry import entry_hash
+from comply_lab.integrity.checkpoint import check_checkpoint, make_checkpoint
 from comply_lab.integrity.fingerprint import fingerprint
 from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.storage.manifest import MANIFEST, TRAILS, read_records
@@ -274,13 +275,12 @@ class TestAttacks:
         path = tmp_path / "cp.json"
         saved.save(path)
         assert open_log(sealed).verify(public_key=KEY, checkpoint=str(path)).checkpoint == "matched"
-        other = open_log(sealed).checkpoint(generate_signing_key())
+        other = make_checkpoint(read_records(sealed), generate_signing_key())
         assert "bad_signature" in statuses(
             open_log(sealed).verify(public_key=KEY, checkpoint=other)
         )
         records = read_records(sealed)
         records[0]["entries"] = 99
-        from comply_lab.integrity.checkpoint import check_checkpoint
 
         trails = {name: [r["record_hash"] for r in read_records(sealed, name)] for name in TRAILS}
         assert [p.status for p in check_checkpoint(saved, records, None, trails)] == ["modified"]

@@ -24,11 +24,13 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from comply_lab.audit.entry import format_timestamp
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.signing import key_id, sign, signature_valid
-from comply_lab.storage.manifest import MANIFEST
+from comply_lab.integrity.trails import check_trail
+from comply_lab.storage.base import Storage
+from comply_lab.storage.manifest import MANIFEST, TRAILS
 
 FORMAT = "comply-lab-checkpoint/2"
 _FORMATS = ("comply-lab-checkpoint/1", FORMAT)  # /1 checkpoints carry no trail heads
@@ -168,6 +170,43 @@ def make_checkpoint(
     return Checkpoint(
         **{**asdict(checkpoint), "signature": sign(signing_key, checkpoint.signed_bytes())}
     )
+
+
+def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = None) -> Checkpoint:
+    """Return a checkpoint of a store's manifest and trails, once they verify.
+
+    A checkpoint vouches for what it covers, so every trail is checked first (canonical
+    form, record hashes, chain and — when the log is signed and a key is given — every
+    record's signature, with that key's public half).
+
+    Raises:
+        NothingSealedError: nothing is sealed yet, so it would cover no entry.
+        IntegrityError: a trail does not verify.
+    """
+    data = {name: storage.read_metadata(name) for name in TRAILS}
+    trails = [check_trail(data[name], name, None) for name in TRAILS]
+    if signing_key is not None and any(t.signed for t in trails):
+        trails = [check_trail(data[name], name, signing_key.public_key()) for name in TRAILS]
+    heads: dict[str, tuple[int, str | None]] = {}
+    records: list[dict[str, Any]] = []
+    for trail in trails:
+        errors = [p for p in trail.problems if p.severity == "error"]
+        if errors:
+            raise IntegrityError(
+                f"{trail.name} does not verify ({errors[0].line()}), and a checkpoint would "
+                "vouch for it: verify the log and restore the trail first"
+            )
+        if trail.name == MANIFEST:
+            records = trail.records
+        else:
+            heads[trail.name] = (len(trail.hashes), trail.head)
+    if not records:
+        raise NothingSealedError(
+            f"nothing in {storage} is sealed yet, so a checkpoint would cover no entry: seal "
+            "it first (comply-lab compact, log with format='parquet', or flush an S3 log) and "
+            "take the checkpoint then"
+        )
+    return make_checkpoint(records, signing_key, heads)
 
 
 def check_checkpoint(

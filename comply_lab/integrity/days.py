@@ -108,8 +108,18 @@ class _DayCheck:
         self.segments = 0
 
     def gone(self, day: date, name: str, record: dict[str, Any], deleted: set[str]) -> None:
-        """Report a manifest-listed segment that is no longer stored."""
-        if name in deleted:
+        """Report a manifest-listed segment that is no longer stored (or not yet)."""
+        if self._staged(Segment(day, name, "parquet", 0, True)) == record.get("sha256"):
+            self.add(
+                Problem(
+                    "incomplete",
+                    f"recorded, but still waiting in {STAGING}/ to be published: an upload in "
+                    "progress, or one its writer was stopped in (its next flush finishes it)",
+                    day,
+                    name,
+                )
+            )
+        elif name in deleted:
             self.add(
                 Problem(
                     "expired_by_policy",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab.errors import IntegrityError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Status = Literal[
     "modified",
@@ -128,6 +129,8 @@ class VerificationReport:
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per finding (empty, with the columns, when there are none)."""
+        import pandas as pd  # the logging path, which checks trails, stays without pandas
+
         rows = [dict(asdict(p), severity=p.severity) for p in self.problems]
         frame = pd.DataFrame(rows, columns=COLUMNS)
         return frame.astype({"seq": "Int64"})

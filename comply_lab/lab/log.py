@@ -20,8 +20,8 @@ from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.audit.keyring import ContentKeys
-from comply_lab.errors import InvalidQueryError, NothingSealedError, StorageError
-from comply_lab.integrity.checkpoint import Checkpoint, make_checkpoint
+from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.signing import (
     PrivateKeyLike,
@@ -40,7 +40,6 @@ from comply_lab.lab.summary import STATS_COLUMNS, Stats
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
-from comply_lab.storage.manifest import MANIFEST, TRAILS, parse_records, trail_head
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -494,21 +493,10 @@ class Log:
 
         Raises:
             NothingSealedError: nothing is sealed yet, so it would cover nothing.
+            IntegrityError: a trail does not verify: a checkpoint would vouch for it.
         """
-        records = [r for _, r in parse_records(self.storage.read_metadata(MANIFEST)) if r]
-        if not records:
-            raise NothingSealedError(
-                f"nothing in {self.storage} is sealed yet, so a checkpoint would cover no "
-                "entry: seal it first (comply-lab compact, or log with format='parquet', "
-                "or flush an S3 log) and take the checkpoint then"
-            )
         key = None if signing_key is None else load_private_key(signing_key)
-        trails = {
-            name: trail_head(self.storage.read_metadata(name))
-            for name in TRAILS
-            if name != MANIFEST
-        }
-        return make_checkpoint(records, key, trails)
+        return take_checkpoint(self.storage, key)
 
     def evidence_bundle(
         self,

@@ -35,6 +35,7 @@ from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc
 from comply_lab.audit.entry import AuditEntry, format_timestamp
 from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
 from comply_lab.integrity.signing import PublicKeyLike, load_public_key
+from comply_lab.integrity.trails import check_trail
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records, trail_head
@@ -221,8 +222,6 @@ def _trusted(
     data: bytes, storage: Storage, public_key: PublicKeyLike | None
 ) -> list[dict[str, Any]]:
     """Return the records of the ``_holds`` trail, if it verifies."""
-    from comply_lab.integrity.trails import check_trail
-
     own = storage.signing_key if isinstance(storage, StorageBase) else None
     key = load_public_key(public_key) if public_key is not None else own and own.public_key()
     trail = check_trail(data, HOLDS, key or None)

@@ -1,4 +1,13 @@
-"""Sealing into S3: spooled segments become create-only objects and manifest records."""
+"""Sealing into S3: spooled segments become create-only objects and manifest records.
+
+A part is uploaded to ``_staging/`` first (where no dataset reader looks), its manifest
+record is appended, and only then is it published under its name, create-only, and the
+staged copy deleted: pandas, DuckDB and the SQL engines never see a part that no record
+vouches for, and a verifier never sees one either. A crash anywhere leaves the spool
+segment in place; the next upload repeats every step idempotently (the same bytes, the
+record already there), so each entry lands exactly once. A record whose part still waits
+in ``_staging/`` is ``incomplete`` for verification.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ class S3Sink:
         self.signing_key = signing_key
         self.spool_id = store.spool_id
         self._recorded: set[str] | None = None
+        self._bodies: dict[str, bytes] = {}  # staged parts waiting for their record
 
     def part_name(self, part_day: date, source_day: date, index: int) -> str:
         """Return the object name of a sealed part (it carries the spool's id)."""
@@ -35,25 +45,37 @@ class S3Sink:
         )
 
     def store_part(self, name: str, table: Any) -> tuple[str, int]:
-        """Store ``table`` create-only; a part already there must hold the same rows."""
+        """Stage ``table`` for :meth:`publish`; a part published already must hold its rows."""
         from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
         from comply_lab.storage.seal import check_part
 
         body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
-        if not self.store.put_new(name, body):
+        try:
             existing = self.store.get(name)
-            if existing != body:
-                import pyarrow.parquet as pq
+        except FileNotFoundError:
+            self.store.put(f"{STAGING}/{name}", body)
+            self._bodies[name] = body
+            return hashlib.sha256(body).hexdigest(), len(body)
+        if existing != body:
+            import pyarrow.parquet as pq
 
-                stored = pq.read_table(io.BytesIO(existing)) if name.endswith(".parquet") else None
-                if stored is None:
-                    raise IntegrityError(
-                        f"s3://{self.store.bucket}/{self.store._key(name)} "
-                        "exists with other content; the spool is kept"
-                    )
-                check_part(stored, table, f"s3://{self.store.bucket}/{self.store._key(name)}")
-            body = existing
-        return hashlib.sha256(body).hexdigest(), len(body)
+            where = f"s3://{self.store.bucket}/{self.store._key(name)}"
+            if not name.endswith(".parquet"):
+                raise IntegrityError(f"{where} exists with other content; the spool is kept")
+            check_part(pq.read_table(io.BytesIO(existing)), table, where)
+        return hashlib.sha256(existing).hexdigest(), len(existing)
+
+    def publish(self, name: str) -> None:
+        """Put a staged, recorded part under its name (create-only); drop the staged copy."""
+        body = self._bodies.pop(name, None)
+        if body is None:
+            return  # published earlier
+        if not self.store.put_new(name, body) and self.store.get(name) != body:
+            raise IntegrityError(
+                f"s3://{self.store.bucket}/{self.store._key(name)} appeared with other content "
+                "while it was being published; the spool is kept"
+            )
+        self.store.delete_under([f"{STAGING}/{name}"])
 
     def recorded(self) -> set[str]:
         """Return the segments the S3 manifest trail records."""

@@ -105,6 +105,10 @@ class Sink(Protocol):
         """Append a (chained, signed) manifest record."""
         ...
 
+    def publish(self, name: str) -> None:
+        """Make a stored part that has its manifest record visible to readers."""
+        ...
+
     def quarantine(self, source: str, data: bytes) -> None:
         """Keep the raw bytes of a segment that had damaged lines."""
         ...
@@ -176,6 +180,13 @@ class LocalSink:
         if promised:
             record = dict(record, heartbeat_s=promised)
         append_record(self.root, record, signing_key=self.signing_key)
+
+    def publish(self, name: str) -> None:
+        """Do nothing: a local part is in place once stored.
+
+        Readers leave an unrecorded part aside while its JSONL source is there, so the
+        record alone decides what they read (see :meth:`FileStorage.segments`).
+        """
 
     def quarantine(self, source: str, data: bytes) -> None:
         """Keep the bytes in ``_quarantine/``."""
@@ -354,6 +365,7 @@ def write_parts(
             record = _manifest_record(name, source, part_day, rows, digest, size, damaged)
             record["invalid_entries"] = [e.id for e in rows if e.id in tampered]
             sink.record(record)
+        sink.publish(name)
         report.parts.append(name)
         report.entries += len(rows)
     if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
