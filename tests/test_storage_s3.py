@@ -249,6 +249,23 @@ class TestMemorySpoolAndMigration:
         assert sorted(log.entries()["id"]) == sorted(r["id"] for r in records)
         assert log.verify().ok
 
+    def test_original_objects_migrate_into_jsonl_objects_that_verify(
+        self, s3_endpoint: str, tmp_path: Path
+    ):
+        """Migrated into JSONL objects, the original's records (no chain) verify as sealed."""
+        bucket = new_bucket(s3_endpoint)
+        client = boto3.client("s3", endpoint_url=s3_endpoint)
+        records = [original_record(T0 + timedelta(hours=i), f"q{i}") for i in range(6)]
+        for record in records:
+            key = f"prod/ai-audit/{str(record['timestamp'])[:10]}/{record['id']}.json"
+            client.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
+        key = generate_signing_key()
+        _storage(s3_endpoint, bucket, tmp_path, format="jsonl").compact_legacy(key)
+        log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
+        report = log.verify(public_key=key)
+        assert report.ok and not report.problems, str(report)
+        assert sorted(log.entries()["id"]) == sorted(r["id"] for r in records)
+
 
 class TestObjectLock:
     def test_locked_objects_are_retained_and_reported(self, s3_endpoint: str, tmp_path: Path):
