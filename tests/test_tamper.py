@@ -446,6 +446,17 @@ class TestTrails:
         assert "missing" in errors(report)
         assert any(p.segment and p.segment.startswith("_holds") for p in report.errors)
 
+    def test_a_hold_removed_after_a_heartbeat(self, case: Case):
+        """A heartbeat records every trail's head: removing the newest hold after one shows."""
+        open_log(case.target, signing_key=case.signing_key).hold("matter-5", reason="r")
+        write(case.storage(), days=1, per_day=2, start=T0 + timedelta(days=3))  # beats at close
+        assert case.verify().ok
+        case.files.set_trail_lines("_holds", [])
+        report = case.verify()
+        assert errors(report) == {"missing"}, str(report)
+        assert "the heartbeat of" in report.errors[0].explanation
+        assert case.cli_verify() == 1
+
     def test_no_checkpoint_vouches_for_an_edited_trail(self, parquet: Case):
         """A checkpoint checks the trails first: over an edited one, it is refused (exit 1)."""
         _forge_unsigned(parquet, "_holds", {"kind": "release", "name": "x", "reason": "x"})

@@ -258,14 +258,32 @@ def check_checkpoint(
                 segment=MANIFEST,
             )
         )
-    for name, (length, head) in sorted(checkpoint.trails.items()):
-        hashes = (trails or {}).get(name, [])
+    problems += check_heads(checkpoint.trails, trails or {}, f"the checkpoint of {checkpoint.time}")
+    return problems
+
+
+def check_heads(
+    seen: Mapping[str, Sequence[Any]], trails: Mapping[str, Sequence[str | None]], by: str
+) -> list[Problem]:
+    """Return the problems of trails that do not extend what ``by`` saw of them.
+
+    Trails only ever grow, so each must still hold at least the ``records`` seen, the
+    last of them with the ``head`` seen.
+
+    Args:
+        seen: Per trail, ``[records, head]`` as a checkpoint or heartbeat recorded them.
+        trails: Each trail's ``record_hash`` values now, line by line.
+        by: Who saw them, for the explanation ("the checkpoint of ...").
+    """
+    problems = []
+    for name, (length, head) in sorted(seen.items()):
+        hashes = trails.get(name, [])
         if len(hashes) < length:
             problems.append(
                 Problem(
                     "missing",
-                    f"the trail has {len(hashes)} records but the checkpoint of "
-                    f"{checkpoint.time} saw {length}: records were removed",
+                    f"the trail has {len(hashes)} records, but {by} saw {length}: records "
+                    "were removed",
                     segment=name,
                 )
             )
@@ -273,8 +291,8 @@ def check_checkpoint(
             problems.append(
                 Problem(
                     "modified",
-                    f"the first {length} records differ from those the checkpoint of "
-                    f"{checkpoint.time} saw: the trail was rewritten",
+                    f"its first {length} records differ from those {by} saw: the trail "
+                    "was rewritten",
                     segment=name,
                 )
             )

@@ -36,7 +36,7 @@ from comply_lab._time import TimeLike, to_range, to_utc
 from comply_lab.audit.entry import parse_time
 from comply_lab.errors import NoLogError
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
-from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint
+from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
 from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
@@ -170,6 +170,7 @@ class _Verifier:
             self._manifest_gone()
         self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
         self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi)
+        self._heads(trails)
         if hi is None:
             self._freshness(trails, as_of)
         if checkpoint is not None:
@@ -322,6 +323,19 @@ class _Verifier:
             if hot is None:
                 hot = [s for d in days for s in self.storage.segments(d) if not s.sealed]
             self.add(classify_orphan(self.storage, name, day, hot))
+
+    def _heads(self, trails: dict[str, Trail]) -> None:
+        """Report trails that no longer extend what a heartbeat saw of them.
+
+        Each trail is reported once, against the newest heartbeat it contradicts.
+        """
+        hashes = {name: trail.hashes for name, trail in trails.items()}
+        found: dict[str | None, Problem] = {}
+        for beat in trails[HEARTBEAT].records:
+            claims = beat.get("trails") or {}
+            for problem in check_heads(claims, hashes, f"the heartbeat of {beat.get('at')}"):
+                found[problem.segment] = problem
+        self.report.problems.extend(found.values())
 
     def _freshness(self, trails: dict[str, Trail], as_of: TimeLike | None) -> None:
         """Report a log that promised heartbeats but has no record as recent as promised."""

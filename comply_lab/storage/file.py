@@ -139,7 +139,7 @@ class FileStorage(StorageBase):
         self.signing_key = None if signing_key is None else load_private_key(signing_key)
         if heartbeat_s == "auto":
             heartbeat_s = DEFAULT_HEARTBEAT_S if format == "parquet" else 0
-        self._heartbeat = Heartbeat(self.append_metadata, self._snapshots, heartbeat_s)
+        self._heartbeat = Heartbeat(self, self._snapshots, heartbeat_s)
         self._touched: set[tuple[date, int]] = set()
         try:
             self.path.mkdir(parents=True, exist_ok=True)

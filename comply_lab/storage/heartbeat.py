@@ -14,7 +14,11 @@ says:
 - ``unsealed``: for each unsealed JSONL segment the store wrote to since its last beat,
   the size and SHA-256 of its bytes so far. Verification checks that each unsealed
   segment still starts with exactly those bytes, so the hot tail of a log — entries not
-  yet sealed — is protected up to its newest heartbeat like sealed data.
+  yet sealed — is protected up to its newest heartbeat like sealed data;
+- ``trails``: the length and last ``record_hash`` of every other trail (manifest, holds,
+  retention, access, keys, shredded). Trails only ever grow, so verification checks that
+  each still extends what every heartbeat saw: a hold record removed, a manifest cut back
+  or an access trail truncated before the newest heartbeat shows without a checkpoint.
 
 A store's heartbeats run in one daemon thread, started by the first write (a store
 opened only for reading never beats) and stopped by ``close()``; they never delay or fail
@@ -34,7 +38,8 @@ from typing import Any
 
 from comply_lab.audit.entry import format_timestamp
 from comply_lab.errors import ComplyLabWarning, InvalidQueryError
-from comply_lab.storage.manifest import HEARTBEAT
+from comply_lab.storage.base import Storage
+from comply_lab.storage.manifest import HEARTBEAT, TRAILS, trail_head
 
 DEFAULT_HEARTBEAT_S = 3600.0
 """Heartbeat cadence of writing stores unless told otherwise: one hour."""
@@ -64,21 +69,18 @@ class Heartbeat:
     """Writes a store's heartbeat records.
 
     Args:
-        append: Appends a record to a trail (the store's ``append_metadata``, which chains
-            and signs it).
+        store: The store: heartbeats read its trails and append to its heartbeat trail
+            (``append_metadata`` chains and signs each record).
         snapshots: Returns the unsealed segments written since the last beat with their
             size and SHA-256 (``{}`` where a store has none others can see).
         every: Seconds between beats; None beats only at close; 0 never beats.
     """
 
     def __init__(
-        self,
-        append: Callable[[str, dict[str, Any]], None],
-        snapshots: Callable[[], Snapshots],
-        every: float | None,
+        self, store: Storage, snapshots: Callable[[], Snapshots], every: float | None
     ) -> None:
         self.every = check_cadence(every)
-        self._append = append
+        self._store = store
         self._snapshots = snapshots
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -125,8 +127,13 @@ class Heartbeat:
                 "every": self.every,
                 "final": final,
                 "unsealed": self._snapshots(),
+                "trails": {
+                    name: list(trail_head(self._store.read_metadata(name)))
+                    for name in TRAILS
+                    if name != HEARTBEAT
+                },
             }
-            self._append(HEARTBEAT, record)
+            self._store.append_metadata(HEARTBEAT, record)
             self._beaten = True
 
     def stop(self) -> None:

@@ -145,6 +145,16 @@ def _well_formed(record: dict[str, Any]) -> bool:
         for v in unsealed.values()
     ):
         return False
+    heads = record.get("trails", {})
+    if not isinstance(heads, dict) or not all(
+        isinstance(v, list)
+        and len(v) == 2
+        and isinstance(v[0], int)
+        and not isinstance(v[0], bool)
+        and isinstance(v[1], str | None)
+        for v in heads.values()
+    ):
+        return False
     every = record.get("every")
     if isinstance(every, bool) or not isinstance(every, int | float | None):
         return False
