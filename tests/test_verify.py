@@ -29,11 +29,13 @@ T0 = datetime(2026, 1, 29, 9, 0, tzinfo=UTC)
 KEY = generate_signing_key()
 
 
-def build(path: Path, fmt: str = "parquet", key: object = KEY, days: int = 3) -> list[str]:
+def build(
+    path: Path, fmt: str = "parquet", key: object = KEY, days: int = 3, heartbeat_s: float = 3600
+) -> list[str]:
     """Two writers interleaving over several days; sealed (signed) or left as JSONL."""
-    options = {"format": fmt, "fsync": "never"}
+    options: dict[str, object] = {"format": fmt, "fsync": "never"}
     if fmt == "parquet":
-        options["signing_key"] = key
+        options |= {"signing_key": key, "heartbeat_s": heartbeat_s}
     return write(FileStorage(path, **options), days=days, per_day=30, start=T0)  # type: ignore[arg-type]
 
 
@@ -256,8 +258,14 @@ class TestAttacks:
             p.segment.startswith(MANIFEST) for p in report.errors if p.status == "bad_signature"
         )
 
-    def test_truncation_passes_locally_and_fails_against_a_checkpoint(self, sealed: Path):
-        """Cutting the newest segment and its record passes locally; a checkpoint sees it."""
+    def test_truncation_passes_locally_and_fails_against_a_checkpoint(self, tmp_path: Path):
+        """Cutting the newest segment and its record passes locally; a checkpoint sees it.
+
+        This log has no heartbeats (which would see the cut once they saw the segment):
+        local checks alone cannot see what is no longer there.
+        """
+        sealed = tmp_path
+        build(sealed, heartbeat_s=0)
         saved = open_log(sealed).checkpoint(KEY)
         parts(sealed)[-1].unlink()
         manifest = sealed / MANIFEST
