@@ -19,14 +19,12 @@ Manifest records whose segment the listing no longer shows are ``missing``, or
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import fields
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.audit.keyring import key_id_of
@@ -37,7 +35,7 @@ from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.lines import Line, classify, split, tail_kind
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status
-from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.arrow import read_parquet, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.segments import STAGING, Segment
 
@@ -239,7 +237,7 @@ class _DayCheck:
         entry goes through the tracker (against the end of its previous segment). A
         segment with any broken link is walked entry by entry to classify the problem.
         """
-        table = pq.read_table(io.BytesIO(data), columns=_CHAIN_COLUMNS)
+        table = read_parquet(data, columns=_CHAIN_COLUMNS)
         self.entries += table.num_rows
         if self.shredded:
             self._shredded_rows(segment, data)
@@ -261,7 +259,7 @@ class _DayCheck:
 
     def _shredded_rows(self, segment: Segment, data: bytes) -> None:
         """Report, column-wise, the entries of an intact segment whose key was shredded."""
-        table = pq.read_table(io.BytesIO(data), columns=[*_SHRED_COLUMNS, *CONTENT_FIELDS])
+        table = read_parquet(data, columns=[*_SHRED_COLUMNS, *CONTENT_FIELDS])
         wanted = pa.array(list(self.shredded), pa.string())
         hit = None
         for name in CONTENT_FIELDS:
@@ -282,7 +280,7 @@ class _DayCheck:
         self.add(MARK)
         if segment.format == "parquet":
             try:
-                entries = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+                entries = list(table_to_entries(read_parquet(data)))
             except _DECODE_ERRORS as err:
                 self.add(
                     Problem(

@@ -11,18 +11,16 @@ though readers of the directory already see it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import date
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptRecordError
 from comply_lab.integrity.lines import classify, split
 from comply_lab.integrity.report import Problem
-from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.arrow import read_parquet, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.segments import Segment, parse_parquet_name, source_key
 
@@ -65,7 +63,7 @@ def _holds_source(storage: Storage, name: str, day: date, source: Segment) -> bo
     """Whether part ``name`` holds exactly the entries of ``day`` in its JSONL source."""
     try:
         data = storage.read_segment(Segment(day, name, "parquet", 0, True))
-        part = list(table_to_entries(pq.read_table(io.BytesIO(data))))
+        part = list(table_to_entries(read_parquet(data)))
         lines, _ = split(storage.read_segment(source))
     except (FileNotFoundError, pa.ArrowException, CorruptRecordError, KeyError, ValueError):
         return False

@@ -13,7 +13,6 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from comply_lab._time import TimeLike, day_end, day_start
 from comply_lab.audit.encryption import EncryptionManager
@@ -37,7 +36,7 @@ from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import scan
 from comply_lab.lab.stats import health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats
-from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
+from comply_lab.storage.arrow import SCHEMA, entries_to_table, read_parquet, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
 from comply_lab.storage.retention import (
@@ -567,4 +566,4 @@ class Log:
 
 
 def _read_whole(storage: Storage, segment: Segment) -> list[pa.Table]:
-    return [pq.read_table(pa.BufferReader(storage.read_segment(segment)))]
+    return [read_parquet(storage.read_segment(segment))]

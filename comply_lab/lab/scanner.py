@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from comply_lab._progress import progress_bar
 from comply_lab.lab.query import Query
-from comply_lab.storage.arrow import SCHEMA, entries_to_table
+from comply_lab.storage.arrow import SCHEMA, entries_to_table, native_reader
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import corrupt_segment, read_day_segments, segment_entries
 from comply_lab.storage.scan import select_segments
@@ -78,4 +78,4 @@ def _parquet_source(storage: Storage, segment: Segment) -> Any:
     local = getattr(storage, "local_path", None)
     if local is not None:
         return str(local(segment))
-    return pa.BufferReader(storage.read_segment(segment))
+    return native_reader(storage.read_segment(segment))

@@ -100,6 +100,25 @@ def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
     return map(AuditEntry, *columns)
 
 
+def native_reader(data: bytes) -> pa.BufferReader:
+    """Return a reader over a copy of ``data`` in Arrow's own memory.
+
+    Reading Parquet from a Python object (``io.BytesIO``, or a buffer wrapping ``bytes``)
+    leaves Arrow worker threads holding references they release later, which needs the
+    Python GIL: if that happens while the interpreter is exiting, the process aborts
+    (``terminate called without an active exception``, exit code 134) after its work is
+    done. A copy in Arrow's memory is released without Python; the copy costs a memcpy.
+    """
+    buffer = pa.allocate_buffer(len(data))
+    memoryview(buffer).cast("B")[:] = data
+    return pa.BufferReader(buffer)
+
+
+def read_parquet(data: bytes, **options: Any) -> pa.Table:
+    """Read a Parquet segment's bytes (``options`` as for ``pyarrow.parquet.read_table``)."""
+    return pq.read_table(native_reader(data), **options)
+
+
 def in_window(table: pa.Table, within: tuple[datetime | None, datetime | None]) -> pa.Table:
     """Return the rows whose ``timestamp`` is inside ``within`` (both ends included)."""
     import pyarrow.compute as pc

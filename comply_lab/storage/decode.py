@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Protocol, TypeVar
@@ -48,12 +47,11 @@ def segment_entries(
         yield from parse_segment(data, _source(storage, segment), within)
         return
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from comply_lab.storage.arrow import in_window, table_to_entries
+    from comply_lab.storage.arrow import in_window, read_parquet, table_to_entries
 
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = read_parquet(data)
         if within is not None:
             table = in_window(table, within)
         entries = list(table_to_entries(table))
@@ -121,7 +119,10 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
         elif segment.format == "parquet":
             import pyarrow.parquet as pq
 
-            total += pq.ParquetFile(io.BytesIO(storage.read_segment(segment))).metadata.num_rows
+            from comply_lab.storage.arrow import native_reader
+
+            data = storage.read_segment(segment)
+            total += pq.ParquetFile(native_reader(data)).metadata.num_rows
         else:
             try:
                 total += summarize_jsonl(storage.read_segment(segment))[0]

@@ -30,20 +30,19 @@ used) and leaves content already under a subject key — shredded or not — as 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.audit.keyring import ContentKeys, key_id_of
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
+from comply_lab.storage.arrow import read_parquet
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.seal import Sink
@@ -99,7 +98,7 @@ def rotate_keys(
             record = records.get(segment.name)
             if segment.format != "parquet" or not segment.sealed or record is None:
                 continue
-            table = pq.read_table(io.BytesIO(storage.read_segment(segment)))
+            table = read_parquet(storage.read_segment(segment))
             rotated, written = _reencrypt(table, keys, legacy, day)
             if not written:
                 continue

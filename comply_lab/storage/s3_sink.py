@@ -12,7 +12,6 @@ in ``_staging/`` is ``incomplete`` for verification.
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ class S3Sink:
 
     def store_part(self, name: str, table: Any) -> tuple[str, int]:
         """Stage ``table`` for :meth:`publish`; a part published already must hold its rows."""
-        from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
+        from comply_lab.storage.arrow import parquet_bytes, read_parquet, table_to_jsonl
         from comply_lab.storage.seal import check_part
 
         body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
@@ -57,12 +56,10 @@ class S3Sink:
             self._bodies[name] = body
             return hashlib.sha256(body).hexdigest(), len(body)
         if existing != body:
-            import pyarrow.parquet as pq
-
             where = f"s3://{self.store.bucket}/{self.store._key(name)}"
             if not name.endswith(".parquet"):
                 raise IntegrityError(f"{where} exists with other content; the spool is kept")
-            check_part(pq.read_table(io.BytesIO(existing)), table, where)
+            check_part(read_parquet(existing), table, where)
         return hashlib.sha256(existing).hexdigest(), len(existing)
 
     def publish(self, name: str) -> None:
