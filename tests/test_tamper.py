@@ -497,16 +497,15 @@ class TestRetentionOpensNoChain:
 
     def test_a_chain_resuming_from_the_wrong_hash(self):
         """A chain that resumes after deleted entries must link to the last one's hash."""
-        tracker = ChainTracker(open_start=False, expired={"w": [(0, 9, "a" * 64)]})
-        assert tracker.see("w", 10, "a" * 64, "b" * 64, "e", None, None) == []
-        other = ChainTracker(open_start=False, expired={"w": [(0, 9, "a" * 64)]})
-        assert [p.status for p in other.see("w", 10, "c" * 64, "b" * 64, "e", None, None)] == [
-            "modified"
-        ]
-        gap = ChainTracker(open_start=False, expired={"w": [(0, 9, "a" * 64)]})
-        assert [p.status for p in gap.see("w", 12, "c" * 64, "b" * 64, "e", None, None)] == [
-            "missing"
-        ]
+
+        def statuses(seq: int, prev: str) -> list[str]:
+            tracker = ChainTracker(open_start=False, expired={"w": [(0, 9, "a" * 64)]})
+            assert tracker.see("w", seq, prev, "b" * 64, "e", None, None) == []
+            return [p.status for p in tracker.finish()]
+
+        assert statuses(10, "a" * 64) == []
+        assert statuses(10, "c" * 64) == ["modified"]
+        assert statuses(12, "c" * 64) == ["missing"]
 
 
 class TestNoKeyNoOk:

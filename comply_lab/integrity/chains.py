@@ -1,9 +1,24 @@
-"""Following every writer's hash chain through the log, in constant memory per writer."""
+"""Following every writer's hash chain through the log, by sequence number.
+
+A writer's entries are checked by their sequence numbers, not by where they are stored:
+an honest clock that steps back across midnight sends a writer's next entry to an earlier
+day's segment, and one that jumps to a far-off date and back sends some to a far-off
+partition. Entries are fed in stored order; consecutive seqs that link (each
+``prev_hash`` the ``entry_hash`` before it) are kept as *runs*, and runs merge as the
+entries between them arrive, so memory follows the number of runs, not of entries. At
+the end the runs of each writer must make one chain from seq 0 — or from right after
+entries recorded retention deleted.
+
+Only one order is required: within one segment a writer's seqs increase, since a writer
+appends to its segment in order; going back there is ``reordered``. A timestamp earlier
+than the previous seq's is a ``clock_step`` (information).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+import bisect
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -12,16 +27,34 @@ import pyarrow.compute as pc
 from comply_lab.audit.entry import GENESIS_HASH
 from comply_lab.integrity.report import Problem, Status
 
-_MAX_PENDING = 10_000  # gaps wider than this are reported at once instead of awaited
 Expired = tuple[int, int, str | None]
 """Seqs ``first..last`` of one writer deleted by recorded retention, and the last one's hash."""
 
 
+@dataclass(slots=True)
+class Place:
+    """Where an entry is stored, and which, for findings about it."""
+
+    entry_id: str | None
+    partition: date | None
+    segment: str | None
+
+
+@dataclass(slots=True)
+class Run:
+    """Entries ``first..last`` of one writer, each linked to the one before."""
+
+    first: int
+    last: int
+    first_prev: str | None
+    last_hash: str | None
+    first_time: datetime | None
+    last_time: datetime | None
+    place: Place
+
+
 class ChainTracker:
     """Checks that each writer's entries form one unbroken chain, seq 0, 1, 2, ...
-
-    Entries are fed in stored order. A gap is held open until the end, so an entry that
-    turns up later is classified as *reordered* rather than *missing*.
 
     Args:
         open_start: Accept chains that start after seq 0 (a time-limited verification).
@@ -36,8 +69,9 @@ class ChainTracker:
     ) -> None:
         self.open_start = open_start
         self.expired = expired or {}
-        self._last: dict[str, tuple[int, str | None]] = {}
-        self._pending: dict[str, set[int]] = {}
+        self._runs: dict[str, list[Run]] = {}
+        self._firsts: dict[str, list[int]] = {}
+        self._in_segment: dict[tuple[str, str | None], int] = {}
 
     def see(
         self,
@@ -48,130 +82,177 @@ class ChainTracker:
         entry_id: str | None,
         partition: date | None,
         segment: str | None,
+        moment: datetime | None = None,
     ) -> list[Problem]:
-        """Take the next entry of ``writer``; return the problems it reveals."""
+        """Take one entry of ``writer``; return the problems it reveals now."""
+        place = Place(entry_id, partition, segment)
+        return self.run(writer, Run(seq, seq, prev_hash, digest, moment, moment, place))
 
-        def problem(status: Status, text: str) -> Problem:
-            return Problem(status, text, partition, segment, entry_id, writer, seq)
-
-        last = self._last.get(writer)
-        if last is None:
-            self._last[writer] = (seq, digest)
-            return [] if self.open_start else self._start(writer, seq, prev_hash, problem)
-        last_seq, last_hash = last
-        if seq == last_seq + 1:
-            self._last[writer] = (seq, digest)
-            if prev_hash != last_hash:
-                return [
-                    problem(
-                        "modified",
-                        f"prev_hash does not match the entry_hash of seq "
-                        f"{last_seq}: the chain is broken here (an entry was "
-                        "changed, replaced or forged)",
-                    )
-                ]
-            return []
-        if seq > last_seq + 1:
-            self._last[writer] = (seq, digest)
-            gap = self._unexplained(writer, last_seq + 1, seq - 1)
-            if len(gap) > _MAX_PENDING:
-                return [
-                    problem(
-                        "missing",
-                        f"{len(gap)} entries between seq {last_seq} and {seq} of this writer "
-                        "are not in the log",
-                    )
-                ]
-            self._pending.setdefault(writer, set()).update(gap)
-            return []
-        pending = self._pending.get(writer)
-        if pending is not None and seq in pending:
-            pending.discard(seq)
-            return [
-                problem("reordered", f"seq {seq} is stored after seq {last_seq} of the same writer")
-            ]
-        if seq == last_seq and digest == last_hash:
-            return [problem("inserted", f"a second copy of seq {seq} of this writer")]
-        return [
-            problem(
-                "inserted",
-                f"another entry already holds seq {seq} of this writer (forged or duplicated)",
-            )
-        ]
-
-    def _start(
-        self,
-        writer: str,
-        seq: int,
-        prev_hash: str | None,
-        problem: Callable[[Status, str], Problem],
-    ) -> list[Problem]:
-        """Check where a writer's chain starts: at seq 0, or right after deleted entries."""
-        if seq == 0:
-            if prev_hash == GENESIS_HASH:
-                return []
-            return [problem("modified", "the chain's first entry does not start from genesis")]
-        gap = self._unexplained(writer, 0, seq - 1)
-        if gap:
-            first, last = min(gap), max(gap)
-            span = f"entry {first}" if first == last else f"entries {first}..{last}"
-            return [
-                problem(
-                    "missing",
-                    f"the chain starts at seq {seq}: {span} of this writer are not in the log, "
-                    "and no retention record says they were deleted",
+    def run(self, writer: str, new: Run) -> list[Problem]:
+        """Take a run of ``writer``'s entries already checked to link among themselves."""
+        problems: list[Problem] = []
+        key = (writer, new.place.segment)
+        before = self._in_segment.get(key)
+        if before is not None and new.first <= before:
+            problems.append(
+                _problem(
+                    "reordered",
+                    f"seq {new.first} is stored after seq {before} of the same writer in "
+                    "the same segment",
+                    writer,
+                    new.first,
+                    new.place,
                 )
-            ]
-        before = [h for _, b, h in self.expired.get(writer, ()) if b == seq - 1 and h]
-        if before and prev_hash not in before:
+            )
+        self._in_segment[key] = max(new.last, before if before is not None else new.last)
+        runs = self._runs.setdefault(writer, [])
+        firsts = self._firsts.setdefault(writer, [])
+        at = bisect.bisect_right(firsts, new.first)
+        left = runs[at - 1] if at else None
+        right = runs[at] if at < len(runs) else None
+        if (left is not None and left.last >= new.first) or (
+            right is not None and right.first <= new.last
+        ):
+            held = left if left is not None and left.last >= new.first else right
+            assert held is not None
+            return [*problems, _duplicate(writer, new, held)]
+        if left is not None and left.last == new.first - 1:
+            problems += _link(writer, left, new)
+            left.last, left.last_hash, left.last_time = new.last, new.last_hash, new.last_time
+            new, at = left, at - 1
+        else:
+            runs.insert(at, new)
+            firsts.insert(at, new.first)
+        if right is not None and right.first == new.last + 1:
+            problems += _link(writer, new, right)
+            new.last, new.last_hash, new.last_time = right.last, right.last_hash, right.last_time
+            del runs[at + 1]
+            del firsts[at + 1]
+        return problems
+
+    def finish(self) -> list[Problem]:
+        """Report where the chains start wrong, and the gaps no entry filled."""
+        problems: list[Problem] = []
+        for writer, runs in self._runs.items():
+            expected = runs[0].first if self.open_start else 0
+            for run in runs:
+                if run.first > expected:
+                    problems += self._gap(writer, expected, run)
+                elif run.first == 0 and run.first_prev != GENESIS_HASH:
+                    problems.append(
+                        _problem(
+                            "modified",
+                            "the chain's first entry does not start from genesis",
+                            writer,
+                            0,
+                            run.place,
+                        )
+                    )
+                expected = run.last + 1
+        return problems
+
+    def _gap(self, writer: str, first: int, run: Run) -> list[Problem]:
+        """Check the seqs ``first..run.first - 1`` that no entry holds."""
+        missing = self._unexplained(writer, first, run.first - 1)
+        if missing:
+            low, high = missing[0][0], missing[-1][1]
+            span = f"entry {low}" if low == high else f"entries {low}..{high}"
+            if first == 0:
+                text = (
+                    f"the chain starts at seq {run.first}: {span} of this writer are not in "
+                    "the log, and no retention record says they were deleted"
+                )
+            else:
+                text = f"{span} of this writer are not in the log"
+            return [_problem("missing", text, writer, low, run.place)]
+        before = [h for _, b, h in self.expired.get(writer, ()) if b == run.first - 1 and h]
+        if before and run.first_prev not in before:
             return [
-                problem(
+                _problem(
                     "modified",
-                    f"the chain resumes at seq {seq} after entries deleted by retention, but "
-                    "its prev_hash is not the hash of the last deleted entry",
+                    f"the chain resumes at seq {run.first} after entries deleted by retention, "
+                    "but its prev_hash is not the hash of the last deleted entry",
+                    writer,
+                    run.first,
+                    run.place,
                 )
             ]
         return []
 
-    def _unexplained(self, writer: str, first: int, last: int) -> set[int] | range:
-        """Return the seqs in ``[first, last]`` that no expired range covers."""
-        spans = [(a, b) for a, b, _ in self.expired.get(writer, ()) if a <= last and b >= first]
-        if not spans:
-            return range(first, last + 1)
-        missing = set(range(first, last + 1))
-        for a, b in spans:
-            missing.difference_update(range(max(a, first), min(b, last) + 1))
-        return missing
+    def _unexplained(self, writer: str, first: int, last: int) -> list[tuple[int, int]]:
+        """Return the intervals of ``[first, last]`` that no expired range covers.
 
-    def advance(self, writer: str, seq: int, digest: str | None) -> None:
-        """Move ``writer`` to ``seq`` after its entries up to there were checked elsewhere."""
-        self._last[writer] = (seq, digest)
-
-    def finish(self) -> list[Problem]:
-        """Report the gaps no later entry filled as missing entries."""
-        problems = []
-        for writer, pending in self._pending.items():
-            for start, stop in _runs(sorted(pending)):
-                span = f"seq {start}" if start == stop else f"seqs {start}..{stop}"
-                problems.append(
-                    Problem(
-                        "missing",
-                        f"{span} of this writer not found in the log",
-                        writer_id=writer,
-                        seq=start,
-                    )
-                )
-        return problems
+        Computed on intervals, never seq by seq: a damaged seq can be astronomically large.
+        """
+        gaps = []
+        at = first
+        for a, b, _ in sorted(self.expired.get(writer, ())):
+            if b < at or a > last:
+                continue
+            if a > at:
+                gaps.append((at, a - 1))
+            at = max(at, b + 1)
+            if at > last:
+                return gaps
+        if at <= last:
+            gaps.append((at, last))
+        return gaps
 
 
-def _runs(values: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for value in values:
-        if runs and value == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], value)
-        else:
-            runs.append((value, value))
-    return runs
+def _problem(status: Status, text: str, writer: str, seq: int, place: Place) -> Problem:
+    return Problem(status, text, place.partition, place.segment, place.entry_id, writer, seq)
+
+
+def _link(writer: str, earlier: Run, later: Run) -> list[Problem]:
+    """Check that ``later`` continues ``earlier`` (whose last seq precedes its first)."""
+    problems = []
+    if later.first_prev != earlier.last_hash:
+        problems.append(
+            _problem(
+                "modified",
+                f"prev_hash does not match the entry_hash of seq {earlier.last}: the chain is "
+                "broken here (an entry was changed, replaced or forged)",
+                writer,
+                later.first,
+                later.place,
+            )
+        )
+    before, after = earlier.last_time, later.first_time
+    if before is not None and after is not None and after < before:
+        problems.append(
+            _problem(
+                "clock_step",
+                f"the writer's clock stepped back {_span(before - after)} between seq "
+                f"{earlier.last} ({before:%Y-%m-%d %H:%M:%S}) and seq {later.first} "
+                f"({after:%Y-%m-%d %H:%M:%S} UTC): its entries are checked by sequence "
+                "number, so this is information, not tampering",
+                writer,
+                later.first,
+                later.place,
+            )
+        )
+    return problems
+
+
+def _duplicate(writer: str, new: Run, held: Run) -> Problem:
+    if new.first == new.last == held.last and new.last_hash == held.last_hash:
+        text = f"a second copy of seq {new.first} of this writer"
+    elif new.first == new.last:
+        text = f"another entry already holds seq {new.first} of this writer (forged or duplicated)"
+    else:
+        text = (
+            f"seqs {new.first}..{new.last} of this writer are held by other entries already "
+            "(a copied or forged segment)"
+        )
+    return _problem("inserted", text, writer, new.first, new.place)
+
+
+def _span(delta: Any) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.3f} seconds"
 
 
 def group_starts(writers: pa.ChunkedArray) -> list[int]:
@@ -183,14 +264,21 @@ def group_starts(writers: pa.ChunkedArray) -> list[int]:
 
 
 def links_hold(table: pa.Table, starts: list[int]) -> bool:
-    """Check, column-wise, that every row continues the previous row of its writer."""
+    """Check, column-wise, that every row continues the previous row of its writer.
+
+    Each must have the next seq, link to its hash and carry a timestamp no earlier; a
+    segment where any does not is then walked entry by entry.
+    """
     n = table.num_rows
     if n < 2:
         return True
-    seq, prev, digest = (table.column(c) for c in ("seq", "prev_hash", "entry_hash"))
+    seq, prev, digest, stamps = (
+        table.column(c) for c in ("seq", "prev_hash", "entry_hash", "timestamp")
+    )
     step = pc.equal(pc.subtract(seq.slice(1), seq.slice(0, n - 1)), 1)
     linked = pc.equal(prev.slice(1), digest.slice(0, n - 1))
-    good = pc.fill_null(pc.and_(step, linked), False)
+    onward = pc.greater_equal(stamps.slice(1), stamps.slice(0, n - 1))
+    good = pc.fill_null(pc.and_(pc.and_(step, linked), onward), False)
     # Rows that start a writer's run are checked by the tracker instead.
     mask = [True] * (n - 1)
     for start in starts[1:]:

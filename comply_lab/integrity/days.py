@@ -30,7 +30,7 @@ from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.audit.keyring import key_id_of
 from comply_lab.errors import CorruptRecordError
 from comply_lab.integrity.chains import group_starts, links_hold
-from comply_lab.integrity.events import MARK, Advance, DayResult, Event, IfClean, See
+from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
 from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.lines import Line, classify, split, tail_kind
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
@@ -40,7 +40,7 @@ from comply_lab.storage.base import Storage
 from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
-_CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash"]
+_CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
 _DECODE_ERRORS = (
     pa.ArrowException,
@@ -249,10 +249,22 @@ class _DayCheck:
         if links_hold(table, starts):
             ends = [*(i - 1 for i in starts[1:]), table.num_rows - 1]
             firsts = table.take(starts).to_pylist()
-            lasts = table.take(ends).select(["seq", "entry_hash"]).to_pylist()
+            lasts = table.take(ends).select(["seq", "entry_hash", "timestamp"]).to_pylist()
             for first, last in zip(firsts, lasts, strict=True):
-                self._see(first, segment)
-                self.add(Advance(first["writer_id"], last["seq"], last["entry_hash"]))
+                self.add(
+                    Span(
+                        first["writer_id"],
+                        first["seq"],
+                        first["prev_hash"],
+                        first["timestamp"],
+                        last["seq"],
+                        last["entry_hash"],
+                        last["timestamp"],
+                        first["id"],
+                        segment.day,
+                        segment.name,
+                    )
+                )
             return
         for row in table.to_pylist():
             self._see(row, segment)
@@ -488,12 +500,13 @@ class _DayCheck:
                     entry.id,
                     day,
                     place,
+                    entry.timestamp,
                 )
             )
 
     def _see(self, row: dict[str, Any], segment: Segment) -> None:
         chain = (row["writer_id"], row["seq"], row["prev_hash"], row["entry_hash"], row["id"])
-        self.add(See(*chain, segment.day, segment.name))
+        self.add(See(*chain, segment.day, segment.name, row["timestamp"]))
 
     def _shred(
         self,

@@ -13,10 +13,10 @@ pass gives, so days can be checked in parallel (one task each) and replayed seri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import NamedTuple
 
-from comply_lab.integrity.chains import ChainTracker
+from comply_lab.integrity.chains import ChainTracker, Place, Run
 from comply_lab.integrity.report import Problem
 
 
@@ -30,14 +30,35 @@ class See(NamedTuple):
     entry_id: str | None
     partition: date | None
     segment: str | None
+    moment: datetime | None
 
 
-class Advance(NamedTuple):
-    """Event: a writer's entries up to ``seq`` were checked column-wise."""
+class Span(NamedTuple):
+    """Event: a writer's entries ``first..last`` of one segment, linked (checked column-wise)."""
 
     writer: str
-    seq: int
-    digest: str | None
+    first: int
+    first_prev: str | None
+    first_time: datetime | None
+    last: int
+    last_hash: str | None
+    last_time: datetime | None
+    entry_id: str | None
+    partition: date | None
+    segment: str | None
+
+    def run(self) -> Run:
+        """Return the span as the tracker's run."""
+        place = Place(self.entry_id, self.partition, self.segment)
+        return Run(
+            self.first,
+            self.last,
+            self.first_prev,
+            self.last_hash,
+            self.first_time,
+            self.last_time,
+            place,
+        )
 
 
 class IfClean(NamedTuple):
@@ -55,7 +76,7 @@ class Mark(NamedTuple):
 
 
 MARK = Mark()
-Event = Problem | See | Advance | IfClean | Mark
+Event = Problem | See | Span | IfClean | Mark
 
 
 @dataclass
@@ -85,8 +106,8 @@ def replay(result: DayResult, tracker: ChainTracker, problems: list[Problem]) ->
             problems.append(event)
         elif isinstance(event, See):
             problems.extend(tracker.see(*event))
-        elif isinstance(event, Advance):
-            tracker.advance(*event)
+        elif isinstance(event, Span):
+            problems.extend(tracker.run(event.writer, event.run()))
         elif isinstance(event, Mark):
             mark = len(problems)
         elif not any(p.severity == "error" for p in problems[mark:]):

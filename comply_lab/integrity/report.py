@@ -23,12 +23,14 @@ Status = Literal[
     "incomplete",
     "expired_by_policy",
     "shredded",
+    "clock_step",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
     "incomplete": "warning",
     "expired_by_policy": "info",
     "shredded": "info",
+    "clock_step": "info",
 }
 """Severity of each status; every status not listed is an ``"error"``."""
 
@@ -54,8 +56,9 @@ class Problem:
             promises), ``unverified`` (signatures present but not checked: no public
             key) — errors; ``unsealed`` (warning: not yet covered by a manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
-            ``expired_by_policy`` (info: deleted by recorded retention) or ``shredded``
-            (info: the content's key was destroyed by a recorded erasure).
+            ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
+            (info: the content's key was destroyed by a recorded erasure) or
+            ``clock_step`` (info: a writer's clock went back between two entries).
         partition: The day partition, if the finding belongs to one.
         segment: The segment or metadata file concerned.
         entry_id: The entry concerned, when known.

@@ -44,6 +44,7 @@ from comply_lab.integrity.report import Problem, VerificationReport
 from comply_lab.integrity.signing import PublicKeyLike, load_public_key
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.storage.base import DataFiles, Storage
+from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.manifest import HEARTBEAT, MANIFEST, RETENTION, SHREDDED, TRAILS
 from comply_lab.storage.segments import Segment, parse_jsonl_name
 
@@ -147,11 +148,18 @@ class _Verifier:
         retention = trails[RETENTION].records
         deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
         snapshots = _snapshots(trails[HEARTBEAT].records)
-        tracker = ChainTracker(
-            open_start=lo is not None, expired=expired_ranges(retention, by_segment)
-        )
         recorded = {d for d in map(_day, manifest) if d is not None}
         chosen = [d for d in sorted(set(days) | recorded) if _in_range(d, lo, hi)]
+        explained = expired_ranges(retention, by_segment)
+        if lo is not None or hi is not None:
+            # A clock that stepped back puts a writer's entries in other days: in a limited
+            # verification, those the manifest places in days outside the range are known.
+            outside = [r for r in by_segment.values() if not _in_range(_day(r), lo, hi)]
+            for writer, spans in expired_ranges(
+                [{"segments": [r["segment"] for r in outside]}], by_segment
+            ).items():
+                explained.setdefault(writer, []).extend(spans)
+        tracker = ChainTracker(open_start=lo is not None, expired=explained)
         tasks = [
             (
                 self.storage,
@@ -166,6 +174,7 @@ class _Verifier:
             for day in chosen
         ]
         listed = self._days(tasks, tracker, progress, executor)
+        self.report.problems.extend(self._chains(tracker, days, set(chosen), lo, hi))
         if not trails[MANIFEST].hashes:
             self._manifest_gone()
         self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
@@ -199,8 +208,40 @@ class _Verifier:
                 listed |= result.names
                 self.sealed += result.sealed
                 bar.update(1)
-        self.report.problems.extend(tracker.finish())
         return listed
+
+    def _chains(
+        self,
+        tracker: ChainTracker,
+        days: list[date],
+        chosen: set[date],
+        lo: datetime | None,
+        hi: datetime | None,
+    ) -> list[Problem]:
+        """Return what the chains show once every day was seen.
+
+        In a verification limited in time, a gap may be entries a stepped-back clock put
+        in days outside the range: the unsealed segments of those days are then read (seq
+        ranges only) and gaps they hold are not reported.
+        """
+        found = tracker.finish()
+        if (lo is None and hi is None) or not any(p.status == "missing" for p in found):
+            return found
+        for day in days:
+            if day in chosen:
+                continue
+            for segment in self.storage.segments(day):
+                if segment.sealed:
+                    continue  # its manifest record's ranges are known already
+                try:
+                    spans = summarize_jsonl(self.storage.read_segment(segment))[1]
+                except FileNotFoundError:
+                    continue
+                for writer, span in spans.items():
+                    tracker.expired.setdefault(writer, []).append(
+                        (span["first_seq"], span["last_seq"], None)
+                    )
+        return tracker.finish()
 
     def _manifest_gone(self) -> None:
         if self.sealed:
