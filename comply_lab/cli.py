@@ -573,6 +573,57 @@ def release(target: str, name: str, reason: str, who: str | None, signing_key: s
 
 
 @main.command()
+@click.argument("target")
+@click.option("--add", "name", metavar="NAME", help="Declare an operator key under this name.")
+@click.option(
+    "--key",
+    "operator_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The operator's Ed25519 public key file (PEM or raw), with --add.",
+)
+@click.option("--reason", help="Why the key is declared (recorded), with --add.")
+@click.option("--who", help="Who declares it (default: the operating-system user).")
+@click.option("--json", "as_json", is_flag=True, help="Print the declared keys as JSON.")
+@signing_key_option
+def operators(
+    target: str,
+    name: str | None,
+    operator_key: str | None,
+    reason: str | None,
+    who: str | None,
+    as_json: bool,
+    signing_key: str | None,
+) -> None:
+    """List the operator keys a log declares, or declare one with --add.
+
+    Records signed by a declared operator key verify like the writer's own, so people
+    and jobs can sign what they record without holding the writer's key. Declaring one
+    needs the writer's key (--signing-key).
+
+    For instance:
+
+        comply-lab operators /var/log/ai-audit --add dpo --key dpo.pub --reason R --signing-key k
+
+        comply-lab operators /var/log/ai-audit
+    """
+    from comply_lab.lab import open_log
+
+    log = open_log(target, progress=False, signing_key=signing_key)
+    if name is not None:
+        if operator_key is None or not reason:
+            raise click.UsageError("--add needs --key (the operator's public key) and --reason")
+        added = log.add_operator(operator_key, name, reason=reason, who=who)
+        click.echo(f"declared operator key {added} ({name})")
+    table = log.operators()
+    if as_json:
+        click.echo(table.to_json(orient="records"))
+    elif name is None:
+        for row in table.itertuples():
+            click.echo(f"{row.key_id}  {row.name}  (declared by writer key {row.writer_id})")
+        click.echo(f"{len(table)} operator key(s)")
+
+
+@main.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -25,12 +25,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from comply_lab.audit.entry import format_timestamp
 from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
+from comply_lab.integrity.authority import authority
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.signing import key_id, sign, signature_valid
 from comply_lab.integrity.trails import check_trail
 from comply_lab.storage.base import Storage
-from comply_lab.storage.manifest import MANIFEST, TRAILS
+from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
 
 FORMAT = "comply-lab-checkpoint/2"
 _FORMATS = ("comply-lab-checkpoint/1", FORMAT)  # /1 checkpoints carry no trail heads
@@ -186,7 +187,8 @@ def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = No
     data = {name: storage.read_metadata(name) for name in TRAILS}
     trails = [check_trail(data[name], name, None) for name in TRAILS]
     if signing_key is not None and any(t.signed for t in trails):
-        trails = [check_trail(data[name], name, signing_key.public_key()) for name in TRAILS]
+        keys = authority(data[SIGNERS], signing_key).keys
+        trails = [check_trail(data[name], name, keys) for name in TRAILS]
     heads: dict[str, tuple[int, str | None]] = {}
     records: list[dict[str, Any]] = []
     for trail in trails:
@@ -212,7 +214,7 @@ def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = No
 def check_checkpoint(
     checkpoint: Checkpoint,
     records: Sequence[dict[str, Any]],
-    public_key: Ed25519PublicKey | None,
+    keys: Mapping[str, Ed25519PublicKey] | None,
     trails: Mapping[str, Sequence[str | None]] | None = None,
 ) -> list[Problem]:
     """Return the problems of a log against a saved checkpoint.
@@ -220,20 +222,25 @@ def check_checkpoint(
     Args:
         checkpoint: The checkpoint.
         records: The log's manifest records, in order.
-        public_key: Checks the checkpoint's signature, when given.
+        keys: The keys that may sign it (the writer's and its declared operators'); its
+            signature is checked when given.
         trails: Each trail's ``record_hash`` values, line by line.
     """
     problems = []
-    if public_key is not None:
+    if keys is not None:
+        key = keys.get(checkpoint.key_id) if checkpoint.key_id is not None else None
         if checkpoint.signature is None:
             problems.append(
                 Problem("bad_signature", "the checkpoint is not signed", segment="checkpoint")
             )
-        elif not signature_valid(public_key, checkpoint.signed_bytes(), checkpoint.signature):
+        elif key is None or not signature_valid(
+            key, checkpoint.signed_bytes(), checkpoint.signature
+        ):
             problems.append(
                 Problem(
                     "bad_signature",
-                    "the checkpoint's signature does not verify with the given public key",
+                    f"the checkpoint's signature (key {checkpoint.key_id}) does not verify with "
+                    "the given key or an operator key the log declares",
                     segment="checkpoint",
                 )
             )

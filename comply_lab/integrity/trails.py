@@ -18,6 +18,7 @@ record is missing around it. Anywhere else it is ``modified``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +59,13 @@ class Trail:
         return bool(self.key_ids)
 
 
-def check_trail(data: bytes, name: str, key: Ed25519PublicKey | None) -> Trail:
+def check_trail(data: bytes, name: str, keys: Mapping[str, Ed25519PublicKey] | None) -> Trail:
     """Check the trail ``name`` holding ``data``.
 
-    With ``key``, every record must carry a valid signature of that key; without it,
-    signatures are not checked (the verifier then says the log is unverified if any
-    record is signed).
+    With ``keys`` (key id -> public key: the writer's and the operator keys it declared,
+    see :mod:`comply_lab.integrity.authority`), every record must carry a valid signature
+    of one of them; without, signatures are not checked (the verifier then says the log is
+    unverified if any record is signed).
     """
     trail = Trail(name)
     previous = GENESIS_HASH
@@ -112,8 +114,8 @@ def check_trail(data: bytes, name: str, key: Ed25519PublicKey | None) -> Trail:
         previous = record["record_hash"]
         if isinstance(record.get("signer"), str):
             trail.key_ids.add(record["signer"])
-        if key is not None:
-            found = _signature(key, record, where, label)
+        if keys is not None:
+            found = _signature(keys, record, where, label)
             trail.problems += found
             authentic = authentic and not found
         if authentic:
@@ -134,17 +136,26 @@ def _not_a_record(where: str, between_linked: bool) -> Problem:
 
 
 def _signature(
-    key: Ed25519PublicKey, record: dict[str, Any], where: str, label: str
+    keys: Mapping[str, Ed25519PublicKey], record: dict[str, Any], where: str, label: str
 ) -> list[Problem]:
-    signature = record.get("signature")
+    signature, signer = record.get("signature"), record.get("signer")
     if not isinstance(signature, str):
         return [Problem("bad_signature", f"the record for {label} is not signed", segment=where)]
+    key = keys.get(signer) if isinstance(signer, str) else None
+    if key is None:
+        return [
+            Problem(
+                "bad_signature",
+                f"the record for {label} is signed by key {signer}, which is neither the "
+                "given key nor an operator key the log's writer declared",
+                segment=where,
+            )
+        ]
     if not signature_valid(key, signed_bytes(record), signature):
         return [
             Problem(
                 "bad_signature",
-                f"the signature of the record for {label} does not verify with the given "
-                f"public key (signed by key {record.get('signer')})",
+                f"the signature of the record for {label} does not verify (it names key {signer})",
                 segment=where,
             )
         ]

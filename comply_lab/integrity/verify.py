@@ -25,7 +25,6 @@ is ``UNVERIFIED`` unless the caller accepts unsigned checking (``require_signatu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,17 +34,25 @@ from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc
 from comply_lab.audit.entry import parse_time
 from comply_lab.errors import NoLogError
+from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
 from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
-from comply_lab.integrity.signing import PublicKeyLike, load_public_key
+from comply_lab.integrity.signing import PublicKeyLike, key_id
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.storage.base import DataFiles, Storage
 from comply_lab.storage.jsonl import summarize_jsonl
-from comply_lab.storage.manifest import HEARTBEAT, MANIFEST, RETENTION, SHREDDED, TRAILS
+from comply_lab.storage.manifest import (
+    HEARTBEAT,
+    MANIFEST,
+    RETENTION,
+    SHREDDED,
+    SIGNERS,
+    TRAILS,
+)
 from comply_lab.storage.segments import Segment, parse_jsonl_name
 
 GRACE = timedelta(minutes=15)
@@ -113,7 +120,7 @@ class _Verifier:
         require_signatures: bool,
     ) -> None:
         self.storage = storage
-        self.key = None if public_key is None else load_public_key(public_key)
+        self.public_key = public_key
         self.deep = deep
         self.require_signatures = require_signatures
         self.report = VerificationReport()
@@ -132,16 +139,21 @@ class _Verifier:
         lo, hi = to_range(start, end)
         if lo is not None or hi is not None:
             self.report.scope = f"{lo.date() if lo else '...'} to {hi.date() if hi else '...'}"
-        trails = {
-            name: check_trail(self.storage.read_metadata(name), name, self.key) for name in TRAILS
-        }
+        data = {name: self.storage.read_metadata(name) for name in TRAILS}
+        self.authority = authority(data[SIGNERS], self.public_key)
+        keys = self.authority.keys if self.public_key is not None else None
+        trails = {name: check_trail(data[name], name, keys) for name in TRAILS}
+        if keys is not None and self.authority.writer is not None:
+            # Only the writer's key declares operators.
+            writer = {self.authority.writer: keys[self.authority.writer]}
+            trails[SIGNERS] = check_trail(data[SIGNERS], SIGNERS, writer)
         days = self.storage.days()
         files = self.storage.data_files() if isinstance(self.storage, DataFiles) else []
         if not days and not any(t.hashes for t in trails.values()):
             raise NoLogError(_no_log(self.storage, files))
         for trail in trails.values():
             self.report.problems.extend(trail.problems)
-        self._signatures(trails.values())
+        self._signatures(trails)
         manifest = trails[MANIFEST].records
         self.report.manifest_records = len(trails[MANIFEST].hashes)
         by_segment, earlier = self._index(manifest)
@@ -155,10 +167,9 @@ class _Verifier:
             # A clock that stepped back puts a writer's entries in other days: in a limited
             # verification, those the manifest places in days outside the range are known.
             outside = [r for r in by_segment.values() if not _in_range(_day(r), lo, hi)]
-            for writer, spans in expired_ranges(
-                [{"segments": [r["segment"] for r in outside]}], by_segment
-            ).items():
-                explained.setdefault(writer, []).extend(spans)
+            elsewhere = expired_ranges([{"segments": [r["segment"] for r in outside]}], by_segment)
+            for chain, spans in elsewhere.items():
+                explained.setdefault(chain, []).extend(spans)
         tracker = ChainTracker(open_start=lo is not None, expired=explained)
         tasks = [
             (
@@ -184,7 +195,7 @@ class _Verifier:
             self._freshness(trails, as_of)
         if checkpoint is not None:
             hashes = {name: trail.hashes for name, trail in trails.items()}
-            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, self.key, hashes)
+            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, keys, hashes)
             self.report.problems.extend(found)
             self.report.checkpoint = "failed" if found else "matched"
         return self.report
@@ -255,20 +266,28 @@ class _Verifier:
 
     # -- trails ----------------------------------------------------------------------
 
-    def _signatures(self, trails: Iterable[Trail]) -> None:
-        """Say how signatures were checked; a signed log without its key is unverified."""
-        key_ids = set().union(*(t.key_ids for t in trails))
-        if self.key is not None:
+    def _signatures(self, trails: dict[str, Trail]) -> None:
+        """Say how signatures were checked; a signed log without its key is unverified.
+
+        Without a key no signature can be checked, but the keys records name still must
+        be the writer's and the operators it declared: any other is a change of key.
+        """
+        key_ids = set().union(*(t.key_ids for t in trails.values()))
+        if self.public_key is not None:
             self.report.signatures = "checked"
             return
         if not key_ids:
             return
-        if len(key_ids) > 1:
+        writers = trails[SIGNERS].key_ids or set(list(key_ids)[:1])
+        declared = {key_id(o) for _, o, _ in declarations(self.storage.read_metadata(SIGNERS))}
+        strangers = key_ids - writers - declared
+        if len(writers) > 1 or (strangers and len(key_ids) > 1):
             self.add(
                 Problem(
                     "bad_signature",
                     f"records are signed by {len(key_ids)} different keys "
-                    f"({', '.join(sorted(key_ids))}): the signing key changed inside the log",
+                    f"({', '.join(sorted(key_ids))}), not all the writer's or operator keys it "
+                    "declared: the signing key changed inside the log",
                 )
             )
         if not self.require_signatures:

@@ -20,11 +20,13 @@ from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.audit.keyring import ContentKeys
 from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.integrity.authority import declarations, declare_operator
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.signing import (
     PrivateKeyLike,
     PublicKeyLike,
+    key_id,
     load_private_key,
 )
 from comply_lab.integrity.verify import verify
@@ -39,6 +41,7 @@ from comply_lab.lab.summary import STATS_COLUMNS, Stats
 from comply_lab.storage.arrow import SCHEMA, entries_to_table, read_parquet, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
+from comply_lab.storage.manifest import SIGNERS
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -474,6 +477,33 @@ class Log:
     def holds(self) -> pd.DataFrame:
         """Return the active legal holds."""
         return holds_frame(self.storage)
+
+    def add_operator(
+        self, public_key: PublicKeyLike, name: str, *, reason: str, who: str | None = None
+    ) -> str:
+        """Declare an operator key: records it signs are then as valid as the writer's.
+
+        Investigators, retention jobs and key rotations can then sign what they append
+        with their own key instead of the writer's. The declaration is signed with the
+        writer's key, so open the log with it (``open_log(..., signing_key=...)``). See
+        :mod:`comply_lab.integrity.authority`.
+
+        Returns:
+            The operator key's id.
+
+        Raises:
+            InvalidQueryError: the log was not opened with a signing key, or no name or
+                reason is given.
+        """
+        return declare_operator(self.storage, public_key, name, reason=reason, who=who)
+
+    def operators(self) -> pd.DataFrame:
+        """Return the operator keys the writer declared: name, key_id, writer_id."""
+        rows = [
+            {"name": name, "key_id": key_id(operator), "writer_id": key_id(writer)}
+            for writer, operator, name in declarations(self.storage.read_metadata(SIGNERS))
+        ]
+        return pd.DataFrame(rows, columns=["name", "key_id", "writer_id"])
 
     def set_retention_floor(self, days: int, reason: str, *, who: str | None = None) -> None:
         """Record a minimum retention (0 removes it) that every plan must respect."""

@@ -37,7 +37,8 @@ KEYS = "_keys.jsonl"
 SHREDDED = "_shredded.jsonl"
 HOLDS = "_holds.jsonl"
 HEARTBEAT = "_heartbeat.jsonl"
-TRAILS = (MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT)
+SIGNERS = "_signers.jsonl"
+TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT)
 """Every chained metadata trail of a log."""
 
 

@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc
 from comply_lab.audit.entry import AuditEntry, format_timestamp
 from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
-from comply_lab.integrity.signing import PublicKeyLike, load_public_key
+from comply_lab.integrity.authority import authority
+from comply_lab.integrity.signing import PublicKeyLike
 from comply_lab.integrity.trails import check_trail
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.decode import count_segments, read_day
-from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records, trail_head
+from comply_lab.storage.manifest import HOLDS, RETENTION, SIGNERS, parse_records, trail_head
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,8 +224,9 @@ def _trusted(
 ) -> list[dict[str, Any]]:
     """Return the records of the ``_holds`` trail, if it verifies."""
     own = storage.signing_key if isinstance(storage, StorageBase) else None
-    key = load_public_key(public_key) if public_key is not None else own and own.public_key()
-    trail = check_trail(data, HOLDS, key or None)
+    key = public_key if public_key is not None else own
+    keys = authority(storage.read_metadata(SIGNERS), key).keys if key is not None else None
+    trail = check_trail(data, HOLDS, keys)
     if trail.problems:
         raise RetentionError(
             f"the legal-hold trail does not verify ({trail.problems[0].line()}), so "
