@@ -39,6 +39,10 @@ class InvalidQueryError(ComplyLabError, ValueError):
     """A query argument (time range, id, option) cannot be used."""
 
 
+class ConcurrentOperationError(ComplyLabError, RuntimeError):
+    """Another maintenance operation (compaction, key rotation, retention) holds the log."""
+
+
 class NoLogError(InvalidQueryError):
     """A path or prefix holds no log at all: nothing to verify, read or checkpoint."""
 

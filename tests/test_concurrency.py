@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from comply_lab import AuditLogger, open_log
+from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage, Storage
-from comply_lab.errors import CorruptLineWarning
+from comply_lab.errors import ConcurrentOperationError, CorruptLineWarning
 from comply_lab.storage.retention import apply_retention, plan_retention
+from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, new_bucket
+from tests.tamper import KEY, build, write
 
 PROCESSES, THREADS, TASKS, PER_TASK = 3, 3, 4, 40
 TOTAL = PROCESSES * THREADS * TASKS * PER_TASK
@@ -139,3 +141,60 @@ def test_s3_prefix(tmp_path: Path, s3_endpoint: str) -> None:
         make, S3Storage(bucket, "shared/", endpoint_url=s3_endpoint, spool_dir=tmp_path / "reader")
     )
     _check(S3Storage(bucket, "shared/", endpoint_url=s3_endpoint, spool_dir=tmp_path / "reader"))
+
+
+class TestMaintenanceTakesTurns:
+    """Two key rotations, compactions or retentions on one log: one runs, the other waits not."""
+
+    @staticmethod
+    def _race(action: Callable[[], object], runners: int = 3) -> list[BaseException]:
+        barrier = threading.Barrier(runners)
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            barrier.wait()
+            try:
+                action()
+            except BaseException as err:  # collected for the assertion
+                failures.append(err)
+
+        threads = [threading.Thread(target=run) for _ in range(runners)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return failures
+
+    @pytest.mark.parametrize("backend", ["parquet", "s3-parquet"])
+    def test_racing_key_rotations(
+        self, request: pytest.FixtureRequest, tmp_path: Path, backend: str
+    ):
+        """The losers get ConcurrentOperationError; the log verifies; a re-run finishes."""
+        endpoint = request.getfixturevalue("s3_endpoint") if backend.startswith("s3-") else None
+        case = build(backend, tmp_path, endpoint, days=0)
+        old = KeyRing.generate("k1")
+        write(case.storage(), days=4, per_day=50, encryption=old, store_content=True)
+        ring = KeyRing.from_text(KeyRing.generate("k2").to_text() + "," + old.to_text())
+        failures = self._race(lambda: rotate_keys(case.storage(), ring, signing_key=KEY))
+        assert all(isinstance(f, ConcurrentOperationError) for f in failures), failures
+        assert all("another maintenance operation is running" in str(f) for f in failures)
+        assert case.verify().ok
+        rotate_keys(case.storage(), ring, signing_key=KEY)
+        report = case.verify()
+        assert report.ok and not [p for p in report.problems if p.status != "unsealed"]
+
+    def test_racing_compactions_and_retention(self, tmp_path: Path):
+        """Compactions and a retention racing on a JSONL log: typed refusals, nothing lost."""
+        path = tmp_path / "log"
+        ids = write(FileStorage(path, signing_key=KEY, fsync="never"), days=4, per_day=100)
+        storage = FileStorage(path, signing_key=KEY)
+        plan = plan_retention(storage, 1, datetime(2026, 1, 31, 12, tzinfo=UTC))
+        actions = [lambda: compact(path, KEY), lambda: apply_retention(storage, plan)] * 2
+        index = iter(range(len(actions)))
+        failures = self._race(lambda: actions[next(index)](), runners=len(actions))
+        assert all(isinstance(f, ConcurrentOperationError) for f in failures), failures
+        compact(path, KEY)
+        apply_retention(FileStorage(path, signing_key=KEY), plan)
+        left = open_log(path).entries(columns=["id", "timestamp"])
+        assert set(left["id"]) <= set(ids) and len(left) == len(set(left["id"]))
+        assert open_log(path).verify(public_key=KEY).ok

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -101,6 +102,27 @@ class DataFiles(Protocol):
         tool's layout are left out: they are read, and reported, as their day's segment.
         """
         ...
+
+
+@runtime_checkable
+class Maintained(Protocol):
+    """A store whose maintenance operations (compaction, key rotation, retention) take turns.
+
+    See :mod:`comply_lab.storage.lock`.
+    """
+
+    def maintenance(self, operation: str) -> AbstractContextManager[None]:
+        """Return a context that holds the store's maintenance lock.
+
+        Raises:
+            ConcurrentOperationError: on entering, when another operation holds it.
+        """
+        ...
+
+
+def maintenance(storage: Storage, operation: str) -> AbstractContextManager[None]:
+    """Return ``storage``'s maintenance lock for ``operation`` (none for other stores)."""
+    return storage.maintenance(operation) if isinstance(storage, Maintained) else nullcontext()
 
 
 class StorageBase(Closing):

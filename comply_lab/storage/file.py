@@ -30,6 +30,7 @@ import threading
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,6 +45,7 @@ from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.digest import prefix_sha256
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit, sweep_temporaries
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
+from comply_lab.storage.lock import local_lock
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
     Segment,
@@ -467,6 +469,14 @@ class FileStorage(StorageBase):
                 known = count if isinstance(count, int) else None
                 result.append(Segment(day, rel, "parquet", size, True, known))
         return result + hot
+
+    def maintenance(self, operation: str) -> AbstractContextManager[None]:
+        """Hold the directory's maintenance lock (an ``flock``) while the block runs.
+
+        Raises:
+            ConcurrentOperationError: another process or thread holds it.
+        """
+        return local_lock(self.path, operation)
 
     def data_files(self) -> list[str]:
         """Return every file below the root that a dataset reader would read.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import orjson
 
 from comply_lab import _forksafe
-from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.errors import ConcurrentOperationError, InvalidQueryError, StorageError
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.manifest import RETENTION, chain_record, record_line, retention_record
@@ -41,6 +42,7 @@ class MemoryStorage(StorageBase):
             )
         self.max_entries = max_entries
         self._lock = threading.Lock()
+        self._maintenance = threading.Lock()
         self._order: deque[date] = deque()
         self._days: dict[date, deque[bytes]] = {}
         self._metadata: dict[str, list[bytes]] = {}
@@ -48,6 +50,23 @@ class MemoryStorage(StorageBase):
 
     def __repr__(self) -> str:
         return f"MemoryStorage(max_entries={self.max_entries!r})"
+
+    @contextmanager
+    def maintenance(self, operation: str) -> Iterator[None]:
+        """Hold this store's maintenance lock while the block runs (one process: a lock).
+
+        Raises:
+            ConcurrentOperationError: another thread holds it.
+        """
+        if not self._maintenance.acquire(blocking=False):
+            raise ConcurrentOperationError(
+                f"{operation} cannot start: another maintenance operation is running on "
+                f"{self!r}; run it again once that one has finished"
+            )
+        try:
+            yield
+        finally:
+            self._maintenance.release()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Refuse to be pickled: the entries live in this process only.
@@ -131,3 +150,4 @@ class MemoryStorage(StorageBase):
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
+        self._maintenance = threading.Lock()

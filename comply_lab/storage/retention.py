@@ -37,7 +37,7 @@ from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorE
 from comply_lab.integrity.authority import authority
 from comply_lab.integrity.signing import PublicKeyLike
 from comply_lab.integrity.trails import check_trail
-from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.storage.base import Storage, StorageBase, maintenance
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.manifest import HOLDS, RETENTION, SIGNERS, parse_records, trail_head
 
@@ -463,7 +463,19 @@ def apply_retention(
 
     Raises:
         RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
+        ConcurrentOperationError: another retention, compaction or key rotation is running.
     """
+    with maintenance(storage, "retention"):
+        return _apply(storage, plan, who, reason, public_key)
+
+
+def _apply(
+    storage: Storage,
+    plan: RetentionPlan,
+    who: str | None,
+    reason: str | None,
+    public_key: PublicKeyLike | None,
+) -> RetentionResult:
     policy = read_policy(storage, trusted=True, public_key=public_key)
     holds_seen = list(trail_head(storage.read_metadata(HOLDS)))
     result = RetentionResult()

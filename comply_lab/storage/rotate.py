@@ -43,7 +43,7 @@ from comply_lab.audit.keyring import ContentKeys, key_id_of
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.arrow import read_parquet
-from comply_lab.storage.base import Storage
+from comply_lab.storage.base import Storage, maintenance
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.seal import Sink
 
@@ -86,10 +86,18 @@ def rotate_keys(
     Raises:
         InvalidQueryError: the store is neither local nor S3, or content needs a key not given.
         DecryptionError: stored content does not decrypt (it is left as it was).
+        ConcurrentOperationError: another key rotation, compaction or retention is running.
     """
     storage = cast(Storage, getattr(target, "storage", target))
     sink = _sink(storage, signing_key)
     keys = keys.bind(storage)
+    with maintenance(storage, "key rotation"):
+        return _rotate(storage, sink, keys, legacy)
+
+
+def _rotate(
+    storage: Storage, sink: Sink, keys: ContentKeys, legacy: EncryptionManager | None
+) -> RotationReport:
     report = RotationReport()
     _finish(storage, sink, report)
     records = _latest(storage)

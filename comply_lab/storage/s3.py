@@ -31,6 +31,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +51,7 @@ from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat
+from comply_lab.storage.lock import s3_lock
 from comply_lab.storage.manifest import (
     RETENTION,
     TRAILS,
@@ -526,6 +528,14 @@ class S3Storage(StorageBase):
                     continue  # uploaded; the local copy is about to go
                 result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
         return result
+
+    def maintenance(self, operation: str) -> AbstractContextManager[None]:
+        """Hold the log's maintenance lock object while the block runs.
+
+        Raises:
+            ConcurrentOperationError: another process holds it and it has not expired.
+        """
+        return s3_lock(self, operation)
 
     def data_files(self) -> list[str]:
         """Return every object under the prefix that a dataset reader would read.

@@ -460,6 +460,7 @@ def compact(
         InvalidQueryError: ``executor`` was given for an S3 log (its sealing runs where
             it was written).
         IntegrityError: a Parquet part does not match its source (the source is kept).
+        ConcurrentOperationError: another compaction, key rotation or retention is running.
     """
     from comply_lab.storage.file import FileStorage
 
@@ -474,10 +475,13 @@ def compact(
             )
         storage = open_storage(str(path))
         assert isinstance(storage, S3Storage)
-        return storage.compact_legacy(signing_key)
+        with storage.maintenance("compaction"):
+            return storage.compact_legacy(signing_key)
     root = Path(path)
     if not root.is_dir():
         raise StorageError(
             f"{root} is not a log directory; pass the directory holding audit_*.jsonl"
         )
-    return FileStorage(root, signing_key=signing_key).seal(executor)
+    local = FileStorage(root, signing_key=signing_key)
+    with local.maintenance("compaction"):
+        return local.seal(executor)
