@@ -36,6 +36,7 @@ crash: $(STAMP)
 fuzz: $(STAMP)
 	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
 	COMPLY_LAB_TAMPER_EXAMPLES=200 $(BIN)/pytest -n 2 tests/test_tamper_property.py
+	COMPLY_LAB_PARQUET_FUZZ=10000 $(BIN)/pytest tests/test_damage.py -k fuzz
 
 # Honest histories and single edits on every backend, counted (the figures in RELIABILITY.md).
 tamper: $(STAMP)

@@ -64,6 +64,14 @@ def _is_bare_day(value: object) -> bool:
     return isinstance(value, date) and not isinstance(value, datetime)
 
 
+def days_before(moment: datetime, days: int) -> datetime:
+    """Return ``moment`` minus ``days`` days, or the earliest time there is if that is earlier."""
+    try:
+        return moment - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def day_start(day: date) -> datetime:
     """Return midnight UTC at the start of ``day``."""
     return datetime.combine(day, time(), tzinfo=UTC)
@@ -71,4 +79,4 @@ def day_start(day: date) -> datetime:
 
 def day_end(day: date) -> datetime:
     """Return the last microsecond of ``day`` in UTC."""
-    return day_start(day) + timedelta(days=1) - timedelta(microseconds=1)
+    return datetime.combine(day, time.max, tzinfo=UTC)  # no overflow on 9999-12-31

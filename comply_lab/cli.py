@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from comply_lab.cli_options import (
     verification_options,
     workers_option,
 )
-from comply_lab.errors import ComplyLabError, IntegrityError
+from comply_lab.errors import ComplyLabError, ComplyLabWarning, IntegrityError
 
 
 class _Group(click.Group):
@@ -45,6 +46,26 @@ class _Group(click.Group):
 @click.version_option(package_name="comply-lab")
 def main(debug: bool) -> None:
     """Investigate AI audit logs: compact, query, verify."""
+    if not debug:
+        warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Print comply_lab's warnings as one line on stderr, like its errors."""
+    if issubclass(category, ComplyLabWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _DEFAULT_SHOW(message, category, filename, lineno, file, line)
+
+
+_DEFAULT_SHOW = warnings.showwarning
 
 
 @main.command()
@@ -345,7 +366,8 @@ def stats(target: str, by: str, as_json: bool, **selection: Any) -> None:
     """
     from comply_lab.lab import open_log
 
-    summary = open_log(target).stats(selection["start"], selection["end"], **filters_of(selection))
+    log = open_log(target, on_corrupt=selection["on_corrupt"])
+    summary = log.stats(selection["start"], selection["end"], **filters_of(selection))
     if not as_json:
         click.echo(summary.text(by=by))  # type: ignore[arg-type]
         return
@@ -391,7 +413,7 @@ def entries(
     filters = filters_of(selection)
     if columns:
         filters["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
-    log = open_log(target)
+    log = open_log(target, on_corrupt=selection["on_corrupt"])
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

@@ -84,6 +84,13 @@ def selection_options(command: F) -> F:
             help="Only entries whose safety checks passed, or failed.",
         ),
         click.option("--detector", help="Only entries where this safety detector fired."),
+        click.option(
+            "--on-corrupt",
+            type=click.Choice(["raise", "skip"]),
+            default="raise",
+            show_default=True,
+            help="At a damaged segment: fail (exit 1), or skip it with a warning naming it.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

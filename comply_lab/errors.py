@@ -55,6 +55,10 @@ class StorageError(ComplyLabError, OSError):
     """A storage backend failed to write, read or delete data."""
 
 
+class ForeignFileError(StorageError):
+    """A symbolic link (or other odd file) inside a log: never followed, written or deleted."""
+
+
 class IntegrityError(ComplyLabError, ValueError):
     """Stored data does not match what it must contain (hash, count or chain mismatch)."""
 
@@ -64,7 +68,11 @@ class CorruptSegmentError(IntegrityError):
 
 
 class CorruptRecordError(ComplyLabError, ValueError):
-    """A stored record is not a valid audit entry (raised inside readers, then reported)."""
+    """A stored record is not a valid audit entry.
+
+    Readers of segments turn it into :class:`CorruptSegmentError` naming the segment;
+    expanding the ``metadata`` of a DataFrame raises it naming the entry.
+    """
 
 
 class DecryptionError(ComplyLabError, ValueError):
@@ -85,6 +93,10 @@ class ComplyLabWarning(UserWarning):
 
 class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
+
+
+class CorruptSegmentWarning(ComplyLabWarning):
+    """A scan asked to skip damaged segments (``on_corrupt="skip"``) skipped some."""
 
 
 class RequestBlockedError(ComplyLabError):

@@ -483,11 +483,16 @@ def restore(files: Files, saved: dict[str, bytes]) -> None:
 
 
 def editable(files: Files) -> list[str]:
-    """Return the names an attacker edits: segments and trails (not markers)."""
+    """Return the names an attacker edits: segments and trails (not markers or the lock).
+
+    The maintenance lock is an empty file whose only meaning is who holds it; it is not
+    part of the log's content.
+    """
     return [
         name
         for name in files.names()
         if not name.startswith(("_sealed/", "_quarantine/", "_staging/", "_spool_id"))
+        and name != "_maintenance.lock"
     ]
 
 

@@ -77,10 +77,10 @@ def test_unwritable_directory_on_new_segment(
     logger.log_sync(input="day one", output="")
     real_open = os.open
 
-    def read_only(path: Any, flags: int, *args: Any) -> int:
+    def read_only(path: Any, flags: int, *args: Any, **options: Any) -> int:
         if flags & os.O_CREAT:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **options)
 
     monkeypatch.setattr(os, "open", read_only)
     clock.advance(days=1)

@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from comply_lab.audit.entry import format_timestamp
 from comply_lab.audit.keyring import ContentKeys, MissingKeyError, ShreddedKeyError
 from comply_lab.errors import InvalidKeyError, InvalidQueryError, StorageError
-from comply_lab.storage.durability import create_file, fsync_path
+from comply_lab.storage.durability import fsync_path
+from comply_lab.storage.folder import Folder
 from comply_lab.storage.manifest import SHREDDED
 
 if TYPE_CHECKING:
@@ -143,7 +144,10 @@ class SubjectKeys(ContentKeys):
         wrapped = self.wrapping.encrypt(key, entry_id=key_id, field=_FIELD)
         try:
             # If another writer filed this subject's key first, theirs is kept and used.
-            create_file(path, orjson.dumps({"key_id": key_id, "wrapped": wrapped}))
+            with Folder(self.directory) as folder:
+                folder.create(
+                    path.name, orjson.dumps({"key_id": key_id, "wrapped": wrapped}), 0o600
+                )
         except OSError as err:
             raise StorageError(
                 f"cannot file a subject key in {self.directory}: {err.strerror}"

@@ -78,18 +78,28 @@ def tokens(name: str, value: object) -> int | None:
     return value
 
 
+METADATA_MAX_DEPTH = 64
+"""How deeply metadata may nest dicts and lists (the top-level dict is depth 1)."""
+METADATA_MAX_SIZE = 1 << 20
+"""About how large metadata may be as JSON: characters of keys and strings, 8 per other value."""
+
+
 def metadata(name: str, value: object) -> dict[str, Any]:
-    """Return ``value`` as a dict if it holds JSON values only.
+    """Return ``value`` as a dict if it holds JSON values only, within the limits.
 
     JSON values are str, finite float, int within 64 bits, bool, None, and lists, tuples
-    and str-keyed dicts of them; tuples come back as lists, as JSON reads them.
+    and str-keyed dicts of them; tuples come back as lists, as JSON reads them. Nesting
+    deeper than :data:`METADATA_MAX_DEPTH` or larger than :data:`METADATA_MAX_SIZE` is
+    refused; the check walks the value without recursion, so any depth gets this error.
     """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidEntryError(name, f"expected a dict, got {type(value).__name__}")
     if type(value) is dict and all(type(k) is str and type(v) in _FLAT for k, v in value.items()):
-        return value  # the common flat case; surrogates are caught at serialization
+        size = sum(len(k) + (len(v) if type(v) is str else 8) for k, v in value.items())
+        if size <= METADATA_MAX_SIZE:
+            return value  # the common flat case; surrogates are caught at serialization
     result = _json_value(name, value)
     assert isinstance(result, dict)
     return result
@@ -112,6 +122,54 @@ def subject(field: str | None, metadata: Mapping[str, Any] | None) -> str | None
 
 
 def _json_value(path: str, value: object) -> object:
+    """Return ``value`` as plain JSON values (tuples as lists), walked without recursion.
+
+    Raises:
+        InvalidEntryError: a value is not JSON, or the limits on depth and size are passed.
+    """
+    root: list[object] = [None]
+    # Each task: (where it goes, index or key there, the value, its path, its depth).
+    tasks: list[tuple[Any, Any, object, str, int]] = [(root, 0, value, path, 0)]
+    size = 0
+    while tasks:
+        into, slot, item, where, depth = tasks.pop()
+        if isinstance(item, Mapping | list | tuple):
+            if depth >= METADATA_MAX_DEPTH:
+                raise InvalidEntryError(
+                    path,
+                    f"nests deeper than {METADATA_MAX_DEPTH} levels (METADATA_MAX_DEPTH); "
+                    "flatten it or store it as a JSON string",
+                )
+            size += 8
+            if isinstance(item, Mapping):
+                made: dict[str, object] = {}
+                for key, inner in item.items():
+                    if not isinstance(key, str):
+                        raise InvalidEntryError(where, f"keys must be str, got {key!r}")
+                    text(f"{where} key", key)  # lone surrogates cannot be stored
+                    size += len(key)
+                    made[key] = None
+                    tasks.append((made, key, inner, f"{where}[{key!r}]", depth + 1))
+                into[slot] = made
+            else:
+                listed: list[object] = [None] * len(item)
+                tasks.extend(
+                    (listed, i, inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item)
+                )
+                into[slot] = listed
+        else:
+            into[slot] = _json_scalar(where, item)
+            size += len(item) if isinstance(item, str) else 8
+        if size > METADATA_MAX_SIZE:
+            raise InvalidEntryError(
+                path,
+                f"is larger than {METADATA_MAX_SIZE} characters as JSON (METADATA_MAX_SIZE); "
+                "store large values as content or elsewhere and keep a reference here",
+            )
+    return root[0]
+
+
+def _json_scalar(path: str, value: object) -> object:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -124,16 +182,6 @@ def _json_value(path: str, value: object) -> object:
         if not math.isfinite(value):
             raise InvalidEntryError(path, f"{value} is not a JSON number; store it as a str")
         return value
-    if isinstance(value, Mapping):
-        result = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidEntryError(path, f"keys must be str, got {key!r}")
-            text(f"{path} key", key)  # lone surrogates cannot be stored
-            result[key] = _json_value(f"{path}[{key!r}]", item)
-        return result
-    if isinstance(value, list | tuple):
-        return [_json_value(f"{path}[{i}]", item) for i, item in enumerate(value)]
     raise InvalidEntryError(
         path,
         f"{type(value).__name__} is not JSON-serializable; convert it to str, number, "

@@ -28,30 +28,21 @@ import pyarrow.compute as pc
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.audit.keyring import key_id_of
-from comply_lab.errors import CorruptRecordError
+from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
 from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.lines import Line, classify, split, tail_kind
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status
-from comply_lab.storage.arrow import read_parquet, table_to_entries
+from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.parts import decode_part, decoding
 from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
-_DECODE_ERRORS = (
-    pa.ArrowException,
-    OSError,
-    CorruptRecordError,
-    KeyError,
-    TypeError,
-    ValueError,
-    OverflowError,
-)
-
 Snapshot = tuple[int, str, str]
 """What a heartbeat vouched for of an unsealed segment: its first N bytes, their SHA-256, when."""
 
@@ -151,7 +142,11 @@ class _DayCheck:
             return  # sealed or deleted meanwhile; the new listing is another run's business
         self.segments += 1
         if segment.sealed or record is not None:
-            self._sealed(segment, data, record, earlier)
+            try:
+                self._sealed(segment, data, record, earlier)
+            except CorruptSegmentError as err:  # bytes its record vouches for, yet damaged
+                why = f"the file cannot be decoded any more ({err.__cause__ or err})"
+                self.add(Problem("modified", why, segment.day, segment.name))
             return
         if snapshot is not None:
             self._snapshot(segment, data, snapshot)
@@ -237,7 +232,7 @@ class _DayCheck:
         entry goes through the tracker (against the end of its previous segment). A
         segment with any broken link is walked entry by entry to classify the problem.
         """
-        table = read_parquet(data, columns=_CHAIN_COLUMNS)
+        table = decode_part(self.storage, segment, data, columns=_CHAIN_COLUMNS)
         self.entries += table.num_rows
         if self.shredded:
             self._shredded_rows(segment, data)
@@ -271,7 +266,8 @@ class _DayCheck:
 
     def _shredded_rows(self, segment: Segment, data: bytes) -> None:
         """Report, column-wise, the entries of an intact segment whose key was shredded."""
-        table = read_parquet(data, columns=[*_SHRED_COLUMNS, *CONTENT_FIELDS])
+        columns = [*_SHRED_COLUMNS, *CONTENT_FIELDS]
+        table = decode_part(self.storage, segment, data, columns=columns)
         wanted = pa.array(list(self.shredded), pa.string())
         hit = None
         for name in CONTENT_FIELDS:
@@ -292,12 +288,14 @@ class _DayCheck:
         self.add(MARK)
         if segment.format == "parquet":
             try:
-                entries = list(table_to_entries(read_parquet(data)))
-            except _DECODE_ERRORS as err:
+                with decoding(self.storage, segment):
+                    table = decode_part(self.storage, segment, data, count_rows=False)
+                    entries = list(table_to_entries(table))
+            except CorruptSegmentError as err:
                 self.add(
                     Problem(
                         "modified",
-                        f"the file cannot be decoded any more ({err})",
+                        f"the file cannot be decoded any more ({err.__cause__ or err})",
                         segment.day,
                         segment.name,
                     )

@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-import pyarrow as pa
-
 from comply_lab.audit.entry import AuditEntry
-from comply_lab.errors import CorruptRecordError
+from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.lines import classify, split
 from comply_lab.integrity.report import Problem
-from comply_lab.storage.arrow import read_parquet, table_to_entries
+from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.parts import decoding, read_part
 from comply_lab.storage.segments import Segment, parse_parquet_name, source_key
 
 _READERS = "pandas, pyarrow, DuckDB and the SQL engines of `comply-lab ddl`"
@@ -62,10 +61,11 @@ def classify_orphan(
 def _holds_source(storage: Storage, name: str, day: date, source: Segment) -> bool:
     """Whether part ``name`` holds exactly the entries of ``day`` in its JSONL source."""
     try:
-        data = storage.read_segment(Segment(day, name, "parquet", 0, True))
-        part = list(table_to_entries(read_parquet(data)))
+        part_segment = Segment(day, name, "parquet", 0, True)
+        with decoding(storage, part_segment):
+            part = list(table_to_entries(read_part(storage, part_segment)))
         lines, _ = split(storage.read_segment(source))
-    except (FileNotFoundError, pa.ArrowException, CorruptRecordError, KeyError, ValueError):
+    except (FileNotFoundError, CorruptSegmentError):
         return False
     expected: list[AuditEntry] = [
         line.entry

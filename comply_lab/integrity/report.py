@@ -16,6 +16,7 @@ Status = Literal[
     "missing",
     "reordered",
     "inserted",
+    "foreign",
     "bad_signature",
     "stale",
     "unverified",
@@ -52,6 +53,7 @@ class Problem:
 
     Attributes:
         status: What is wrong: ``modified``, ``missing``, ``reordered``, ``inserted``,
+            ``foreign`` (a symbolic link inside the log: never followed),
             ``bad_signature``, ``stale`` (no signed record as recent as the log
             promises), ``unverified`` (signatures present but not checked: no public
             key) — errors; ``unsealed`` (warning: not yet covered by a manifest),

@@ -190,6 +190,8 @@ class _Verifier:
             self._manifest_gone()
         self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
         self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi)
+        if isinstance(self.storage, DataFiles):
+            self._foreign(self.storage.links())
         self._heads(trails)
         if hi is None:
             self._freshness(trails, as_of)
@@ -383,6 +385,20 @@ class _Verifier:
             if hot is None:
                 hot = [s for d in days for s in self.storage.segments(d) if not s.sealed]
             self.add(classify_orphan(self.storage, name, day, hot))
+
+    def _foreign(self, links: list[str]) -> None:
+        """Report the symbolic links inside the log, whatever the range verified."""
+        for name in links:
+            self.add(
+                Problem(
+                    "foreign",
+                    "a symbolic link inside the log: comply_lab never reads, appends to, "
+                    "copies or deletes through it, but other readers of the directory may "
+                    "follow it; move it out of the log",
+                    _partition_day(name),
+                    name,
+                )
+            )
 
     def _heads(self, trails: dict[str, Trail]) -> None:
         """Report trails that no longer extend what a heartbeat saw of them.

@@ -26,21 +26,27 @@ import pandas as pd
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab.frame import entries_frame
 from comply_lab.lab.query import Query
-from comply_lab.lab.scanner import day_tables
+from comply_lab.lab.scanner import OnCorrupt, day_tables, warn_skipped
 from comply_lab.storage.base import Storage
 from comply_lab.storage.scan import select_segments
+from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
 
 def to_dask(
-    storage: Storage, query: Query, metadata_keys: Iterable[str] | None = None
+    storage: Storage,
+    query: Query,
+    metadata_keys: Iterable[str] | None = None,
+    on_corrupt: OnCorrupt = "raise",
 ) -> dd.DataFrame:
     """Return the rows matching ``query`` as a Dask DataFrame with one partition per day.
 
     Partitions are in day order and each is sorted by time, as :meth:`Log.entries` is;
-    the index restarts at 0 in every partition.
+    the index restarts at 0 in every partition. ``on_corrupt`` is as for
+    :func:`~comply_lab.lab.scanner.scan`; with ``"skip"`` each day with damaged segments
+    warns where its partition is computed.
 
     Raises:
         InvalidQueryError: Dask is not installed.
@@ -59,7 +65,7 @@ def to_dask(
     return dd.from_map(  # type: ignore[no-untyped-call,no-any-return]
         _day_frame,
         days,
-        args=(storage, query, keys),
+        args=(storage, query, keys, on_corrupt),
         meta=meta,
         label="comply-lab-day",
         enforce_metadata=False,
@@ -67,9 +73,15 @@ def to_dask(
 
 
 def _day_frame(
-    day: date, storage: Storage, query: Query, metadata_keys: tuple[str, ...]
+    day: date,
+    storage: Storage,
+    query: Query,
+    metadata_keys: tuple[str, ...],
+    on_corrupt: OnCorrupt,
 ) -> pd.DataFrame:
     """Return one day's matching rows as ``entries()`` would."""
     read = query.reading_metadata(metadata_keys)
-    tables = [t for ts in day_tables(storage, day, read) for t in ts]
+    skipped: list[Segment] | None = [] if on_corrupt == "skip" else None
+    tables = [t for ts in day_tables(storage, day, read, skipped) for t in ts]
+    warn_skipped(storage, skipped)
     return entries_frame(tables, query, metadata_keys)

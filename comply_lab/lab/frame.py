@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab.query import Query
+from comply_lab.storage.arrow import metadata_dicts
 
 _TYPES: dict[pa.DataType, object] = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -50,7 +50,8 @@ def to_frame(table: pa.Table, metadata_keys: Sequence[str] | None = None) -> pd.
         if "metadata" not in frame.columns:
             raise InvalidQueryError("metadata_keys needs the 'metadata' column; add it to columns")
     if metadata_keys:
-        parsed = [orjson.loads(text) if isinstance(text, str) else {} for text in frame["metadata"]]
+        ids = list(frame["id"]) if "id" in frame.columns else None
+        parsed = metadata_dicts(list(frame["metadata"]), ids)
         for key in metadata_keys:
             frame[key] = pd.Series([d.get(key) for d in parsed], index=frame.index).convert_dtypes()
     return frame

@@ -35,13 +35,14 @@ from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import entries_frame, to_frame
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
 from comply_lab.lab.query import Filters, Query
-from comply_lab.lab.scanner import scan
+from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, scan
 from comply_lab.lab.stats import health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats
-from comply_lab.storage.arrow import SCHEMA, entries_to_table, read_parquet, table_to_entries
+from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, segment_entries
 from comply_lab.storage.manifest import SIGNERS
+from comply_lab.storage.parts import read_part
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -68,6 +69,7 @@ def open_log(
     *,
     progress: bool | None = None,
     signing_key: PrivateKeyLike | None = None,
+    on_corrupt: OnCorrupt = "raise",
 ) -> Log:
     """Open a log: a directory, an ``s3://bucket/prefix`` URL, or a storage object.
 
@@ -79,10 +81,15 @@ def open_log(
             :meth:`Log.decrypt`, holds, retention, rotation — so a signed log stays
             verifiable (the writer's key, or an operator key the log declares). For a
             storage object, give the key to its constructor instead.
+        on_corrupt: What reads do at a damaged segment: ``"raise"`` (default)
+            CorruptSegmentError naming it; ``"skip"`` go on without it and warn once per
+            read (:class:`~comply_lab.errors.CorruptSegmentWarning`) listing what was
+            skipped. Verification never skips: it reports damage.
 
     Raises:
         StorageError: a local path that is not a directory (nothing is created).
-        InvalidQueryError: ``signing_key`` with a storage object.
+        InvalidQueryError: ``signing_key`` with a storage object, or an unknown
+            ``on_corrupt``.
 
     Example:
         >>> import tempfile
@@ -100,7 +107,8 @@ def open_log(
             )
         if "://" not in text and not path.is_dir():
             raise StorageError(f"no log at {text}: the directory does not exist; check the path")
-    return Log(open_storage(target, signing_key=signing_key), progress=progress)
+    storage = open_storage(target, signing_key=signing_key)
+    return Log(storage, progress=progress, on_corrupt=on_corrupt)
 
 
 class Log:
@@ -115,9 +123,24 @@ class Log:
     "2026-01-29")`` is the whole day).
     """
 
-    def __init__(self, storage: Storage, *, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        progress: bool | None = None,
+        on_corrupt: OnCorrupt = "raise",
+    ) -> None:
         self.storage = storage
         self.progress = progress
+        self.on_corrupt = check_on_corrupt(on_corrupt)
+
+    def _scan(self, query: Query, progress: bool | None = None) -> Iterator[pa.Table]:
+        return scan(
+            self.storage,
+            query,
+            progress=self.progress if progress is None else progress,
+            on_corrupt=self.on_corrupt,
+        )
 
     def __repr__(self) -> str:
         return f"Log({self.storage!r})"
@@ -133,7 +156,7 @@ class Log:
         Takes the same arguments as :meth:`entries` (without ``metadata_keys``).
         """
         query = Query.build(start, end, **filters)
-        for table in scan(self.storage, query, progress=self.progress):
+        for table in self._scan(query):
             yield from table.to_batches()
 
     def arrow(
@@ -144,7 +167,7 @@ class Log:
     ) -> pa.Table:
         """Return matching entries as one Arrow table (arguments as :meth:`entries`)."""
         query = Query.build(start, end, **filters)
-        tables = list(scan(self.storage, query, progress=self.progress))
+        tables = list(self._scan(query))
         return pa.concat_tables(tables) if tables else query.schema.empty_table()
 
     def entries(
@@ -181,7 +204,7 @@ class Log:
         keys = list(metadata_keys or ())
         query = Query.build(start, end, **filters)
         read = query.reading_metadata(keys)
-        return entries_frame(list(scan(self.storage, read, progress=self.progress)), query, keys)
+        return entries_frame(list(self._scan(read)), query, keys)
 
     def to_dask(
         self,
@@ -206,7 +229,9 @@ class Log:
         """
         from comply_lab.lab.dask_frame import to_dask
 
-        return to_dask(self.storage, Query.build(start, end, **filters), metadata_keys)
+        return to_dask(
+            self.storage, Query.build(start, end, **filters), metadata_keys, self.on_corrupt
+        )
 
     def entry(self, entry_id: str) -> AuditEntry | None:
         """Return one entry by id, or None; a UUIDv7 id reads only its own day."""
@@ -215,7 +240,7 @@ class Log:
         when = id_time(entry_id)
         day = when.date() if when is not None else None
         query = Query.build(day, day, ids=[entry_id])
-        for table in scan(self.storage, query, progress=False):
+        for table in self._scan(query, progress=False):
             for entry in table_to_entries(table):
                 return entry
         return None
@@ -240,7 +265,7 @@ class Log:
                 min(query.end, day_end(day)) if query.end else day_end(day),
                 columns=["timestamp"],
             )
-            total += sum(t.num_rows for t in scan(self.storage, day_query, progress=False))
+            total += sum(t.num_rows for t in self._scan(day_query, progress=False))
         return total
 
     def __len__(self) -> int:
@@ -596,4 +621,4 @@ class Log:
 
 
 def _read_whole(storage: Storage, segment: Segment) -> list[pa.Table]:
-    return [read_parquet(storage.read_segment(segment))]
+    return [read_part(storage, segment)]

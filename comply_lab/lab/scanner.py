@@ -9,25 +9,37 @@ columns needed; JSONL segments are decoded and filtered in memory.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Literal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from comply_lab._progress import progress_bar
+from comply_lab.errors import CorruptSegmentWarning, InvalidQueryError
 from comply_lab.lab.query import Query
-from comply_lab.storage.arrow import SCHEMA, entries_to_table, native_reader
+from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import corrupt_segment, read_day_segments, segment_entries
+from comply_lab.storage.decode import read_day_segments, segment_entries
+from comply_lab.storage.parts import decoding, read_part
 from comply_lab.storage.scan import select_segments
 from comply_lab.storage.segments import Segment
 
 BATCH_ROWS = 128 * 1024
 
 
-def scan(storage: Storage, query: Query, *, progress: bool | None = None) -> Iterator[pa.Table]:
+OnCorrupt = Literal["raise", "skip"]
+"""What a scan does at a damaged segment: raise CorruptSegmentError, or skip it with a warning."""
+
+
+def scan(
+    storage: Storage,
+    query: Query,
+    *,
+    progress: bool | None = None,
+    on_corrupt: OnCorrupt = "raise",
+) -> Iterator[pa.Table]:
     """Yield the rows matching ``query`` as Arrow tables, segment by segment, in time order.
 
     Args:
@@ -35,47 +47,64 @@ def scan(storage: Storage, query: Query, *, progress: bool | None = None) -> Ite
         query: What to read.
         progress: Show a progress bar on scans that take more than a moment; None shows it
             only on terminals and notebooks.
+        on_corrupt: ``"raise"`` (default): a damaged segment raises CorruptSegmentError;
+            ``"skip"``: the scan goes on without it, and once it is over one
+            :class:`~comply_lab.errors.CorruptSegmentWarning` lists every segment skipped.
     """
     selected = select_segments(storage, query.start, query.end)
     days = sorted({s.day for s in selected})
+    skipped: list[Segment] | None = [] if on_corrupt == "skip" else None
     with progress_bar(len(selected), "scanning segments", enabled=progress) as bar:
         for day in days:
-            for tables in day_tables(storage, day, query):
+            for tables in day_tables(storage, day, query, skipped):
                 bar.update(1)
                 yield from tables
+    warn_skipped(storage, skipped)
 
 
-def day_tables(storage: Storage, day: date, query: Query) -> Iterator[list[pa.Table]]:
+def day_tables(
+    storage: Storage, day: date, query: Query, skipped: list[Segment] | None = None
+) -> Iterator[list[pa.Table]]:
     """Yield, segment by segment, the rows of one day that match ``query``.
 
     The unit of work of a scan: the lab's reads run it day after day, a Dask DataFrame
-    runs it once per partition.
+    runs it once per partition. Damaged segments raise, or are added to ``skipped``.
     """
-    return read_day_segments(storage, day, lambda s: _read(storage, s, query))
+    return read_day_segments(storage, day, lambda s: _read(storage, s, query), skipped)
+
+
+def check_on_corrupt(value: object) -> OnCorrupt:
+    """Return ``value`` if it is a valid ``on_corrupt`` choice.
+
+    Raises:
+        InvalidQueryError: it is not ``"raise"`` or ``"skip"``.
+    """
+    if value == "raise" or value == "skip":
+        return value
+    raise InvalidQueryError(f"on_corrupt must be 'raise' or 'skip', got {value!r}")
+
+
+def warn_skipped(storage: Storage, skipped: list[Segment] | None) -> None:
+    """Emit one warning naming the damaged segments a scan skipped (none: nothing)."""
+    if skipped:
+        names = ", ".join(s.name for s in skipped)
+        warnings.warn(
+            CorruptSegmentWarning(
+                f"{len(skipped)} damaged segment(s) of {storage!r} were skipped, their entries "
+                f"are missing from the result: {names}; verify the log to see what is wrong"
+            ),
+            stacklevel=3,
+        )
 
 
 def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
     columns = query.read_columns()
     expression = query.expression()
     if segment.format == "parquet":
-        try:
-            table = pq.read_table(
-                _parquet_source(storage, segment),
-                columns=columns,
-                filters=expression,
-                schema=SCHEMA,
-            )
+        with decoding(storage, segment):
+            table = read_part(storage, segment, columns=columns, filters=expression, schema=SCHEMA)
             return [query.finish(b) for b in table.to_batches(BATCH_ROWS) if b.num_rows]
-        except pa.ArrowInvalid as err:
-            raise corrupt_segment(storage, segment, err) from err
     table = entries_to_table(list(segment_entries(storage, segment)))
     if expression is not None:
         table = table.filter(expression)
     return [query.finish(table.select(columns))] if table.num_rows else []
-
-
-def _parquet_source(storage: Storage, segment: Segment) -> Any:
-    local = getattr(storage, "local_path", None)
-    if local is not None:
-        return str(local(segment))
-    return native_reader(storage.read_segment(segment))

@@ -27,11 +27,11 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import sketch
+from comply_lab.storage.arrow import metadata_dicts
 
 if TYPE_CHECKING:
     from dask.dataframe import DataFrame as DaskFrame
@@ -73,7 +73,8 @@ def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
                     "metadata column) a metadata key; read it with metadata_keys=[...]"
                 )
             if parsed is None:
-                parsed = [orjson.loads(t) if isinstance(t, str) else {} for t in frame["metadata"]]
+                ids = list(frame["id"]) if "id" in frame.columns else None
+                parsed = metadata_dicts(list(frame["metadata"]), ids)
             values = [d.get(name) for d in parsed]
             frame[name] = pd.Series(
                 [None if v is None else str(v) for v in values], index=frame.index, dtype="string"

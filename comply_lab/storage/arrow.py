@@ -11,10 +11,8 @@ This module imports pyarrow; the logging path loads it only when sealing Parquet
 from __future__ import annotations
 
 import operator
-import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, encode_line
-from comply_lab.storage.durability import fsync_path, temporary_name
+from comply_lab.errors import CorruptRecordError
 
 SCHEMA = pa.schema(
     [
@@ -55,8 +53,8 @@ SCHEMA = pa.schema(
 
 COLUMNS = tuple(SCHEMA.names)
 _ROW = operator.attrgetter(*COLUMNS)
-_TIMESTAMP, _METADATA, _DETECTORS, _ALERTS = (
-    COLUMNS.index(n) for n in ("timestamp", "metadata", "detectors_triggered", "alerts")
+_ID, _TIMESTAMP, _METADATA, _DETECTORS, _ALERTS = (
+    COLUMNS.index(n) for n in ("id", "timestamp", "metadata", "detectors_triggered", "alerts")
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROW_GROUP_SIZE = 64 * 1024
@@ -93,11 +91,47 @@ def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
     # Aware datetimes from pyarrow cost several microseconds each; epoch + offset is exact.
     micros = table.column("timestamp").cast(pa.int64()).to_pylist()
     columns.insert(_TIMESTAMP, [_EPOCH + timedelta(microseconds=us) for us in micros])
-    loads = orjson.loads
-    columns[_METADATA] = [loads(text) if text else {} for text in columns[_METADATA]]
+    columns[_METADATA] = metadata_dicts(columns[_METADATA], columns[_ID])
     for i in (_DETECTORS, _ALERTS):
         columns[i] = [items or [] for items in columns[i]]
     return map(AuditEntry, *columns)
+
+
+def metadata_dicts(texts: Sequence[object], ids: Sequence[object] | None = None) -> list[Any]:
+    """Return stored ``metadata`` texts as dicts (empty where there is no text).
+
+    Args:
+        texts: The ``metadata`` column: JSON texts; anything else (None, NA) means none.
+        ids: The entries' ids, to name the one at fault.
+
+    Raises:
+        CorruptRecordError: a text is not JSON, or is JSON but not an object.
+    """
+    loads = orjson.loads
+    try:
+        parsed = [loads(text) if isinstance(text, str) and text else {} for text in texts]
+    except orjson.JSONDecodeError:
+        parsed = [_parse(text) for text in texts]
+    if all(type(value) is dict for value in parsed):
+        return parsed
+    for at, value in enumerate(parsed):
+        if type(value) is not dict:
+            who = f"entry {ids[at]}" if ids is not None else f"row {at}"
+            kind = "not valid JSON" if value is _INVALID else f"JSON but a {type(value).__name__}"
+            raise CorruptRecordError(f"{who}: metadata is {kind}, where entries hold an object")
+    return parsed
+
+
+_INVALID = object()
+
+
+def _parse(text: object) -> object:
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _INVALID
 
 
 def native_reader(data: bytes) -> pa.BufferReader:
@@ -133,27 +167,9 @@ def in_window(table: pa.Table, within: tuple[datetime | None, datetime | None]) 
     return table
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically: temporary name, fsync, rename, fsync dir.
-
-    The target is never overwritten: if it exists the call fails, so a sealed segment is
-    immutable once visible.
-
-    Raises:
-        FileExistsError: ``path`` already exists.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        raise FileExistsError(path)
-    tmp = temporary_name(path)
-    pq.write_table(table, tmp, **WRITE_OPTIONS)
-    fsync_path(tmp)
-    try:
-        # link() fails if the target exists, unlike rename(): no overwrite even in a race.
-        os.link(tmp, path)
-    finally:
-        tmp.unlink()
-    fsync_path(path.parent)
+def write_parquet(table: pa.Table, file: Any) -> None:
+    """Write ``table`` as a Parquet segment (zstd, statistics, row groups) to ``file``."""
+    pq.write_table(table, file, **WRITE_OPTIONS)
 
 
 def table_to_jsonl(table: pa.Table) -> bytes:
@@ -173,5 +189,5 @@ def table_to_jsonl(table: pa.Table) -> bytes:
 def parquet_bytes(table: pa.Table) -> bytes:
     """Return ``table`` as the bytes of a Parquet segment (zstd, statistics, row groups)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **WRITE_OPTIONS)
+    write_parquet(table, sink)
     return bytes(sink.getvalue().to_pybytes())

@@ -103,6 +103,13 @@ class DataFiles(Protocol):
         """
         ...
 
+    def links(self) -> list[str]:
+        """Return every symbolic link below the root, relative to it (none in a bucket).
+
+        comply_lab never follows one; verification reports each as ``foreign``.
+        """
+        ...
+
 
 @runtime_checkable
 class Maintained(Protocol):

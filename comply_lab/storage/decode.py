@@ -29,6 +29,10 @@ class SegmentSource(Protocol):
         """Return a segment's bytes."""
         ...
 
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file's bytes (empty if there is none)."""
+        ...
+
 
 _RELIST_ATTEMPTS = 5
 T = TypeVar("T")
@@ -42,34 +46,25 @@ def segment_entries(
     Raises:
         FileNotFoundError: the segment was sealed or deleted since it was listed.
     """
-    data = storage.read_segment(segment)
     if segment.format == "jsonl":
-        yield from parse_segment(data, _source(storage, segment), within)
+        yield from parse_segment(storage.read_segment(segment), _source(storage, segment), within)
         return
-    import pyarrow as pa
+    from comply_lab.storage.arrow import in_window, table_to_entries
+    from comply_lab.storage.parts import decoding, read_part
 
-    from comply_lab.storage.arrow import in_window, read_parquet, table_to_entries
-
-    try:
-        table = read_parquet(data)
+    with decoding(storage, segment):
+        table = read_part(storage, segment)
         if within is not None:
             table = in_window(table, within)
         entries = list(table_to_entries(table))
-    except (pa.ArrowException, KeyError, TypeError, ValueError, OverflowError) as err:
-        raise corrupt_segment(storage, segment, err) from err
     yield from entries
 
 
-def corrupt_segment(storage: object, segment: Segment, err: Exception) -> CorruptSegmentError:
-    """Return the error for a segment that cannot be decoded at all."""
-    return CorruptSegmentError(
-        f"{segment.name} in {storage!r} is not a readable {segment.format} segment ({err}); "
-        "verify the log, and move the file aside to read the rest"
-    )
-
-
 def read_day_segments(
-    storage: SegmentSource, day: date, read: Callable[[Segment], T]
+    storage: SegmentSource,
+    day: date,
+    read: Callable[[Segment], T],
+    skipped: list[Segment] | None = None,
 ) -> Iterator[T]:
     """Apply ``read`` to every segment of a day once, even while segments are being sealed.
 
@@ -78,6 +73,13 @@ def read_day_segments(
     read — by *source* (see :func:`~comply_lab.storage.segments.source_key`), so the twin
     of a JSONL segment read before it was sealed is not read again. ``read`` must read
     its segment fully (or raise FileNotFoundError) before returning.
+
+    Args:
+        storage: The store.
+        day: The day partition.
+        read: What to do with each segment.
+        skipped: If given, a segment ``read`` finds damaged (CorruptSegmentError) is
+            appended to it and the day goes on; otherwise the error is raised.
     """
     key = getattr(storage, "source_of", None) or (lambda segment: source_key(segment.name))
     done: set[str] = set()
@@ -91,6 +93,12 @@ def read_day_segments(
                 result = read(segment)
             except FileNotFoundError:
                 vanished = True
+                continue
+            except CorruptSegmentError:
+                if skipped is None:
+                    raise
+                skipped.append(segment)
+                done.add(source)
                 continue
             done.add(source)
             yield result
@@ -117,12 +125,9 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
         if segment.entries is not None:
             total += segment.entries
         elif segment.format == "parquet":
-            import pyarrow.parquet as pq
+            from comply_lab.storage.parts import part_rows
 
-            from comply_lab.storage.arrow import native_reader
-
-            data = storage.read_segment(segment)
-            total += pq.ParquetFile(native_reader(data)).metadata.num_rows
+            total += part_rows(storage, segment)
         else:
             try:
                 total += summarize_jsonl(storage.read_segment(segment))[0]

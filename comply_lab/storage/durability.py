@@ -19,7 +19,6 @@ crash of the *machine* (power loss, kernel panic) may lose:
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -143,64 +142,3 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def temporary_name(path: Path) -> Path:
-    """Return a hidden temporary sibling of ``path`` naming this process.
-
-    ``.<name>.<pid>.<random>.tmp``: readers skip hidden files, and
-    :func:`sweep_temporaries` can tell one left by a killed process from one in use.
-    """
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def sweep_temporaries(folder: Path) -> list[Path]:
-    """Delete temporaries under ``folder`` left by processes that no longer run.
-
-    Returns:
-        The files deleted.
-    """
-    removed = []
-    for candidate in folder.rglob(".*.tmp"):
-        parts = candidate.name.rsplit(".", 3)
-        pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
-        if pid is None or _alive(pid):
-            continue
-        candidate.unlink(missing_ok=True)
-        removed.append(candidate)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def create_file(path: Path, body: bytes) -> bool:
-    """Create ``path`` holding ``body`` atomically and durably, never overwriting.
-
-    The bytes go to a temporary name, are fsynced, and are linked into place (``link``
-    fails if the target exists, unlike ``rename``), then the directory is fsynced.
-
-    Returns:
-        False if ``path`` already existed (it is left as it was).
-    """
-    temporary = temporary_name(path)
-    try:
-        with open(temporary, "wb") as file:
-            file.write(body)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_path(path.parent)
-    return True

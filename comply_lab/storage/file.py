@@ -22,28 +22,36 @@ holds a shared ``flock`` on the segment it appends to, so no segment in use is s
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
-import queue
 import threading
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab import _forksafe
 from comply_lab._tasks import run_tasks
-from comply_lab.errors import InvalidQueryError, SealWarning, StorageError
+from comply_lab.errors import ForeignFileError, InvalidQueryError, StorageError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.digest import prefix_sha256
-from comply_lab.storage.durability import FsyncPolicy, GroupCommit, sweep_temporaries
+from comply_lab.storage.durability import FsyncPolicy, GroupCommit
+from comply_lab.storage.folder import (
+    file_size,
+    links,
+    read_file,
+    remove_file,
+    scan,
+    sweep_temporaries,
+)
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
 from comply_lab.storage.lock import local_lock
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
@@ -61,7 +69,7 @@ from comply_lab.storage.segments import (
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from comply_lab.storage.seal import LocalSink, SealReport
+    from comply_lab.storage.seal import LocalSink, Sealer, SealReport
 
 StoreFormat = Literal["jsonl", "parquet"]
 SEALED = "_sealed"
@@ -137,7 +145,7 @@ class FileStorage(StorageBase):
         self._commit = GroupCommit(fsync, self._fsync, fsync_interval_s)
         self._lock = threading.Lock()
         self._open: _Open | None = None
-        self._sealer: _Sealer | None = None
+        self._sealer: Sealer | None = None
         self.signing_key = None if signing_key is None else load_private_key(signing_key)
         if heartbeat_s == "auto":
             heartbeat_s = DEFAULT_HEARTBEAT_S if format == "parquet" else 0
@@ -247,11 +255,15 @@ class FileStorage(StorageBase):
         return max(jsonl + sealed, default=0)
 
     def _open_segment(self, day: date, index: int) -> _Open:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         while True:
             path = self.path / jsonl_name(day, index)
             try:
-                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(path, flags, 0o644)
             except OSError as err:
+                if err.errno == errno.ELOOP:
+                    index += 1  # a link in the log is never appended to (verify: foreign)
+                    continue
                 raise StorageError(
                     f"cannot open log segment {path}: {err.strerror}; check that the directory "
                     "exists and is writable"
@@ -272,14 +284,14 @@ class FileStorage(StorageBase):
         except BlockingIOError:
             return False  # being sealed right now
         stat = os.fstat(fd)
-        if stat.st_nlink == 0 or stat.st_size >= self._limit:
+        if stat.st_nlink == 0 or stat.st_size >= self._limit or not S_ISREG(stat.st_mode):
             return False
         if self._is_sealed(day, index) or (self.path / parquet_name(day, day, index)).exists():
             # Sealed (or being sealed): this name was recreated by our open; no writer
             # ever appends to it again.
             if stat.st_size == 0:
                 with contextlib.suppress(OSError):
-                    os.unlink(self.path / jsonl_name(day, index))
+                    remove_file(self.path, jsonl_name(day, index))
             return False
         return True
 
@@ -302,9 +314,11 @@ class FileStorage(StorageBase):
             finally:
                 os.close(fd)
 
-    def _sealer_thread(self) -> _Sealer:
+    def _sealer_thread(self) -> Sealer:
+        from comply_lab.storage.seal import Sealer
+
         if self._sealer is None:
-            self._sealer = _Sealer(self.sink())
+            self._sealer = Sealer(self.sink())
         return self._sealer
 
     def _snapshots(self) -> Snapshots:
@@ -391,30 +405,19 @@ class FileStorage(StorageBase):
 
     # -- reading ---------------------------------------------------------------------
 
-    def _names(self) -> list[str]:
-        try:
-            return os.listdir(self.path)
-        except FileNotFoundError:
-            return []
+    # Listings leave symbolic links out: nothing is read, written or deleted through one.
 
     def _jsonl_segments(self) -> list[tuple[date, int]]:
-        found = [parse_jsonl_name(name) for name in self._names()]
+        found = [parse_jsonl_name(name) for name in scan(self.path)[0]]
         return sorted(item for item in found if item is not None)
 
     def _parts(self, day: date) -> list[str]:
-        try:
-            names = os.listdir(self.path / partition_dir(day))
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in names if parse_parquet_name(n) is not None)
+        names = scan(self.path, partition_dir(day))[0]
+        return [n for n in names if parse_parquet_name(n) is not None]
 
     def _sealed_indices(self, day: date) -> list[int]:
         found = [parse_parquet_name(n) for n in self._parts(day)]
-        try:
-            markers = os.listdir(self.path / SEALED)
-        except FileNotFoundError:
-            markers = []
-        found += [parse_jsonl_name(n) for n in markers]
+        found += [parse_jsonl_name(n) for n in scan(self.path, SEALED)[0]]
         return [item[1] for item in found if item is not None and item[0] == day]
 
     def _is_sealed(self, day: date, index: int) -> bool:
@@ -424,7 +427,7 @@ class FileStorage(StorageBase):
     def days(self) -> list[date]:
         """Return the days that hold JSONL or Parquet segments, oldest first."""
         found = {day for day, _ in self._jsonl_segments()}
-        for name in self._names():
+        for name in scan(self.path)[1]:
             day = parse_partition(name)
             if day is not None and self._parts(day):
                 found.add(day)
@@ -449,7 +452,7 @@ class FileStorage(StorageBase):
         hot = []
         for seg_day, index in self._jsonl_segments():
             name = jsonl_name(seg_day, index)
-            size = _size(self.path / name) if seg_day == day and live(seg_day, index) else None
+            size = file_size(self.path, name) if seg_day == day and live(seg_day, index) else None
             if size is not None:
                 hot.append(Segment(day, name, "jsonl", size, False))
         result = []
@@ -463,7 +466,7 @@ class FileStorage(StorageBase):
                 and (self.path / jsonl_name(*source)).exists()
             ):
                 continue  # sealing was cut short: the source is what was written
-            size = _size(self.path / rel)
+            size = file_size(self.path, rel)
             if size is not None:
                 count = counts.get(rel)
                 known = count if isinstance(count, int) else None
@@ -479,43 +482,46 @@ class FileStorage(StorageBase):
         return local_lock(self.path, operation)
 
     def data_files(self) -> list[str]:
-        """Return every file below the root that a dataset reader would read.
+        """Return every regular file below the root that a dataset reader would read.
 
         Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones)
-        are not walked. A symbolic link to a folder is listed as a name of its own.
+        are not walked; symbolic links are :meth:`links`.
         """
         found = []
         for folder, subfolders, files in os.walk(self.path):
             rel = Path(folder).relative_to(self.path)
             prefix = "" if rel == Path(".") else f"{rel.as_posix()}/"
-            entered = []
-            for name in subfolders:
-                if (Path(folder) / name).is_symlink():
-                    found.append(prefix + name)
-                elif not name.startswith(("_", ".")) or name.startswith("date="):
-                    entered.append(name)
-            subfolders[:] = entered
-            found += [prefix + name for name in files]
-        return sorted(name for name in found if reader_visible(name))
+            subfolders[:] = [
+                name
+                for name in subfolders
+                if not name.startswith(("_", ".")) or name.startswith("date=")
+            ]
+            found += [prefix + name for name in files if reader_visible(prefix + name)]
+        return sorted(name for name in found if not os.path.islink(self.path / name))
+
+    def links(self) -> list[str]:
+        """Return every symbolic link below the root: never followed, reported ``foreign``."""
+        return links(self.path)
 
     def read_segment(self, segment: Segment) -> bytes:
         """Return a segment's bytes.
 
         Raises:
             FileNotFoundError: the segment was sealed or deleted since it was listed.
+            ForeignFileError: it became a symbolic link: never followed.
         """
         try:
-            return (self.path / segment.name).read_bytes()
-        except FileNotFoundError:
+            return read_file(self.path, segment.name)
+        except (FileNotFoundError, ForeignFileError):
             raise
         except OSError as err:
             raise StorageError(f"cannot read {self.path / segment.name}: {err.strerror}") from err
 
     def read_metadata(self, name: str) -> bytes:
-        """Return a metadata file of the store; b"" if it does not exist."""
+        """Return a metadata file of the store; b"" if it does not exist or is a link."""
         try:
-            return (self.path / name).read_bytes()
-        except FileNotFoundError:
+            return read_file(self.path, name)
+        except (FileNotFoundError, ForeignFileError):
             return b""
 
     def append_metadata(self, name: str, record: dict[str, Any]) -> None:
@@ -545,9 +551,9 @@ class FileStorage(StorageBase):
             append_record(self.path, record, RETENTION, self.signing_key)
         for seg in segments:
             try:
-                (self.path / seg.name).unlink()
-            except FileNotFoundError:
-                continue
+                remove_file(self.path, seg.name)
+            except ForeignFileError:
+                raise
             except OSError as err:
                 raise StorageError(
                     f"cannot delete {self.path / seg.name}: {err.strerror}; fix permissions and "
@@ -556,48 +562,3 @@ class FileStorage(StorageBase):
         with contextlib.suppress(OSError):
             (self.path / partition_dir(day)).rmdir()
         return count
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return None
-
-
-class _Sealer:
-    """Seals closed segments in a background thread, so ``log()`` never waits for it."""
-
-    def __init__(self, sink: LocalSink) -> None:
-        self._sink = sink
-        self._root = sink.root
-        self._queue: queue.Queue[tuple[date, int] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="comply-lab-sealer", daemon=True)
-        self._thread.start()
-
-    def submit(self, day: date, index: int) -> None:
-        self._queue.put((day, index))
-
-    def drain(self) -> None:
-        self._queue.join()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        from comply_lab.storage.seal import seal_segment
-
-        while (item := self._queue.get()) is not None:
-            try:
-                seal_segment(self._root, *item, self._sink)
-            except Exception as err:
-                warnings.warn(
-                    f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "
-                    "readable as JSONL and is sealed again at close() or seal()",
-                    SealWarning,
-                    stacklevel=1,
-                )
-            finally:
-                self._queue.task_done()
-        self._queue.task_done()

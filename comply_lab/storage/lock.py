@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from comply_lab.errors import ConcurrentOperationError
+from comply_lab.storage.folder import Folder
 
 if TYPE_CHECKING:
     from comply_lab.storage.s3 import S3Storage
@@ -69,8 +70,10 @@ def local_lock(root: Path, operation: str) -> Iterator[None]:
 
     Raises:
         ConcurrentOperationError: another process (or thread) holds it.
+        ForeignFileError: the lock file is a symbolic link.
     """
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    with Folder(root) as folder:
+        fd = folder.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,7 +28,9 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import GENESIS_HASH, format_timestamp
+from comply_lab.errors import ForeignFileError
 from comply_lab.integrity.signing import key_id, sign
+from comply_lab.storage.folder import Folder, read_file
 
 MANIFEST = "_manifest.jsonl"
 RETENTION = "_retention.jsonl"
@@ -175,9 +177,9 @@ def trail_head(data: bytes) -> tuple[int, str | None]:
 def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
     """Return the readable records of a metadata file of the store at ``root``."""
     try:
-        data = (root / name).read_bytes()
-    except FileNotFoundError:
-        return []
+        data = read_file(root, name)
+    except (FileNotFoundError, ForeignFileError):
+        return []  # a link is never followed: verification reports it as foreign
     return [record for _, record in parse_records(data) if record is not None]
 
 
@@ -205,8 +207,12 @@ def append_record(
 
     Returns:
         The record as written, with ``prev_record_hash``, signature and ``record_hash``.
+
+    Raises:
+        ForeignFileError: the file is a symbolic link: nothing is written through it.
     """
-    fd = os.open(root / name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    with Folder(root) as folder:
+        fd = folder.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size

@@ -28,10 +28,10 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc
+from comply_lab._time import TimeLike, day_end, day_start, days_before, to_range, to_utc
 from comply_lab.audit.entry import AuditEntry, format_timestamp
 from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
 from comply_lab.integrity.authority import authority
@@ -387,8 +387,8 @@ def plan_retention(
             "at least that, or pass override='<reason>' to go below it (the override is "
             "recorded with every deletion)"
         )
-    cutoff = moment - timedelta(days=days)
-    young = None if floor is None else moment - timedelta(days=floor)
+    cutoff = days_before(moment, days)
+    young = None if floor is None else days_before(moment, floor)
     rows = [
         _plan_partition(storage, day, cutoff, policy, count, young, override)
         for day in storage.days()
@@ -486,7 +486,7 @@ def _apply(
         if held:
             result.kept[row.partition] = "placed under hold after planning: " + ", ".join(held)
             continue
-        young = floor is not None and day_end(row.partition) >= plan.now - timedelta(days=floor)
+        young = floor is not None and day_end(row.partition) >= days_before(plan.now, floor)
         if young and not plan.override:
             result.kept[row.partition] = f"within the minimum retention of {floor} days"
             continue

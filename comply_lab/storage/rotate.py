@@ -42,9 +42,9 @@ from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.audit.keyring import ContentKeys, key_id_of
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
-from comply_lab.storage.arrow import read_parquet
 from comply_lab.storage.base import Storage, maintenance
 from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.parts import read_part
 from comply_lab.storage.seal import Sink
 
 _CHAIN_FIELDS = ("prev_record_hash", "record_hash", "signature", "signer")
@@ -106,7 +106,7 @@ def _rotate(
             record = records.get(segment.name)
             if segment.format != "parquet" or not segment.sealed or record is None:
                 continue
-            table = read_parquet(storage.read_segment(segment))
+            table = read_part(storage, segment)
             rotated, written = _reencrypt(table, keys, legacy, day)
             if not written:
                 continue

@@ -69,6 +69,7 @@ from comply_lab.storage.s3_client import (
 from comply_lab.storage.s3_sink import S3Sink
 from comply_lab.storage.segments import (
     Segment,
+    day_digits,
     is_sealed_object,
     parse_jsonl_name,
     reader_visible,
@@ -524,7 +525,7 @@ class S3Storage(StorageBase):
             spool_id = self.spool_id
             for segment in spool.segments(day):
                 found = parse_jsonl_name(segment.name)
-                if found and f"part-{found[0]:%Y%m%d}-{found[1]:03d}-{spool_id}" in uploaded:
+                if found and f"part-{day_digits(found[0])}-{found[1]:03d}-{spool_id}" in uploaded:
                     continue  # uploaded; the local copy is about to go
                 result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
         return result
@@ -552,6 +553,10 @@ class S3Storage(StorageBase):
             ):
                 found += [n for n, _ in self.list_objects(name)]
         return sorted(name for name in found if reader_visible(name))
+
+    def links(self) -> list[str]:
+        """Return the symbolic links in the bucket: an object store has none."""
+        return []
 
     def source_of(self, segment: Segment) -> str:
         """Return what a segment was made from; a spooled one and its upload share it."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
 from comply_lab.storage.manifest import MANIFEST, parse_records
-from comply_lab.storage.segments import STAGING
+from comply_lab.storage.segments import STAGING, day_digits
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,13 +39,14 @@ class S3Sink:
         """Return the object name of a sealed part (it carries the spool's id)."""
         ext = "parquet" if self.store.format == "parquet" else "jsonl"
         return (
-            f"date={part_day.isoformat()}/part-{source_day:%Y%m%d}-{index:03d}-"
+            f"date={part_day.isoformat()}/part-{day_digits(source_day)}-{index:03d}-"
             f"{self.spool_id}.{ext}"
         )
 
     def store_part(self, name: str, table: Any) -> tuple[str, int]:
         """Stage ``table`` for :meth:`publish`; a part published already must hold its rows."""
         from comply_lab.storage.arrow import parquet_bytes, read_parquet, table_to_jsonl
+        from comply_lab.storage.parts import DECODE_ERRORS
         from comply_lab.storage.seal import check_part
 
         body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
@@ -59,7 +60,11 @@ class S3Sink:
             where = f"s3://{self.store.bucket}/{self.store._key(name)}"
             if not name.endswith(".parquet"):
                 raise IntegrityError(f"{where} exists with other content; the spool is kept")
-            check_part(read_parquet(existing), table, where)
+            try:
+                stored = read_parquet(existing)
+            except DECODE_ERRORS:
+                stored = None  # damaged: not the part it must be
+            check_part(stored, table, where)
         return hashlib.sha256(existing).hexdigest(), len(existing)
 
     def publish(self, name: str) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from comply_lab._gcpause import paused_gc
-from comply_lab._time import TimeLike, day_start, to_range
+from comply_lab._time import TimeLike, day_end, day_start, to_range
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
@@ -22,8 +22,6 @@ from comply_lab.storage.decode import read_day
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.segments import Segment
 
-_DAY = timedelta(days=1)
-_TICK = timedelta(microseconds=1)
 _BY_TIME = operator.attrgetter("timestamp", "id")
 
 
@@ -83,9 +81,7 @@ def select_segments(storage: Storage, lo: datetime | None, hi: datetime | None) 
 
 def covers_day(lo: datetime | None, hi: datetime | None, day: date) -> bool:
     """Return True if ``[lo, hi]`` holds the whole of ``day``."""
-    return (lo is None or lo <= day_start(day)) and (
-        hi is None or day_start(day) + _DAY - _TICK <= hi
-    )
+    return (lo is None or lo <= day_start(day)) and (hi is None or day_end(day) <= hi)
 
 
 def iter_range(

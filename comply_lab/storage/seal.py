@@ -22,7 +22,11 @@ an entry.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import queue
+import stat
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -32,19 +36,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
-from comply_lab.errors import CorruptLineWarning, IntegrityError, InvalidQueryError, StorageError
+from comply_lab.errors import (
+    CorruptLineWarning,
+    IntegrityError,
+    InvalidQueryError,
+    SealWarning,
+    StorageError,
+)
 from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
-from comply_lab.storage.arrow import entries_to_table, write_parquet
-from comply_lab.storage.digest import file_sha256
-from comply_lab.storage.durability import create_file, fsync_path, sweep_temporaries
+from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
+from comply_lab.storage.folder import Folder, refused, sweep_temporaries
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import append_record, read_records
-from comply_lab.storage.segments import STAGING, jsonl_name, parquet_name
+from comply_lab.storage.segments import STAGING, jsonl_name, parquet_name, parse_partition
 
 QUARANTINE = "_quarantine"
 
@@ -164,11 +172,7 @@ class LocalSink:
 
     def store_part(self, name: str, table: pa.Table) -> tuple[str, int]:
         """Write the part atomically unless present, then read it back and compare."""
-        path = self.root / name
-        if not path.exists():
-            write_parquet(table, path)
-        check_part(pq.read_table(path) if path.exists() else None, table, str(path))
-        return file_sha256(path), path.stat().st_size
+        return _write_part(self.root, name, table, replace=False)
 
     def recorded(self) -> set[str]:
         """Return the segments in ``_manifest.jsonl``."""
@@ -194,36 +198,69 @@ class LocalSink:
 
     def stage(self, name: str, table: pa.Table) -> tuple[str, int]:
         """Write ``_staging/<name>`` atomically and read it back."""
-        path = self.root / STAGING / name
-        path.unlink(missing_ok=True)  # an earlier attempt's, never recorded
-        write_parquet(table, path)
-        check_part(pq.read_table(path), table, str(path))
-        return file_sha256(path), path.stat().st_size
+        return _write_part(self.root, f"{STAGING}/{name}", table, replace=True)
 
     def staged(self) -> dict[str, str]:
         """Return ``_staging/`` parts and their digests."""
-        folder = self.root / STAGING
-        sweep_temporaries(folder)  # what a killed rotation left half-written
-        return {
-            path.relative_to(folder).as_posix(): file_sha256(path)
-            for path in sorted(folder.glob("date=*/*.parquet"))
-        }
+        found = {}
+        sweep_temporaries(self.root, STAGING)  # what a killed rotation left half-written
+        try:
+            staging = Folder(self.root, STAGING)
+        except FileNotFoundError:
+            return {}
+        with staging:
+            partitions = [n for n in staging.names() if parse_partition(n) is not None]
+        for partition in sorted(partitions):
+            with Folder(self.root, f"{STAGING}/{partition}") as folder:
+                for base in sorted(folder.names()):
+                    if base.endswith(".parquet") and folder.is_file(base):
+                        digest = hashlib.sha256(folder.read(base)).hexdigest()
+                        found[f"{partition}/{base}"] = digest
+        return found
 
     def commit(self, name: str) -> None:
         """Rename the staged generation over the part (atomic), fsync both folders."""
-        staged = self.root / STAGING / name
-        os.replace(staged, self.root / name)
-        fsync_path((self.root / name).parent)
-        fsync_path(staged.parent)
+        partition, base = name.rsplit("/", 1)
+        with (
+            Folder(self.root, f"{STAGING}/{partition}") as staged,
+            Folder(self.root, partition) as target,
+        ):
+            target.replace(staged, base)
 
     def discard(self, name: str) -> None:
         """Delete ``_staging/<name>``."""
-        (self.root / STAGING / name).unlink(missing_ok=True)
+        partition, base = name.rsplit("/", 1)
+        with Folder(self.root, f"{STAGING}/{partition}") as folder:
+            folder.unlink(base, missing_ok=True)
 
     def digest(self, name: str) -> str | None:
         """Return the SHA-256 of the part's file."""
-        path = self.root / name
-        return file_sha256(path) if path.exists() else None
+        partition, base = name.rsplit("/", 1)
+        try:
+            with Folder(self.root, partition) as folder:
+                return hashlib.sha256(folder.read(base)).hexdigest()
+        except FileNotFoundError:
+            return None
+
+
+def _write_part(root: Path, name: str, table: pa.Table, *, replace: bool) -> tuple[str, int]:
+    """Write a Parquet part ``name`` below ``root`` atomically, read it back and compare.
+
+    An existing part is kept (and compared) unless ``replace``: a staged generation left by
+    an attempt that was never recorded is written afresh.
+
+    Returns:
+        The SHA-256 and size of the stored bytes.
+    """
+    folder_name, base = name.rsplit("/", 1)
+    with Folder(root, folder_name, create=True) as folder:
+        if replace:
+            folder.unlink(base, missing_ok=True)
+        if not folder.is_file(base):
+            folder.write_with(base, lambda file: write_parquet(table, file))
+        stored = folder.read(base)
+    check_part(read_parquet(stored), table, str(root / name))
+    return hashlib.sha256(stored).hexdigest(), len(stored)
 
 
 def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) -> SealReport:
@@ -240,33 +277,38 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
     """
     name = jsonl_name(day, index)
     report = SealReport()
-    try:
-        fd = os.open(root / name, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return report  # sealed meanwhile by another process
-    try:
+    with Folder(root) as folder:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            report.in_use.append(name)
+            fd = folder.open(name, os.O_RDONLY)
+        except FileNotFoundError:
+            return report  # sealed meanwhile by another process
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                report.in_use.append(name)
+                return report
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise refused(root / name)
+            if info.st_nlink == 0:
+                return report  # sealed and deleted while we waited
+            data = _read_all(fd)
+            entries, damaged = parse_source(data, name)
+            target = sink or LocalSink(root)
+            tampered = invalid_ids(data, entries)
+            write_parts(target, day, index, name, entries, damaged, report, tampered)
+            if damaged:
+                target.quarantine(name, data)
+            _mark_sealed(root, name)
+            # A writer that found the name sealed may have removed an empty file it recreated.
+            folder.unlink(name, missing_ok=True)
+            folder.fsync()
+            report.sealed.append(name)
+            report.damaged_lines += damaged
             return report
-        if os.fstat(fd).st_nlink == 0:
-            return report  # sealed and deleted while we waited
-        data = _read_all(fd)
-        entries, damaged = parse_source(data, name)
-        target = sink or LocalSink(root)
-        write_parts(target, day, index, name, entries, damaged, report, invalid_ids(data, entries))
-        if damaged:
-            target.quarantine(name, data)
-        _mark_sealed(root, name)
-        # A writer that found the name sealed may have removed an empty file it recreated.
-        (root / name).unlink(missing_ok=True)
-        fsync_path(root)
-        report.sealed.append(name)
-        report.damaged_lines += damaged
-        return report
-    finally:
-        os.close(fd)
+        finally:
+            os.close(fd)
 
 
 def seal_day(
@@ -292,10 +334,8 @@ def _mark_sealed(root: Path, name: str) -> None:
     """Leave a marker so the segment's name (and index) is never used again."""
     from comply_lab.storage.file import SEALED
 
-    folder = root / SEALED
-    folder.mkdir(exist_ok=True)
-    (folder / name).touch()
-    fsync_path(folder)
+    with Folder(root, SEALED, create=True) as folder:
+        folder.create(name, b"")
 
 
 def _read_all(fd: int) -> bytes:
@@ -432,9 +472,10 @@ def _manifest_record(
 
 
 def _quarantine(root: Path, name: str, data: bytes) -> None:
-    target = root / QUARANTINE / name
-    target.parent.mkdir(exist_ok=True)
-    create_file(target, data)
+    """Keep a segment's bytes, readable by the owner only (damaged lines may hold content)."""
+    with Folder(root, QUARANTINE, create=True) as folder:
+        if not folder.create(name, data, mode=0o600) and not folder.is_file(name):
+            raise refused(folder.path / name)  # a link in the way: the source is kept
 
 
 def _now() -> str:
@@ -485,3 +526,42 @@ def compact(
     local = FileStorage(root, signing_key=signing_key)
     with local.maintenance("compaction"):
         return local.seal(executor)
+
+
+class Sealer:
+    """Seals closed segments in a background thread, so ``log()`` never waits for it."""
+
+    def __init__(self, sink: LocalSink) -> None:
+        self._sink = sink
+        self._root = sink.root
+        self._queue: queue.Queue[tuple[date, int] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="comply-lab-sealer", daemon=True)
+        self._thread.start()
+
+    def submit(self, day: date, index: int) -> None:
+        """Queue a closed segment for sealing."""
+        self._queue.put((day, index))
+
+    def drain(self) -> None:
+        """Wait until everything queued so far is sealed (or warned about)."""
+        self._queue.join()
+
+    def stop(self) -> None:
+        """Seal what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                seal_segment(self._root, *item, self._sink)
+            except Exception as err:
+                warnings.warn(
+                    f"could not seal {jsonl_name(*item)} in {self._root}: {err}; it stays "
+                    "readable as JSONL and is sealed again at close() or seal()",
+                    SealWarning,
+                    stacklevel=1,
+                )
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()

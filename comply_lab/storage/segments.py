@@ -57,9 +57,14 @@ class Segment:
     entries: int | None = None
 
 
+def day_digits(day: date) -> str:
+    """Return ``YYYYMMDD`` for ``day``, four-digit year included (strftime drops zeros)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
 def jsonl_name(day: date, index: int) -> str:
     """Return the name of JSONL segment ``index`` (0 is the first) of ``day``."""
-    stem = f"audit_{day:%Y%m%d}"
+    stem = f"audit_{day_digits(day)}"
     return f"{stem}.jsonl" if index == 0 else f"{stem}_{index:03d}.jsonl"
 
 
@@ -70,7 +75,7 @@ def partition_dir(day: date) -> str:
 
 def parquet_name(partition: date, source_day: date, index: int) -> str:
     """Return the path of the Parquet segment sealed from JSONL segment (source_day, index)."""
-    return f"{partition_dir(partition)}/part-{source_day:%Y%m%d}-{index:03d}.parquet"
+    return f"{partition_dir(partition)}/part-{day_digits(source_day)}-{index:03d}.parquet"
 
 
 def parse_jsonl_name(name: str) -> tuple[date, int] | None:

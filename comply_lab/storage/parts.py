@@ -1,0 +1,193 @@
+"""Decoding sealed Parquet parts: typed errors for damage, a bound on what a part may expand to.
+
+Every reader of Parquet parts (the lab's scans, the logger's queries, counts, retention,
+key rotation, verification) decodes through this module, so that:
+
+- **Damage is a** :class:`~comply_lab.errors.CorruptSegmentError` naming the part and what
+  is wrong — a bad footer, a failed decompression, a truncation, junk bytes, a column of the
+  wrong type, metadata that is not a JSON object — never a raw ``OSError`` from Arrow. A part
+  that vanished since it was listed still raises ``FileNotFoundError``: the day is listed
+  again (see :func:`~comply_lab.storage.decode.read_day_segments`).
+- **Decompression bombs are refused before decoding.** The footer is read first: a part
+  that declares more rows than its manifest record, or more decoded bytes than
+  :data:`EXPANSION_LIMIT` times its stored size (and more than :data:`EXPANSION_FLOOR`), is
+  decoded only if its bytes are exactly those its manifest record vouches for (SHA-256), as
+  a part this project sealed from very repetitive content would be. Memory while decoding a
+  part therefore stays within a small multiple of the size its footer declares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from comply_lab.errors import CorruptRecordError, CorruptSegmentError
+from comply_lab.storage.arrow import native_reader
+from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.segments import Segment
+
+EXPANSION_LIMIT = 32
+"""How many times its stored size a part not vouched for may declare once decoded."""
+EXPANSION_FLOOR = 64 * 2**20
+"""Declared decoded sizes up to this are always decoded (small parts compress well)."""
+
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    pa.ArrowException,
+    OSError,
+    CorruptRecordError,
+    KeyError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    IndexError,
+    MemoryError,
+)
+"""What decoding damaged Parquet raises, from Arrow, Thrift, the codecs and the entry model."""
+
+
+class PartSource(Protocol):
+    """What decoding a part needs of a store."""
+
+    def read_segment(self, segment: Segment) -> bytes:
+        """Return a segment's bytes."""
+        ...
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file's bytes (empty if there is none)."""
+        ...
+
+
+def corrupt_segment(storage: object, segment: Segment, err: BaseException) -> CorruptSegmentError:
+    """Return the error for a segment that cannot be decoded."""
+    return CorruptSegmentError(
+        f"{segment.name} in {storage!r} is not a readable {segment.format} segment ({err}); "
+        "verify the log, and move the file aside to read the rest"
+    )
+
+
+@contextmanager
+def decoding(storage: object, segment: Segment) -> Iterator[None]:
+    """Turn what decoding damaged bytes raises into :class:`CorruptSegmentError`.
+
+    ``FileNotFoundError`` (the segment vanished since it was listed) passes through.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except CorruptSegmentError:
+        raise
+    except DECODE_ERRORS as err:
+        raise corrupt_segment(storage, segment, err) from err
+
+
+def read_part(storage: PartSource, segment: Segment, **options: Any) -> pa.Table:
+    """Decode a stored Parquet part (``options`` as for ``pyarrow.parquet.read_table``).
+
+    A local file is read in place (only the columns and row groups asked for); other
+    stores' bytes are copied into Arrow's memory first (see
+    :func:`~comply_lab.storage.arrow.native_reader`).
+
+    Raises:
+        CorruptSegmentError: the part is damaged, or refused as a decompression bomb.
+        FileNotFoundError: the part vanished since it was listed.
+    """
+    local = getattr(storage, "local_path", None)
+    with decoding(storage, segment):
+        if local is not None:
+            source: Any = str(local(segment))
+            size = segment.size or _file_size(source)
+        else:
+            data = storage.read_segment(segment)
+            source, size = native_reader(data), len(data)
+        check_footer(storage, segment, pq.read_metadata(source), size)
+        if local is None:
+            source.seek(0)
+        return pq.read_table(source, **options)
+
+
+def decode_part(
+    storage: PartSource, segment: Segment, data: bytes, *, count_rows: bool = True, **options: Any
+) -> pa.Table:
+    """Decode a part's bytes already in hand, with the checks of :func:`read_part`.
+
+    Verification passes ``count_rows=False`` to decode a part that grew beyond its
+    record (to name the entries added); the bound on decoded bytes still holds.
+    """
+    with decoding(storage, segment):
+        reader = native_reader(data)
+        footer = pq.read_metadata(reader)
+        check_footer(storage, segment, footer, len(data), data, count_rows=count_rows)
+        reader.seek(0)
+        return pq.read_table(reader, **options)
+
+
+def part_rows(storage: PartSource, segment: Segment) -> int:
+    """Return how many rows a part's footer declares (typed errors as :func:`read_part`)."""
+    local = getattr(storage, "local_path", None)
+    with decoding(storage, segment):
+        if local is not None:
+            return int(pq.read_metadata(str(local(segment))).num_rows)
+        return int(pq.read_metadata(native_reader(storage.read_segment(segment))).num_rows)
+
+
+def check_footer(
+    storage: PartSource,
+    segment: Segment,
+    footer: pq.FileMetaData,
+    stored: int,
+    data: bytes | None = None,
+    *,
+    count_rows: bool = True,
+) -> None:
+    """Refuse a part whose footer declares more than its manifest record or a bomb's expansion.
+
+    Args:
+        storage: Where the part and its manifest are.
+        segment: The part; ``segment.entries`` is its manifest record's count, if any.
+        footer: The part's Parquet footer.
+        stored: The part's size in bytes.
+        data: The part's bytes, if already read (to compare with its record's SHA-256).
+        count_rows: Whether to refuse more rows than the record holds.
+
+    Raises:
+        CorruptSegmentError: more rows than the record, or an expansion no record vouches for.
+    """
+    if count_rows and segment.entries is not None and footer.num_rows > segment.entries:
+        raise CorruptSegmentError(
+            f"{segment.name} in {storage!r} declares {footer.num_rows} rows but its manifest "
+            f"record holds {segment.entries}: refused before decoding; verify the log"
+        )
+    declared = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
+    if declared <= max(EXPANSION_FLOOR, EXPANSION_LIMIT * stored):
+        return
+    if _vouched(storage, segment, data):
+        return
+    raise CorruptSegmentError(
+        f"{segment.name} in {storage!r} declares {declared} bytes once decoded from {stored} "
+        f"stored (more than {EXPANSION_LIMIT} times), and no manifest record vouches for its "
+        "bytes: refused before decoding, as a decompression bomb would be; verify the log, "
+        "and move the file aside to read the rest"
+    )
+
+
+def _vouched(storage: PartSource, segment: Segment, data: bytes | None) -> bool:
+    """Whether the last manifest record of the part holds the SHA-256 of its bytes."""
+    expected = None
+    for _, record in parse_records(storage.read_metadata(MANIFEST)):
+        if record is not None and record.get("segment") == segment.name:
+            expected = record.get("sha256")
+    if expected is None:
+        return False
+    body = data if data is not None else storage.read_segment(segment)
+    return bool(hashlib.sha256(body).hexdigest() == expected)
+
+
+def _file_size(path: str) -> int:
+    return os.stat(path).st_size
