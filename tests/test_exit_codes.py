@@ -10,11 +10,9 @@ tool's files, and require the documented exit code from every run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from comply_lab.storage.seal import compact
+from tests.conftest import original_record
 
 RUNS = 12
 SCRIPT = """
@@ -37,32 +36,10 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("migrated")
     start = datetime(2026, 1, 1)
     for day in range(31):
-        lines = []
-        for i in range(60):
-            stamp = start + timedelta(days=day, minutes=23 * i)
-            lines.append(
-                json.dumps(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "timestamp": stamp.isoformat(),
-                        "input_hash": hashlib.sha256(f"q{day}-{i}".encode()).hexdigest(),
-                        "output_hash": hashlib.sha256(b"a").hexdigest(),
-                        "input_content": None,
-                        "output_content": None,
-                        "provider": "openai",
-                        "model": "gpt-4",
-                        "conversation_id": None,
-                        "safety_passed": True,
-                        "detectors_triggered": [],
-                        "block_reason": None,
-                        "alerts": [],
-                        "latency_ms": 12.0,
-                        "input_tokens": None,
-                        "output_tokens": None,
-                        "metadata": {},
-                    }
-                )
-            )
+        lines = [
+            json.dumps(original_record(start + timedelta(days=day, minutes=23 * i), f"q{day}-{i}"))
+            for i in range(60)
+        ]
         (root / f"audit_{start + timedelta(days=day):%Y%m%d}.jsonl").write_text(
             "\n".join(lines) + "\n"
         )

@@ -50,7 +50,7 @@ def _state(folder: Path) -> dict[str, bytes | str]:
 
 @pytest.fixture
 def outside(tmp_path: Path) -> Path:
-    """A folder outside the log, with a file and a folder that links will point at."""
+    """Return a folder outside the log, with a file and a folder for links to point at."""
     out = tmp_path / "outside"
     (out / "folder").mkdir(parents=True)
     (out / "folder" / "part-20260101-000.parquet").write_bytes(b"not the log's part\n")
@@ -71,6 +71,14 @@ def _log(path: Path, days: int = 3, fmt: str = "parquet", close: bool = True) ->
     if close:
         storage.close()
     return storage
+
+
+def _rotated(tmp_path: Path) -> tuple[Path, FileStorage]:
+    """Return an open one-day log whose segment is rotated, ready to seal."""
+    log = tmp_path / "log"
+    storage = _log(log, days=1, close=False)
+    storage.rotate()
+    return log, storage
 
 
 def _foreign(log: Path) -> set[str]:
@@ -97,9 +105,7 @@ class TestLogging:
 
     def test_sealing_refuses_a_linked_partition(self, tmp_path: Path, outside: Path):
         """The JSONL source stays whole; once the link is gone, sealing finishes."""
-        log = tmp_path / "log"
-        storage = _log(log, days=1, close=False)
-        storage.rotate()
+        log, storage = _rotated(tmp_path)
         (log / f"date={DAY}").symlink_to(outside / "folder", target_is_directory=True)
         with pytest.raises(ForeignFileError, match="symbolic link"):
             _unchanged(outside, storage.seal)
@@ -113,9 +119,7 @@ class TestLogging:
     def test_sealing_never_writes_a_linked_marker_or_trail(
         self, tmp_path: Path, outside: Path, link: str
     ):
-        log = tmp_path / "log"
-        storage = _log(log, days=1, close=False)
-        storage.rotate()
+        log, storage = _rotated(tmp_path)
         target = outside / ("folder" if link == "_sealed" else "victim.jsonl")
         (log / link).symlink_to(target)
         with pytest.raises(ForeignFileError):
@@ -131,9 +135,7 @@ class TestQuarantine:
         self, tmp_path: Path, outside: Path, linked: str
     ):
         """The source with its damaged line is kept; the quarantine copy is owner-only."""
-        log = tmp_path / "log"
-        storage = _log(log, days=1, close=False)
-        storage.rotate()
+        log, storage = _rotated(tmp_path)
         with open(log / jsonl_name(DAY, 0), "ab") as f:
             f.write(b'{"torn": \n')
         if linked == "folder":

@@ -134,6 +134,22 @@ class Query:
             result = result & part
         return result
 
+    def filter_columns(self) -> list[str]:
+        """Return the columns :meth:`expression` reads."""
+        names = [
+            column
+            for column, value in (
+                ("timestamp", self.start if self.start is not None else self.end),
+                ("provider", self.provider),
+                ("model", self.model),
+                ("conversation_id", self.conversation_id),
+                ("id", self.ids),
+                ("safety_passed", self.safety_passed),
+            )
+            if value is not None
+        ]
+        return names
+
     def read_columns(self) -> list[str]:
         """Return the columns to read: those asked for plus those the filters need."""
         needed = list(self.columns)

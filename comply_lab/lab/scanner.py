@@ -19,7 +19,7 @@ import pyarrow as pa
 from comply_lab._progress import progress_bar
 from comply_lab.errors import CorruptSegmentWarning, InvalidQueryError
 from comply_lab.lab.query import Query
-from comply_lab.storage.arrow import SCHEMA, entries_to_table
+from comply_lab.storage.arrow import entries_to_table
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import read_day_segments, segment_entries
 from comply_lab.storage.parts import decoding, read_part
@@ -102,7 +102,14 @@ def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
     expression = query.expression()
     if segment.format == "parquet":
         with decoding(storage, segment):
-            table = read_part(storage, segment, columns=columns, filters=expression, schema=SCHEMA)
+            table = read_part(
+                storage,
+                segment,
+                columns=columns,
+                filters=expression,
+                filter_columns=query.filter_columns(),
+                within=(query.start, query.end),
+            )
             return [query.finish(b) for b in table.to_batches(BATCH_ROWS) if b.num_rows]
     table = entries_to_table(list(segment_entries(storage, segment)))
     if expression is not None:

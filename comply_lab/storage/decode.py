@@ -53,7 +53,7 @@ def segment_entries(
     from comply_lab.storage.parts import decoding, read_part
 
     with decoding(storage, segment):
-        table = read_part(storage, segment)
+        table = read_part(storage, segment, within=within)
         if within is not None:
             table = in_window(table, within)
         entries = list(table_to_entries(table))

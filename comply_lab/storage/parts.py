@@ -5,9 +5,10 @@ key rotation, verification) decodes through this module, so that:
 
 - **Damage is a** :class:`~comply_lab.errors.CorruptSegmentError` naming the part and what
   is wrong — a bad footer, a failed decompression, a truncation, junk bytes, a column of the
-  wrong type, metadata that is not a JSON object — never a raw ``OSError`` from Arrow. A part
-  that vanished since it was listed still raises ``FileNotFoundError``: the day is listed
-  again (see :func:`~comply_lab.storage.decode.read_day_segments`).
+  wrong type, text that is not UTF-8, metadata that is not a JSON object — never a raw
+  ``OSError`` from Arrow. A part that vanished since it was listed still raises
+  ``FileNotFoundError``: the day is listed again (see
+  :func:`~comply_lab.storage.decode.read_day_segments`).
 - **Decompression bombs are refused before decoding.** The footer is read first: a part
   that declares more rows than its manifest record, or more decoded bytes than
   :data:`EXPANSION_LIMIT` times its stored size (and more than :data:`EXPANSION_FLOOR`), is
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from comply_lab.errors import CorruptRecordError, CorruptSegmentError
-from comply_lab.storage.arrow import native_reader
+from comply_lab.errors import ComplyLabError, CorruptRecordError, CorruptSegmentError
+from comply_lab.storage.arrow import SCHEMA, native_reader
+from comply_lab.storage.jsonl import Window
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.segments import Segment
 
@@ -49,6 +53,8 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     MemoryError,
 )
 """What decoding damaged Parquet raises, from Arrow, Thrift, the codecs and the entry model."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class PartSource(Protocol):
@@ -75,24 +81,46 @@ def corrupt_segment(storage: object, segment: Segment, err: BaseException) -> Co
 def decoding(storage: object, segment: Segment) -> Iterator[None]:
     """Turn what decoding damaged bytes raises into :class:`CorruptSegmentError`.
 
-    ``FileNotFoundError`` (the segment vanished since it was listed) passes through.
+    ``FileNotFoundError`` (the segment vanished since it was listed) and comply_lab's own
+    errors (a ``StorageError`` reading the bytes, say) pass through; a record that is not
+    a valid entry (``CorruptRecordError``) is damage of the segment.
     """
     try:
         yield
     except FileNotFoundError:
         raise
-    except CorruptSegmentError:
+    except CorruptRecordError as err:
+        raise corrupt_segment(storage, segment, err) from err
+    except ComplyLabError:
         raise
     except DECODE_ERRORS as err:
         raise corrupt_segment(storage, segment, err) from err
 
 
-def read_part(storage: PartSource, segment: Segment, **options: Any) -> pa.Table:
-    """Decode a stored Parquet part (``options`` as for ``pyarrow.parquet.read_table``).
+def read_part(
+    storage: PartSource,
+    segment: Segment,
+    *,
+    columns: Sequence[str] | None = None,
+    filters: pc.Expression | None = None,
+    filter_columns: Sequence[str] = (),
+    within: Window | None = None,
+) -> pa.Table:
+    """Decode a stored Parquet part into a table of :data:`~comply_lab.storage.arrow.SCHEMA`.
 
-    A local file is read in place (only the columns and row groups asked for); other
-    stores' bytes are copied into Arrow's memory first (see
-    :func:`~comply_lab.storage.arrow.native_reader`).
+    A local file is read in place; other stores' bytes are copied into Arrow's memory
+    first (see :func:`~comply_lab.storage.arrow.native_reader`). Row groups whose
+    timestamp statistics fall outside ``within`` are not read. Decoding uses Parquet's
+    file reader, not the dataset scanner, whose error paths can leave a read waiting
+    forever on a damaged file.
+
+    Args:
+        storage: Where the part is.
+        segment: The part.
+        columns: The columns to return (all by default).
+        filters: Rows to keep, as an Arrow expression over ``filter_columns``.
+        filter_columns: Columns ``filters`` reads (read, then dropped).
+        within: A (start, end) time window to prune row groups by (rows are not cut).
 
     Raises:
         CorruptSegmentError: the part is damaged, or refused as a decompression bomb.
@@ -100,32 +128,110 @@ def read_part(storage: PartSource, segment: Segment, **options: Any) -> pa.Table
     """
     local = getattr(storage, "local_path", None)
     with decoding(storage, segment):
+        data = None
         if local is not None:
             source: Any = str(local(segment))
             size = segment.size or _file_size(source)
         else:
             data = storage.read_segment(segment)
             source, size = native_reader(data), len(data)
-        check_footer(storage, segment, pq.read_metadata(source), size)
-        if local is None:
-            source.seek(0)
-        return pq.read_table(source, **options)
+        with pq.ParquetFile(source) as parquet:
+            check_footer(storage, segment, parquet.metadata, size, data)
+            return _decode(parquet, columns, filters, filter_columns, within)
 
 
 def decode_part(
-    storage: PartSource, segment: Segment, data: bytes, *, count_rows: bool = True, **options: Any
+    storage: PartSource,
+    segment: Segment,
+    data: bytes,
+    *,
+    count_rows: bool = True,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """Decode a part's bytes already in hand, with the checks of :func:`read_part`.
 
     Verification passes ``count_rows=False`` to decode a part that grew beyond its
     record (to name the entries added); the bound on decoded bytes still holds.
     """
-    with decoding(storage, segment):
-        reader = native_reader(data)
-        footer = pq.read_metadata(reader)
-        check_footer(storage, segment, footer, len(data), data, count_rows=count_rows)
-        reader.seek(0)
-        return pq.read_table(reader, **options)
+    with decoding(storage, segment), pq.ParquetFile(native_reader(data)) as parquet:
+        check_footer(storage, segment, parquet.metadata, len(data), data, count_rows=count_rows)
+        return _decode(parquet, columns, None, (), None)
+
+
+def _decode(
+    parquet: pq.ParquetFile,
+    columns: Sequence[str] | None,
+    filters: pc.Expression | None,
+    filter_columns: Sequence[str],
+    within: Window | None,
+) -> pa.Table:
+    """Read the row groups that may hold rows ``within``, conform, validate and filter."""
+    wanted = list(columns) if columns is not None else list(SCHEMA.names)
+    needed = wanted + [c for c in filter_columns if c not in wanted and filters is not None]
+    stored = set(parquet.schema_arrow.names)
+    groups = _row_groups(parquet, within)
+    table = parquet.read_row_groups(groups, columns=[c for c in needed if c in stored])
+    table = _conform(table, needed)
+    check_values(table)
+    if filters is not None:
+        table = table.filter(filters)
+    return table.select(wanted)
+
+
+def check_values(table: pa.Table) -> None:
+    """Check every value of ``table`` against its type, strings' UTF-8 included.
+
+    Parquet readers do not check that strings are UTF-8: an invalid one would fail much
+    later, converted to Python far from its file.
+
+    Raises:
+        pyarrow.ArrowInvalid: a value is not valid for its type.
+    """
+    table.validate(full=True)
+
+
+def _conform(table: pa.Table, names: list[str]) -> pa.Table:
+    """Return the columns ``names`` with their schema types (missing ones as nulls)."""
+    fields = [SCHEMA.field(name) for name in names]
+    arrays = []
+    for field in fields:
+        if field.name not in table.column_names:
+            arrays.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        arrays.append(column if column.type == field.type else column.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, SCHEMA.metadata))
+
+
+def _row_groups(parquet: pq.ParquetFile, within: Window | None) -> list[int]:
+    """Return the row groups whose timestamp statistics overlap ``within`` (all without)."""
+    footer = parquet.metadata
+    every = list(range(footer.num_row_groups))
+    if within is None or within == (None, None) or footer.num_row_groups == 0:
+        return every
+    if "timestamp" not in parquet.schema_arrow.names:
+        return every
+    if parquet.schema_arrow.field("timestamp").type != SCHEMA.field("timestamp").type:
+        return every
+    index = next(
+        (
+            i
+            for i in range(footer.num_columns)
+            if footer.row_group(0).column(i).path_in_schema == "timestamp"
+        ),
+        None,
+    )
+    if index is None:
+        return every
+    lo, hi = (None if t is None else (t - _EPOCH) // _MICROSECOND for t in within)
+
+    def overlaps(group: int) -> bool:
+        stats = footer.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return True
+        return (lo is None or stats.max_raw >= lo) and (hi is None or stats.min_raw <= hi)
+
+    return [group for group in every if overlaps(group)]
 
 
 def part_rows(storage: PartSource, segment: Segment) -> int:
