@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -595,6 +596,12 @@ def _s3(results: Results, n: int, bound: float) -> None:
         server.stop()
 
 
+def _relative(text: str) -> str:
+    """Drop this machine's directories from profile lines (results hold no absolute paths)."""
+    text = text.replace(str(Path(__file__).resolve().parent.parent) + "/", "")
+    return re.sub(r"(?<![\w.])/\S*/(?:site-packages|lib/python3\.\d+)/", "", text)
+
+
 def profile(n: int) -> list[str]:
     """Profile our awaited log() and a one-day query; return the top functions."""
     lines = []
@@ -608,7 +615,7 @@ def profile(n: int) -> list[str]:
         lines.append(f"{label}, {n:,} entries, by own time:")
         lines += [
             f"    {line}"
-            for line in stream.getvalue().splitlines()
+            for line in _relative(stream.getvalue()).splitlines()
             if line.strip() and ("{" in line or "/" in line or "(" in line)
         ][:10]
     return lines

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab.query import Query
 from comply_lab.storage.arrow import metadata_dicts
+from comply_lab.storage.base import Storage
+from comply_lab.storage.decode import count_segments
 
 _TYPES: dict[pa.DataType, object] = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -81,3 +83,31 @@ def _is_sorted(column: pa.ChunkedArray) -> bool:
         return True
     values = column.combine_chunks() if column.num_chunks > 1 else column.chunk(0)
     return bool(pc.all(pc.less_equal(values[:-1], values[1:])).as_py())
+
+
+PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
+
+
+def partitions_frame(storage: Storage) -> pd.DataFrame:
+    """Return one row per day partition of ``storage`` (see :meth:`Log.partitions`).
+
+    Entries are counted from the manifest or Parquet footers where known.
+    """
+    rows = []
+    for day in storage.days():
+        segments = storage.segments(day)
+        formats = sorted({s.format for s in segments})
+        rows.append(
+            {
+                "date": day,
+                "segments": len(segments),
+                "entries": count_segments(storage, segments),
+                "bytes": sum(s.size for s in segments),
+                "format": formats[0] if len(formats) == 1 else "mixed",
+                "sealed": all(s.sealed for s in segments),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=PARTITION_COLUMNS)
+    return frame.astype(
+        {"segments": "int64", "entries": "int64", "bytes": "int64", "sealed": "bool"}
+    )

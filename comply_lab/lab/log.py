@@ -32,17 +32,16 @@ from comply_lab.integrity.signing import (
 from comply_lab.integrity.verify import verify
 from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.evidence import write_bundle
-from comply_lab.lab.frame import entries_frame, to_frame
+from comply_lab.lab.frame import entries_frame, partitions_frame, to_frame
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
 from comply_lab.lab.query import Filters, Query
-from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, scan
+from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, dataset, scan
 from comply_lab.lab.stats import health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats
-from comply_lab.storage.arrow import SCHEMA, entries_to_table, table_to_entries
+from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import count_segments, segment_entries
+from comply_lab.storage.decode import count_segments
 from comply_lab.storage.manifest import SIGNERS
-from comply_lab.storage.parts import read_part
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -54,14 +53,11 @@ from comply_lab.storage.retention import (
     set_floor,
 )
 from comply_lab.storage.scan import covers_day, open_storage, select_segments
-from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
     from comply_lab.lab.explore import Explorer
-
-_PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 
 
 def open_log(
@@ -273,26 +269,7 @@ class Log:
 
     def partitions(self) -> pd.DataFrame:
         """Return one row per day partition: date, segments, entries, bytes, format, sealed."""
-        rows = []
-        for day in self.storage.days():
-            segments = self.storage.segments(day)
-            formats = sorted({s.format for s in segments})
-            rows.append(
-                {
-                    "date": day,
-                    "segments": len(segments),
-                    "entries": count_segments(self.storage, segments),
-                    "bytes": sum(s.size for s in segments),
-                    "format": formats[0] if len(formats) == 1 else "mixed",
-                    "sealed": all(s.sealed for s in segments),
-                }
-            )
-        frame = pd.DataFrame(
-            rows, columns=["date", "segments", "entries", "bytes", "format", "sealed"]
-        )
-        return frame.astype(
-            {"segments": "int64", "entries": "int64", "bytes": "int64", "sealed": "bool"}
-        )
+        return partitions_frame(self.storage)
 
     def stats(
         self,
@@ -581,25 +558,7 @@ class Log:
         Parquet segments are scanned lazily (with filter and projection pushdown, e.g. by
         DuckDB or Polars); JSONL segments are decoded into memory.
         """
-        query = Query.build(start, end)
-        parts: list[ds.Dataset] = []
-        files: list[str] = []
-        for segment in select_segments(self.storage, query.start, query.end):
-            local = getattr(self.storage, "local_path", None)
-            if segment.format == "parquet" and local is not None:
-                files.append(str(local(segment)))
-            else:
-                table = (
-                    pa.concat_tables(_read_whole(self.storage, segment))
-                    if segment.format == "parquet"
-                    else entries_to_table(list(segment_entries(self.storage, segment)))
-                )
-                parts.append(ds.dataset(table.cast(SCHEMA)))
-        if files:
-            parts.insert(0, ds.dataset(files, schema=SCHEMA, format="parquet"))
-        if not parts:
-            return ds.dataset(SCHEMA.empty_table())
-        return parts[0] if len(parts) == 1 else ds.dataset(parts)
+        return dataset(self.storage, Query.build(start, end))
 
     def sql(
         self, query: str, *, start: TimeLike | None = None, end: TimeLike | None = None
@@ -618,7 +577,3 @@ class Log:
             return to_frame(connection.sql(query).to_arrow_table())
         finally:
             connection.close()
-
-
-def _read_whole(storage: Storage, segment: Segment) -> list[pa.Table]:
-    return [read_part(storage, segment)]

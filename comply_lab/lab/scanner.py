@@ -15,11 +15,12 @@ from datetime import date
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from comply_lab._progress import progress_bar
 from comply_lab.errors import CorruptSegmentWarning, InvalidQueryError
 from comply_lab.lab.query import Query
-from comply_lab.storage.arrow import entries_to_table
+from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import read_day_segments, segment_entries
 from comply_lab.storage.parts import decoding, read_part
@@ -71,6 +72,30 @@ def day_tables(
     runs it once per partition. Damaged segments raise, or are added to ``skipped``.
     """
     return read_day_segments(storage, day, lambda s: _read(storage, s, query), skipped)
+
+
+def dataset(storage: Storage, query: Query) -> ds.Dataset:
+    """Return a pyarrow dataset over the segments of the days ``query`` covers.
+
+    Local Parquet segments are scanned lazily by whoever reads the dataset (with filter and
+    projection pushdown, e.g. DuckDB or Polars); other segments are decoded into memory.
+    """
+    parts: list[ds.Dataset] = []
+    files: list[str] = []
+    local = getattr(storage, "local_path", None)
+    for segment in select_segments(storage, query.start, query.end):
+        if segment.format == "parquet" and local is not None:
+            files.append(str(local(segment)))
+        elif segment.format == "parquet":
+            parts.append(ds.dataset(read_part(storage, segment)))
+        else:
+            table = entries_to_table(list(segment_entries(storage, segment)))
+            parts.append(ds.dataset(table.cast(SCHEMA)))
+    if files:
+        parts.insert(0, ds.dataset(files, schema=SCHEMA, format="parquet"))
+    if not parts:
+        return ds.dataset(SCHEMA.empty_table())
+    return parts[0] if len(parts) == 1 else ds.dataset(parts)
 
 
 def check_on_corrupt(value: object) -> OnCorrupt:
