@@ -29,10 +29,10 @@ from typing import Literal, get_args
 
 import pyarrow as pa
 
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import ConfigurationError, InvalidQueryError
 from comply_lab.storage.arrow import SCHEMA
 from comply_lab.storage.base import Storage
-from comply_lab.storage.file import FileStorage
+from comply_lab.storage.capabilities import Located
 
 Engine = Literal["athena", "spark", "trino", "duckdb"]
 ENGINES: tuple[str, ...] = get_args(Engine)
@@ -95,12 +95,9 @@ def _literal(text: str, *, hive: bool = False) -> str:
 
 
 def _root(storage: Storage) -> str:
-    if isinstance(storage, FileStorage):
-        return f"file://{storage.path.resolve().as_posix()}/"  # as is: engines do not unquote
-    bucket, prefix = getattr(storage, "bucket", None), getattr(storage, "prefix", None)
-    if isinstance(bucket, str) and isinstance(prefix, str):
-        return f"s3://{bucket}/{prefix}"
-    raise InvalidQueryError(
+    if isinstance(storage, Located):
+        return storage.location()
+    raise ConfigurationError(
         f"{storage!r} has no location an SQL engine can read; DDL is for log directories "
         "and s3:// logs"
     )

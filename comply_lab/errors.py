@@ -43,6 +43,10 @@ class ConcurrentOperationError(ComplyLabError, RuntimeError):
     """Another maintenance operation (compaction, key rotation, retention) holds the log."""
 
 
+class ConfigurationError(InvalidQueryError):
+    """A constructor or opener got an option it cannot use (a bad path, URL or setting)."""
+
+
 class NoLogError(InvalidQueryError):
     """A path or prefix holds no log at all: nothing to verify, read or checkpoint."""
 

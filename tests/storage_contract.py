@@ -17,9 +17,13 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab.audit import AuditEntry, Storage
 from comply_lab.audit.entry import entry_hash
-from comply_lab.storage.base import DataFiles
+from comply_lab.errors import ConcurrentOperationError
+from comply_lab.storage import capabilities as caps
+from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.manifest import RETENTION, parse_records
+from comply_lab.storage.registry import open_storage
 from comply_lab.storage.retention import place_hold, release_hold
+from comply_lab.storage.seal import SealReport, compact
 from tests.conftest import FakeClock, StorageFactory, settle
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -58,10 +62,76 @@ def _logger(storage: Storage, clock: FakeClock, **options: object) -> AuditLogge
     return AuditLogger(storage, clock=clock, **options)  # type: ignore[arg-type]
 
 
+_FILES = {"DataFiles", "Maintained", "LocalFiles", "Located", "Sealing", "Compactable"}
+_S3 = {"DataFiles", "Maintained", "Located", "SourceTracking", "ObjectLocked", "Sealing"}
+CAPABILITIES = {
+    "memory": {"Maintained"},
+    "jsonl": _FILES,
+    "parquet": _FILES,
+    "s3-parquet": _S3 | {"Compactable"},
+    "s3-jsonl": _S3 | {"Compactable"},
+}
+"""What each backend declares (see :mod:`comply_lab.storage.capabilities`)."""
+ALL_CAPABILITIES = [
+    caps.DataFiles,
+    caps.Maintained,
+    caps.LocalFiles,
+    caps.Located,
+    caps.SourceTracking,
+    caps.ObjectLocked,
+    caps.Sealing,
+    caps.Compactable,
+]
+
+
 class StorageContract:
     """Behaviour every storage backend must have. Subclasses set ``backend``."""
 
     backend: str
+
+    def test_declares_its_capabilities(self, make_storage: StorageFactory):
+        """The backend has exactly the capabilities it is documented to have."""
+        storage = make_storage()
+        found = {c.__name__ for c in ALL_CAPABILITIES if isinstance(storage, c)}
+        assert found == CAPABILITIES[self.backend]
+
+    def test_each_capability_does_what_it_says(
+        self, make_storage: StorageFactory, clock: FakeClock
+    ):
+        """Every declared capability works on this backend, on a log with two days."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        for day in range(2):
+            clock.advance(days=day)
+            for _ in range(3):
+                logger.log_sync(input="q", output="a")
+        settle(storage)
+        segments = [s for day in storage.days() for s in storage.segments(day)]
+        if isinstance(storage, caps.LocalFiles):
+            for segment in segments:
+                assert storage.local_path(segment).read_bytes() == storage.read_segment(segment)
+        if isinstance(storage, caps.Located):
+            url = storage.location()
+            assert url.startswith(("file:///", "s3://")) and url.endswith("/")
+            if url.startswith("file://"):
+                assert open_storage(url).count_sync() == 6
+        if isinstance(storage, caps.SourceTracking):
+            sources = [storage.source_of(s) for s in segments]
+            assert len(set(sources)) == len(sources)
+        if isinstance(storage, caps.ObjectLocked):
+            assert all(storage.locked_until(day) is None for day in storage.days())
+        if isinstance(storage, caps.Maintained):
+            with (
+                storage.maintenance("first"),
+                pytest.raises(ConcurrentOperationError),
+                storage.maintenance("second"),
+            ):
+                pass
+        if isinstance(storage, caps.Compactable):
+            assert isinstance(compact(storage), SealReport)
+            assert storage.count_sync() == 6
+        if isinstance(storage, caps.Sealing):
+            assert hasattr(storage.sink(None), "record")
 
     def test_entry_reads_back_as_logged(self, make_storage: StorageFactory, clock: FakeClock):
         """An entry read by id has every field as logged, with a valid entry hash."""

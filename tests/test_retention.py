@@ -222,7 +222,7 @@ def _delete_by_hand(storage: Storage, day: date) -> None:
     from comply_lab.storage.s3 import S3Storage
 
     assert isinstance(storage, S3Storage)
-    storage.delete_under([f"date={day.isoformat()}/"])
+    storage.objects.delete_under([f"date={day.isoformat()}/"])
 
 
 class TestSchedule:

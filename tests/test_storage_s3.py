@@ -30,6 +30,7 @@ from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
 from comply_lab.integrity.signing import generate_signing_key, public_key_pem  # noqa: E402
 from comply_lab.storage.retention import apply_retention, plan_retention  # noqa: E402
 from comply_lab.storage.s3 import S3Storage  # noqa: E402
+from comply_lab.storage.seal import compact  # noqa: E402
 from tests.conftest import FakeClock, new_bucket, original_record  # noqa: E402
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -260,7 +261,7 @@ class TestMemorySpoolAndMigration:
             key = f"prod/ai-audit/{str(record['timestamp'])[:10]}/{record['id']}.json"
             client.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
         key = generate_signing_key()
-        _storage(s3_endpoint, bucket, tmp_path, format="jsonl").compact_legacy(key)
+        compact(_storage(s3_endpoint, bucket, tmp_path, format="jsonl", signing_key=key))
         log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
         report = log.verify(public_key=key)
         assert report.ok and not report.problems, str(report)

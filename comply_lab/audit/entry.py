@@ -169,6 +169,7 @@ _ALLOWED: dict[str, frozenset[type]] = {
     "entry_hash": _OPTIONAL_TEXT,
 }
 _TYPES = tuple((i, name, _ALLOWED[name]) for i, name in enumerate(_FIELD_NAMES))
+_LISTS = tuple(_FIELD_NAMES.index(name) for name in ("detectors_triggered", "alerts"))
 _CHECKED: set[tuple[type, ...]] = set()
 """Field type signatures already found valid (records of one log share a handful)."""
 _MAX_CHECKED = 4096
@@ -185,7 +186,7 @@ def _check_types(values: tuple[Any, ...]) -> None:
                 )
         if len(_CHECKED) < _MAX_CHECKED:
             _CHECKED.add(signature)
-    for i in (10, 12):
+    for i in _LISTS:
         if values[i] and any(type(item) is not str for item in values[i]):
             raise CorruptRecordError(f"field {_TYPES[i][1]} must hold strings only")
 
@@ -197,8 +198,32 @@ def _values(entry: AuditEntry) -> tuple[Any, ...]:
 
 _FIELD_SET = frozenset(_FIELD_NAMES)
 _IN_FIELD_ORDER = operator.itemgetter(*_FIELD_NAMES)
-ENTRY_FIELDS = _FIELD_NAMES[:17]
+CONTENT_FIELDS = ("input_content", "output_content")
+"""The stored content, plain or encrypted (bound to the entry by its fingerprints)."""
+IDENTITY_FIELDS = ("id", "timestamp")
+"""What names an entry and places it in time."""
+FINGERPRINT_FIELDS = ("input_hash", "output_hash")
+"""The fingerprints of the content (SHA-256, or HMAC with a hash key)."""
+CALL_FIELDS = (
+    "provider",
+    "model",
+    "conversation_id",
+    "safety_passed",
+    "detectors_triggered",
+    "block_reason",
+    "alerts",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "metadata",
+)
+"""What a caller tells ``log()`` about the call, beside its input and output."""
+CHAIN_FIELDS = ("hash_key_id", "writer_id", "seq", "prev_hash", "entry_hash")
+"""What binds the entry into its writer's hash chain (and names its fingerprint key)."""
+ENTRY_FIELDS = (*IDENTITY_FIELDS, *FINGERPRINT_FIELDS, *CONTENT_FIELDS, *CALL_FIELDS)
 """The fields a caller provides or that ``log()`` derives, in the original API's order."""
+if (*ENTRY_FIELDS, *CHAIN_FIELDS) != _FIELD_NAMES:  # pragma: no cover - a definition error
+    raise TypeError("the field groups of AuditEntry do not list its fields in order")
 
 
 def parse_time(text: str) -> datetime | None:
@@ -217,7 +242,6 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-CONTENT_FIELDS = ("input_content", "output_content")
 _OUTSIDE_HASH = frozenset({"entry_hash", *CONTENT_FIELDS})
 
 

@@ -19,14 +19,15 @@ from comply_lab._time import TimeLike, to_utc
 from comply_lab._twins import Closing, asyncify
 from comply_lab.audit import validate
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
-from comply_lab.audit.entry import ENTRY_FIELDS, GENESIS_HASH, AuditEntry, encode_line
+from comply_lab.audit.entry import CALL_FIELDS, GENESIS_HASH, AuditEntry, encode_line
 from comply_lab.audit.ids import IdGenerator
 from comply_lab.audit.keyring import ContentKeys
 from comply_lab.errors import InvalidEntryError, InvalidQueryError
 from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.storage.base import Storage
+from comply_lab.storage.registry import open_storage
 from comply_lab.storage.retention import apply_retention, plan_retention
-from comply_lab.storage.scan import entries_between, find_entry, open_storage
+from comply_lab.storage.scan import entries_between, find_entry
 
 if TYPE_CHECKING:
     from comply_lab.audit.schedule import DailyCleanup
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST, _LAST = _EPOCH, datetime(9999, 12, 31, tzinfo=UTC)
-_LOG_KEYWORDS = ("input", "output", *ENTRY_FIELDS[6:])
+_LOG_KEYWORDS = ("input", "output", *CALL_FIELDS)
 P = ParamSpec("P")
 
 

@@ -17,6 +17,7 @@ from comply_lab.cli.options import (
     signing_key_option,
     workers_option,
 )
+from comply_lab.storage.segments import QUARANTINE
 
 
 @click.command()
@@ -57,7 +58,7 @@ def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> 
             + ", ".join(report.in_use)
         )
     if report.damaged_lines:
-        click.echo(f"kept {report.damaged_lines} damaged line(s) in {path}/_quarantine/")
+        click.echo(f"kept {report.damaged_lines} damaged line(s) in {path}/{QUARANTINE}/")
 
 
 @click.command()
@@ -84,7 +85,7 @@ def ddl(target: str, engine: str, table: str) -> None:
         comply-lab ddl --engine duckdb /var/log/ai-audit | duckdb audit.db
     """
     from comply_lab.ddl import table_ddl
-    from comply_lab.storage.scan import open_storage
+    from comply_lab.storage.registry import open_storage
 
     click.echo(table_ddl(open_storage(target), engine, table), nl=False)
 

@@ -19,6 +19,7 @@ Manifest records whose segment the listing no longer shows are ``missing``, or
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import fields
 from datetime import date
 from typing import Any
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, entry_hash
-from comply_lab.audit.keyring import key_id_of
+from comply_lab.audit.keyring import PREFIX, key_id_of
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
@@ -41,6 +42,8 @@ from comply_lab.storage.parts import decode_part, decoding
 from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
+_KEY_OF_CIPHERTEXT = f"^{re.escape(PREFIX)}(?P<key>[^:]+):"
+"""Where a key ring's ciphertext names its key (see :mod:`comply_lab.audit.keyring`)."""
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
 Snapshot = tuple[int, str, str]
@@ -271,9 +274,7 @@ class _DayCheck:
         wanted = pa.array(list(self.shredded), pa.string())
         hit = None
         for name in CONTENT_FIELDS:
-            found = pc.struct_field(
-                pc.extract_regex(table.column(name), r"^cl1:(?P<key>[^:]+):"), "key"
-            )
+            found = pc.struct_field(pc.extract_regex(table.column(name), _KEY_OF_CIPHERTEXT), "key")
             matches = pc.fill_null(pc.is_in(found, value_set=wanted), False)
             hit = matches if hit is None else pc.or_(hit, matches)
         for row in table.filter(hit).to_pylist():

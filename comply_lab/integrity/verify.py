@@ -43,7 +43,8 @@ from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
 from comply_lab.integrity.signing import PublicKeyLike, key_id
 from comply_lab.integrity.trails import Trail, check_trail
-from comply_lab.storage.base import DataFiles, Storage
+from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.manifest import (
     HEARTBEAT,
@@ -53,7 +54,7 @@ from comply_lab.storage.manifest import (
     SIGNERS,
     TRAILS,
 )
-from comply_lab.storage.segments import Segment, parse_jsonl_name
+from comply_lab.storage.segments import QUARANTINE, Segment, parse_jsonl_name
 
 GRACE = timedelta(minutes=15)
 """How late a promised heartbeat may be before the log is reported stale."""
@@ -318,7 +319,7 @@ class _Verifier:
         earlier: dict[str, set[str]] = {}
         for record in manifest:
             name = record.get("segment")
-            if not isinstance(name, str) or name.startswith("_quarantine/"):
+            if not isinstance(name, str) or name.startswith(f"{QUARANTINE}/"):
                 continue
             previous = by_segment.get(name)
             if previous is None:

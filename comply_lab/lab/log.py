@@ -42,6 +42,7 @@ from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments
 from comply_lab.storage.manifest import SIGNERS
+from comply_lab.storage.registry import open_storage
 from comply_lab.storage.retention import (
     Hold,
     RetentionPlan,
@@ -52,7 +53,7 @@ from comply_lab.storage.retention import (
     release_hold,
     set_floor,
 )
-from comply_lab.storage.scan import covers_day, open_storage, select_segments
+from comply_lab.storage.scan import covers_day, select_segments
 
 if TYPE_CHECKING:
     import dask.dataframe as dd

@@ -22,6 +22,7 @@ from comply_lab.errors import CorruptSegmentWarning, InvalidQueryError
 from comply_lab.lab.query import Query
 from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import LocalFiles
 from comply_lab.storage.decode import read_day_segments, segment_entries
 from comply_lab.storage.parts import decoding, read_part
 from comply_lab.storage.scan import select_segments
@@ -82,10 +83,9 @@ def dataset(storage: Storage, query: Query) -> ds.Dataset:
     """
     parts: list[ds.Dataset] = []
     files: list[str] = []
-    local = getattr(storage, "local_path", None)
     for segment in select_segments(storage, query.start, query.end):
-        if segment.format == "parquet" and local is not None:
-            files.append(str(local(segment)))
+        if segment.format == "parquet" and isinstance(storage, LocalFiles):
+            files.append(str(storage.local_path(segment)))
         elif segment.format == "parquet":
             parts.append(ds.dataset(read_part(storage, segment)))
         else:
@@ -133,7 +133,6 @@ def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
                 columns=columns,
                 filters=expression,
                 filter_columns=query.filter_columns(),
-                within=(query.start, query.end),
             )
             return [query.finish(b) for b in table.to_batches(BATCH_ROWS) if b.num_rows]
     table = entries_to_table(list(segment_entries(storage, segment)))

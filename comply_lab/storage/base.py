@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -86,50 +85,6 @@ class Storage(Protocol):
     def close(self) -> None:
         """Make everything durable and release files, threads and connections."""
         ...
-
-
-@runtime_checkable
-class DataFiles(Protocol):
-    """A store whose files or objects dataset readers (pandas, DuckDB, SQL engines) open.
-
-    Verification compares what they would read with what the manifest vouches for.
-    """
-
-    def data_files(self) -> list[str]:
-        """Return every stored name that a dataset reader would read, relative to the root.
-
-        See :func:`~comply_lab.storage.segments.reader_visible`. Objects of the original
-        tool's layout are left out: they are read, and reported, as their day's segment.
-        """
-        ...
-
-    def links(self) -> list[str]:
-        """Return every symbolic link below the root, relative to it (none in a bucket).
-
-        comply_lab never follows one; verification reports each as ``foreign``.
-        """
-        ...
-
-
-@runtime_checkable
-class Maintained(Protocol):
-    """A store whose maintenance operations (compaction, key rotation, retention) take turns.
-
-    See :mod:`comply_lab.storage.lock`.
-    """
-
-    def maintenance(self, operation: str) -> AbstractContextManager[None]:
-        """Return a context that holds the store's maintenance lock.
-
-        Raises:
-            ConcurrentOperationError: on entering, when another operation holds it.
-        """
-        ...
-
-
-def maintenance(storage: Storage, operation: str) -> AbstractContextManager[None]:
-    """Return ``storage``'s maintenance lock for ``operation`` (none for other stores)."""
-    return storage.maintenance(operation) if isinstance(storage, Maintained) else nullcontext()
 
 
 class StorageBase(Closing):

@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
+from comply_lab.storage.capabilities import LocalFiles, SourceTracking
 from comply_lab.storage.jsonl import (
     Window,
     WriterSpan,
@@ -53,7 +54,7 @@ def segment_entries(
     from comply_lab.storage.parts import decoding, read_part
 
     with decoding(storage, segment):
-        table = read_part(storage, segment, within=within)
+        table = read_part(storage, segment)
         if within is not None:
             table = in_window(table, within)
         entries = list(table_to_entries(table))
@@ -81,7 +82,11 @@ def read_day_segments(
         skipped: If given, a segment ``read`` finds damaged (CorruptSegmentError) is
             appended to it and the day goes on; otherwise the error is raised.
     """
-    key = getattr(storage, "source_of", None) or (lambda segment: source_key(segment.name))
+    key = (
+        storage.source_of
+        if isinstance(storage, SourceTracking)
+        else lambda segment: source_key(segment.name)
+    )
     done: set[str] = set()
     for _ in range(_RELIST_ATTEMPTS):
         vanished = False
@@ -163,5 +168,4 @@ def summarize_segments(
 
 
 def _source(storage: SegmentSource, segment: Segment) -> str:
-    local = getattr(storage, "local_path", None)
-    return str(local(segment)) if local is not None else segment.name
+    return str(storage.local_path(segment)) if isinstance(storage, LocalFiles) else segment.name

@@ -335,6 +335,18 @@ class FileStorage(StorageBase):
                 found[name] = list(snapshot)
         return found
 
+    def location(self) -> str:
+        """Return the log's root as a ``file://`` URL, as SQL engines read it (not quoted)."""
+        return f"file://{self.path.resolve().as_posix()}/"
+
+    def compact(self, executor: Executor | None = None) -> SealReport:
+        """Seal every JSONL segment no writer holds (see :meth:`seal`).
+
+        The :class:`~comply_lab.storage.base.Compactable` capability, run through
+        :func:`comply_lab.storage.seal.compact`, which takes the maintenance lock.
+        """
+        return self.seal(executor)
+
     def seal(self, executor: Executor | None = None) -> SealReport:
         """Close the current segment and seal every JSONL segment no writer holds.
 

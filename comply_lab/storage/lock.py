@@ -31,7 +31,7 @@ from comply_lab.errors import ConcurrentOperationError
 from comply_lab.storage.folder import Folder
 
 if TYPE_CHECKING:
-    from comply_lab.storage.s3 import S3Storage
+    from comply_lab.storage.s3_objects import S3Objects
 
 LOCK_FILE = "_maintenance.lock"
 S3_LOCK = "_maintenance/lock"
@@ -91,7 +91,7 @@ def local_lock(root: Path, operation: str) -> Iterator[None]:
 
 
 @contextmanager
-def s3_lock(store: S3Storage, operation: str) -> Iterator[None]:
+def s3_lock(store: S3Objects, operation: str) -> Iterator[None]:
     """Hold the maintenance lock object of an S3 log while the block runs.
 
     Raises:
@@ -113,10 +113,10 @@ def s3_lock(store: S3Storage, operation: str) -> Iterator[None]:
         except ValueError:
             expired = True  # unreadable: treat as left by a process that died
         if not expired:
-            raise _busy(operation, str(store), held)
+            raise _busy(operation, store.url(""), held)
         store.delete_under([S3_LOCK])
         if not store.put_new(S3_LOCK, body):
-            raise _busy(operation, str(store), store.get(S3_LOCK))
+            raise _busy(operation, store.url(""), store.get(S3_LOCK))
     try:
         yield
     finally:

@@ -23,7 +23,6 @@ import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 
 from comply_lab.errors import ComplyLabError, CorruptRecordError, CorruptSegmentError
 from comply_lab.storage.arrow import SCHEMA, native_reader
-from comply_lab.storage.jsonl import Window
+from comply_lab.storage.capabilities import LocalFiles
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.segments import Segment
 
@@ -53,8 +52,6 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     MemoryError,
 )
 """What decoding damaged Parquet raises, from Arrow, Thrift, the codecs and the entry model."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class PartSource(Protocol):
@@ -104,15 +101,15 @@ def read_part(
     columns: Sequence[str] | None = None,
     filters: pc.Expression | None = None,
     filter_columns: Sequence[str] = (),
-    within: Window | None = None,
 ) -> pa.Table:
     """Decode a stored Parquet part into a table of :data:`~comply_lab.storage.arrow.SCHEMA`.
 
     A local file is read in place; other stores' bytes are copied into Arrow's memory
-    first (see :func:`~comply_lab.storage.arrow.native_reader`). Row groups whose
-    timestamp statistics fall outside ``within`` are not read. Decoding uses Parquet's
+    first (see :func:`~comply_lab.storage.arrow.native_reader`). Decoding uses Parquet's
     file reader, not the dataset scanner, whose error paths can leave a read waiting
-    forever on a damaged file.
+    forever on a damaged file; and row groups are not pruned by their statistics, whose
+    decoding can abort the process on a damaged footer (rows are filtered once read: a
+    part holds one row group per 64K entries).
 
     Args:
         storage: Where the part is.
@@ -120,24 +117,22 @@ def read_part(
         columns: The columns to return (all by default).
         filters: Rows to keep, as an Arrow expression over ``filter_columns``.
         filter_columns: Columns ``filters`` reads (read, then dropped).
-        within: A (start, end) time window to prune row groups by (rows are not cut).
 
     Raises:
         CorruptSegmentError: the part is damaged, or refused as a decompression bomb.
         FileNotFoundError: the part vanished since it was listed.
     """
-    local = getattr(storage, "local_path", None)
     with decoding(storage, segment):
         data = None
-        if local is not None:
-            source: Any = str(local(segment))
+        if isinstance(storage, LocalFiles):
+            source: Any = str(storage.local_path(segment))
             size = segment.size or _file_size(source)
         else:
             data = storage.read_segment(segment)
             source, size = native_reader(data), len(data)
         with pq.ParquetFile(source) as parquet:
             check_footer(storage, segment, parquet.metadata, size, data)
-            return _decode(parquet, columns, filters, filter_columns, within)
+            return _decode(parquet, columns, filters, filter_columns)
 
 
 def decode_part(
@@ -155,7 +150,7 @@ def decode_part(
     """
     with decoding(storage, segment), pq.ParquetFile(native_reader(data)) as parquet:
         check_footer(storage, segment, parquet.metadata, len(data), data, count_rows=count_rows)
-        return _decode(parquet, columns, None, (), None)
+        return _decode(parquet, columns, None, ())
 
 
 def _decode(
@@ -163,14 +158,12 @@ def _decode(
     columns: Sequence[str] | None,
     filters: pc.Expression | None,
     filter_columns: Sequence[str],
-    within: Window | None,
 ) -> pa.Table:
-    """Read the row groups that may hold rows ``within``, conform, validate and filter."""
+    """Read the columns needed, conform them to the schema, validate and filter."""
     wanted = list(columns) if columns is not None else list(SCHEMA.names)
     needed = wanted + [c for c in filter_columns if c not in wanted and filters is not None]
     stored = set(parquet.schema_arrow.names)
-    groups = _row_groups(parquet, within)
-    table = parquet.read_row_groups(groups, columns=[c for c in needed if c in stored])
+    table = parquet.read(columns=[c for c in needed if c in stored])
     table = _conform(table, needed)
     check_values(table)
     if filters is not None:
@@ -203,43 +196,11 @@ def _conform(table: pa.Table, names: list[str]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, SCHEMA.metadata))
 
 
-def _row_groups(parquet: pq.ParquetFile, within: Window | None) -> list[int]:
-    """Return the row groups whose timestamp statistics overlap ``within`` (all without)."""
-    footer = parquet.metadata
-    every = list(range(footer.num_row_groups))
-    if within is None or within == (None, None) or footer.num_row_groups == 0:
-        return every
-    if "timestamp" not in parquet.schema_arrow.names:
-        return every
-    if parquet.schema_arrow.field("timestamp").type != SCHEMA.field("timestamp").type:
-        return every
-    index = next(
-        (
-            i
-            for i in range(footer.num_columns)
-            if footer.row_group(0).column(i).path_in_schema == "timestamp"
-        ),
-        None,
-    )
-    if index is None:
-        return every
-    lo, hi = (None if t is None else (t - _EPOCH) // _MICROSECOND for t in within)
-
-    def overlaps(group: int) -> bool:
-        stats = footer.row_group(group).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            return True
-        return (lo is None or stats.max_raw >= lo) and (hi is None or stats.min_raw <= hi)
-
-    return [group for group in every if overlaps(group)]
-
-
 def part_rows(storage: PartSource, segment: Segment) -> int:
     """Return how many rows a part's footer declares (typed errors as :func:`read_part`)."""
-    local = getattr(storage, "local_path", None)
     with decoding(storage, segment):
-        if local is not None:
-            return int(pq.read_metadata(str(local(segment))).num_rows)
+        if isinstance(storage, LocalFiles):
+            return int(pq.read_metadata(str(storage.local_path(segment))).num_rows)
         return int(pq.read_metadata(native_reader(storage.read_segment(segment))).num_rows)
 
 

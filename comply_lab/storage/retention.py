@@ -26,7 +26,7 @@ reason, which is recorded with each deletion it causes.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,7 +37,8 @@ from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorE
 from comply_lab.integrity.authority import authority
 from comply_lab.integrity.signing import PublicKeyLike
 from comply_lab.integrity.trails import check_trail
-from comply_lab.storage.base import Storage, StorageBase, maintenance
+from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.storage.capabilities import ObjectLocked, maintenance
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.manifest import HOLDS, RETENTION, SIGNERS, parse_records, trail_head
 
@@ -413,8 +414,7 @@ def _plan_partition(
     held = holds_on(storage, day, policy.holds.values())
     if held:
         return PlannedPartition(day, entries, size, "keep", "under hold: " + ", ".join(held), held)
-    locked_until: Callable[[date], datetime | None] | None = getattr(storage, "locked_until", None)
-    until = locked_until(day) if locked_until is not None else None
+    until = storage.locked_until(day) if isinstance(storage, ObjectLocked) else None
     if until is not None:
         reason = f"locked by object lock until {format_timestamp(until)}"
         return PlannedPartition(day, entries, size, "keep", reason)

@@ -40,9 +40,10 @@ import pyarrow as pa
 from comply_lab.audit.encryption import EncryptionManager, decrypt_text
 from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.audit.keyring import ContentKeys, key_id_of
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import ConfigurationError, InvalidQueryError
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
-from comply_lab.storage.base import Storage, maintenance
+from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import Sealing, maintenance
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.parts import read_part
 from comply_lab.storage.seal import Sink
@@ -130,13 +131,12 @@ def _rotate(
 
 def _sink(storage: Storage, signing_key: PrivateKeyLike | None) -> Sink:
     key = None if signing_key is None else load_private_key(signing_key)
-    make = getattr(storage, "sink", None)
-    if make is None:
-        raise InvalidQueryError(
-            f"key rotation needs a FileStorage or S3Storage, not {type(storage).__name__}"
+    if not isinstance(storage, Sealing):
+        raise ConfigurationError(
+            f"key rotation needs a store that seals parts (FileStorage, S3Storage), not "
+            f"{type(storage).__name__}"
         )
-    sink: Sink = make(key)
-    return sink
+    return storage.sink(key)
 
 
 def _latest(storage: Storage) -> dict[str, dict[str, Any]]:

@@ -30,9 +30,10 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,9 +42,9 @@ import orjson
 from comply_lab import _forksafe
 from comply_lab.errors import (
     ComplyLabWarning,
+    ConfigurationError,
     RetentionWarning,
     StorageError,
-    aws_error_code,
 )
 from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
@@ -64,8 +65,8 @@ from comply_lab.storage.s3_client import (
     check_prefix,
     default_spool,
     make_client,
-    translate_error,
 )
+from comply_lab.storage.s3_objects import S3Objects
 from comply_lab.storage.s3_sink import S3Sink
 from comply_lab.storage.segments import (
     Segment,
@@ -146,6 +147,7 @@ class S3Storage(StorageBase):
         self.prefix = check_prefix(prefix)
         self.format = format
         self.client = client if client is not None else make_client(region, endpoint_url)
+        self.objects = S3Objects(self.client, bucket, self.prefix)
         self._place = (region, endpoint_url, client is None)
         self.in_memory = spool_dir == ":memory:"
         base = (
@@ -157,7 +159,6 @@ class S3Storage(StorageBase):
         self._memory = MemoryStorage() if self.in_memory else None
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
-        self._locked: bool | None = None
         self._trail_cache: dict[str, tuple[str, bytes]] = {}
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
@@ -175,6 +176,12 @@ class S3Storage(StorageBase):
         if not self.in_memory and base.is_dir():
             self._upload_closed()  # what an earlier process left behind
         _forksafe.register(self)
+
+    @classmethod
+    def from_url(cls, url: str, *, signing_key: PrivateKeyLike | None = None) -> S3Storage:
+        """Open ``s3://bucket/prefix`` (credentials and region from boto3's chain)."""
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        return cls(bucket, prefix, signing_key=signing_key)
 
     def _after_fork(self) -> None:
         self.heartbeat.reset_after_fork()
@@ -306,79 +313,50 @@ class S3Storage(StorageBase):
             )
         return len(report.parts)
 
-    def compact_legacy(self, signing_key: PrivateKeyLike | None = None) -> SealReport:
+    def compact(self, executor: Executor | None = None) -> SealReport:
         """Move the original tool's per-entry objects into the Parquet layout.
 
         Each day's objects become one part, stored and recorded like any sealed segment;
-        the per-entry objects are deleted only after that (in batches).
+        the per-entry objects are deleted only after that (in batches). Records are signed
+        with the store's key. Run it through :func:`comply_lab.storage.seal.compact`, which
+        takes the maintenance lock.
+
+        Raises:
+            ConfigurationError: ``executor`` was given: an S3 log is compacted where it is
+                opened, not in parallel.
         """
         from comply_lab.storage.seal import SealReport, invalid_ids, parse_source, write_parts
 
-        if signing_key is not None:
-            self.signing_key = load_private_key(signing_key)
+        if executor is not None:
+            raise ConfigurationError(
+                "parallel compaction works on local directories; compact an S3 log without "
+                "an executor"
+            )
         sink = self.sink()
         report = SealReport()
         for day in self.days():
             for segment in self.segments(day):
-                if not segment.name.startswith(_LEGACY):
+                if segment.origin != "legacy":
                     continue
                 data = self.read_segment(segment)
                 entries, damaged = parse_source(data, segment.name)
                 write_parts(
                     sink, day, 0, segment.name, entries, damaged, report, invalid_ids(data, entries)
                 )
-                self.delete_under([f"{day.isoformat()}/"])
+                self.objects.delete_under([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
         return report
 
-    def delete_under(self, folders: list[str]) -> set[str]:
-        """Delete every object whose name starts with one of ``folders``, in batches.
-
-        Returns the keys S3 refused.
-
-        In a bucket with Object Lock, every version is deleted by id, so a locked version
-        is refused (and kept) instead of being hidden behind a delete marker.
-        """
-        objects: list[dict[str, str]] = []
-        for folder in folders:
-            if self._object_lock():
-                pages = self.client.get_paginator("list_object_versions").paginate(
-                    Bucket=self.bucket, Prefix=self._key(folder)
-                )
-                objects += [
-                    {"Key": v["Key"], "VersionId": v["VersionId"]}
-                    for page in pages
-                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-                ]
-            else:
-                objects += [{"Key": self._key(n)} for n, _ in self.list_objects(folder)]
-        kept: set[str] = set()
-        for start in range(0, len(objects), 1000):
-            batch = objects[start : start + 1000]
-            response = self._call("delete_objects", batch[0]["Key"], Delete={"Objects": batch})
-            kept.update(error["Key"] for error in response.get("Errors", []))
-        return kept
+    def location(self) -> str:
+        """Return ``s3://bucket/prefix``, the log's root as SQL engines read it."""
+        return f"s3://{self.bucket}/{self.prefix}"
 
     def locked_until(self, day: date) -> datetime | None:
         """Return until when S3 Object Lock keeps an object of ``day``; None if none is locked.
 
-        Reads each object's lock headers (one HEAD request per object), only in buckets
-        with Object Lock enabled. An object legal hold has no end: it is reported as
-        ``datetime.max``.
+        See :meth:`~comply_lab.storage.s3_objects.S3Objects.locked_until`.
         """
-        if not self._object_lock():
-            return None
-        now = datetime.now(UTC)
-        latest: datetime | None = None
-        for folder in (f"date={day.isoformat()}/", f"{day.isoformat()}/"):
-            for name, _ in self.list_objects(folder):
-                head = self._call("head_object", self._key(name), Key=self._key(name))
-                if head.get("ObjectLockLegalHoldStatus") == "ON":
-                    return datetime.max.replace(tzinfo=UTC)
-                until = head.get("ObjectLockRetainUntilDate")
-                if until is not None and until > now and (latest is None or until > latest):
-                    latest = until.astimezone(UTC)
-        return latest
+        return self.objects.locked_until([f"date={day.isoformat()}/", f"{day.isoformat()}/"])
 
     def sink(self, signing_key: Ed25519PrivateKey | None = None) -> S3Sink:
         """Return the sink that writes sealed objects and manifest records of this store.
@@ -387,102 +365,12 @@ class S3Storage(StorageBase):
         """
         return S3Sink(self, signing_key)
 
-    def _object_lock(self) -> bool:
-        if self._locked is None:
-            try:
-                found = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                config = found.get("ObjectLockConfiguration", {})
-                self._locked = config.get("ObjectLockEnabled") == "Enabled"
-            except Exception:
-                self._locked = False
-        return bool(self._locked)
-
     def close(self) -> None:
         """Make spooled entries durable, upload them all, stop the timer, beat a last time."""
         if self._spool is not None:
             self._spool.close()
         self.flush()
         self.heartbeat.stop()
-
-    # -- S3 primitives -----------------------------------------------------------------
-
-    def _key(self, name: str) -> str:
-        return self.prefix + name
-
-    def _call(self, operation: str, key: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
-        except Exception as err:
-            raise translate_error(err, self.bucket, key) from err
-
-    def put_new(self, name: str, body: bytes) -> bool:
-        """Create object ``name`` unless it exists; return False if it already existed."""
-        try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(name), Body=body, IfNoneMatch="*"
-            )
-        except Exception as err:
-            if aws_error_code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                return False
-            raise translate_error(err, self.bucket, self._key(name)) from err
-        return True
-
-    def put(self, name: str, body: bytes) -> None:
-        """Create or replace object ``name``."""
-        self._call("put_object", self._key(name), Key=self._key(name), Body=body)
-
-    def copy(self, source: str, name: str) -> None:
-        """Replace object ``name`` by a copy of object ``source``, inside S3."""
-        self._call(
-            "copy_object",
-            self._key(name),
-            Key=self._key(name),
-            CopySource={"Bucket": self.bucket, "Key": self._key(source)},
-        )
-
-    def get(self, name: str) -> bytes:
-        """Return the bytes of object ``name``.
-
-        Raises:
-            FileNotFoundError: it does not exist (deleted since it was listed).
-        """
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
-        except Exception as err:
-            if aws_error_code(err) in ("NoSuchKey", "404"):
-                raise FileNotFoundError(self._key(name)) from None
-            raise translate_error(err, self.bucket, self._key(name)) from err
-        return bytes(response["Body"].read())
-
-    def list_objects(self, under: str, delimiter: str | None = None) -> Iterator[tuple[str, int]]:
-        """Yield (name, size) of objects under ``under`` — or (prefix, 0) with a delimiter."""
-        for page in self._pages(under, delimiter):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix) :], int(item["Size"])
-            for common in page.get("CommonPrefixes", []):
-                yield common["Prefix"][len(self.prefix) :], 0
-
-    def _tagged(self, under: str) -> list[tuple[str, str]]:
-        """Return (name, ETag) of the objects under ``under``, sorted by name."""
-        return sorted(
-            (item["Key"][len(self.prefix) :], str(item.get("ETag")))
-            for page in self._pages(under, None)
-            for item in page.get("Contents", [])
-        )
-
-    def _pages(self, under: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Prefix": self._key(under)}
-            if delimiter:
-                kwargs["Delimiter"] = delimiter
-            if token:
-                kwargs["ContinuationToken"] = token
-            page: dict[str, Any] = self._call("list_objects_v2", kwargs["Prefix"], **kwargs)
-            yield page
-            if not page.get("IsTruncated"):
-                return
-            token = page["NextContinuationToken"]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -496,7 +384,7 @@ class S3Storage(StorageBase):
     def days(self) -> list[date]:
         """Return the days with objects (sealed, or the original tool's) or spooled entries."""
         found: set[date] = set()
-        for name, _ in self.list_objects("", delimiter="/"):
+        for name, _ in self.objects.list_objects("", delimiter="/"):
             match = _PARTITION_DAY.match(name) or _LEGACY_DAY.match(name)
             if match:
                 found.add(date.fromisoformat(match.group(1)))
@@ -509,17 +397,19 @@ class S3Storage(StorageBase):
         """Return the day's objects, the original tool's objects, and its spooled segments."""
         result = []
         uploaded = set()
-        for name, size in self.list_objects(f"date={day.isoformat()}/"):
+        for name, size in self.objects.list_objects(f"date={day.isoformat()}/"):
             if not is_sealed_object(name):
                 continue
             fmt: Literal["jsonl", "parquet"] = "parquet" if name.endswith(".parquet") else "jsonl"
             result.append(Segment(day, name, fmt, size, True))
             uploaded.add(name.rsplit("/", 1)[-1].split(".")[0])
-        legacy = list(self.list_objects(f"{day.isoformat()}/"))
+        legacy = list(self.objects.list_objects(f"{day.isoformat()}/"))
         if legacy:
             # The original tool's objects: immutable, but no manifest vouches for them.
             size = sum(s for _, s in legacy)
-            result.append(Segment(day, f"{_LEGACY}{day.isoformat()}", "jsonl", size, False))
+            result.append(
+                Segment(day, f"{_LEGACY}{day.isoformat()}", "jsonl", size, False, origin="legacy")
+            )
         spool = self._spool_store()
         if spool is not None:
             spool_id = self.spool_id
@@ -527,7 +417,11 @@ class S3Storage(StorageBase):
                 found = parse_jsonl_name(segment.name)
                 if found and f"part-{day_digits(found[0])}-{found[1]:03d}-{spool_id}" in uploaded:
                     continue  # uploaded; the local copy is about to go
-                result.append(Segment(day, _SPOOL + segment.name, "jsonl", segment.size, False))
+                result.append(
+                    Segment(
+                        day, _SPOOL + segment.name, "jsonl", segment.size, False, origin="spool"
+                    )
+                )
         return result
 
     def maintenance(self, operation: str) -> AbstractContextManager[None]:
@@ -536,7 +430,7 @@ class S3Storage(StorageBase):
         Raises:
             ConcurrentOperationError: another process holds it and it has not expired.
         """
-        return s3_lock(self, operation)
+        return s3_lock(self.objects, operation)
 
     def data_files(self) -> list[str]:
         """Return every object under the prefix that a dataset reader would read.
@@ -545,13 +439,13 @@ class S3Storage(StorageBase):
         they are read, and reported as unsealed, as their day's segment.
         """
         found = []
-        for name, _ in self.list_objects("", delimiter="/"):
+        for name, _ in self.objects.list_objects("", delimiter="/"):
             if not name.endswith("/"):
                 found.append(name)
             elif not _LEGACY_DAY.match(name) and (
                 not name.startswith(("_", ".")) or name.startswith("date=")
             ):
-                found += [n for n, _ in self.list_objects(name)]
+                found += [n for n, _ in self.objects.list_objects(name)]
         return sorted(name for name in found if reader_visible(name))
 
     def links(self) -> list[str]:
@@ -560,30 +454,33 @@ class S3Storage(StorageBase):
 
     def source_of(self, segment: Segment) -> str:
         """Return what a segment was made from; a spooled one and its upload share it."""
-        if segment.name.startswith(_SPOOL):
-            return source_key(segment.name[len(_SPOOL) :], self.spool_id)
+        if segment.origin == "spool":
+            return source_key(segment.name.removeprefix(_SPOOL), self.spool_id)
         return source_key(segment.name)
 
     def read_segment(self, segment: Segment) -> bytes:
         """Return a segment's bytes (an object, the original tool's objects as lines, or spool)."""
-        if segment.name.startswith(_SPOOL):
-            local = Segment(segment.day, segment.name[len(_SPOOL) :], "jsonl", segment.size, False)
+        if segment.origin == "spool":
+            name = segment.name.removeprefix(_SPOOL)
+            local = Segment(segment.day, name, "jsonl", segment.size, False)
             spool = self._spool_store()
             if spool is None:
                 raise FileNotFoundError(segment.name)
             return spool.read_segment(local)
-        if segment.name.startswith(_LEGACY):
-            folder = segment.name[len(_LEGACY) :] + "/"
-            bodies = [self.get(name).strip() for name, _ in self.list_objects(folder)]
+        if segment.origin == "legacy":
+            folder = f"{segment.day.isoformat()}/"
+            bodies = [
+                self.objects.get(name).strip() for name, _ in self.objects.list_objects(folder)
+            ]
             return b"".join(body + b"\n" for body in bodies if body)
-        return self.get(segment.name)
+        return self.objects.get(segment.name)
 
     def read_metadata(self, name: str) -> bytes:
         """Return a metadata trail as JSON lines, in chain order."""
         folder = _METADATA_FOLDERS.get(name)
         if folder is None:
             return b""
-        bodies = [self._trail_object(key, tag) for key, tag in self._tagged(folder)]
+        bodies = [self._trail_object(key, tag) for key, tag in self.objects.tagged(folder)]
         return b"".join(body + b"\n" for body in bodies)
 
     def _trail_object(self, name: str, tag: str) -> bytes:
@@ -595,7 +492,7 @@ class S3Storage(StorageBase):
         """
         cached = self._trail_cache.get(name)
         if cached is None or cached[0] != tag:
-            cached = self._trail_cache[name] = (tag, self.get(name))
+            cached = self._trail_cache[name] = (tag, self.objects.get(name))
         return cached[1]
 
     def append_metadata(
@@ -613,17 +510,17 @@ class S3Storage(StorageBase):
         if folder is None:
             raise StorageError(f"{name} is not a metadata trail of {self}")
         for _ in range(_CHAIN_RETRIES):
-            names = self._tagged(folder)
+            names = self.objects.tagged(folder)
             last = orjson.loads(self._trail_object(*names[-1])) if names else None
             position = len(names) + 1
             chained = chain_record(record, last, signing_key or self.signing_key)
             name, body = f"{folder}{position:012d}.json", record_line(chained)
             # Taken: by another writer, or by this very request, retried after S3 stored
             # it but the answer was lost (then the stored bytes are exactly ours).
-            if self.put_new(name, body) or self.get(name) == body:
+            if self.objects.put_new(name, body) or self.objects.get(name) == body:
                 return
         raise StorageError(
-            f"could not append to s3://{self.bucket}/{self._key(folder)} after "
+            f"could not append to s3://{self.bucket}/{self.objects.key(folder)} after "
             f"{_CHAIN_RETRIES} attempts: too many concurrent writers; try again"
         )
 
@@ -633,16 +530,17 @@ class S3Storage(StorageBase):
         Objects that cannot be deleted (Object Lock, permissions) are kept, reported with
         a :class:`RetentionWarning`, and their entries are not counted as deleted.
         """
-        segments = [s for s in self.segments(day) if not s.name.startswith(_SPOOL)]
+        segments = [s for s in self.segments(day) if s.origin != "spool"]
         if not segments:
             return self.spool.drop_day(day) if self._spool_store() else 0
         counts = {s.name: count_segments(self, [s]) for s in segments}
+        legacy = {s.name for s in segments if s.origin == "legacy"}
         folders = [f"date={day.isoformat()}/", f"{day.isoformat()}/"]
         # Every listed object is sealed: its manifest record holds the writers' ranges.
         self.append_metadata(
             RETENTION, retention_record(day, sorted(counts), sum(counts.values()), details)
         )
-        kept = self.delete_under(folders)
+        kept = self.objects.delete_under(folders)
         if kept:
             warnings.warn(
                 f"{len(kept)} object(s) of {day} in s3://{self.bucket} could not be "
@@ -651,11 +549,11 @@ class S3Storage(StorageBase):
                 RetentionWarning,
                 stacklevel=2,
             )
-        legacy_kept = any(k.startswith(self._key(f"{day.isoformat()}/")) for k in kept)
+        legacy_kept = any(k.startswith(self.objects.key(f"{day.isoformat()}/")) for k in kept)
         deleted = sum(
             n
             for name, n in counts.items()
-            if (legacy_kept is False if name.startswith(_LEGACY) else self._key(name) not in kept)
+            if (legacy_kept is False if name in legacy else self.objects.key(name) not in kept)
         )
         spool = self._spool_store()
         return deleted + (spool.drop_day(day) if spool is not None else 0)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
 from comply_lab.storage.manifest import MANIFEST, parse_records
-from comply_lab.storage.segments import STAGING, day_digits
+from comply_lab.storage.segments import QUARANTINE, STAGING, day_digits
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,6 +30,7 @@ class S3Sink:
 
     def __init__(self, store: S3Storage, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.store = store
+        self.objects = store.objects
         self.signing_key = signing_key
         self.spool_id = store.spool_id
         self._recorded: set[str] | None = None
@@ -51,13 +52,13 @@ class S3Sink:
 
         body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
         try:
-            existing = self.store.get(name)
+            existing = self.objects.get(name)
         except FileNotFoundError:
-            self.store.put(f"{STAGING}/{name}", body)
+            self.objects.put(f"{STAGING}/{name}", body)
             self._bodies[name] = body
             return hashlib.sha256(body).hexdigest(), len(body)
         if existing != body:
-            where = f"s3://{self.store.bucket}/{self.store._key(name)}"
+            where = self.objects.url(name)
             if not name.endswith(".parquet"):
                 raise IntegrityError(f"{where} exists with other content; the spool is kept")
             try:
@@ -72,12 +73,12 @@ class S3Sink:
         body = self._bodies.pop(name, None)
         if body is None:
             return  # published earlier
-        if not self.store.put_new(name, body) and self.store.get(name) != body:
+        if not self.objects.put_new(name, body) and self.objects.get(name) != body:
             raise IntegrityError(
-                f"s3://{self.store.bucket}/{self.store._key(name)} appeared with other content "
+                f"{self.objects.url(name)} appeared with other content "
                 "while it was being published; the spool is kept"
             )
-        self.store.delete_under([f"{STAGING}/{name}"])
+        self.objects.delete_under([f"{STAGING}/{name}"])
 
     def recorded(self) -> set[str]:
         """Return the segments the S3 manifest trail records."""
@@ -99,35 +100,35 @@ class S3Sink:
 
     def quarantine(self, source: str, data: bytes) -> None:
         """Keep the raw bytes of a segment that had damaged lines."""
-        self.store.put_new(f"_quarantine/{self.spool_id}-{source}", data)
+        self.objects.put_new(f"{QUARANTINE}/{self.spool_id}-{source}", data)
 
     def stage(self, name: str, table: Any) -> tuple[str, int]:
         """Store ``_staging/<name>`` (replacing an unrecorded earlier attempt)."""
         from comply_lab.storage.arrow import parquet_bytes
 
         body = parquet_bytes(table)
-        self.store.put(f"{STAGING}/{name}", body)
+        self.objects.put(f"{STAGING}/{name}", body)
         return hashlib.sha256(body).hexdigest(), len(body)
 
     def staged(self) -> dict[str, str]:
         """Return the ``_staging/`` objects and their digests."""
         return {
-            name.removeprefix(f"{STAGING}/"): hashlib.sha256(self.store.get(name)).hexdigest()
-            for name, _ in self.store.list_objects(f"{STAGING}/")
+            name.removeprefix(f"{STAGING}/"): hashlib.sha256(self.objects.get(name)).hexdigest()
+            for name, _ in self.objects.list_objects(f"{STAGING}/")
         }
 
     def commit(self, name: str) -> None:
         """Copy the staged object over the part (S3 replaces an object in one step)."""
-        self.store.copy(f"{STAGING}/{name}", name)
+        self.objects.copy(f"{STAGING}/{name}", name)
         self.discard(name)
 
     def discard(self, name: str) -> None:
         """Delete ``_staging/<name>``."""
-        self.store.delete_under([f"{STAGING}/{name}"])
+        self.objects.delete_under([f"{STAGING}/{name}"])
 
     def digest(self, name: str) -> str | None:
         """Return the SHA-256 of the part's object."""
         try:
-            return hashlib.sha256(self.store.get(name)).hexdigest()
+            return hashlib.sha256(self.objects.get(name)).hexdigest()
         except FileNotFoundError:
             return None

@@ -7,7 +7,6 @@ an entry id (UUIDv7) reads only the day its id names, and retention deletes whol
 from __future__ import annotations
 
 import operator
-import os
 from collections.abc import Iterator
 from datetime import date, datetime
 
@@ -16,53 +15,11 @@ from comply_lab._time import TimeLike, day_end, day_start, to_range
 from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.ids import id_time
 from comply_lab.errors import InvalidQueryError
-from comply_lab.integrity.signing import PrivateKeyLike
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import read_day
-from comply_lab.storage.file import FileStorage
 from comply_lab.storage.segments import Segment
 
 _BY_TIME = operator.attrgetter("timestamp", "id")
-
-
-def open_storage(
-    target: Storage | str | os.PathLike[str], *, signing_key: PrivateKeyLike | None = None
-) -> Storage:
-    """Return the storage for ``target``.
-
-    A storage object is used as is; ``s3://bucket/prefix`` means S3Storage (credentials
-    and region from boto3's chain); any other path means FileStorage.
-
-    Args:
-        target: The storage, URL or path.
-        signing_key: Signs the records the storage appends (for paths and URLs only).
-
-    Raises:
-        InvalidQueryError: ``target`` is a URL whose scheme no backend serves, or a
-            storage object comes with a ``signing_key``.
-    """
-    if isinstance(target, str | os.PathLike):
-        text = os.fspath(target)
-        scheme, sep, rest = text.partition("://")
-        if scheme == "s3" and sep:
-            from comply_lab.storage.s3 import S3Storage
-
-            bucket, _, prefix = rest.partition("/")
-            return S3Storage(bucket, prefix, signing_key=signing_key)
-        if sep and scheme != "file":
-            raise InvalidQueryError(
-                f"no storage backend for {scheme}:// URLs; pass a directory path or a storage "
-                "object"
-            )
-        return FileStorage(text.removeprefix("file://"), signing_key=signing_key)
-    if not isinstance(target, Storage):
-        raise InvalidQueryError(f"expected a path or a storage object, got {type(target).__name__}")
-    if signing_key is not None:
-        raise InvalidQueryError(
-            "signing_key= goes with a path or URL; give a storage object its key when you "
-            "make it (FileStorage(..., signing_key=...))"
-        )
-    return target
 
 
 def select_segments(storage: Storage, lo: datetime | None, hi: datetime | None) -> list[Segment]:

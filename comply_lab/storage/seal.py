@@ -40,21 +40,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.errors import (
+    ConfigurationError,
     CorruptLineWarning,
     IntegrityError,
-    InvalidQueryError,
     SealWarning,
     StorageError,
 )
 from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
+from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import Compactable, maintenance
 from comply_lab.storage.folder import Folder, refused, sweep_temporaries
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import append_record, read_records
-from comply_lab.storage.segments import STAGING, jsonl_name, parquet_name, parse_partition
-
-QUARANTINE = "_quarantine"
+from comply_lab.storage.registry import open_storage
+from comply_lab.storage.segments import (
+    QUARANTINE,
+    STAGING,
+    jsonl_name,
+    parquet_name,
+    parse_partition,
+)
 
 
 @dataclass
@@ -483,12 +490,15 @@ def _now() -> str:
 
 
 def compact(
-    path: str | os.PathLike[str],
+    path: Storage | str | os.PathLike[str],
     signing_key: Ed25519PrivateKey | None = None,
     *,
     executor: Executor | None = None,
 ) -> SealReport:
-    """Convert the JSONL segments of a log directory into the Parquet layout.
+    """Convert the JSONL segments of a log into the Parquet layout.
+
+    ``path`` is a log directory, an ``s3://`` URL (the original tool's per-entry objects
+    are moved) or a storage object (give it its signing key when you make it).
 
     Works on logs written by comply_lab in either format and on the original tool's
     ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
@@ -498,34 +508,23 @@ def compact(
 
     Raises:
         StorageError: ``path`` is not a directory.
-        InvalidQueryError: ``executor`` was given for an S3 log (its sealing runs where
+        ConfigurationError: ``path`` is a URL no backend serves, or a store with nothing
+            to compact, or ``executor`` was given for an S3 log (its sealing runs where
             it was written).
         IntegrityError: a Parquet part does not match its source (the source is kept).
         ConcurrentOperationError: another compaction, key rotation or retention is running.
     """
-    from comply_lab.storage.file import FileStorage
-
-    if str(path).startswith("s3://"):
-        from comply_lab.storage.s3 import S3Storage
-        from comply_lab.storage.scan import open_storage
-
-        if executor is not None:
-            raise InvalidQueryError(
-                "parallel compaction works on local directories; compact an S3 log without "
-                "an executor"
+    if isinstance(path, str | os.PathLike):
+        text = os.fspath(path)
+        if "://" not in text and not Path(text).is_dir():
+            raise StorageError(
+                f"{text} is not a log directory; pass the directory holding audit_*.jsonl"
             )
-        storage = open_storage(str(path))
-        assert isinstance(storage, S3Storage)
-        with storage.maintenance("compaction"):
-            return storage.compact_legacy(signing_key)
-    root = Path(path)
-    if not root.is_dir():
-        raise StorageError(
-            f"{root} is not a log directory; pass the directory holding audit_*.jsonl"
-        )
-    local = FileStorage(root, signing_key=signing_key)
-    with local.maintenance("compaction"):
-        return local.seal(executor)
+    storage = open_storage(path, signing_key=signing_key)
+    if not isinstance(storage, Compactable):
+        raise ConfigurationError(f"{storage!r} keeps nothing that compaction converts")
+    with maintenance(storage, "compaction"):
+        return storage.compact(executor)
 
 
 class Sealer:

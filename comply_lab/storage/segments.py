@@ -22,6 +22,10 @@ from datetime import date, datetime
 from typing import Literal
 
 SegmentFormat = Literal["jsonl", "parquet"]
+SegmentOrigin = Literal["stored", "spool", "legacy"]
+"""Where a segment is: in the store (``stored``), in an S3 store's local spool waiting for
+upload (``spool``), or the original tool's per-entry S3 objects of one day read as one
+segment (``legacy``)."""
 
 _JSONL = re.compile(r"^audit_(\d{8})(?:_(\d{3,}))?\.jsonl$")
 _PARQUET = re.compile(r"^part-(\d{8})-(\d{3,})\.parquet$")
@@ -33,6 +37,8 @@ _SOURCE = re.compile(
 )
 STAGING = "_staging"
 """Where new generations of sealed parts wait to replace them (no dataset reader looks)."""
+QUARANTINE = "_quarantine"
+"""Where sealing keeps the bytes of damaged lines (nothing stored is dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class Segment:
         size: Size in bytes.
         sealed: True for immutable segments; False for JSONL still open to appends.
         entries: Number of entries when known without reading (from the manifest).
+        origin: Where it is (see :data:`SegmentOrigin`); readers and retention decide by it.
     """
 
     day: date
@@ -55,6 +62,7 @@ class Segment:
     size: int
     sealed: bool
     entries: int | None = None
+    origin: SegmentOrigin = "stored"
 
 
 def day_digits(day: date) -> str:
