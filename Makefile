@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck unit bench crash fuzz tamper spark install clean
+.PHONY: demo test lint typecheck unit suite docs bench crash fuzz tamper spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict comply_lab
 
+# The inner loop: everything but the tests marked slow (crash harnesses, the demo and
+# benchmark smoke test, notebooks, multi-process runs).
 unit: $(STAMP)
+	COMPLY_LAB_PROPERTY_EXAMPLES=15 COMPLY_LAB_FUZZ_EXAMPLES=100 \
+		$(BIN)/pytest -n 2 -m "not slow" --durations=10
+
+# Everything, as CI runs it.
+suite: $(STAMP)
 	$(BIN)/pytest -n 2 --durations=10
 
-test: lint typecheck unit
+# The documentation site (guide, reliability, API from docstrings, CLI from --help) in
+# site/; any warning is an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs suite
 
 crash: $(STAMP)
 	COMPLY_LAB_CRASH_TRIALS=3000 $(BIN)/pytest -n 2 tests/test_crash.py
@@ -68,4 +80,4 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/versus.py --profile
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) data/demo site .pytest_cache .mypy_cache .ruff_cache

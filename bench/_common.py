@@ -16,7 +16,7 @@ from typing import Any
 from comply_lab import AuditLogger
 from comply_lab.audit import FileStorage
 from comply_lab.sample import write_sample
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 
 OUT = Path(__file__).parent / "out"
 END = datetime(2026, 1, 31, tzinfo=UTC)

@@ -38,7 +38,7 @@ from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.lab.stats import safety_rates
 from comply_lab.sample import write_sample
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import END, report, row, timed

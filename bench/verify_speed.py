@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from comply_lab import open_log
-from comply_lab.integrity.signing import generate_signing_key, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, public_key_pem
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import END, build, peak_rss, report, row

@@ -46,7 +46,7 @@ from comply_lab.audit import FileStorage
 from comply_lab.integrity.verify import verify
 from comply_lab.sample import interactions, write_sample
 from comply_lab.storage.arrow import entries_to_table
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import timed

@@ -41,14 +41,14 @@ from comply_lab.integrations import Interaction, SafetyVerdict
 
 if TYPE_CHECKING:
     from comply_lab.integrity.content import verify_content
+    from comply_lab.keys.rotate import rotate_keys
     from comply_lab.lab import Log, open_log
-    from comply_lab.storage.rotate import rotate_keys
 
 _LAB = {
     "Log": "comply_lab.lab",
     "open_log": "comply_lab.lab",
     "verify_content": "comply_lab.integrity.content",
-    "rotate_keys": "comply_lab.storage.rotate",
+    "rotate_keys": "comply_lab.keys.rotate",
 }
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from comply_lab.audit import AuditLogger, FileStorage
-from comply_lab.integrity.signing import generate_signing_key, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, public_key_pem
 from comply_lab.lab import open_log, plots
 from comply_lab.sample import write_sample
 

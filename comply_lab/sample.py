@@ -19,8 +19,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.encryption import EncryptionManager
 from comply_lab.audit.logger import AuditLogger
+from comply_lab.keys.encryption import EncryptionManager
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
-from comply_lab.integrity.signing import public_key_pem
+from comply_lab.crypto.signing import public_key_pem
 from comply_lab.sample import sample_keys, write_sample
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 
 HERE = Path(__file__).resolve().parent / "sample"
 END = datetime(2026, 1, 31, tzinfo=UTC)

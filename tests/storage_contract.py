@@ -7,6 +7,7 @@ so every backend is held to exactly the same contract.
 from __future__ import annotations
 
 import asyncio
+import os
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -16,17 +17,20 @@ from hypothesis import strategies as st
 
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab.audit import AuditEntry, Storage
-from comply_lab.audit.entry import entry_hash
 from comply_lab.errors import ConcurrentOperationError
+from comply_lab.model.entry import entry_hash
+from comply_lab.retention.policy import place_hold, release_hold
 from comply_lab.storage import capabilities as caps
 from comply_lab.storage.capabilities import DataFiles
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import RETENTION, parse_records
 from comply_lab.storage.registry import open_storage
-from comply_lab.storage.retention import place_hold, release_hold
-from comply_lab.storage.seal import SealReport, compact
+from comply_lab.storage.seal import SealReport
 from tests.conftest import FakeClock, StorageFactory, settle
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
+PROPERTY_EXAMPLES = int(os.environ.get("COMPLY_LAB_PROPERTY_EXAMPLES", "60"))
+"""Examples of the round-trip property per backend (``make unit`` runs fewer)."""
 
 json_scalars = (
     st.none()
@@ -321,7 +325,7 @@ class StorageContract:
 
     # Each backend subclass is its own executor by design; the factory makes fresh stores.
     @settings(
-        max_examples=60,
+        max_examples=PROPERTY_EXAMPLES,
         deadline=None,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

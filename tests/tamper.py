@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.cli import main
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.integrity.report import VerificationReport
-from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
 from tests.conftest import FakeClock, new_bucket
 
 T0 = datetime(2026, 1, 29, 9, 0, tzinfo=UTC)
@@ -460,7 +460,7 @@ class History:
 def compact_or_flush(case: Case) -> None:
     """Seal everything no writer holds: compact a local log, flush an S3 one."""
     if case.local:
-        from comply_lab.storage.seal import compact
+        from comply_lab.storage.compaction import compact
 
         compact(case.target, KEY)
     else:

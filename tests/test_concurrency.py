@@ -20,10 +20,12 @@ import pytest
 from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.errors import ConcurrentOperationError, CorruptLineWarning
-from comply_lab.storage.retention import apply_retention, plan_retention
-from comply_lab.storage.seal import compact
+from comply_lab.retention.policy import apply_retention, plan_retention
+from comply_lab.storage.compaction import compact
 from tests.conftest import FakeClock, new_bucket
 from tests.tamper import KEY, build, write
+
+pytestmark = pytest.mark.slow  # several processes at once
 
 PROCESSES, THREADS, TASKS, PER_TASK = 3, 3, 4, 40
 TOTAL = PROCESSES * THREADS * TASKS * PER_TASK

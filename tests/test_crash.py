@@ -17,16 +17,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
 from comply_lab._time import day_end
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.errors import NoLogError
 from comply_lab.integrity.verify import verify
+from comply_lab.retention.policy import apply_retention, place_hold, plan_retention
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import HOLDS, parse_records
-from comply_lab.storage.retention import apply_retention, place_hold, plan_retention
-from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, new_bucket
 from tests.crash import Ack, kill_points, run_child
+
+pytestmark = pytest.mark.slow  # kills processes at every durable step
 
 T0 = datetime(2026, 1, 29, 23, 59, 59, tzinfo=UTC)
 RING = KeyRing.generate("old")

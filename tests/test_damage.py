@@ -37,12 +37,12 @@ from comply_lab import (
     open_log,
 )
 from comply_lab.audit import FileStorage, MemoryStorage
-from comply_lab.audit.validate import METADATA_MAX_DEPTH, METADATA_MAX_SIZE
 from comply_lab.errors import CorruptRecordError
+from comply_lab.model.validate import METADATA_MAX_DEPTH, METADATA_MAX_SIZE
 from comply_lab.storage import parts
 from comply_lab.storage.arrow import SCHEMA, write_parquet
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.s3 import S3Storage
-from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, new_bucket, original_record
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -240,6 +240,7 @@ class TestBombs:
         report = open_log(tmp_path, progress=False).verify()
         assert "inserted" in set(report.to_frame()["status"])
 
+    @pytest.mark.slow
     def test_memory_stays_bounded_while_a_bomb_is_refused(self, tmp_path: Path):
         """Reading a log with a bomb in it takes no more memory than reading it without.
 

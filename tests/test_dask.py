@@ -187,8 +187,8 @@ def test_memory_storage_works_on_threads() -> None:
 
 def test_parallel_sealing_equals_serial(client: distributed.Client, tmp_path: Path) -> None:
     """One Dask task per day; same parts, same entries, signed manifest verifies."""
-    from comply_lab.integrity.signing import generate_signing_key
-    from comply_lab.storage.seal import compact
+    from comply_lab.crypto.signing import generate_signing_key
+    from comply_lab.storage.compaction import compact
 
     key = generate_signing_key()
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
@@ -213,7 +213,7 @@ def test_parallel_sealing_equals_serial(client: distributed.Client, tmp_path: Pa
 
 
 def test_parallel_compaction_of_s3_is_refused(client: distributed.Client, s3_log: str) -> None:
-    from comply_lab.storage.seal import compact
+    from comply_lab.storage.compaction import compact
 
     with pytest.raises(InvalidQueryError, match="local directories"):
         compact(s3_log, executor=client.get_executor())
@@ -262,6 +262,7 @@ def test_parallel_verification_equals_serial(client: distributed.Client, damaged
     assert (parallel.entries, parallel.segments) == (serial.entries, serial.segments)
 
 
+@pytest.mark.slow
 def test_verify_and_compact_workers_from_the_command_line(
     damaged_log: Path, tmp_path: Path
 ) -> None:

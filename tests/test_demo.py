@@ -13,6 +13,8 @@ import pytest
 from comply_lab import demo
 from comply_lab.sample import interactions
 
+pytestmark = pytest.mark.slow  # runs the demo and the benchmark smoke test
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
 from comply_lab.audit import FileStorage
-from comply_lab.integrity.signing import generate_signing_key, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, public_key_pem
 from comply_lab.sample import write_sample
 
 KEY = generate_signing_key()

@@ -19,13 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 from tests.conftest import original_record
+
+pytestmark = pytest.mark.slow  # the CLI and a script, a dozen runs each
 
 RUNS = 12
 SCRIPT = """
 import sys
 from comply_lab import open_log
+
 print(open_log(sys.argv[1], progress=False).verify().ok)
 """
 

@@ -9,7 +9,7 @@ import pytest
 
 from comply_lab import InvalidQueryError, Log, open_log
 from comply_lab.audit import EncryptionManager
-from comply_lab.integrity.signing import load_public_key, public_key_pem
+from comply_lab.crypto.signing import load_public_key, public_key_pem
 from comply_lab.lab.explore import Explorer
 from comply_lab.sample import sample_keys
 

@@ -117,6 +117,7 @@ def _log(storage: S3Storage, clock: FakeClock, count: int) -> list[str]:
 _HEARTBEAT_WARNING = "ignore:could not write a heartbeat:comply_lab.errors.ComplyLabWarning"
 
 
+@pytest.mark.slow
 class TestS3Faults:
     @pytest.mark.filterwarnings(_HEARTBEAT_WARNING)
     def test_errors_drops_and_slowness_lose_and_duplicate_nothing(

@@ -7,6 +7,7 @@ stores are reported exactly, never silently dropped; user input never leaves the
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,12 +29,14 @@ from comply_lab import (
 )
 from comply_lab.audit import FileStorage, MemoryStorage, SubjectKeys
 from comply_lab.errors import CorruptLineWarning, CorruptSegmentError
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.s3 import S3Storage
-from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, new_bucket
 
 PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("COMPLY_LAB_PROPERTY_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=50)

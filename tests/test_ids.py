@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from comply_lab.audit.ids import IdGenerator, id_time
+from comply_lab.model.ids import IdGenerator, id_time
 
 
 class TestIdGenerator:

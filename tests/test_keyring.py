@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from comply_lab import AuditLogger, DecryptionError, EncryptionManager, KeyRing, open_log
-from comply_lab.audit.keyring import MissingKeyError
 from comply_lab.errors import InvalidKeyError, InvalidQueryError
+from comply_lab.keys.keyring import MissingKeyError
 from tests.conftest import FakeClock
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from comply_lab import AuditLogger, EncryptionManager, InvalidQueryError
 from comply_lab.audit import FileStorage, MemoryStorage
-from comply_lab.audit.entry import GENESIS_HASH, entry_hash
 from comply_lab.errors import DecryptionError, EncryptionNotConfiguredError
+from comply_lab.model.entry import GENESIS_HASH, entry_hash
 from tests.conftest import FakeClock
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from comply_lab.integrity.merkle import (
+from comply_lab.crypto.merkle import (
     MerkleBuilder,
     inclusion_proof,
     leaf_hash,

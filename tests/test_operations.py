@@ -20,7 +20,9 @@ from click.testing import CliRunner
 
 from comply_lab import KeyRing, open_log
 from comply_lab.cli import main
-from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
+
+pytestmark = pytest.mark.slow  # every CLI command as a subprocess, twice
 
 T0 = datetime(2026, 1, 20, 9, tzinfo=UTC)
 RING = KeyRing.generate("k1")
@@ -29,6 +31,7 @@ import os, sys
 from datetime import datetime, timedelta, timezone
 from comply_lab import AuditLogger, KeyRing
 from comply_lab.audit import FileStorage
+
 ring = KeyRing.from_text(open(sys.argv[2]).read())
 storage = FileStorage(sys.argv[1], format="parquet", signing_key=sys.argv[3], fsync="always")
 now = [datetime(2026, 1, 20, 9, tzinfo=timezone.utc)]

@@ -23,10 +23,10 @@ import pytest
 
 from comply_lab import AuditLogger, CorruptLineWarning, IntegrityError, open_log
 from comply_lab.audit import FileStorage
-from comply_lab.audit.entry import GENESIS_HASH, entry_hash
+from comply_lab.model.entry import GENESIS_HASH, entry_hash
 from comply_lab.storage.arrow import SCHEMA
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import read_records, record_hash
-from comply_lab.storage.seal import compact
 from tests.conftest import FakeClock, original_record
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -267,7 +267,7 @@ class TestCompact:
 _SEAL_CHILD = """
 import sys
 import comply_lab.storage.arrow  # import everything before the clock starts
-from comply_lab.storage.seal import compact
+from comply_lab.storage.compaction import compact
 print("ready", flush=True)
 sys.stdin.readline()
 compact(sys.argv[1])
@@ -301,6 +301,7 @@ def _run_sealer(store: Path, kill_after: float | None) -> float:
         return time.perf_counter() - started
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 class TestCrashDuringSealing:
     def test_killing_the_sealer_anywhere_loses_and_duplicates_nothing(

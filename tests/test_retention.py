@@ -18,8 +18,8 @@ import pytest
 from comply_lab import AuditLogger, InvalidQueryError, open_log
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.audit.schedule import DailyCleanup, next_run
+from comply_lab.crypto.signing import generate_signing_key, public_key_pem
 from comply_lab.errors import RetentionFloorError
-from comply_lab.integrity.signing import generate_signing_key, public_key_pem
 from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records
 from tests.conftest import FakeClock, new_bucket, settle, storage_factory
 
@@ -289,6 +289,7 @@ class TestSchedule:
             DailyCleanup(logger, minute=60)
 
 
+@pytest.mark.slow
 def test_cli_retention_dry_run_then_apply(tmp_path: Path, s3_endpoint: str) -> None:
     """`comply-lab retention` shows the plan, deletes only with --apply, exits 2 on a floor."""
     from comply_lab.storage.s3 import S3Storage

@@ -19,7 +19,7 @@ from comply_lab import (
     rotate_keys,
 )
 from comply_lab.audit import FileStorage, Storage
-from comply_lab.integrity.signing import generate_signing_key
+from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from tests.conftest import FakeClock, new_bucket
 

@@ -16,7 +16,7 @@ import pytest
 
 from comply_lab import AuditLogger, CorruptLineWarning, InvalidQueryError, StorageError
 from comply_lab.audit import FileStorage
-from comply_lab.audit.entry import entry_hash
+from comply_lab.model.entry import entry_hash
 from tests.conftest import FakeClock, original_record
 from tests.storage_contract import T0, StorageContract
 
@@ -263,6 +263,7 @@ def _child_writes(path: str, count: int, tag: int) -> None:
     logger.close()
 
 
+@pytest.mark.slow
 class TestConcurrency:
     @pytest.mark.slow
     def test_four_processes_lose_nothing(self, tmp_path: Path):

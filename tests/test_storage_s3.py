@@ -27,10 +27,10 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 
 from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
-from comply_lab.integrity.signing import generate_signing_key, public_key_pem  # noqa: E402
-from comply_lab.storage.retention import apply_retention, plan_retention  # noqa: E402
+from comply_lab.crypto.signing import generate_signing_key, public_key_pem  # noqa: E402
+from comply_lab.retention.policy import apply_retention, plan_retention  # noqa: E402
+from comply_lab.storage.compaction import compact  # noqa: E402
 from comply_lab.storage.s3 import S3Storage  # noqa: E402
-from comply_lab.storage.seal import compact  # noqa: E402
 from tests.conftest import FakeClock, new_bucket, original_record  # noqa: E402
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
@@ -164,6 +164,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 class TestSpoolCrash:
     def test_killed_mid_upload_then_restarted_lands_everything_once(

@@ -22,8 +22,8 @@ import pytest
 from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage
 from comply_lab.errors import ForeignFileError
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.folder import sweep_temporaries
-from comply_lab.storage.seal import compact
 from comply_lab.storage.segments import jsonl_name
 from tests.conftest import FakeClock
 

@@ -21,11 +21,11 @@ import pytest
 
 from comply_lab import AuditLogger, EncryptionManager, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage
+from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.errors import IntegrityError, NoLogError, RetentionError
 from comply_lab.integrity.chains import ChainTracker
-from comply_lab.integrity.signing import generate_signing_key
+from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import chain_record, record_line
-from comply_lab.storage.seal import compact
 from tests.tamper import BACKENDS, KEY, T0, Case, build, edit_line, errors, write
 
 AFTER = datetime(2026, 2, 1, 12, tzinfo=UTC)  # "now" for retention: the first day expires

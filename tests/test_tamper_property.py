@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 from tests.tamper import OPERATIONS, run_trial
 
+pytestmark = pytest.mark.slow  # random honest histories on every backend
+
 EXAMPLES = int(os.environ.get("COMPLY_LAB_TAMPER_EXAMPLES", "8"))
 histories = st.lists(st.sampled_from(OPERATIONS), min_size=2, max_size=8)
 

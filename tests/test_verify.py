@@ -18,10 +18,10 @@ import pytest
 
 from comply_lab import AuditLogger, IntegrityError, open_log, verify_content
 from comply_lab.audit import EncryptionManager, FileStorage
-from comply_lab.audit.entry import entry_hash
+from comply_lab.crypto.fingerprint import fingerprint
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.integrity.checkpoint import check_checkpoint, make_checkpoint
-from comply_lab.integrity.fingerprint import fingerprint
-from comply_lab.integrity.signing import generate_signing_key, private_key_pem, public_key_pem
+from comply_lab.model.entry import entry_hash
 from comply_lab.storage.manifest import MANIFEST, TRAILS, read_records
 from tests.tamper import write
 
@@ -404,7 +404,7 @@ def test_sealing_never_vouches_for_a_tampered_entry(tmp_path: Path):
     record = orjson.loads(lines[3])
     lines[3] = lines[3].replace(b'"latency_ms":13.0', b'"latency_ms":1.0')
     segment.write_bytes(b"".join(lines))
-    from comply_lab.storage.seal import compact
+    from comply_lab.storage.compaction import compact
 
     compact(tmp_path)
     assert read_records(tmp_path)[0]["invalid_entries"] == [record["id"]]

@@ -3,12 +3,12 @@
 This package imports neither pandas nor matplotlib, so logging stays cheap to import.
 """
 
-from comply_lab.audit.encryption import EncryptionManager
-from comply_lab.audit.entry import AuditEntry
-from comply_lab.audit.envelope import EnvelopeKeys
-from comply_lab.audit.keyring import ContentKeys, KeyRing, MissingKeyError, ShreddedKeyError
 from comply_lab.audit.logger import AuditLogger
-from comply_lab.audit.subjects import SubjectKeys, shred_subject
+from comply_lab.keys.encryption import EncryptionManager
+from comply_lab.keys.envelope import EnvelopeKeys
+from comply_lab.keys.keyring import ContentKeys, KeyRing, MissingKeyError, ShreddedKeyError
+from comply_lab.keys.subjects import SubjectKeys, shred_subject
+from comply_lab.model.entry import AuditEntry
 from comply_lab.storage import FileStorage, FsyncPolicy, MemoryStorage, Storage
 
 

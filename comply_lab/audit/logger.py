@@ -17,21 +17,21 @@ import orjson
 from comply_lab import _forksafe
 from comply_lab._time import TimeLike, to_utc
 from comply_lab._twins import Closing, asyncify
-from comply_lab.audit import validate
-from comply_lab.audit.encryption import EncryptionManager, decrypt_text
-from comply_lab.audit.entry import CALL_FIELDS, GENESIS_HASH, AuditEntry, encode_line
-from comply_lab.audit.ids import IdGenerator
-from comply_lab.audit.keyring import ContentKeys
+from comply_lab.crypto.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.errors import InvalidEntryError, InvalidQueryError
-from comply_lab.integrity.fingerprint import check_hash_key, fingerprint, hash_key_id
+from comply_lab.keys.encryption import EncryptionManager, decrypt_text
+from comply_lab.keys.keyring import ContentKeys
+from comply_lab.model import validate
+from comply_lab.model.entry import CALL_FIELDS, GENESIS_HASH, AuditEntry, encode_line
+from comply_lab.model.ids import IdGenerator
+from comply_lab.retention.policy import apply_retention, plan_retention
 from comply_lab.storage.base import Storage
 from comply_lab.storage.registry import open_storage
-from comply_lab.storage.retention import apply_retention, plan_retention
 from comply_lab.storage.scan import entries_between, find_entry
 
 if TYPE_CHECKING:
+    from comply_lab.audit.interaction import Interaction, SafetyCheck
     from comply_lab.audit.schedule import DailyCleanup
-    from comply_lab.integrations.interaction import Interaction, SafetyCheck
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST, _LAST = _EPOCH, datetime(9999, 12, 31, tzinfo=UTC)
@@ -314,7 +314,7 @@ class AuditLogger(Closing):
 
         Whole day partitions are deleted; no file is rewritten, and no entry younger than
         ``retention_days`` is ever deleted (an entry may outlive it by up to one day).
-        It is :func:`~comply_lab.storage.retention.plan_retention` and
+        It is :func:`~comply_lab.retention.policy.plan_retention` and
         ``apply_retention`` with the logger's ``retention_days``: partitions under a legal
         hold or S3 Object Lock are kept, each deletion is recorded in ``_retention``, and
         a retention floor recorded in the log is enforced.
@@ -348,9 +348,9 @@ class AuditLogger(Closing):
         Set ``rec.output`` (and ``rec.input_tokens``/``output_tokens``) inside the block;
         the latency is measured, an exception is logged as a failed entry and re-raised,
         and ``safety`` checks the input and output. Works with ``async with`` too. See
-        :mod:`comply_lab.integrations.interaction`.
+        :mod:`comply_lab.audit.interaction`.
         """
-        from comply_lab.integrations.interaction import Interaction
+        from comply_lab.audit.interaction import Interaction
 
         return Interaction(
             self,

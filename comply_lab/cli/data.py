@@ -33,14 +33,17 @@ def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> 
 
     For instance:
 
+        \b
         comply-lab compact /var/log/ai-audit
 
+        \b
         comply-lab compact --workers 8 /var/log/ai-audit
 
+        \b
         comply-lab compact s3://my-audit-bucket/prod/ai-audit/ --signing-key writer.pem
     """
-    from comply_lab.integrity.signing import load_private_key
-    from comply_lab.storage.seal import compact as run
+    from comply_lab.crypto.signing import load_private_key
+    from comply_lab.storage.compaction import compact as run
 
     key = None if signing_key is None else load_private_key(signing_key)
     with day_pool(workers) as pool:
@@ -80,8 +83,10 @@ def ddl(target: str, engine: str, table: str) -> None:
 
     For instance:
 
+        \b
         comply-lab ddl --engine athena s3://my-audit-bucket/prod/ai-audit/
 
+        \b
         comply-lab ddl --engine duckdb /var/log/ai-audit | duckdb audit.db
     """
     from comply_lab.ddl import table_ddl
@@ -104,6 +109,7 @@ def stats(target: str, by: str, as_json: bool, **selection: Any) -> None:
 
     For instance:
 
+        \b
         comply-lab stats /var/log/ai-audit --start 2026-01-01 --end 2026-01-31 --by provider
     """
     from comply_lab.lab import open_log
@@ -148,6 +154,7 @@ def entries(
 
     For instance:
 
+        \b
         comply-lab entries s3://audit/prod/ --start 2026-01-29 --safety failed -o failed.csv
     """
     from comply_lab.lab import open_log
@@ -197,6 +204,7 @@ def demo(out: Path, count: int) -> None:
 
     For instance:
 
+        \b
         comply-lab demo --out /tmp/comply-demo --entries 5000
     """
     from comply_lab.demo import main as run

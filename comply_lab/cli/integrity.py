@@ -53,8 +53,10 @@ def verify(
 
     For instance:
 
+        \b
         comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
 
+        \b
         comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/ --public-key k.pub
     """
     from comply_lab.lab import open_log
@@ -107,6 +109,7 @@ def checkpoint(target: str, signing_key: str | None, output: Path | None) -> Non
 
     For instance:
 
+        \b
         comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
     """
     from comply_lab.lab import open_log
@@ -140,6 +143,7 @@ def evidence(
 
     For instance:
 
+        \b
         comply-lab evidence /var/log/ai-audit evidence-2026-01 --start 2026-01-01 --end 2026-01-31
     """
     from comply_lab.lab import open_log

@@ -123,7 +123,7 @@ def read_keys(keys_env: str | None, keys_file: Path | None) -> Any:
     """Read decryption keys from a file or an environment variable, never from argv."""
     import os
 
-    from comply_lab.audit.encryption import keys_from_text
+    from comply_lab.keys.encryption import keys_from_text
 
     if keys_file is not None:
         text = keys_file.read_text()

@@ -46,10 +46,11 @@ def retention(
 
     For instance, daily from cron:
 
+        \b
         comply-lab retention /var/log/ai-audit --days 365 --apply --reason R-7 --signing-key k.pem
     """
     from comply_lab.lab import open_log
-    from comply_lab.storage.retention import apply_retention, plan_retention
+    from comply_lab.retention.policy import apply_retention, plan_retention
 
     log = open_log(target, progress=False, signing_key=signing_key)
     plan = plan_retention(log.storage, days, floor_days=floor_days, override=override)
@@ -131,6 +132,7 @@ def decrypt(
 
     For instance:
 
+        \b
         comply-lab decrypt /var/log/ai-audit 019c0a1e-... --keys-file ring.txt --reason CASE-12
     """
     from comply_lab.lab import open_log
@@ -188,8 +190,10 @@ def hold(
 
     For instance:
 
+        \b
         comply-lab hold /var/log/ai-audit matter-7 --conversation conv-123 --reason "matter 7"
 
+        \b
         comply-lab hold /var/log/ai-audit --list
     """
     from comply_lab.lab import open_log
@@ -236,6 +240,7 @@ def release(target: str, name: str, reason: str, who: str | None, signing_key: s
 
     For instance:
 
+        \b
         comply-lab release /var/log/ai-audit matter-7 --reason "case closed 2026-11-02"
     """
     from comply_lab.lab import open_log
@@ -274,8 +279,10 @@ def operators(
 
     For instance:
 
+        \b
         comply-lab operators /var/log/ai-audit --add dpo --key dpo.pub --reason R --signing-key k
 
+        \b
         comply-lab operators /var/log/ai-audit
     """
     from comply_lab.lab import open_log

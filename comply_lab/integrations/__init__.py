@@ -6,6 +6,6 @@ OpenAI wrapper (:mod:`comply_lab.integrations.openai`) and the LangChain callbac
 used (``pip install comply-lab[integrations]``).
 """
 
-from comply_lab.integrations.interaction import Interaction, SafetyCheck, SafetyVerdict
+from comply_lab.audit.interaction import Interaction, SafetyCheck, SafetyVerdict
 
 __all__ = ["Interaction", "SafetyCheck", "SafetyVerdict"]

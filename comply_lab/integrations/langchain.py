@@ -1,7 +1,7 @@
 """A LangChain callback handler that logs every chat-model and LLM call.
 
 Pass it in ``callbacks=[AuditCallbackHandler(logger)]`` to a model (or to ``invoke``'s
-config). Each call becomes one entry, as in :mod:`comply_lab.integrations.interaction`:
+config). Each call becomes one entry, as in :mod:`comply_lab.audit.interaction`:
 the last human message (or prompt) as input, the generated text as output, provider and
 model from LangChain's run metadata (``ls_provider``, ``ls_model_name``), token usage,
 latency, the time to the first streamed token, and errors as failed entries.
@@ -19,8 +19,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
+from comply_lab.audit.interaction import Interaction, SafetyCheck
 from comply_lab.audit.logger import AuditLogger
-from comply_lab.integrations.interaction import Interaction, SafetyCheck
 
 
 class AuditCallbackHandler(BaseCallbackHandler):

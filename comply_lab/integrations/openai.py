@@ -4,7 +4,7 @@ Wrap an ``openai.OpenAI`` or ``openai.AsyncOpenAI`` client (or one pointed at an
 OpenAI-compatible server through ``base_url``). ``chat.completions.create`` and
 ``responses.create`` behave exactly as the client's own — same arguments, same return
 values, streams included — and each call is logged as one entry (see
-:mod:`comply_lab.integrations.interaction`):
+:mod:`comply_lab.audit.interaction`):
 
 - input: the last user message (chat) or the ``input`` (responses); output: the answer
   text (tool calls as JSON when there is no text);
@@ -32,8 +32,8 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from comply_lab.audit.interaction import Interaction, SafetyCheck
 from comply_lab.audit.logger import AuditLogger
-from comply_lab.integrations.interaction import Interaction, SafetyCheck
 
 
 class AuditedOpenAI:

@@ -33,9 +33,9 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from comply_lab._time import to_utc
-from comply_lab.audit.encryption import looks_encrypted
-from comply_lab.audit.entry import AuditEntry
 from comply_lab.audit.logger import AuditLogger
+from comply_lab.crypto.ciphertext import looks_encrypted
+from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.base import Storage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

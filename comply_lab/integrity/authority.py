@@ -26,9 +26,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from comply_lab.audit.entry import format_timestamp
+from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
 from comply_lab.errors import InvalidQueryError
-from comply_lab.integrity.signing import PublicKeyLike, key_id, load_public_key, signature_valid
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.manifest import SIGNERS, parse_lines, record_hash, signed_bytes
 

@@ -24,8 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from comply_lab.audit.entry import GENESIS_HASH
 from comply_lab.integrity.report import Problem, Status
+from comply_lab.model.entry import GENESIS_HASH
 
 Expired = tuple[int, int, str | None]
 """Seqs ``first..last`` of one writer deleted by recorded retention, and the last one's hash."""

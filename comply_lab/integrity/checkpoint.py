@@ -23,13 +23,13 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from comply_lab.audit.entry import format_timestamp
+from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
+from comply_lab.crypto.signing import key_id, sign, signature_valid
 from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
 from comply_lab.integrity.authority import authority
-from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem
-from comply_lab.integrity.signing import key_id, sign, signature_valid
 from comply_lab.integrity.trails import check_trail
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
 

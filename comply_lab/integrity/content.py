@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from comply_lab.audit.encryption import EncryptionManager
+from comply_lab.crypto.fingerprint import fingerprint, hash_key_id
 from comply_lab.errors import DecryptionError, InvalidQueryError
-from comply_lab.integrity.fingerprint import fingerprint, hash_key_id
+from comply_lab.keys.encryption import EncryptionManager
 
 Originals = Mapping[str, Any] | pd.DataFrame | None
 

@@ -27,15 +27,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, entry_hash
-from comply_lab.audit.keyring import PREFIX, key_id_of
+from comply_lab.crypto.ciphertext import PREFIX
+from comply_lab.crypto.fingerprint import content_problem
+from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
-from comply_lab.integrity.fingerprint import content_problem
 from comply_lab.integrity.lines import Line, classify, split, tail_kind
-from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
 from comply_lab.integrity.report import Problem, Status
+from comply_lab.keys.keyring import key_id_of
+from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.parts import decode_part, decoding
@@ -43,7 +44,7 @@ from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _KEY_OF_CIPHERTEXT = f"^{re.escape(PREFIX)}(?P<key>[^:]+):"
-"""Where a key ring's ciphertext names its key (see :mod:`comply_lab.audit.keyring`)."""
+"""Where a key ring's ciphertext names its key (see :mod:`comply_lab.keys.keyring`)."""
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
 Snapshot = tuple[int, str, str]

@@ -3,7 +3,7 @@
 Every line is one of:
 
 - ``entry``: a hashed entry stored exactly in its canonical form (see
-  :func:`comply_lab.audit.entry.line_problem`);
+  :func:`comply_lab.model.entry.line_problem`);
 - ``legacy``: a record written by another tool (the original one): no hash, no chain;
 - ``modified``: an entry whose line is not its canonical form, whose hash does not
   match, or whose integrity fields were altered or stripped;
@@ -21,9 +21,9 @@ from typing import Literal, NamedTuple
 
 import orjson
 
-from comply_lab.audit.entry import AuditEntry, line_problem
-from comply_lab.audit.ids import id_time
 from comply_lab.errors import CorruptRecordError
+from comply_lab.model.entry import AuditEntry, line_problem
+from comply_lab.model.ids import id_time
 from comply_lab.storage.jsonl import complete_record, cut_short
 
 LineKind = Literal["entry", "legacy", "modified", "fragment", "damaged"]

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.lines import classify, split
 from comply_lab.integrity.report import Problem
+from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.parts import decoding, read_part

@@ -24,9 +24,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from comply_lab.audit.entry import GENESIS_HASH
+from comply_lab.crypto.signing import signature_valid
 from comply_lab.integrity.report import Problem
-from comply_lab.integrity.signing import signature_valid
+from comply_lab.model.entry import GENESIS_HASH
 from comply_lab.storage.manifest import parse_lines, record_hash, record_line, signed_bytes
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc
-from comply_lab.audit.entry import parse_time
+from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.errors import NoLogError
 from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
@@ -41,8 +41,8 @@ from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
-from comply_lab.integrity.signing import PublicKeyLike, key_id
 from comply_lab.integrity.trails import Trail, check_trail
+from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.jsonl import summarize_jsonl

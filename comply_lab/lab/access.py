@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from comply_lab.audit.encryption import EncryptionManager, decrypt_text
-from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
-from comply_lab.audit.keyring import ContentKeys, ShreddedKeyError
+from comply_lab.crypto.fingerprint import fingerprint, hash_key_id
 from comply_lab.errors import DecryptionError, InvalidQueryError
-from comply_lab.integrity.fingerprint import fingerprint, hash_key_id
+from comply_lab.keys.encryption import EncryptionManager, decrypt_text
+from comply_lab.keys.keyring import ContentKeys, ShreddedKeyError
+from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.storage.manifest import ACCESS, parse_records
 
 if TYPE_CHECKING:

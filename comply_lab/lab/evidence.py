@@ -32,8 +32,8 @@ from comply_lab.lab import plots
 from comply_lab.storage.manifest import HOLDS, RETENTION
 
 if TYPE_CHECKING:
+    from comply_lab.crypto.signing import PublicKeyLike
     from comply_lab.integrity.checkpoint import Checkpoint
-    from comply_lab.integrity.signing import PublicKeyLike
     from comply_lab.lab.log import Log
 
 

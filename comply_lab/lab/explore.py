@@ -21,9 +21,9 @@ import ipywidgets as widgets
 import pandas as pd
 from IPython.display import display
 
-from comply_lab.audit.encryption import keys_from_text
+from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import ComplyLabError
-from comply_lab.integrity.signing import PublicKeyLike
+from comply_lab.keys.encryption import keys_from_text
 from comply_lab.lab import plots
 from comply_lab.lab.summary import STATS_COLUMNS
 

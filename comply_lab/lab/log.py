@@ -15,21 +15,19 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from comply_lab._time import TimeLike, day_end, day_start
-from comply_lab.audit.encryption import EncryptionManager
-from comply_lab.audit.entry import AuditEntry
-from comply_lab.audit.ids import id_time
-from comply_lab.audit.keyring import ContentKeys
-from comply_lab.errors import InvalidQueryError, StorageError
-from comply_lab.integrity.authority import declarations, declare_operator
-from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
-from comply_lab.integrity.report import VerificationReport
-from comply_lab.integrity.signing import (
+from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
     key_id,
     load_private_key,
 )
+from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.integrity.authority import declarations, declare_operator
+from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
+from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.verify import verify
+from comply_lab.keys.encryption import EncryptionManager
+from comply_lab.keys.keyring import ContentKeys
 from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import entries_frame, partitions_frame, to_frame
@@ -38,12 +36,9 @@ from comply_lab.lab.query import Filters, Query
 from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, dataset, scan
 from comply_lab.lab.stats import health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats
-from comply_lab.storage.arrow import table_to_entries
-from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import count_segments
-from comply_lab.storage.manifest import SIGNERS
-from comply_lab.storage.registry import open_storage
-from comply_lab.storage.retention import (
+from comply_lab.model.entry import AuditEntry
+from comply_lab.model.ids import id_time
+from comply_lab.retention.policy import (
     Hold,
     RetentionPlan,
     RetentionResult,
@@ -53,6 +48,11 @@ from comply_lab.storage.retention import (
     release_hold,
     set_floor,
 )
+from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.base import Storage
+from comply_lab.storage.decode import count_segments
+from comply_lab.storage.manifest import SIGNERS
+from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import covers_day, select_segments
 
 if TYPE_CHECKING:
@@ -180,13 +180,12 @@ class Log:
         Args:
             start: First instant included (None: from the beginning).
             end: Last instant included (None: to the end; a bare day: its end).
-            provider: Keep these providers (a str or a list).
-            model: Keep these models.
-            conversation_id: Keep these conversations.
-            safety_passed: Keep only passed (True) or failed (False) entries.
-            detector: Keep entries where this detector fired.
-            columns: Columns to return (all by default); unread columns are not decoded.
             metadata_keys: Metadata keys to add as columns.
+            **filters: ``provider``, ``model``, ``conversation_id``: keep these (a str or
+                a list); ``safety_passed``: keep only passed (True) or failed (False)
+                entries; ``detector``: keep entries where this detector fired;
+                ``columns``: the columns to return (all by default; unread columns are
+                not decoded).
 
         Returns:
             One row per entry; see :mod:`comply_lab.lab.frame` for the dtypes.
@@ -402,7 +401,7 @@ class Log:
         One row per day partition: ``partition``, ``entries``, ``bytes``, ``action``
         (``delete`` or ``keep``), ``reason`` (expired, within retention, under hold,
         locked by object lock) and ``holds``. Pass it to :meth:`apply_retention`, after
-        removing any row you want kept. See :mod:`comply_lab.storage.retention`.
+        removing any row you want kept. See :mod:`comply_lab.retention.policy`.
 
         Only a legal-hold trail that verifies is trusted: with signed holds, open the log
         with its signing key or pass ``public_key``.

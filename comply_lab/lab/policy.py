@@ -1,6 +1,6 @@
 """Retention for investigators: plans, holds and the trail of deletions as DataFrames.
 
-A thin layer over :mod:`comply_lab.storage.retention`, which holds the rules; see there for
+A thin layer over :mod:`comply_lab.retention.policy`, which holds the rules; see there for
 what is kept, what is deleted, and what is recorded.
 """
 
@@ -12,8 +12,8 @@ from datetime import date
 import pandas as pd
 
 from comply_lab.errors import InvalidQueryError
+from comply_lab.retention.policy import RetentionPlan, read_policy, retention_events
 from comply_lab.storage.base import Storage
-from comply_lab.storage.retention import RetentionPlan, read_policy, retention_events
 
 _HOLD_COLUMNS = ["name", "reason", "who", "at", "start", "end", "conversation_id", "metadata"]
 _EVENT_COLUMNS = [

@@ -10,22 +10,9 @@ from matplotlib.figure import Figure
 
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import plots, stats
+from comply_lab.model.entry import CALL_FIELDS
 
-STATS_COLUMNS = [
-    "id",
-    "timestamp",
-    "provider",
-    "model",
-    "conversation_id",
-    "safety_passed",
-    "detectors_triggered",
-    "block_reason",
-    "alerts",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "metadata",
-]
+STATS_COLUMNS = ["id", "timestamp", *CALL_FIELDS]
 """The columns statistics read (never hashes or content)."""
 
 

@@ -19,8 +19,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from comply_lab.audit.entry import CONTENT_FIELDS, AuditEntry, encode_line
 from comply_lab.errors import CorruptRecordError
+from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, encode_line
 
 SCHEMA = pa.schema(
     [

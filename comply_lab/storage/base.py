@@ -13,7 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from comply_lab._twins import Closing
-from comply_lab.audit.entry import AuditEntry
+from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.segments import Segment
 

@@ -128,7 +128,7 @@ class Compactable(Protocol):
     """A store whose written data compaction converts into the sealed Parquet layout.
 
     Local directories seal their JSONL segments (the original tool's included); S3 logs
-    move the original tool's per-entry objects. See :func:`comply_lab.storage.seal.compact`.
+    move the original tool's per-entry objects. See :func:`comply_lab.storage.compaction.compact`.
     """
 
     def compact(self, executor: Executor | None = None) -> SealReport:

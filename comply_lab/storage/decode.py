@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Protocol, TypeVar
 
-from comply_lab.audit.entry import AuditEntry
 from comply_lab.errors import CorruptSegmentError
+from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.capabilities import LocalFiles, SourceTracking
 from comply_lab.storage.jsonl import (
     Window,

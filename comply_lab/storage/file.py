@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab import _forksafe
 from comply_lab._tasks import run_tasks
+from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
 from comply_lab.errors import ForeignFileError, InvalidQueryError, StorageError
-from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.digest import prefix_sha256
@@ -56,6 +56,7 @@ from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapsho
 from comply_lab.storage.lock import local_lock
 from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
 from comply_lab.storage.segments import (
+    SEALED,
     Segment,
     jsonl_name,
     parquet_name,
@@ -72,8 +73,6 @@ if TYPE_CHECKING:
     from comply_lab.storage.seal import LocalSink, Sealer, SealReport
 
 StoreFormat = Literal["jsonl", "parquet"]
-SEALED = "_sealed"
-"""Folder of empty marker files, one per sealed JSONL segment: its index is never reused."""
 _RESTAT_EVERY = 256  # appends between size checks that notice other processes' writes
 
 
@@ -343,7 +342,7 @@ class FileStorage(StorageBase):
         """Seal every JSONL segment no writer holds (see :meth:`seal`).
 
         The :class:`~comply_lab.storage.base.Compactable` capability, run through
-        :func:`comply_lab.storage.seal.compact`, which takes the maintenance lock.
+        :func:`comply_lab.storage.compaction.compact`, which takes the maintenance lock.
         """
         return self.seal(executor)
 

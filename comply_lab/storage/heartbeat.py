@@ -36,8 +36,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from comply_lab.audit.entry import format_timestamp
 from comply_lab.errors import ComplyLabWarning, InvalidQueryError
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import HEARTBEAT, TRAILS, trail_head
 

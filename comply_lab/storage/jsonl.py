@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from comply_lab.audit.entry import AuditEntry, parse_time
 from comply_lab.errors import CorruptLineWarning, CorruptRecordError
+from comply_lab.model.entry import AuditEntry, parse_time
 
 Window = tuple[datetime | None, datetime | None]
 """A time range, both ends included, aware UTC; None for an open end."""

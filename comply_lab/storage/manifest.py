@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.entry import GENESIS_HASH, format_timestamp
+from comply_lab.crypto.signing import key_id, sign
 from comply_lab.errors import ForeignFileError
-from comply_lab.integrity.signing import key_id, sign
+from comply_lab.model.entry import GENESIS_HASH, format_timestamp
 from comply_lab.storage.folder import Folder, read_file
 
 MANIFEST = "_manifest.jsonl"

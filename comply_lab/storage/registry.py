@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from comply_lab.crypto.signing import PrivateKeyLike
 from comply_lab.errors import ConfigurationError
-from comply_lab.integrity.signing import PrivateKeyLike
 from comply_lab.storage.base import Storage
 from comply_lab.storage.file import FileStorage
 

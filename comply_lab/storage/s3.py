@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from comply_lab import _forksafe
+from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
 from comply_lab.errors import (
     ComplyLabWarning,
     ConfigurationError,
     RetentionWarning,
     StorageError,
 )
-from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
@@ -318,7 +318,7 @@ class S3Storage(StorageBase):
 
         Each day's objects become one part, stored and recorded like any sealed segment;
         the per-entry objects are deleted only after that (in batches). Records are signed
-        with the store's key. Run it through :func:`comply_lab.storage.seal.compact`, which
+        with the store's key. Run it through :func:`comply_lab.storage.compaction.compact`, which
         takes the maintenance lock.
 
         Raises:

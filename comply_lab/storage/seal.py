@@ -29,7 +29,6 @@ import stat
 import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,25 +37,21 @@ from typing import Any, Protocol
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.audit.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
+from comply_lab.crypto.fingerprint import content_problem
+from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
 from comply_lab.errors import (
-    ConfigurationError,
     CorruptLineWarning,
     IntegrityError,
     SealWarning,
-    StorageError,
 )
-from comply_lab.integrity.fingerprint import content_problem
-from comply_lab.integrity.merkle import MerkleBuilder, digest_bytes
+from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
-from comply_lab.storage.base import Storage
-from comply_lab.storage.capabilities import Compactable, maintenance
 from comply_lab.storage.folder import Folder, refused, sweep_temporaries
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import append_record, read_records
-from comply_lab.storage.registry import open_storage
 from comply_lab.storage.segments import (
     QUARANTINE,
+    SEALED,
     STAGING,
     jsonl_name,
     parquet_name,
@@ -339,8 +334,6 @@ def seal_day(
 
 def _mark_sealed(root: Path, name: str) -> None:
     """Leave a marker so the segment's name (and index) is never used again."""
-    from comply_lab.storage.file import SEALED
-
     with Folder(root, SEALED, create=True) as folder:
         folder.create(name, b"")
 
@@ -358,7 +351,7 @@ def invalid_ids(data: bytes, entries: list[AuditEntry]) -> set[str]:
     """Return the ids of a source's entries that verification would not accept.
 
     Their lines are not their canonical form or do not match their hash
-    (:func:`~comply_lab.audit.entry.tampered_ids`), or their stored plain text does not
+    (:func:`~comply_lab.model.entry.tampered_ids`), or their stored plain text does not
     match its fingerprint: sealing stores them as they are but lists them in the manifest
     record, so it never vouches for an entry verification of the source would reject.
     """
@@ -487,44 +480,6 @@ def _quarantine(root: Path, name: str, data: bytes) -> None:
 
 def _now() -> str:
     return format_timestamp(datetime.now(UTC))
-
-
-def compact(
-    path: Storage | str | os.PathLike[str],
-    signing_key: Ed25519PrivateKey | None = None,
-    *,
-    executor: Executor | None = None,
-) -> SealReport:
-    """Convert the JSONL segments of a log into the Parquet layout.
-
-    ``path`` is a log directory, an ``s3://`` URL (the original tool's per-entry objects
-    are moved) or a storage object (give it its signing key when you make it).
-
-    Works on logs written by comply_lab in either format and on the original tool's
-    ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
-    removed only after its Parquet parts were read back and matched entry by entry;
-    damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
-    With ``executor``, days are sealed in parallel (see :meth:`FileStorage.seal`).
-
-    Raises:
-        StorageError: ``path`` is not a directory.
-        ConfigurationError: ``path`` is a URL no backend serves, or a store with nothing
-            to compact, or ``executor`` was given for an S3 log (its sealing runs where
-            it was written).
-        IntegrityError: a Parquet part does not match its source (the source is kept).
-        ConcurrentOperationError: another compaction, key rotation or retention is running.
-    """
-    if isinstance(path, str | os.PathLike):
-        text = os.fspath(path)
-        if "://" not in text and not Path(text).is_dir():
-            raise StorageError(
-                f"{text} is not a log directory; pass the directory holding audit_*.jsonl"
-            )
-    storage = open_storage(path, signing_key=signing_key)
-    if not isinstance(storage, Compactable):
-        raise ConfigurationError(f"{storage!r} keeps nothing that compaction converts")
-    with maintenance(storage, "compaction"):
-        return storage.compact(executor)
 
 
 class Sealer:

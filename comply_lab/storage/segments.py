@@ -37,6 +37,8 @@ _SOURCE = re.compile(
 )
 STAGING = "_staging"
 """Where new generations of sealed parts wait to replace them (no dataset reader looks)."""
+SEALED = "_sealed"
+"""Folder of empty marker files, one per sealed JSONL segment: its index is never reused."""
 QUARANTINE = "_quarantine"
 """Where sealing keeps the bytes of damaged lines (nothing stored is dropped)."""
 

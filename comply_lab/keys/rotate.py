@@ -37,11 +37,11 @@ from typing import Any, cast
 import orjson
 import pyarrow as pa
 
-from comply_lab.audit.encryption import EncryptionManager, decrypt_text
-from comply_lab.audit.entry import CONTENT_FIELDS, format_timestamp
-from comply_lab.audit.keyring import ContentKeys, key_id_of
+from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
 from comply_lab.errors import ConfigurationError, InvalidQueryError
-from comply_lab.integrity.signing import PrivateKeyLike, load_private_key
+from comply_lab.keys.encryption import EncryptionManager, decrypt_text
+from comply_lab.keys.keyring import ContentKeys, key_id_of
+from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Sealing, maintenance
 from comply_lab.storage.manifest import MANIFEST, parse_records
@@ -196,7 +196,7 @@ def _reencrypt(
 
 
 def _subject(keys: ContentKeys, metadata: object) -> str | None:
-    from comply_lab.audit.validate import subject
+    from comply_lab.model.validate import subject
 
     parsed = orjson.loads(metadata) if isinstance(metadata, str | bytes) else metadata
     return subject(keys.subject_field, parsed if isinstance(parsed, dict) else None)

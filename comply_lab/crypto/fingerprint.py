@@ -13,11 +13,11 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
-from comply_lab.audit.encryption import looks_encrypted
+from comply_lab.crypto.ciphertext import looks_encrypted
 from comply_lab.errors import InvalidKeyError
 
 if TYPE_CHECKING:
-    from comply_lab.audit.entry import AuditEntry
+    from comply_lab.model.entry import AuditEntry
 
 _ID_LABEL = b"comply-lab hash key id"
 MIN_KEY_BYTES = 16

@@ -32,11 +32,11 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab._time import TimeLike, day_end, day_start, days_before, to_range, to_utc
-from comply_lab.audit.entry import AuditEntry, format_timestamp
+from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
 from comply_lab.integrity.authority import authority
-from comply_lab.integrity.signing import PublicKeyLike
 from comply_lab.integrity.trails import check_trail
+from comply_lab.model.entry import AuditEntry, format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.capabilities import ObjectLocked, maintenance
 from comply_lab.storage.decode import count_segments, read_day

@@ -8,7 +8,7 @@ verification keeps passing and reports those entries as ``shredded``.
 
 Subject keys are kept **outside the log**, in a directory of small files (one per subject,
 named by a hash of the subject, holding the key wrapped by another key source such as a
-:class:`~comply_lab.audit.keyring.KeyRing`): the log may be immutable (S3 Object Lock,
+:class:`~comply_lab.keys.keyring.KeyRing`): the log may be immutable (S3 Object Lock,
 WORM copies) while keys must be deletable. Keep that directory out of long-term backups,
 or a restored copy brings shredded keys back. Metadata (including the subject field) is
 never encrypted; use pseudonymous subject ids.
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from comply_lab.audit.entry import format_timestamp
-from comply_lab.audit.keyring import ContentKeys, MissingKeyError, ShreddedKeyError
 from comply_lab.errors import InvalidKeyError, InvalidQueryError, StorageError
+from comply_lab.keys.keyring import ContentKeys, MissingKeyError, ShreddedKeyError
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.durability import fsync_path
 from comply_lab.storage.folder import Folder
 from comply_lab.storage.manifest import SHREDDED

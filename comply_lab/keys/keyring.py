@@ -14,8 +14,8 @@ the first being the primary. Keys never appear in reprs or error messages.
 :class:`ContentKeys` is what every key source shares: the ciphertext format and the
 encrypt/decrypt code. Sources differ only in how they choose a key for writing and find
 one for reading: a fixed ring (:class:`KeyRing`), data keys wrapped by AWS KMS per day
-(:class:`comply_lab.audit.envelope.EnvelopeKeys`), or a key per data subject
-(:class:`comply_lab.audit.subjects.SubjectKeys`).
+(:class:`comply_lab.keys.envelope.EnvelopeKeys`), or a key per data subject
+(:class:`comply_lab.keys.subjects.SubjectKeys`).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from comply_lab.crypto.ciphertext import PREFIX
 from comply_lab.errors import DecryptionError, InvalidKeyError, aws_error_code
 
 if TYPE_CHECKING:
     from comply_lab.storage.base import Storage
 
-PREFIX = "cl1:"
 _NONCE = 12
 
 

@@ -2,7 +2,7 @@
 
 A stored record is a JSON object with the fields of :class:`AuditEntry`; the timestamp is
 an ISO 8601 string with microseconds and ``+00:00``. Records written by comply_lab carry
-``hash_key_id`` (see :mod:`comply_lab.integrity.fingerprint`) and four integrity fields:
+``hash_key_id`` (see :mod:`comply_lab.crypto.fingerprint`) and four integrity fields:
 ``writer_id`` and ``seq`` (the writer and its sequence number), ``prev_hash`` (the
 ``entry_hash`` of the writer's previous entry, 64 zeros for the first) and ``entry_hash``.
 

@@ -7,13 +7,14 @@ import binascii
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from comply_lab.audit.keyring import PREFIX, ContentKeys, KeyRing
+from comply_lab.crypto.ciphertext import PREFIX
 from comply_lab.errors import (
     DecryptionError,
     EncryptionNotConfiguredError,
     InvalidKeyError,
     InvalidQueryError,
 )
+from comply_lab.keys.keyring import ContentKeys, KeyRing
 
 
 class EncryptionManager:
@@ -74,14 +75,6 @@ class EncryptionManager:
                 "content could not be decrypted: the key is not the one it was encrypted "
                 "with, or the ciphertext is damaged; check which key the log was written with"
             ) from None
-
-
-def looks_encrypted(text: str) -> bool:
-    """Return True for content stored encrypted: a key-ring ciphertext or a Fernet token.
-
-    A Fernet token starts with ``gAAAAA``; stored, it is base64 once more (``Z0FBQUFB``).
-    """
-    return text.startswith((PREFIX, "Z0FBQUFB", "gAAAAA"))
 
 
 def decrypt_text(

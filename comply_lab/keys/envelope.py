@@ -1,7 +1,7 @@
 """Envelope encryption: a data key per UTC day, wrapped by an AWS KMS key.
 
 Content of each day is encrypted (AES-256-GCM, bound to entry and field like every
-:class:`~comply_lab.audit.keyring.ContentKeys`) with a data key that KMS generates. Only the
+:class:`~comply_lab.keys.keyring.ContentKeys`) with a data key that KMS generates. Only the
 *wrapped* data key is kept, as a record in the log's ``_keys`` metadata trail (chained like
 the manifest, an object per record on S3); the plaintext key lives in memory only. Reading
 unwraps each day's key with one KMS ``Decrypt`` call and caches it.
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from comply_lab.audit.entry import format_timestamp
-from comply_lab.audit.keyring import ContentKeys, MissingKeyError
 from comply_lab.errors import DecryptionError, InvalidKeyError, InvalidQueryError, aws_error_code
+from comply_lab.keys.keyring import ContentKeys, MissingKeyError
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.manifest import KEYS, parse_records
 
 if TYPE_CHECKING:
