@@ -47,8 +47,8 @@ crash: $(STAMP)
 
 fuzz: $(STAMP)
 	COMPLY_LAB_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py
-	COMPLY_LAB_TAMPER_EXAMPLES=200 $(BIN)/pytest -n 2 tests/test_tamper_property.py
-	COMPLY_LAB_PARQUET_FUZZ=10000 $(BIN)/pytest tests/test_damage.py -k fuzz
+	COMPLY_LAB_TAMPER_EXAMPLES=200 $(BIN)/pytest -n 2 tests/integrity/test_tamper_property.py
+	COMPLY_LAB_PARQUET_FUZZ=10000 $(BIN)/pytest tests/storage/test_damage.py -k fuzz
 
 # Honest histories and single edits on every backend, counted (the figures in RELIABILITY.md).
 tamper: $(STAMP)
@@ -57,7 +57,7 @@ tamper: $(STAMP)
 # The Spark reading test is skipped without pyspark and Java; this installs pyspark and runs it.
 spark: $(STAMP)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements/constraints.txt -r requirements/spark.txt
-	$(BIN)/pytest -m spark -rs tests/test_sql_engines.py
+	$(BIN)/pytest -m spark -rs tests/lab/test_sql_engines.py
 
 BENCH_VENV := .venv-bench
 

@@ -9,10 +9,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from comply_lab.audit import FileStorage, MemoryStorage, Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository's root."""
 
 
 class FakeClock:

@@ -12,10 +12,9 @@ import pytest
 
 from comply_lab import demo
 from comply_lab.sample import interactions
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # runs the demo and the benchmark smoke test
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class TestSample:

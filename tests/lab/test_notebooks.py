@@ -8,9 +8,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow  # executes the notebooks
 
-FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
+FOLDER = ROOT / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 EXPECTED = {  # text each notebook must show, beyond running without error
     "01-logging-from-research-code.ipynb": "Request blocked.",

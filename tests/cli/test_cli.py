@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from comply_lab import AuditLogger, KeyRing, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
-from tests.conftest import FakeClock
+from tests.conftest import ROOT, FakeClock
 
-GUIDE = Path(__file__).parent.parent / "docs" / "guide.md"
+GUIDE = ROOT / "docs" / "guide.md"
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from comply_lab.audit import EncryptionManager
 from comply_lab.crypto.signing import load_public_key, public_key_pem
 from comply_lab.lab.explore import Explorer
 from comply_lab.sample import sample_keys
+from tests.conftest import ROOT
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+SAMPLE = ROOT / "data" / "sample"
 
 
 @pytest.fixture
