@@ -18,7 +18,7 @@ from comply_lab import _forksafe
 from comply_lab._time import TimeLike, to_utc
 from comply_lab._twins import Closing, asyncify
 from comply_lab.crypto.fingerprint import check_hash_key, fingerprint, hash_key_id
-from comply_lab.errors import InvalidEntryError, InvalidQueryError
+from comply_lab.errors import ConfigurationError, InvalidEntryError
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
 from comply_lab.keys.keyring import ContentKeys
 from comply_lab.model import validate
@@ -121,9 +121,9 @@ class AuditLogger(Closing):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if isinstance(retention_days, bool) or not isinstance(retention_days, int):
-            raise InvalidQueryError(f"retention_days must be an int, got {retention_days!r}")
+            raise ConfigurationError(f"retention_days must be an int, got {retention_days!r}")
         if retention_days < 0:
-            raise InvalidQueryError(f"retention_days must be >= 0, got {retention_days}")
+            raise ConfigurationError(f"retention_days must be >= 0, got {retention_days}")
         self.storage = open_storage(storage)
         if isinstance(encryption, ContentKeys):
             encryption = encryption.bind(self.storage)

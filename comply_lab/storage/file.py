@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from comply_lab import _forksafe
 from comply_lab._tasks import run_tasks
 from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
-from comply_lab.errors import ForeignFileError, InvalidQueryError, StorageError
+from comply_lab.errors import ConfigurationError, ForeignFileError, StorageError
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.digest import prefix_sha256
@@ -134,9 +134,9 @@ class FileStorage(StorageBase):
         heartbeat_s: float | Literal["auto"] | None = "auto",
     ) -> None:
         if isinstance(rotation_size_mb, bool) or not rotation_size_mb > 0:
-            raise InvalidQueryError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
+            raise ConfigurationError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
         if format not in ("jsonl", "parquet"):
-            raise InvalidQueryError(f"format must be 'jsonl' or 'parquet', got {format!r}")
+            raise ConfigurationError(f"format must be 'jsonl' or 'parquet', got {format!r}")
         self.path = Path(path)
         self.rotation_size_mb = rotation_size_mb
         self.format: StoreFormat = format

@@ -12,7 +12,11 @@ from typing import Any
 import orjson
 
 from comply_lab import _forksafe
-from comply_lab.errors import ConcurrentOperationError, InvalidQueryError, StorageError
+from comply_lab.errors import (
+    ConcurrentOperationError,
+    ConfigurationError,
+    StorageError,
+)
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.manifest import RETENTION, chain_record, record_line, retention_record
@@ -37,7 +41,7 @@ class MemoryStorage(StorageBase):
 
     def __init__(self, max_entries: int | None = None) -> None:
         if max_entries is not None and (isinstance(max_entries, bool) or max_entries < 1):
-            raise InvalidQueryError(
+            raise ConfigurationError(
                 f"max_entries must be a positive int or None, got {max_entries!r}"
             )
         self.max_entries = max_entries

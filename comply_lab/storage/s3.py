@@ -137,7 +137,7 @@ class S3Storage(StorageBase):
         heartbeat_s: float | None = DEFAULT_HEARTBEAT_S,
     ) -> None:
         if format not in ("parquet", "jsonl"):
-            raise StorageError(f"format must be 'parquet' or 'jsonl', got {format!r}")
+            raise ConfigurationError(f"format must be 'parquet' or 'jsonl', got {format!r}")
         if not 0 < rotation_size_mb <= _MAX_OBJECT_MB:
             raise StorageError(
                 f"rotation_size_mb must be in (0, {_MAX_OBJECT_MB}]: each segment is uploaded "
