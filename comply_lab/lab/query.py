@@ -114,7 +114,7 @@ class Query:
         )
 
     def expression(self) -> ds.Expression | None:
-        """Return the filter pushed down to the scan (row-group statistics prune with it)."""
+        """Return the filter the scan applies to decoded rows (None: keep them all)."""
         parts: list[ds.Expression] = []
         if self.start is not None:
             parts.append(pc.field("timestamp") >= pa.scalar(self.start, type=_UTC_US))

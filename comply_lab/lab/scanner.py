@@ -2,9 +2,10 @@
 
 Segment selection (which days, which segments) is the storage scanner's
 (:func:`comply_lab.storage.scan.select_segments`), shared with the logger's queries; this
-module decodes the selected segments into Arrow. Parquet segments are read with the
-filter pushed down (row groups whose statistics cannot match are skipped) and only the
-columns needed; JSONL segments are decoded and filtered in memory.
+module decodes the selected segments into Arrow. Parquet parts are decoded with only the
+columns needed (see :mod:`comply_lab.storage.parts`, which also says why row groups are
+not pruned by their statistics), then filtered; JSONL segments are decoded and filtered
+in memory.
 """
 
 from __future__ import annotations
