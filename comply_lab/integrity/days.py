@@ -33,12 +33,13 @@ from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
-from comply_lab.integrity.lines import Line, classify, split, tail_kind
+from comply_lab.integrity.lines import Line, classify
 from comply_lab.integrity.report import Problem, Status
 from comply_lab.keys.keyring import key_id_of
 from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.jsonl import split_lines, tail_kind
 from comply_lab.storage.parts import decode_part, decoding
 from comply_lab.storage.segments import STAGING, Segment
 
@@ -417,7 +418,7 @@ class _DayCheck:
 
     def _jsonl_entries(self, segment: Segment, data: bytes, *, sealed: bool) -> list[AuditEntry]:
         """Classify a JSONL segment's lines, report bad ones; return the decodable entries."""
-        lines, tail = split(data)
+        lines, tail = split_lines(data)
         entries = []
         for line in classify(lines):
             if line.entry is not None:

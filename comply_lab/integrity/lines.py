@@ -11,7 +11,9 @@ Every line is one of:
   complete (disk full, a crash) leaves; it was never acknowledged;
 - ``damaged``: anything else (not JSON, not an entry).
 
-The last bytes of a segment without a newline are its *tail*: see :func:`tail_kind`.
+Decoding a line is shared with the readers (:func:`comply_lab.storage.jsonl.decode_line`);
+the last bytes of a segment without a newline are its *tail*
+(:func:`comply_lab.storage.jsonl.tail_kind`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
-import orjson
-
-from comply_lab.errors import CorruptRecordError
 from comply_lab.model.entry import AuditEntry, line_problem
 from comply_lab.model.ids import id_time
-from comply_lab.storage.jsonl import complete_record, cut_short
+from comply_lab.storage.jsonl import Damage, decode_line, to_entry
 
 LineKind = Literal["entry", "legacy", "modified", "fragment", "damaged"]
 _INTEGRITY = ("writer_id", "seq", "prev_hash", "entry_hash", "hash_key_id")
@@ -39,13 +38,6 @@ class Line(NamedTuple):
     reason: str
 
 
-def split(data: bytes) -> tuple[list[bytes], bytes]:
-    """Return a segment's newline-terminated lines and its tail (b"" if it ends in one)."""
-    lines = data.split(b"\n")
-    tail = lines.pop()
-    return lines, tail
-
-
 def classify(lines: list[bytes]) -> Iterator[Line]:
     """Yield the classification of each non-empty line."""
     for number, line in enumerate(lines, 1):
@@ -54,18 +46,12 @@ def classify(lines: list[bytes]) -> Iterator[Line]:
 
 
 def _classify(number: int, line: bytes) -> Line:
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError as err:
-        if cut_short(line):
-            return Line(number, "fragment", None, f"a fragment of {len(line)} bytes")
-        return Line(number, "damaged", None, f"not valid JSON ({err})")
-    if not isinstance(record, dict):
-        return Line(number, "damaged", None, "JSON but not an object")
-    try:
-        entry = AuditEntry.from_dict(record)
-    except (CorruptRecordError, TypeError) as err:
-        return Line(number, "damaged", None, f"not a valid entry ({err})")
+    record = decode_line(line)
+    if isinstance(record, Damage):
+        return Line(number, record.kind, None, record.reason)
+    entry = to_entry(record)
+    if isinstance(entry, Damage):
+        return Line(number, entry.kind, None, entry.reason)
     if "entry_hash" in record:
         problem = line_problem(line, record)
         if problem is None:
@@ -81,17 +67,3 @@ def _classify(number: int, line: bytes) -> Line:
             "an entry written by comply_lab lost its integrity fields (entry_hash, chain)",
         )
     return Line(number, "legacy", entry, "")
-
-
-TailKind = Literal["none", "edited", "torn"]
-
-
-def tail_kind(tail: bytes) -> TailKind:
-    """Tell what the bytes after a segment's last newline are.
-
-    ``edited`` is a whole entry that lost its line end (the file was changed), ``torn`` a
-    write cut short by a crash, ``none`` nothing at all.
-    """
-    if not tail.strip():
-        return "none"
-    return "edited" if complete_record(tail) else "torn"

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from datetime import date
 
 from comply_lab.errors import CorruptSegmentError
-from comply_lab.integrity.lines import classify, split
+from comply_lab.integrity.lines import classify
 from comply_lab.integrity.report import Problem
 from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.jsonl import split_lines
 from comply_lab.storage.parts import decoding, read_part
 from comply_lab.storage.segments import Segment, parse_parquet_name, source_key
 
@@ -59,12 +60,17 @@ def classify_orphan(
 
 
 def _holds_source(storage: Storage, name: str, day: date, source: Segment) -> bool:
-    """Whether part ``name`` holds exactly the entries of ``day`` in its JSONL source."""
+    """Whether part ``name`` holds exactly the entries of ``day`` in its JSONL source.
+
+    The part is decoded only if it declares no more bytes than the source has: a part
+    sealed from it does, however well it compressed; a bomb named after it does not.
+    """
     try:
+        data = storage.read_segment(source)
         part_segment = Segment(day, name, "parquet", 0, True)
         with decoding(storage, part_segment):
-            part = list(table_to_entries(read_part(storage, part_segment)))
-        lines, _ = split(storage.read_segment(source))
+            part = list(table_to_entries(read_part(storage, part_segment, honest_size=len(data))))
+        lines, _ = split_lines(data)
     except (FileNotFoundError, CorruptSegmentError):
         return False
     expected: list[AuditEntry] = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -33,26 +33,63 @@ def parse_segment(data: bytes, source: str, within: Window | None = None) -> Ite
             not built (their timestamp is read first), which saves most of their cost in a
             query that covers part of a day.
     """
-    lines = data.split(b"\n")
-    tail = lines.pop()
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    lines, tail = split_lines(data)
     for number, line in enumerate(lines, 1):
-        try:
-            record = loads(line)
-        except decode_error:
-            if line.strip():
-                _report(f"{source} line {number}: not valid JSON; skipped, the rest is read")
+        if not line:
             continue
-        if within is not None and outside(record, within):
+        record = decode_line(line)
+        if isinstance(record, dict) and within is not None and outside(record, within):
             continue
-        entry = _entry(record, source, number)
-        if entry is not None:
+        entry = record if isinstance(record, Damage) else to_entry(record)
+        if isinstance(entry, Damage):
+            _report(f"{source} line {number}: {entry.reason}; skipped, the rest is read")
+        else:
             yield entry
     if tail.strip():
         _report(
             f"{source} line {len(lines) + 1}: incomplete last line ({len(tail)} bytes, no "
             "newline), torn by a crash or still being written; skipped"
         )
+
+
+class Damage(NamedTuple):
+    """Why a line holds no entry.
+
+    ``kind`` is ``fragment`` for the start of one of our lines cut short (what a write
+    that did not complete leaves; it was never acknowledged) and ``damaged`` for anything
+    else that is not an entry.
+    """
+
+    kind: Literal["fragment", "damaged"]
+    reason: str
+
+
+def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """Return a segment's newline-terminated lines and its tail (b"" if it ends in one)."""
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    return lines, tail
+
+
+def decode_line(line: bytes) -> dict[str, Any] | Damage:
+    """Return one line's record, or why it has none; readers and verification share it."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as err:
+        if _cut_short(line):
+            return Damage("fragment", f"not valid JSON: a fragment of {len(line)} bytes")
+        return Damage("damaged", f"not valid JSON ({err})")
+    if not isinstance(record, dict):
+        return Damage("damaged", f"JSON but a {type(record).__name__}, not an object")
+    return record
+
+
+def to_entry(record: dict[str, Any]) -> AuditEntry | Damage:
+    """Return the entry a decoded record holds, or why it is not a valid entry."""
+    try:
+        return AuditEntry.from_dict(record)
+    except (CorruptRecordError, TypeError) as err:
+        return Damage("damaged", f"not a valid entry ({err})")
 
 
 def outside(record: object, within: Window) -> bool:
@@ -80,12 +117,8 @@ def summarize_jsonl(data: bytes) -> tuple[int, dict[str, WriterSpan]]:
     """
     count = 0
     spans: dict[str, WriterSpan] = {}
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    for line in data.split(b"\n")[:-1]:
-        try:
-            record = loads(line)
-        except decode_error:
-            continue
+    for line in split_lines(data)[0]:
+        record = decode_line(line) if line else None
         if not isinstance(record, dict) or "id" not in record:
             continue
         count += 1
@@ -112,7 +145,7 @@ def merge_span(
 _ENTRY_START = b'{"alerts":'  # every line the logger writes starts so (keys are sorted)
 
 
-def cut_short(line: bytes) -> bool:
+def _cut_short(line: bytes) -> bool:
     """Whether an unparseable line is the start of one of our lines, cut short.
 
     That is what a write that did not complete (disk full, a crash) leaves.
@@ -120,26 +153,22 @@ def cut_short(line: bytes) -> bool:
     return line.startswith(_ENTRY_START) and not line.endswith(b"}")
 
 
-def complete_record(tail: bytes) -> bool:
-    """Tell a whole entry that lost its line end (an edit) from a write torn by a crash."""
+TailKind = Literal["none", "edited", "torn"]
+
+
+def tail_kind(tail: bytes) -> TailKind:
+    """Tell what the bytes after a segment's last newline are.
+
+    ``edited`` is a whole entry that lost its line end (the file was changed), ``torn`` a
+    write cut short by a crash, ``none`` nothing at all.
+    """
+    if not tail.strip():
+        return "none"
     for candidate in (tail, tail[:-1]):
-        try:
-            record = orjson.loads(candidate)
-        except orjson.JSONDecodeError:
-            continue
+        record = decode_line(candidate)
         if isinstance(record, dict) and "entry_hash" in record:
-            return True
-    return False
-
-
-def _entry(record: object, source: str, number: int) -> AuditEntry | None:
-    try:
-        if not isinstance(record, dict):
-            raise CorruptRecordError("line is JSON but not an object")
-        return AuditEntry.from_dict(record)
-    except (CorruptRecordError, TypeError) as err:
-        _report(f"{source} line {number}: {err}; skipped, the rest of the file is read")
-        return None
+            return "edited"
+    return "torn"
 
 
 def _report(message: str) -> None:

@@ -101,6 +101,7 @@ def read_part(
     columns: Sequence[str] | None = None,
     filters: pc.Expression | None = None,
     filter_columns: Sequence[str] = (),
+    honest_size: int = 0,
 ) -> pa.Table:
     """Decode a stored Parquet part into a table of :data:`~comply_lab.storage.arrow.SCHEMA`.
 
@@ -117,6 +118,9 @@ def read_part(
         columns: The columns to return (all by default).
         filters: Rows to keep, as an Arrow expression over ``filter_columns``.
         filter_columns: Columns ``filters`` reads (read, then dropped).
+        honest_size: A decoded size known to be honest without a manifest record (a part
+            sealed from a JSONL source decodes to less than the source's bytes); larger
+            declared sizes are still refused.
 
     Raises:
         CorruptSegmentError: the part is damaged, or refused as a decompression bomb.
@@ -131,7 +135,7 @@ def read_part(
             data = storage.read_segment(segment)
             source, size = native_reader(data), len(data)
         with pq.ParquetFile(source) as parquet:
-            check_footer(storage, segment, parquet.metadata, size, data)
+            check_footer(storage, segment, parquet.metadata, size, data, honest_size=honest_size)
             return _decode(parquet, columns, filters, filter_columns)
 
 
@@ -212,6 +216,7 @@ def check_footer(
     data: bytes | None = None,
     *,
     count_rows: bool = True,
+    honest_size: int = 0,
 ) -> None:
     """Refuse a part whose footer declares more than its manifest record or a bomb's expansion.
 
@@ -222,6 +227,7 @@ def check_footer(
         stored: The part's size in bytes.
         data: The part's bytes, if already read (to compare with its record's SHA-256).
         count_rows: Whether to refuse more rows than the record holds.
+        honest_size: A decoded size accepted without a record (see :func:`read_part`).
 
     Raises:
         CorruptSegmentError: more rows than the record, or an expansion no record vouches for.
@@ -232,7 +238,7 @@ def check_footer(
             f"record holds {segment.entries}: refused before decoding; verify the log"
         )
     declared = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
-    if declared <= max(EXPANSION_FLOOR, EXPANSION_LIMIT * stored):
+    if declared <= max(EXPANSION_FLOOR, EXPANSION_LIMIT * stored, honest_size):
         return
     if _vouched(storage, segment, data):
         return

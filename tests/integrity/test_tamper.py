@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from comply_lab import AuditLogger, EncryptionManager, KeyRing, open_log, rotate_keys
@@ -24,6 +25,7 @@ from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.errors import IntegrityError, NoLogError, RetentionError
 from comply_lab.integrity.chains import ChainTracker
+from comply_lab.storage import parts
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import chain_record, record_line
 from tests.tamper import BACKENDS, KEY, T0, Case, build, edit_line, errors, write
@@ -349,15 +351,7 @@ class TestWhatReadersRead:
         """
         path = tmp_path / "log"
         write(FileStorage(path, signing_key=KEY, fsync="never"), days=2)
-        sink_type = type(FileStorage(path).sink())
-
-        def crash(*args: object) -> None:
-            raise KeyboardInterrupt
-
-        monkeypatch.setattr(sink_type, "record", crash)
-        with pytest.raises(KeyboardInterrupt):
-            FileStorage(path, signing_key=KEY).seal()
-        monkeypatch.undo()
+        _crash_while_sealing(path, monkeypatch)
         part = next(path.glob("date=*/part-*.parquet"))
         assert sorted(open_log(path).entries(columns=["id"])["id"]) == sorted(
             open_log(path).entries(columns=["id"])["id"].unique()
@@ -375,6 +369,41 @@ class TestWhatReadersRead:
         report = open_log(path).verify(public_key=KEY)
         assert errors(report) == {"inserted"}
         assert [p.segment for p in report.errors] == [forged.relative_to(path).as_posix()]
+
+    def test_an_interrupted_sealing_of_a_highly_compressed_part_is_incomplete(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        """The decompression-bomb bound does not turn an honest crash into `inserted`.
+
+        With the bound set to nothing, the crash-left part declares more than it may without
+        a record; it still decodes, within its JSONL source's size, and is `incomplete`.
+        """
+        path = tmp_path / "log"
+        write(FileStorage(path, signing_key=KEY, fsync="never"), days=1)
+        _crash_while_sealing(path, monkeypatch)
+        monkeypatch.setattr(parts, "EXPANSION_FLOOR", 0)
+        monkeypatch.setattr(parts, "EXPANSION_LIMIT", 0)
+        part = next(path.glob("date=*/part-*.parquet"))
+        footer = pq.read_metadata(part)
+        declared = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
+        source = sum(p.stat().st_size for p in path.glob("audit_*.jsonl"))
+        assert 0 < declared < source
+        report = open_log(path).verify(public_key=KEY)
+        assert report.ok, str(report)
+        assert "incomplete" in {p.status for p in report.problems}
+
+
+def _crash_while_sealing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seal ``path``, crashing after the first part is written and before it is recorded."""
+    sink_type = type(FileStorage(path).sink())
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sink_type, "record", crash)
+        with pytest.raises(KeyboardInterrupt):
+            FileStorage(path, signing_key=KEY).seal()
 
 
 def _forge_unsigned(case: Case, trail: str, record: dict[str, object]) -> None:
