@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit suite docs bench crash fuzz tamper spark install clean
+.PHONY: demo test lint typecheck unit suite browser docs bench crash fuzz tamper spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,14 @@ unit: $(STAMP)
 	COMPLY_LAB_PROPERTY_EXAMPLES=15 COMPLY_LAB_FUZZ_EXAMPLES=100 \
 		$(BIN)/pytest -n 2 -m "not slow" --durations=10
 
-# Everything, as CI runs it.
-suite: $(STAMP)
+# Debian's Chromium for the browser tests, which drive it with the playwright pip package
+# (Playwright's own browser downloads are never used).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+# Everything, as CI runs it (with Chromium installed first for the browser tests).
+suite: $(STAMP) browser
 	$(BIN)/pytest -n 2 --durations=10
 
 # The documentation site (guide, reliability, API from docstrings, CLI from --help) in

@@ -36,6 +36,7 @@ from comply_lab.errors import (
     InvalidQueryError,
     RequestBlockedError,
     StorageError,
+    UnknownValueWarning,
 )
 from comply_lab.integrations import Interaction, SafetyVerdict
 
@@ -90,6 +91,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "SubjectKeys",
+    "UnknownValueWarning",
     "__version__",
     "open_log",
     "rotate_keys",

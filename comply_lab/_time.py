@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from comply_lab.errors import InvalidQueryError
 
 TimeLike = datetime | date | str
+
+_RELATIVE = re.compile(r"\s*(\d+)\s*(m|h|d|w)\s*")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def to_utc(value: TimeLike, *, name: str = "time") -> datetime:
@@ -42,20 +46,33 @@ def to_range(
 ) -> tuple[datetime | None, datetime | None]:
     """Return a query range as aware UTC bounds, both included; None means unbounded.
 
-    Bounds are instants, read as :func:`to_utc` does, with one convenience: a bare day
+    Bounds are instants, read as :func:`to_utc` does, with two conveniences: a bare day
     (a ``date`` or a ``"YYYY-MM-DD"`` string) given as ``end`` means the *end* of that day,
-    so ``("2026-01-29", "2026-01-29")`` is the whole of 29 January, as in pandas.
+    so ``("2026-01-29", "2026-01-29")`` is the whole of 29 January, as in pandas; and a
+    bound of ``"30m"``, ``"24h"``, ``"7d"`` or ``"2w"`` means that long before now.
 
     Raises:
         InvalidQueryError: a bound is not a time, or ``start`` is after ``end``.
     """
-    lo = None if start is None else to_utc(start, name="start")
-    hi = None if end is None else to_utc(end, name="end")
+    lo = None if start is None else _bound(start, "start")
+    hi = None if end is None else _bound(end, "end")
     if hi is not None and _is_bare_day(end):
         hi = day_end(hi.date())
     if lo is not None and hi is not None and lo > hi:
         raise InvalidQueryError(f"start {lo.isoformat()} is after end {hi.isoformat()}")
     return lo, hi
+
+
+def _bound(value: TimeLike, name: str) -> datetime:
+    """Read a bound: a time as :func:`to_utc` reads it, or a span back from now."""
+    relative = _RELATIVE.fullmatch(value) if isinstance(value, str) else None
+    if relative is None:
+        return to_utc(value, name=name)
+    amount, unit = relative.groups()
+    try:
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _is_bare_day(value: object) -> bool:

@@ -103,6 +103,10 @@ class CorruptSegmentWarning(ComplyLabWarning):
     """A scan asked to skip damaged segments (``on_corrupt="skip"``) skipped some."""
 
 
+class UnknownValueWarning(ComplyLabWarning):
+    """A filter matched nothing because a value it names is not in the log's range."""
+
+
 class RequestBlockedError(ComplyLabError):
     """A safety check blocked an AI request or its answer; the block was logged.
 

@@ -17,7 +17,9 @@ F = TypeVar("F", bound=Any)
 def verification_options(command: F) -> F:
     """Add --start, --end, --public-key and --checkpoint, shared by verify and evidence."""
     options = [
-        click.option("--start", help="First day or instant (ISO 8601)."),
+        click.option(
+            "--start", help="First day or instant (ISO 8601), or 24h, 7d... back from now."
+        ),
         click.option("--end", help="Last day or instant (ISO 8601)."),
         click.option(
             "--public-key",
@@ -71,7 +73,9 @@ def day_pool(workers: int) -> Iterator[Executor | None]:
 def selection_options(command: F) -> F:
     """Add the time range and filters shared by stats and entries."""
     options = [
-        click.option("--start", help="First day or instant (ISO 8601, UTC if no offset)."),
+        click.option(
+            "--start", help="First day or instant (ISO 8601, UTC if no offset), or 24h, 7d..."
+        ),
         click.option("--end", help="Last day or instant (a bare day means its end)."),
         click.option("--provider", multiple=True, help="Only this provider (repeatable)."),
         click.option("--model", multiple=True, help="Only this model (repeatable)."),
@@ -83,7 +87,11 @@ def selection_options(command: F) -> F:
             type=click.Choice(["passed", "failed"]),
             help="Only entries whose safety checks passed, or failed.",
         ),
-        click.option("--detector", help="Only entries where this safety detector fired."),
+        click.option(
+            "--detector",
+            multiple=True,
+            help="Only entries where this safety detector fired (repeatable: any of them).",
+        ),
         click.option(
             "--on-corrupt",
             type=click.Choice(["raise", "skip"]),
@@ -104,13 +112,12 @@ def filters_of(params: dict[str, Any]) -> dict[str, Any]:
         ("provider", "provider"),
         ("model", "model"),
         ("conversation", "conversation_id"),
+        ("detector", "detector"),
     ):
         if params.get(option):
             filters[name] = list(params[option])
     if params.get("safety"):
         filters["safety_passed"] = params["safety"] == "passed"
-    if params.get("detector"):
-        filters["detector"] = params["detector"]
     return filters
 
 

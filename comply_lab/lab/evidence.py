@@ -17,23 +17,26 @@ log's with the verification it contains.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow.parquet as pq
 
 from comply_lab._time import TimeLike
+from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key
 from comply_lab.errors import InvalidQueryError
+from comply_lab.integrity.checkpoint import Checkpoint
 from comply_lab.lab import plots
+from comply_lab.lab.report import Scope, Verification, rate, render
+from comply_lab.lab.summary import Stats
 from comply_lab.storage.manifest import HOLDS, RETENTION
 
 if TYPE_CHECKING:
-    from comply_lab.crypto.signing import PublicKeyLike
-    from comply_lab.integrity.checkpoint import Checkpoint
     from comply_lab.lab.log import Log
 
 
@@ -76,19 +79,7 @@ def write_bundle(
             default=str,
         )
     )
-    tables = {
-        "safety_overall": summary.safety(),
-        "safety_by_model": summary.safety(by="model"),
-        "safety_by_day": summary.safety(by="day"),
-        "latency_by_model": summary.latency(by="model"),
-        "latency_by_outcome": summary.latency(by="safety_passed"),
-        "tokens_by_model": summary.tokens(by="model"),
-        "detectors": summary.detectors(),
-        "block_reasons": summary.block_reasons(),
-        "alerts": summary.alerts(),
-        "volume_by_day": summary.volume("D"),
-        "gaps": summary.gaps(),
-    }
+    tables = _tables(summary)
     for name, frame in tables.items():
         frame.to_csv(out / "statistics" / f"{name}.csv", index=False)
     figures = summary.plots() if len(summary.frame) else {}
@@ -98,26 +89,28 @@ def write_bundle(
         data = log.storage.read_metadata(record)
         if data:
             (out / "records" / record.lstrip("_")).write_bytes(data)
-    scope = f"{start or 'beginning'} to {end or 'end'}"
-    (out / "report.html").write_text(
-        _html(
-            title,
-            str(log.storage),
-            scope,
-            report.summary_line(),
-            report.ok,
-            findings,
-            tables,
-            list(figures),
-        ),
-        encoding="utf-8",
+    first, last = plots.covered(summary.frame, summary.span)
+    scope = Scope(title, summary.source, first, last, table.num_rows)
+    saved = Checkpoint.load(checkpoint) if checkpoint is not None else None
+    verification = Verification(
+        report.verdict,
+        report.summary_line(),
+        report.summary(),
+        findings,
+        key_id(load_public_key(public_key)) if public_key is not None else None,
+        {"entries": saved.entries, "records": saved.records, "time": saved.time}
+        if saved is not None
+        else None,
     )
+    page = render(scope, verification, _headline(summary), tables, list(figures), _version())
+    (out / "report.html").write_text(page, encoding="utf-8")
     _manifest(
         out,
         {
             "title": title,
-            "log": str(log.storage),
-            "scope": scope,
+            "log": summary.source,
+            "first": first.isoformat() if first is not None else None,
+            "last": last.isoformat() if last is not None else None,
             "entries": table.num_rows,
             "verified_ok": report.ok,
         },
@@ -125,39 +118,53 @@ def write_bundle(
     return out
 
 
-def _html(
-    title: str,
-    source: str,
-    scope: str,
-    verdict: str,
-    ok: bool,
-    findings: Any,
-    tables: dict[str, Any],
-    figures: list[str],
-) -> str:
-    colour = "#1a7f37" if ok else "#cf222e"
-    parts = [
-        "<!doctype html><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
-        "color:#222}table{border-collapse:collapse;font-size:13px;margin:.5em 0 1.5em}"
-        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
-        "img{max-width:100%;margin:1em 0}</style>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>Log: <code>{html.escape(source)}</code><br>Period: {html.escape(scope)}<br>"
-        f"Generated: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
-        f"<h2>Verification</h2><p style='color:{colour};font-weight:bold'>"
-        f"{html.escape(verdict)}</p>",
-    ]
-    if len(findings):
-        parts.append(findings.to_html(index=False, max_rows=200))
-    for name, frame in tables.items():
-        parts.append(f"<h2>{html.escape(name.replace('_', ' ').capitalize())}</h2>")
-        parts.append(frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}"))
-    for name in figures:
-        parts.append(f"<img src='plots/{name}.png' alt='{html.escape(name)}'>")
-    parts.append("<p>Every file of this bundle is listed with its SHA-256 in MANIFEST.json.</p>")
-    return "\n".join(parts)
+def _tables(summary: Stats) -> dict[str, pd.DataFrame]:
+    """Return the statistics tables of a bundle; days partly outside the period are marked."""
+    by_day = summary.safety(by="day")
+    by_day["partial"] = plots.partial_periods(by_day["day"], "D", summary.frame, summary.span)
+    return {
+        "safety_overall": summary.safety(),
+        "safety_by_model": summary.safety(by="model"),
+        "safety_by_day": by_day,
+        "latency_by_model": summary.latency(by="model"),
+        "latency_by_outcome": summary.latency(by="safety_passed"),
+        "tokens_by_model": summary.tokens(by="model"),
+        "detectors": summary.detectors(),
+        "block_reasons": summary.block_reasons(),
+        "alerts": summary.alerts(),
+        "volume_by_day": summary.volume("D"),
+        "gaps": summary.gaps(),
+    }
+
+
+def _headline(summary: Stats) -> dict[str, str]:
+    """Return the key figures of a bundle in words."""
+    if summary.frame.empty:
+        return {"Entries": "none in this period"}
+    safety = summary.safety().iloc[0]
+    latency = summary.latency().iloc[0]
+    gaps = summary.gaps()
+    return {
+        "Safety failures": rate(
+            int(safety["failures"]),
+            int(safety["entries"]),
+            float(safety["ci_low"]),
+            float(safety["ci_high"]),
+        ),
+        "Latency": f"median {latency['p50_ms']:,.0f} ms, 95th percentile "
+        f"{latency['p95_ms']:,.0f} ms, 99th {latency['p99_ms']:,.0f} ms",
+        "Conversations": f"{summary.frame['conversation_id'].nunique():,}",
+        "Gaps in logging": f"{len(gaps)} (silences where the log's own rhythm expected traffic)"
+        if len(gaps)
+        else "none: no silence the log's own rhythm cannot explain",
+    }
+
+
+def _version() -> str:
+    try:
+        return version("comply-lab")
+    except PackageNotFoundError:
+        return "(unknown version)"
 
 
 def _manifest(out: Path, about: dict[str, Any]) -> None:

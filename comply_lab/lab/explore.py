@@ -1,11 +1,14 @@
 """``log.explore()``: an ipywidgets explorer for investigators.
 
-Filters (time range, provider, model, safety outcome, detector, conversation), a paged
-table, an entry detail view, the verification status of the days shown, a decrypt action
-that needs a key and a reason (and is recorded as an access event), and plots that
-follow the filters. Every control can also be driven from code (:meth:`Explorer.apply`,
-:meth:`Explorer.next_page`, :meth:`Explorer.select`, :meth:`Explorer.decrypt`), which is
-how the tests use it.
+Filters (time range, provider, model, safety outcome, detector, conversation), a compact
+table of the selection (newest first by default, sortable, blocked rows highlighted) in
+which clicking a row opens the entry's detail, a thread view of the conversation an
+entry belongs to, the verification status of the days shown (amber while signatures are
+unchecked), a decrypt action that needs a key and a reason (and is recorded as an access
+event), and plots that follow the filters. Every control can also be driven from code
+(:meth:`Explorer.apply`, :meth:`Explorer.next_page`, :meth:`Explorer.select`,
+:meth:`Explorer.show_conversation`, :meth:`Explorer.decrypt`), which is how the tests
+use it besides a real browser.
 
 Where widgets cannot be shown (a static HTML export, a frontend without the widget
 manager), the explorer's display falls back to the current page as an HTML table.
@@ -14,26 +17,38 @@ manager), the explorer's display falls back to the current page as an HTML table
 from __future__ import annotations
 
 import html
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 from IPython.display import display
 
+from comply_lab._time import TimeLike, to_range
 from comply_lab.crypto.signing import PublicKeyLike
-from comply_lab.errors import ComplyLabError
+from comply_lab.errors import ComplyLabError, InvalidKeyError
+from comply_lab.integrity.checkpoint import Checkpoint
 from comply_lab.keys.encryption import keys_from_text
 from comply_lab.lab import plots
-from comply_lab.lab.summary import STATS_COLUMNS
+from comply_lab.lab.summary import STATS_COLUMNS, describe
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
 
 _DETAIL_ONLY = ("alerts", "input_tokens", "output_tokens", "metadata")
 TABLE_COLUMNS = [c for c in STATS_COLUMNS if c not in (*_DETAIL_ONLY, "id")] + ["id"]
-"""Columns of the paged table (the rest shows in an entry's detail view)."""
+"""Columns read for the table (the rest shows in an entry's detail view)."""
+SORTS = {
+    "newest first": ("timestamp", False),
+    "oldest first": ("timestamp", True),
+    "slowest first": ("latency_ms", False),
+    "blocked first": ("safety_passed", True),
+}
+"""Orders the table offers: column and ascending."""
 _ALL = "(all)"
+_GREEN, _AMBER, _RED = "#1a7f37", "#9a6700", "#cf222e"
+_COLUMNS = "185px 160px 90px 70px minmax(120px, 1fr) 80px 140px"
+_HEADINGS = ("time (UTC)", "model", "provider", "safety", "detectors", "latency", "conversation")
 
 
 class Explorer:
@@ -41,34 +56,39 @@ class Explorer:
 
     Args:
         log: The log to explore.
-        start: First day shown initially (None: from the beginning).
+        start: First day shown initially (a date or anything a start bound accepts:
+            ``"2026-01-29"``, ``"7d"``...; None: from the beginning).
         end: Last day shown initially (None: to the end).
         page_size: Rows per page of the table.
         who: Name recorded with decryptions (defaults to the operating-system user).
         public_key: The writer's public key: the status line then says whether the days
-            shown verify with it (a signed log shown without it is ``UNVERIFIED``).
+            shown verify with it. Without it the status is amber: signatures unchecked.
+        checkpoint: A checkpoint the days shown are also checked against.
     """
 
     def __init__(
         self,
         log: Log,
-        start: date | None = None,
-        end: date | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
         *,
         page_size: int = 20,
         who: str | None = None,
         public_key: PublicKeyLike | None = None,
+        checkpoint: Checkpoint | dict[str, Any] | str | None = None,
     ) -> None:
         self.log = log
         self.public_key = public_key
+        self.checkpoint = checkpoint
         self.page_size = page_size
         self.who = who
         self.page = 0
         self.selected: str | None = None
-        options = log.entries(start, end, columns=["provider", "model", "detectors_triggered"])
+        first, last = _day(start, "start"), _day(end, "end")
+        options = log.entries(first, last, columns=["provider", "model", "detectors_triggered"])
         detectors = sorted({d for fired in options["detectors_triggered"] for d in fired})
-        self.start = widgets.DatePicker(description="from", value=start)
-        self.end = widgets.DatePicker(description="to", value=end)
+        self.start = widgets.DatePicker(description="from", value=first)
+        self.end = widgets.DatePicker(description="to", value=last)
         self.provider = widgets.SelectMultiple(
             description="provider", options=sorted(options["provider"].dropna().unique()), rows=4
         )
@@ -78,23 +98,29 @@ class Explorer:
         self.outcome = widgets.Dropdown(description="safety", options=[_ALL, "passed", "failed"])
         self.detector = widgets.Dropdown(description="detector", options=[_ALL, *detectors])
         self.conversation = widgets.Text(description="conversation", placeholder="id")
+        self.sort = widgets.Dropdown(description="order", options=list(SORTS))
         self.apply_button = widgets.Button(description="Apply filters", button_style="primary")
         self.previous_button = widgets.Button(description="◀ previous")
         self.next_button = widgets.Button(description="next ▶")
         self.page_label = widgets.Label()
-        self.entry = widgets.Dropdown(description="entry", options=[])
         self.key = widgets.Password(description="key", placeholder="encryption key")
         self.reason = widgets.Text(description="reason", placeholder="case or ticket number")
         self.decrypt_button = widgets.Button(description="Decrypt entry", button_style="warning")
+        self.thread_button = widgets.Button(description="Show conversation")
         self.status = widgets.HTML()
-        self.table = widgets.HTML()
+        self.table = widgets.GridBox(
+            layout=widgets.Layout(grid_template_columns=_COLUMNS, grid_gap="1px 6px")
+        )
+        self.rows: list[widgets.Button] = []
         self.detail = widgets.HTML()
+        self.thread = widgets.HTML()
         self.charts = widgets.Output()
         self.apply_button.on_click(lambda _: self.apply())
+        self.sort.observe(lambda _: self._order(), names="value")
         self.previous_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
-        self.entry.observe(lambda change: self.select(change["new"]), names="value")
         self.decrypt_button.on_click(lambda _: self.decrypt(self.key.value, self.reason.value))
+        self.thread_button.on_click(lambda _: self.show_conversation())
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.start, self.end, self.outcome, self.detector]),
@@ -102,18 +128,21 @@ class Explorer:
                     [
                         self.provider,
                         self.model,
-                        widgets.VBox([self.conversation, self.apply_button]),
+                        widgets.VBox([self.conversation, self.sort, self.apply_button]),
                     ]
                 ),
                 self.status,
                 widgets.HBox([self.previous_button, self.page_label, self.next_button]),
                 self.table,
-                widgets.HBox([self.entry, self.key, self.reason, self.decrypt_button]),
+                widgets.HBox([self.key, self.reason, self.decrypt_button, self.thread_button]),
                 self.detail,
+                self.thread,
                 self.charts,
             ]
         )
+        self.widget.add_class("comply-lab-explorer")
         self.frame = pd.DataFrame()
+        self._verified: tuple[date | None, date | None] | None = None
         self.apply()
 
     def filters(self) -> dict[str, Any]:
@@ -134,18 +163,44 @@ class Explorer:
     def apply(self, **values: Any) -> None:
         """Set the controls given, then reload the table, status and plots.
 
-        Controls: ``start``, ``end``, ``provider``, ``model``, ``outcome`` ("passed",
-        "failed" or "(all)"), ``detector``, ``conversation``.
+        Controls: ``start``, ``end`` (dates or ISO strings), ``provider``, ``model``,
+        ``outcome`` ("passed", "failed" or "(all)"), ``detector``, ``conversation``,
+        ``sort`` (one of :data:`SORTS`).
         """
         for name, value in values.items():
+            if name in ("start", "end"):
+                value = _day(value, name)
             getattr(self, name).value = tuple(value) if isinstance(value, list) else value
-        self.frame = self.log.entries(self.start.value, self.end.value, **self.filters())
-        self.page = 0
-        report = self.log.verify(self.start.value, self.end.value, public_key=self.public_key)
-        colour = {"OK": "#1a7f37", "UNVERIFIED": "#9a6700"}.get(report.verdict, "#cf222e")
-        self.status.value = f"<b style='color:{colour}'>{html.escape(report.summary_line())}</b>"
-        self._show_page()
+        self.frame = self.log.entries(
+            self.start.value, self.end.value, columns=TABLE_COLUMNS, **self.filters()
+        )
+        self._verify()
+        self._order()
         self._draw()
+
+    def _verify(self) -> None:
+        """Verify the days shown, once per range; amber while signatures are unchecked."""
+        days = (self.start.value, self.end.value)
+        if days == self._verified:
+            return
+        self._verified = days
+        report = self.log.verify(*days, public_key=self.public_key, checkpoint=self.checkpoint)
+        colour = _GREEN if report.verdict == "OK" else _RED
+        note = ""
+        if report.verdict == "UNVERIFIED" or self.public_key is None:
+            colour = _AMBER
+            note = " — signatures not checked: open the explorer with public_key=..."
+        text = html.escape(report.summary_line() + note)
+        self.status.value = f"<b style='color:{colour}'>{text}</b>"
+
+    def _order(self) -> None:
+        column, ascending = SORTS[self.sort.value]
+        if len(self.frame):
+            self.frame = self.frame.sort_values(
+                [column, "timestamp"], ascending=[ascending, False], kind="stable"
+            ).reset_index(drop=True)
+        self.page = 0
+        self._show_page()
 
     @property
     def pages(self) -> int:
@@ -173,22 +228,68 @@ class Explorer:
         self.page_label.value = (
             f"page {self.page + 1} of {self.pages} · {len(self.frame):,} entries"
         )
-        self.table.value = rows.to_html(index=False, max_rows=self.page_size)
-        self.entry.options = list(rows["id"]) if "id" in rows else []
+        cells: list[widgets.Widget] = [widgets.HTML(f"<b>{h}</b>") for h in _HEADINGS]
+        self.rows = []
+        for record in rows.to_dict("records"):
+            blocked = record.get("safety_passed") is False
+            button = widgets.Button(
+                description=f"{pd.Timestamp(record['timestamp']):%Y-%m-%d %H:%M:%S}",
+                tooltip=f"open entry {record['id']}",
+                button_style="danger" if blocked else "",
+                layout=widgets.Layout(width="auto", height="26px"),
+            )
+            button.on_click(lambda _, entry_id=record["id"]: self.select(entry_id))
+            self.rows.append(button)
+            cells.append(button)
+            cells.extend(widgets.HTML(_cell(text, blocked)) for text in _row_texts(record))
+        self.table.children = cells
 
     def select(self, entry_id: str | None) -> None:
-        """Show one entry's fields in the detail view."""
+        """Show one entry's fields in the detail view (what clicking its row does)."""
         self.selected = entry_id
+        self.thread.value = ""
         if not entry_id:
             self.detail.value = ""
             return
         entry = self.log.entry(entry_id)
         fields = {} if entry is None else entry.to_dict()
         rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='overflow-wrap:anywhere'>{html.escape(str(v))}</td></tr>"
             for k, v in fields.items()
         )
-        self.detail.value = f"<table>{rows}</table>"
+        self.detail.value = f"<h4>Entry {html.escape(entry_id)}</h4><table>{rows}</table>"
+
+    def show_conversation(self, conversation_id: str | None = None) -> pd.DataFrame:
+        """Show the turns of a conversation as a thread (the selected entry's by default).
+
+        Returns:
+            The conversation's entries, oldest first.
+        """
+        if conversation_id is None and self.selected:
+            entry = self.log.entry(self.selected)
+            conversation_id = entry.conversation_id if entry is not None else None
+        if not conversation_id:
+            self.thread.value = "<i>the selected entry belongs to no conversation</i>"
+            return pd.DataFrame()
+        turns = self.log.entries(conversation_id=conversation_id)
+        items = []
+        for turn in turns.to_dict("records"):
+            blocked = turn.get("safety_passed") is False
+            verdict = f"blocked: {turn.get('block_reason') or ''}" if blocked else "served"
+            colour = _RED if blocked else "#59636e"
+            items.append(
+                f"<li style='margin:.4em 0'><b>{pd.Timestamp(turn['timestamp']):%H:%M:%S}</b> "
+                f"{html.escape(str(turn.get('model')))} · "
+                f"<span style='color:{colour}'>{html.escape(verdict)}</span> · "
+                f"{turn.get('latency_ms') or 0:,.0f} ms<br><code>{html.escape(turn['id'])}</code>"
+                "</li>"
+            )
+        self.thread.value = (
+            f"<h4>Conversation {html.escape(conversation_id)}: {len(turns)} turns</h4>"
+            f"<ol>{''.join(items)}</ol>"
+        )
+        return turns
 
     def decrypt(self, key: str, reason: str) -> pd.DataFrame | None:
         """Decrypt the selected entry with ``key`` (text), recording the access and reason.
@@ -197,13 +298,21 @@ class Explorer:
             The decrypted row, or None when nothing could be done (the detail view says why).
         """
         if not self.selected:
-            self.detail.value = "<i>select an entry first</i>"
+            self.detail.value = "<i>select an entry first (click its row)</i>"
             return None
         try:
             keys = keys_from_text(key)
+        except InvalidKeyError:
+            self._say(
+                "This is not a key comply_lab can read. Paste the log's key ring "
+                "(key-id:base64-key, as given to the logger) or the Fernet key it was "
+                "written with."
+            )
+            return None
+        try:
             result = self.log.decrypt([self.selected], keys, reason=reason, who=self.who)
         except ComplyLabError as err:
-            self.detail.value = f"<b style='color:#cf222e'>{html.escape(str(err))}</b>"
+            self._say(str(err))
             return None
         row = result.iloc[0]
         if row["decrypted"]:
@@ -216,15 +325,49 @@ class Explorer:
             self.detail.value = f"<b>not decrypted</b>: {html.escape(str(row['note']))}"
         return result
 
+    def _say(self, message: str) -> None:
+        self.detail.value = f"<b style='color:{_RED}'>{html.escape(message)}</b>"
+
     def _draw(self) -> None:
         self.charts.clear_output()
         if len(self.frame) < 2:
             return
+        source = describe(self.log.storage)
         with self.charts:
-            display(plots.failure_rate_over_time(self.frame, source=str(self.log.storage)))  # type: ignore[no-untyped-call]
-            display(plots.latency_over_time(self.frame, source=str(self.log.storage)))  # type: ignore[no-untyped-call]
+            display(plots.failure_rate_over_time(self.frame, source=source))  # type: ignore[no-untyped-call]
+            display(plots.latency_over_time(self.frame, source=source))  # type: ignore[no-untyped-call]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs) or {}
         bundle["text/html"] = self.page_frame().to_html(index=False)
         return bundle
+
+
+def _day(value: TimeLike | None, bound: str) -> date | None:
+    """Return the day a start or end bound falls on (strings as queries read them)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    lo, hi = to_range(value, None) if bound == "start" else to_range(None, value)
+    moment = lo if bound == "start" else hi
+    return moment.date() if moment is not None else None
+
+
+def _row_texts(record: dict[Any, Any]) -> list[str]:
+    """Return the texts of a table row after its time: model ... conversation."""
+    passed = record.get("safety_passed")
+    latency = record.get("latency_ms")
+    return [
+        str(record.get("model") or ""),
+        str(record.get("provider") or ""),
+        "blocked" if passed is False else "passed" if passed else "",
+        ", ".join(record.get("detectors_triggered") or []),
+        "" if latency is None or pd.isna(latency) else f"{latency:,.0f} ms",
+        str(record.get("conversation_id") or ""),
+    ]
+
+
+def _cell(text: str, blocked: bool) -> str:
+    style = "padding:3px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+    if blocked:
+        style += f";background:#ffebe9;color:{_RED}"
+    return f"<div style='{style}' title='{html.escape(text)}'>{html.escape(text)}</div>"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -14,14 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from comply_lab._time import TimeLike, day_end, day_start
+from comply_lab._time import TimeLike, to_range
 from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
     key_id,
     load_private_key,
 )
-from comply_lab.errors import InvalidQueryError, StorageError
+from comply_lab.errors import InvalidQueryError, StorageError, UnknownValueWarning
 from comply_lab.integrity.authority import declarations, declare_operator
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
@@ -29,13 +30,14 @@ from comply_lab.integrity.verify import verify
 from comply_lab.keys.encryption import EncryptionManager
 from comply_lab.keys.keyring import ContentKeys
 from comply_lab.lab.access import access_events, decrypt_entries
+from comply_lab.lab.compare import Comparison
 from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import entries_frame, partitions_frame, to_frame
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
-from comply_lab.lab.query import Filters, Query
-from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, dataset, scan
-from comply_lab.lab.stats import health
-from comply_lab.lab.summary import STATS_COLUMNS, Stats
+from comply_lab.lab.query import VALUE_FILTERS, Filters, Query, unknown_values
+from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, count_range, dataset, scan
+from comply_lab.lab.stats import By, health
+from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.ids import id_time
 from comply_lab.retention.policy import (
@@ -50,10 +52,8 @@ from comply_lab.retention.policy import (
 )
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import count_segments
 from comply_lab.storage.manifest import SIGNERS
 from comply_lab.storage.registry import open_storage
-from comply_lab.storage.scan import covers_day, select_segments
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -183,7 +183,8 @@ class Log:
             metadata_keys: Metadata keys to add as columns.
             **filters: ``provider``, ``model``, ``conversation_id``: keep these (a str or
                 a list); ``safety_passed``: keep only passed (True) or failed (False)
-                entries; ``detector``: keep entries where this detector fired;
+                entries; ``detector``: keep entries where this detector (or one of
+                these) fired;
                 ``columns``: the columns to return (all by default; unread columns are
                 not decoded).
 
@@ -191,7 +192,12 @@ class Log:
             One row per entry; see :mod:`comply_lab.lab.frame` for the dtypes.
 
         Raises:
-            InvalidQueryError: a bound, filter or column is unusable.
+            InvalidQueryError: a bound, filter or column is unusable, or a keyword is not a
+                filter (the message names the closest one).
+
+        Warns:
+            UnknownValueWarning: nothing matched, and a provider, model or detector asked
+                for is in no entry of the range (the warning lists those that are).
 
         Example:
             >>> log.entries("2026-01-29", "2026-01-29", model="gpt-4o", safety_passed=False,
@@ -200,7 +206,18 @@ class Log:
         keys = list(metadata_keys or ())
         query = Query.build(start, end, **filters)
         read = query.reading_metadata(keys)
-        return entries_frame(list(self._scan(read)), query, keys)
+        frame = entries_frame(list(self._scan(read)), query, keys)
+        if frame.empty:
+            self._warn_unknown_values(query)
+        return frame
+
+    def _warn_unknown_values(self, query: Query) -> None:
+        """Warn when a filter matched nothing because a value it names is not in the range."""
+        if not any(getattr(query, name) for name in VALUE_FILTERS):
+            return
+        seen = self.arrow(query.start, query.end, columns=list(VALUE_FILTERS.values()))
+        for note in unknown_values(query, seen):
+            warnings.warn(note, UnknownValueWarning, stacklevel=3)
 
     def to_dask(
         self,
@@ -248,21 +265,7 @@ class Log:
         only partly covered days are scanned, and then only their timestamps.
         """
         query = Query.build(start, end, columns=["timestamp"])
-        total = 0
-        partial = set()
-        for segment in select_segments(self.storage, query.start, query.end):
-            if covers_day(query.start, query.end, segment.day):
-                total += count_segments(self.storage, [segment])
-            else:
-                partial.add(segment.day)
-        for day in sorted(partial):
-            day_query = Query.build(
-                max(query.start, day_start(day)) if query.start else day_start(day),
-                min(query.end, day_end(day)) if query.end else day_end(day),
-                columns=["timestamp"],
-            )
-            total += sum(t.num_rows for t in self._scan(day_query, progress=False))
-        return total
+        return count_range(self.storage, query, on_corrupt=self.on_corrupt)
 
     def __len__(self) -> int:
         return self.count()
@@ -285,7 +288,23 @@ class Log:
             >>> log.stats("2026-01-01", "2026-01-31").safety(by="model")  # doctest: +SKIP
         """
         filters.setdefault("columns", STATS_COLUMNS)
-        return Stats(self.entries(start, end, **filters), source=str(self.storage))
+        span = to_range(start, end)
+        return Stats(self.entries(start, end, **filters), describe(self.storage, span), span)
+
+    def compare(
+        self,
+        before: tuple[TimeLike | None, TimeLike | None],
+        after: tuple[TimeLike | None, TimeLike | None],
+        by: By = None,
+        **filters: Unpack[Filters],
+    ) -> Comparison:
+        """Compare two periods: did the failure rate or latency change? See :mod:`.compare`.
+
+        Example:
+            >>> log.compare(("2026-01-01", "2026-01-15"), ("2026-01-16", "2026-01-31"),
+            ...             by="model").rates  # doctest: +SKIP
+        """
+        return self.stats(*before, **filters).compare(self.stats(*after, **filters), by)
 
     def health(self, now: datetime | None = None) -> pd.DataFrame:
         """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
@@ -368,20 +387,19 @@ class Log:
 
     def explore(
         self,
-        start: date | None = None,
-        end: date | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
         *,
         page_size: int = 20,
         public_key: PublicKeyLike | None = None,
+        checkpoint: Checkpoint | dict[str, Any] | str | None = None,
     ) -> Explorer:
-        """Return an interactive explorer of the log for Jupyter.
-
-        See :mod:`comply_lab.lab.explore`; decryptions from it are recorded like any other,
-        and its status line verifies the days shown (with ``public_key``, if given).
-        """
+        """Return an interactive explorer for Jupyter (see :mod:`comply_lab.lab.explore`)."""
         from comply_lab.lab.explore import Explorer
 
-        return Explorer(self, start, end, page_size=page_size, public_key=public_key)
+        return Explorer(
+            self, start, end, page_size=page_size, public_key=public_key, checkpoint=checkpoint
+        )
 
     def access_events(self) -> pd.DataFrame:
         """Return every recorded decryption: when, who, why, which entries, which key."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,7 +39,7 @@ class Filters(TypedDict, total=False):
     model: str | Iterable[str] | None
     conversation_id: str | Iterable[str] | None
     safety_passed: bool | None
-    detector: str | None
+    detector: str | Iterable[str] | None
     ids: str | Iterable[str] | None
     columns: Iterable[str] | None
 
@@ -54,7 +55,7 @@ class Query:
         model: Keep rows whose model is one of these.
         conversation_id: Keep rows of these conversations.
         safety_passed: Keep only passed (True) or failed (False) rows.
-        detector: Keep rows where this detector fired.
+        detector: Keep rows where one of these detectors fired.
         ids: Keep rows with these entry ids.
         columns: Columns to return, in order (all when None).
     """
@@ -65,7 +66,7 @@ class Query:
     model: tuple[str, ...] | None = None
     conversation_id: tuple[str, ...] | None = None
     safety_passed: bool | None = None
-    detector: str | None = None
+    detector: tuple[str, ...] | None = None
     ids: tuple[str, ...] | None = None
     columns: tuple[str, ...] = COLUMNS
 
@@ -79,28 +80,31 @@ class Query:
         model: str | Iterable[str] | None = None,
         conversation_id: str | Iterable[str] | None = None,
         safety_passed: bool | None = None,
-        detector: str | None = None,
+        detector: str | Iterable[str] | None = None,
         ids: str | Iterable[str] | None = None,
         columns: Iterable[str] | None = None,
+        **unknown: object,
     ) -> Query:
         """Check the arguments of a read and return the query.
 
         Raises:
-            InvalidQueryError: a bound, filter or column name is unusable; the message
-                lists the valid column names.
+            InvalidQueryError: a bound, filter or column name is unusable, or a keyword is
+                not a filter; the message names the closest valid one.
         """
+        if unknown:
+            raise InvalidQueryError(_unknown_filter(next(iter(unknown))))
         lo, hi = to_range(start, end)
         if safety_passed is not None and not isinstance(safety_passed, bool):
             raise InvalidQueryError(
                 f"safety_passed: expected True, False or None, got {safety_passed!r}"
             )
-        if detector is not None and not isinstance(detector, str):
-            raise InvalidQueryError(f"detector: expected a str, got {detector!r}")
         chosen = COLUMNS if columns is None else _names(columns, "columns") or ()
-        unknown = [c for c in chosen if c not in COLUMNS]
-        if unknown:
-            names = ", ".join(map(repr, unknown))
-            raise InvalidQueryError(f"unknown column(s) {names}; columns are: {', '.join(COLUMNS)}")
+        strange = [c for c in chosen if c not in COLUMNS]
+        if strange:
+            raise InvalidQueryError(
+                f"unknown column {strange[0]!r}{did_you_mean(strange[0], COLUMNS)}; "
+                f"columns are: {', '.join(COLUMNS)}"
+            )
         return cls(
             lo,
             hi,
@@ -108,7 +112,7 @@ class Query:
             _names(model, "model"),
             _names(conversation_id, "conversation_id"),
             safety_passed,
-            detector,
+            _names(detector, "detector"),
             _names(ids, "ids"),
             tuple(chosen),
         )
@@ -161,7 +165,7 @@ class Query:
         """Apply what the scan cannot push down (the detector filter) and project."""
         if self.detector is not None and table.num_rows:
             lists = table.column("detectors_triggered")
-            hits = pc.equal(pc.list_flatten(lists), self.detector)
+            hits = pc.is_in(pc.list_flatten(lists), pa.array(self.detector, pa.string()))
             rows = pc.unique(pc.filter(pc.list_parent_indices(lists), hits))
             table = table.take(rows)
         if isinstance(table, pa.RecordBatch):
@@ -178,3 +182,48 @@ class Query:
     def schema(self) -> pa.Schema:
         """The schema of the result."""
         return pa.schema([SCHEMA.field(c) for c in self.columns])
+
+
+FILTERS = tuple(Filters.__annotations__)
+"""The keyword filters of a read, in the order the documentation gives them."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_filter(name: str) -> str:
+    return (
+        f"{name!r} is not a filter{did_you_mean(name, FILTERS)}; filters are: {', '.join(FILTERS)}"
+    )
+
+
+VALUE_FILTERS = {"provider": "provider", "model": "model", "detector": "detectors_triggered"}
+"""Filters by value, and the column each one reads."""
+
+
+def unknown_values(query: Query, seen: pa.Table) -> list[str]:
+    """Say which values of ``query``'s value filters no entry in ``seen`` has.
+
+    Args:
+        query: The query whose result was empty.
+        seen: The columns of :data:`VALUE_FILTERS` over the query's time range.
+    """
+    notes = []
+    for name, column in VALUE_FILTERS.items():
+        asked = getattr(query, name)
+        if not asked:
+            continue
+        values = seen.column(column)
+        if name == "detector":
+            values = pc.list_flatten(values)
+        known = sorted(v for v in pc.unique(values).to_pylist() if v is not None)
+        for value in (v for v in asked if v not in known):
+            listed = ", ".join(map(repr, known[:20])) or "none"
+            notes.append(
+                f"no entry in this range has {name} {value!r}{did_you_mean(value, known)}; "
+                f"known: {listed}"
+            )
+    return notes

@@ -19,14 +19,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from comply_lab._progress import progress_bar
+from comply_lab._time import day_end, day_start
 from comply_lab.errors import CorruptSegmentWarning, InvalidQueryError
 from comply_lab.lab.query import Query
 from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import LocalFiles
-from comply_lab.storage.decode import read_day_segments, segment_entries
+from comply_lab.storage.decode import count_segments, read_day_segments, segment_entries
 from comply_lab.storage.parts import decoding, read_part
-from comply_lab.storage.scan import select_segments
+from comply_lab.storage.scan import covers_day, select_segments
 from comply_lab.storage.segments import Segment
 
 BATCH_ROWS = 128 * 1024
@@ -140,3 +141,27 @@ def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
     if expression is not None:
         table = table.filter(expression)
     return [query.finish(table.select(columns))] if table.num_rows else []
+
+
+def count_range(storage: Storage, query: Query, *, on_corrupt: OnCorrupt = "raise") -> int:
+    """Return how many entries fall in ``query``'s time range.
+
+    Whole days are counted from the manifest (or Parquet footers) without reading rows;
+    only partly covered days are scanned, and then only their timestamps.
+    """
+    total = 0
+    partial = set()
+    for segment in select_segments(storage, query.start, query.end):
+        if covers_day(query.start, query.end, segment.day):
+            total += count_segments(storage, [segment])
+        else:
+            partial.add(segment.day)
+    for day in sorted(partial):
+        day_query = Query.build(
+            max(query.start, day_start(day)) if query.start else day_start(day),
+            min(query.end, day_end(day)) if query.end else day_end(day),
+            columns=["timestamp"],
+        )
+        rows = scan(storage, day_query, progress=False, on_corrupt=on_corrupt)
+        total += sum(t.num_rows for t in rows)
+    return total

@@ -3,9 +3,10 @@
 Every function takes a DataFrame as returned by :meth:`comply_lab.Log.entries` (only the
 columns it needs) and returns a tidy DataFrame with explicit column names and units.
 ``by`` groups the result: a column name (``"model"``, ``"provider"``,
-``"conversation_id"``, ``"safety_passed"``...), ``"day"`` or ``"hour"`` (from the
-timestamp, UTC), or a metadata key (read from the ``metadata`` column when it is not a
-column already), or a list of these.
+``"conversation_id"``, ``"safety_passed"``...), a period of the timestamp (``"hour"``,
+``"day"``, ``"week"`` from Monday, ``"month"``; UTC), a metadata key (read from the
+``metadata`` column when it is not a column already), or a list of these. A name that is
+none of these is an error naming the closest one, never a column of nulls.
 
 Rates come with Wilson score 95% confidence intervals, which stay inside [0, 1] and
 behave at 0 and 100% and for small groups, unlike the normal approximation.
@@ -24,13 +25,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import sketch
+from comply_lab.lab.query import did_you_mean
 from comply_lab.storage.arrow import metadata_dicts
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ else:
 Z95 = 1.959963984540054
 By = str | Sequence[str] | None
 PERCENTILES = (50, 90, 95, 99)
+PERIODS = {"hour": "h", "day": "D", "week": "W", "month": "MS"}
+"""Periods ``by`` accepts, and their frequencies."""
+CALENDAR = {"W": "W-MON", "MS": "MS", "M": "MS", "ME": "MS"}
+"""Calendar periods, and the pandas frequency that steps from one start to the next."""
 
 
 def wilson_interval(
@@ -57,20 +63,21 @@ def wilson_interval(
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
-    """Return ``frame`` with the grouping columns added, and their names."""
+def with_keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
+    """Return a copy of ``frame`` with the grouping columns of ``by`` added, and their names."""
     names = _names(by)
     frame = frame.copy()
     parsed: list[dict[str, object]] | None = None
     for name in names:
-        if name in ("day", "hour") and name not in frame.columns:
+        if name in PERIODS and name not in frame.columns:
             _need(frame, "timestamp", name)
-            frame[name] = frame["timestamp"].dt.floor("D" if name == "day" else "h")
+            frame[name] = period_start(frame["timestamp"], PERIODS[name])
         elif name not in frame.columns:
             if "metadata" not in frame.columns:
                 raise InvalidQueryError(
-                    f"cannot group by {name!r}: it is neither a column nor (without the "
-                    "metadata column) a metadata key; read it with metadata_keys=[...]"
+                    f"cannot group by {name!r}{did_you_mean(name, [*frame.columns, *PERIODS])}"
+                    ": it is neither a column nor (without the metadata column) a metadata "
+                    "key; read it with metadata_keys=[...]"
                 )
             if parsed is None:
                 ids = list(frame["id"]) if "id" in frame.columns else None
@@ -80,6 +87,59 @@ def _keys(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, list[str]]:
                 [None if v is None else str(v) for v in values], index=frame.index, dtype="string"
             )
     return frame, names
+
+
+def period_start(stamps: pd.Series, freq: str) -> pd.Series:
+    """Return the start (UTC) of the period each timestamp falls in.
+
+    Args:
+        stamps: Aware UTC timestamps.
+        freq: A fixed pandas frequency (``"h"``, ``"D"``, ``"15min"``...), ``"W"``
+            (weeks from Monday 00:00) or ``"MS"`` (calendar months; ``"M"`` too).
+
+    Raises:
+        InvalidQueryError: ``freq`` is none of these.
+    """
+    calendar = CALENDAR.get(freq)
+    if calendar == "W-MON":
+        days = stamps.dt.floor("D")
+        return cast(pd.Series, days - pd.to_timedelta(days.dt.day_of_week, unit="D"))
+    if calendar == "MS":
+        naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        months = naive.dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
+        return cast(pd.Series, months.astype(stamps.dtype))
+    try:
+        return cast(pd.Series, stamps.dt.floor(freq))
+    except ValueError:
+        raise InvalidQueryError(
+            f"period {freq!r}: use 'h', 'D', 'W' (weeks from Monday), 'MS' (months) or a "
+            "fixed frequency such as '15min'"
+        ) from None
+
+
+def _period_range(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
+    """Return every period start from ``first`` to ``last`` (both period starts)."""
+    return pd.date_range(first, last, freq=CALENDAR.get(freq, freq))
+
+
+def _found(frame: pd.DataFrame | DaskFrame, result: pd.DataFrame, names: list[str]) -> None:
+    """Refuse a grouping by a metadata key no entry has: a column of nulls is no answer.
+
+    Checked on the result, so it holds on Dask DataFrames too, where a key may be absent
+    from some partitions.
+    """
+    for name in names:
+        if name in frame.columns or name in PERIODS or not len(result):
+            continue
+        if result[name].isna().all():
+            known = [*frame.columns, *PERIODS]
+            if isinstance(frame, pd.DataFrame) and "metadata" in frame.columns:
+                parsed = metadata_dicts(list(frame["metadata"]))
+                known += sorted({key for record in parsed for key in record})
+            raise InvalidQueryError(
+                f"cannot group by {name!r}{did_you_mean(name, known)}: it is not a column, "
+                "a period (hour, day, week, month) or a metadata key of these entries"
+            )
 
 
 def _names(by: By) -> list[str]:
@@ -148,6 +208,7 @@ def safety_rates(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame
     _need(frame, "safety_passed", "safety_rates")
     names = _names(by)
     result = _summed(frame, lambda part: _safety_counts(part, by), names)
+    _found(frame, result, names)
     result["failure_rate"] = result["failures"] / result["entries"]
     result["ci_low"], result["ci_high"] = wilson_interval(
         result["failures"].to_numpy(), result["entries"].to_numpy()
@@ -168,7 +229,7 @@ def safety_rates(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame
 
 
 def _safety_counts(frame: pd.DataFrame, by: By) -> pd.DataFrame:
-    frame, names = _keys(frame, by)
+    frame, names = with_keys(frame, by)
     known = frame[frame["safety_passed"].notna()].assign(
         _failed=lambda f: (~f["safety_passed"].astype(bool)).astype("int64")
     )
@@ -188,14 +249,15 @@ def latency_stats(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFram
     columns = ["count", "mean_ms", *(f"p{p}_ms" for p in PERCENTILES), "max_ms"]
     names = _names(by)
     if isinstance(frame, pd.DataFrame):
-        frame, names = _keys(frame, by)
-        grouped = _grouped(frame, names)["latency_ms"]
+        keyed, names = with_keys(frame, by)
+        grouped = _grouped(keyed, names)["latency_ms"]
         result = grouped.agg(count="count", mean_ms="mean", max_ms="max")
         for p in PERCENTILES:
             result[f"p{p}_ms"] = grouped.quantile(p / 100)
         result = _tidy(result[columns], names)
     else:
         result = _sketched_latency(frame, by, names, columns)
+    _found(frame, result, names)
     if not names and result.empty:
         result = pd.DataFrame([{c: (0 if c == "count" else math.nan) for c in columns}])
     return result.astype({"count": "int64"})
@@ -207,7 +269,7 @@ def _sketched_latency(
     keys = names or ["_all"]
 
     def partial(part: pd.DataFrame) -> pd.DataFrame:
-        part = _keys(part, by)[0].assign(_all=0)
+        part = with_keys(part, by)[0].assign(_all=0)
         known = part[part["latency_ms"].notna()]
         latency = known["latency_ms"].astype("float64")
         rows = known[keys].assign(
@@ -239,7 +301,7 @@ def token_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
     _pandas(frame, "token_stats")
     for column in ("input_tokens", "output_tokens"):
         _need(frame, column, "token_stats")
-    frame, names = _keys(frame, by)
+    keyed, names = with_keys(frame, by)
     aggregations = {}
     for side in ("input", "output"):
         column = f"{side}_tokens"
@@ -252,10 +314,11 @@ def token_stats(frame: pd.DataFrame, by: By = None) -> pd.DataFrame:
                 f"{side}_tokens_known": (column, "count"),
             }
         )
-    numeric = frame.astype({"input_tokens": "float64", "output_tokens": "float64"})
+    numeric = keyed.astype({"input_tokens": "float64", "output_tokens": "float64"})
     result = _tidy(
         _grouped(numeric, names).agg(entries=("input_tokens", "size"), **aggregations), names
     )
+    _found(frame, result, names)
     totals = [c for c in result.columns if c.endswith(("_total", "_known", "_max"))]
     return result.astype({c: "Int64" for c in totals} | {"entries": "int64"})
 
@@ -339,10 +402,14 @@ def alert_counts(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
 
 
 def volume(frame: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
-    """Return entries and failures per period (``"h"``, ``"D"``, ``"W"``...), gaps as zeros."""
+    """Return entries and failures per period, periods without entries as zeros.
+
+    ``freq`` is a period as :func:`period_start` takes it: ``"h"``, ``"D"``, ``"W"``,
+    ``"MS"`` or a fixed frequency.
+    """
     _pandas(frame, "volume")
     _need(frame, "timestamp", "volume")
-    periods = frame["timestamp"].dt.floor(freq)
+    periods = period_start(frame["timestamp"], freq)
     failed = (frame["safety_passed"] == False) if "safety_passed" in frame else None  # noqa: E712
     result = pd.DataFrame(
         {
@@ -353,46 +420,90 @@ def volume(frame: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     )
     result = result.groupby("period").sum()
     if not result.empty:
-        full = pd.date_range(result.index.min(), result.index.max(), freq=freq)
+        full = _period_range(result.index.min(), result.index.max(), freq)
         result = result.reindex(full, fill_value=0).rename_axis("period")
     return result.reset_index().astype({"entries": "int64", "failures": "int64"})
 
 
 def gaps(
-    frame: pd.DataFrame, min_gap: timedelta = timedelta(hours=1), min_expected: float = 7.0
+    frame: pd.DataFrame,
+    min_gap: timedelta = timedelta(hours=1),
+    min_expected: float | None = None,
 ) -> pd.DataFrame:
-    """Return periods without entries where traffic was expected.
+    """Return silences in logging where traffic was expected.
 
-    Expected traffic comes from the log itself: the mean number of entries in each hour
-    of the week over the data. A silence between two entries is a gap when it lasts at
-    least ``min_gap`` and at least ``min_expected`` entries were expected in it. The
-    default of 7 makes a gap a silence that random (Poisson) traffic of that expected
-    volume would leave less than once in a thousand times (e^-7 < 0.001).
+    Expected traffic follows the log's own daily and weekly rhythm: for each hour of the
+    week (Monday 09:00, Sunday 03:00...), the mean count over the times that hour occurs
+    in the data. Traffic is counted in independent arrivals: a conversation's turns come
+    in a burst after its first entry, so each conversation counts once, at its start
+    (entries without a conversation id count each). A silence between two entries is a
+    gap when it lasts at least ``min_gap`` and at least ``min_expected`` arrivals were
+    expected in it. By default that is ln(hours / 0.01) for a log of so many hours (11.2
+    for 30 days): random (Poisson) arrivals would leave a silence that unlikely somewhere
+    in the log less than once in a hundred logs of its length, so ordinary quiet stretches
+    are not flagged however long the log. Night and weekend lulls expect few arrivals, so
+    they are not gaps; an outage in working hours is.
 
     Returns:
-        ``gap_start``, ``gap_end`` (the entries on either side), ``duration`` and
-        ``expected_entries``.
+        ``gap_start``, ``gap_end`` (the entries on either side), ``duration``,
+        ``expected_arrivals`` and ``expected_entries`` in the silence, and for the whole
+        hours it touches ``hours_expected`` and ``hours_observed`` entries (what the
+        rhythm predicts there, and what was logged).
     """
     _pandas(frame, "gaps")
     _need(frame, "timestamp", "gaps")
-    columns = ["gap_start", "gap_end", "duration", "expected_entries"]
+    columns = [
+        "gap_start",
+        "gap_end",
+        "duration",
+        "expected_arrivals",
+        "expected_entries",
+        "hours_expected",
+        "hours_observed",
+    ]
     stamps = frame["timestamp"].sort_values().reset_index(drop=True)
     if len(stamps) < 2:
         return pd.DataFrame(columns=columns)
     hours = stamps.dt.floor("h")
-    weeks = max((stamps.iloc[-1] - stamps.iloc[0]) / timedelta(weeks=1), 1 / 168)
-    per_slot = hours.map(_slot).value_counts() / weeks
+    every_hour = pd.date_range(hours.iloc[0], hours.iloc[-1], freq="h")
+    occurrences = pd.Series(every_hour.map(_slot)).value_counts()
+    entries_per_slot = hours.map(_slot).value_counts() / occurrences
+    arrivals_per_slot = _arrivals(frame).dt.floor("h").map(_slot).value_counts() / occurrences
+    per_hour = hours.value_counts()
+    threshold = math.log(len(every_hour) / 0.01) if min_expected is None else min_expected
     rows = []
     for before, after in zip(stamps.iloc[:-1], stamps.iloc[1:], strict=True):
         if after - before < min_gap:
             continue
-        expected = _expected(before, after, per_slot)
-        if expected >= min_expected:
-            rows.append((before, after, after - before, expected))
+        arrivals = _expected(before, after, arrivals_per_slot)
+        if arrivals >= threshold:
+            touched = pd.date_range(before.floor("h"), after.floor("h"), freq="h")
+            rows.append(
+                (
+                    before,
+                    after,
+                    after - before,
+                    arrivals,
+                    _expected(before, after, entries_per_slot),
+                    float(sum(entries_per_slot.get(_slot(h), 0.0) for h in touched)),
+                    int(per_hour.reindex(touched, fill_value=0).sum()),
+                )
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
+def _arrivals(frame: pd.DataFrame) -> pd.Series:
+    """Return the times of independent arrivals: conversation starts and lone entries."""
+    if "conversation_id" not in frame.columns:
+        return frame["timestamp"]
+    ids = frame["conversation_id"]
+    lone = frame.loc[ids.isna(), "timestamp"]
+    starts = frame.loc[ids.notna()].groupby("conversation_id", sort=False)["timestamp"].min()
+    return pd.concat([lone, starts], ignore_index=True)
+
+
 def _slot(moment: datetime) -> int:
+    """Return the hour of the week: 0 for Monday 00:00-01:00 ... 167 for Sunday 23:00."""
     return moment.weekday() * 24 + moment.hour
 
 

@@ -10,10 +10,33 @@ from matplotlib.figure import Figure
 
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import plots, stats
+from comply_lab.lab.compare import Comparison, compare_latency, compare_rates
 from comply_lab.model.entry import CALL_FIELDS
+from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import Located
+from comply_lab.storage.scan import select_segments
 
 STATS_COLUMNS = ["id", "timestamp", *CALL_FIELDS]
 """The columns statistics read (never hashes or content)."""
+
+
+_FORMATS = {"jsonl": "JSONL", "parquet": "Parquet"}
+
+
+def describe(storage: Storage, span: plots.Span = None) -> str:
+    """Say in words where a log is and what its segments in ``span`` are stored as.
+
+    For example ``"Parquet log at /var/log/ai-audit"``, ``"JSONL and Parquet log at
+    s3://audit/prod"`` or ``"JSONL log in memory"``.
+    """
+    lo, hi = span if span is not None else (None, None)
+    formats = sorted({segment.format for segment in select_segments(storage, lo, hi)})
+    kind = " and ".join(_FORMATS.get(f, f) for f in formats) or "empty"
+    if isinstance(storage, Located):
+        where = "at " + storage.location().removeprefix("file://").rstrip("/")
+    else:
+        where = f"in {type(storage).__name__.removesuffix('Storage').lower() or 'a store'}"
+    return f"{kind} log {where}"
 
 
 class Stats:
@@ -24,16 +47,18 @@ class Stats:
 
     Args:
         frame: Entries, with at least the columns the methods used need.
-        source: Where the entries come from, for plot footnotes.
+        source: Where the entries come from, in words, for plot footnotes.
+        span: The period the entries were selected for (see :data:`plots.Span`).
 
     Example:
         >>> s = log.stats("2026-01-01", "2026-01-31")  # doctest: +SKIP
         >>> s.safety(by="model")                        # doctest: +SKIP
     """
 
-    def __init__(self, frame: pd.DataFrame, source: str = "") -> None:
+    def __init__(self, frame: pd.DataFrame, source: str = "", span: plots.Span = None) -> None:
         self.frame = frame
         self.source = source
+        self.span = span
 
     def __repr__(self) -> str:
         return f"Stats({len(self.frame):,} entries from {self.source or 'a DataFrame'})"
@@ -108,7 +133,7 @@ class Stats:
         return stats.alert_counts(self.frame, top)
 
     def volume(self, freq: str = "D") -> pd.DataFrame:
-        """Entries and failures per period."""
+        """Entries and failures per period: ``"h"``, ``"D"``, ``"W"``, ``"MS"``..."""
         return stats.volume(self.frame, freq)
 
     def gaps(self) -> pd.DataFrame:
@@ -127,7 +152,19 @@ class Stats:
         """
         if name not in plots.ALL:
             raise InvalidQueryError(f"no plot {name!r}; plots are: {', '.join(plots.ALL)}")
-        return plots.ALL[name](self.frame, source=self.source)
+        return plots.ALL[name](self.frame, source=self.source, span=self.span)
+
+    def compare(self, other: Stats, by: stats.By = None) -> Comparison:
+        """Compare these entries (the baseline) with ``other``'s, to see what changed.
+
+        Failure rates with Newcombe intervals of the difference, a two-proportion (or
+        Fisher's exact) test, Holm-adjusted across groups; latency percentiles with
+        bootstrap intervals. See :mod:`comply_lab.lab.compare`.
+        """
+        return Comparison(
+            compare_rates(self.frame, other.frame, by),
+            compare_latency(self.frame, other.frame, by),
+        )
 
     def plots(self) -> dict[str, Figure]:
         """Return every evidence plot, by name."""

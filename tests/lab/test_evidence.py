@@ -16,6 +16,7 @@ import pytest
 from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key, public_key_pem
+from comply_lab.lab import plots
 from comply_lab.sample import write_sample
 
 KEY = generate_signing_key()
@@ -79,7 +80,7 @@ class TestBundle:
         assert verification["summary"]["signatures"] == "checked"
         report = (out / "report.html").read_text()
         assert "January review" in report and "OK:" in report
-        assert len(list((out / "plots").glob("*.png"))) == 7
+        assert len(list((out / "plots").glob("*.png"))) == len(plots.ALL)
         assert (out / "statistics" / "safety_by_model.csv").exists()
         manifest = json.loads((out / "MANIFEST.json").read_text())
         listed = {f["path"]: f for f in manifest["files"]}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 from pathlib import Path
 
 import pytest
 
-from comply_lab import InvalidQueryError, Log, open_log
+from comply_lab import AuditLogger, InvalidQueryError, KeyRing, Log, open_log
 from comply_lab.audit import EncryptionManager
 from comply_lab.crypto.signing import load_public_key, public_key_pem
 from comply_lab.lab.explore import Explorer
@@ -90,31 +91,61 @@ class TestDecrypt:
 
 class TestExplorer:
     def test_filters_pages_detail_and_decrypt(self, log: Log):
-        """Drive the explorer as a user would: filter, page, select, decrypt."""
-        assert "UNVERIFIED:" in log.explore(page_size=10).status.value  # no key given
+        """Drive the explorer as a user would: filter, sort, page, click a row, decrypt."""
+        unchecked = log.explore(page_size=10).status.value
+        assert "UNVERIFIED:" in unchecked and "#9a6700" in unchecked  # amber: no key given
         explorer = log.explore(page_size=10, public_key=SAMPLE / "writer.pub")
         assert isinstance(explorer, Explorer)
         assert len(explorer.frame) == 1000
-        assert "OK:" in explorer.status.value
+        assert "OK:" in explorer.status.value and "#1a7f37" in explorer.status.value
+        assert explorer.frame["timestamp"].is_monotonic_decreasing  # newest first
         explorer.apply(outcome="failed", model=["gpt-4o"])
         expected = log.entries(safety_passed=False, model="gpt-4o")
-        assert list(explorer.frame["id"]) == list(expected["id"])
+        assert list(explorer.frame["id"]) == list(expected["id"])[::-1]
         assert explorer.page_label.value.startswith("page 1 of")
+        assert all(row.button_style == "danger" for row in explorer.rows)  # blocked rows
         first_page = list(explorer.page_frame()["id"])
         explorer.next_page()
         assert list(explorer.page_frame()["id"]) != first_page
         explorer.previous_page()
         assert list(explorer.page_frame()["id"]) == first_page
-        explorer.entry.value = first_page[0]
-        assert first_page[0] in explorer.detail.value
+        explorer.apply(sort="slowest first")
+        assert explorer.frame["latency_ms"].is_monotonic_decreasing
+        explorer.rows[0].click()
+        assert explorer.selected == explorer.page_frame()["id"].iloc[0]
+        assert explorer.selected in explorer.detail.value
+        turns = explorer.show_conversation()
+        assert explorer.selected in list(turns["id"])
+        assert f"{len(turns)} turns" in explorer.thread.value
         assert explorer.decrypt("", "case 9") is not None
         assert "not decrypted" in explorer.detail.value
+        assert explorer.decrypt("not a key", "case 9") is None
+        assert "not a key comply_lab can read" in explorer.detail.value
+        assert "generate" not in explorer.detail.value.lower()
         encryption, _ = sample_keys()
         result = explorer.decrypt(encryption.get_key().decode(), "case 9")
         assert result is not None
         assert bool(result["decrypted"][0])
         assert "this access was recorded" in explorer.detail.value
         assert len(log.access_events()) == 2
+
+    def test_a_wrong_ring_names_the_key_the_entry_needs(self, tmp_path: Path):
+        """Decrypting with a ring that lacks the entry's key says which key id it needs."""
+        ring = KeyRing.generate("case-k1")
+        with AuditLogger(tmp_path / "log", ring, store_content=True) as logger:
+            logger.log_sync(input="secret", output="answer")
+        explorer = open_log(tmp_path / "log").explore()
+        explorer.rows[0].click()
+        explorer.decrypt(KeyRing.generate("other").to_text(), "case 10")
+        assert "encrypted with key 'case-k1'" in html.unescape(explorer.detail.value)
+        assert "generate" not in explorer.detail.value.lower()
+
+    def test_dates_and_relative_starts_are_accepted(self, log: Log):
+        """Start and end take ISO strings like every read; "7d" counts back from now."""
+        explorer = log.explore("2026-01-20", "2026-01-21")
+        assert (str(explorer.start.value), str(explorer.end.value)) == ("2026-01-20", "2026-01-21")
+        assert set(explorer.frame["timestamp"].dt.day) <= {20, 21}
+        assert log.explore("7d").start.value is not None
 
     def test_fallback_display_is_a_table(self, log: Log):
         """Where widgets cannot render, the explorer shows the current page as HTML."""

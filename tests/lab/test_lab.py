@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
 from comply_lab import _progress as progress
 from comply_lab.audit import FileStorage, MemoryStorage
-from comply_lab.errors import CorruptSegmentError
+from comply_lab.errors import CorruptSegmentError, UnknownValueWarning
 from comply_lab.storage.arrow import COLUMNS
 from tests.conftest import FakeClock
 
@@ -90,7 +90,9 @@ class TestEntries:
         jailbreak = log.entries(detector="jailbreak")
         assert len(jailbreak) == 6
         assert all("jailbreak" in list(d) for d in jailbreak["detectors_triggered"])
-        assert len(log.entries(detector="nothing-fired")) == 0
+        assert len(log.entries(detector=["jailbreak", "pii"])) == 12
+        with pytest.warns(UnknownValueWarning, match="detector 'nothing-fired'; known: 'jailb"):
+            assert len(log.entries(detector="nothing-fired")) == 0
 
     def test_columns_and_metadata_keys(self, log: Log):
         """Only the chosen columns come back; metadata keys become columns."""
@@ -253,3 +255,30 @@ def test_opening_a_missing_log_is_an_error(tmp_path: Path):
     with pytest.raises(StorageError, match=r"no log at .*does not exist"):
         open_log(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+class TestNoSilentWrongAnswers:
+    def test_unknown_filters_and_columns_name_the_closest(self, log: Log):
+        """A misspelt filter keyword or column is an error with a did-you-mean."""
+        with pytest.raises(InvalidQueryError, match=r"'detectors_triggered' is not a filter \(did"):
+            log.entries(detectors_triggered="pii")  # type: ignore[call-arg]
+        with pytest.raises(
+            InvalidQueryError, match=r"'modle' is not a filter \(did you mean 'model'"
+        ):
+            log.stats(modle="gpt-4o")  # type: ignore[call-arg]
+        with pytest.raises(InvalidQueryError, match=r"unknown column 'latency' \(did you mean"):
+            log.entries(columns=["latency"])
+
+    def test_an_unknown_value_warns_with_the_known_ones(self, log: Log):
+        """A model no entry has makes the result empty and says which models there are."""
+        with pytest.warns(UnknownValueWarning, match=r"model 'gpt4o' \(did you mean 'gpt-4o'"):
+            assert log.entries(model="gpt4o").empty
+        with warnings.catch_warnings():  # known values that match nothing together: no warning
+            warnings.simplefilter("error")
+            assert log.entries(model="gpt-4o", safety_passed=True, detector="jailbreak").empty
+
+    def test_relative_starts(self, log: Log):
+        """A start of "7d" or "24h" counts back from now, wherever a start is taken."""
+        everything = log.count()
+        assert log.count("100000d") == everything
+        assert log.count("1h") == 0  # the entries were logged in January 2026

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.slow  # executes the notebooks
 
 FOLDER = ROOT / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
+_PLOTTING = re.compile(r"\.plot\(|plots\.\w+\(")
 EXPECTED = {  # text each notebook must show, beyond running without error
     "01-logging-from-research-code.ipynb": "Request blocked.",
     "02-investigation.ipynb": "complaint #4711",
@@ -43,6 +45,14 @@ def test_notebook_runs(path: Path):
         for o in outputs
     )
     assert EXPECTED[path.name] in shown
+    plotting = [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code" and _PLOTTING.search(cell.source)
+    ]
+    for cell in plotting:  # figures display as pictures, no %matplotlib needed
+        data = [o.get("data", {}) for o in cell.outputs]
+        assert any("image/png" in d and "image/svg+xml" in d for d in data), cell.source
 
 
 def test_there_are_notebooks():

@@ -180,3 +180,47 @@ class TestVolumeAndHealth:
         assert result["total_entries"] == len(frame)
         assert result["hourly_volume"] == len(recent)
         assert result["safety_failures"] == int((recent["safety_passed"] == False).sum())  # noqa: E712
+
+
+class TestNoSilentWrongAnswers:
+    def test_a_misspelt_grouping_names_the_closest(self, frame: pd.DataFrame):
+        """by="modle" is an error suggesting "model", never a table of nulls."""
+        with pytest.raises(
+            InvalidQueryError, match=r"cannot group by 'modle' \(did you mean 'model'"
+        ):
+            stats.safety_rates(frame, by="modle")
+        with pytest.raises(InvalidQueryError, match="did you mean 'department'"):
+            stats.latency_stats(frame, by="departmnt")
+        with pytest.raises(InvalidQueryError, match="did you mean 'week'"):
+            stats.token_stats(frame, by="weeks")
+
+    def test_weeks_and_months(self, frame: pd.DataFrame):
+        """by="week" starts weeks on Monday, by="month" on the first; volume takes both."""
+        weekly = stats.safety_rates(frame, by="week")
+        assert all(day.weekday() == 0 and day.hour == 0 for day in weekly["week"])
+        assert weekly["entries"].sum() == frame["safety_passed"].notna().sum()
+        monthly = stats.volume(frame, "MS")
+        assert list(monthly["period"].dt.day) == [1] * len(monthly)
+        assert stats.volume(frame, "W")["entries"].sum() == len(frame)
+        with pytest.raises(InvalidQueryError, match="period 'Y'"):
+            stats.volume(frame, "Y")
+
+
+class TestGaps:
+    @pytest.mark.parametrize("seed", [3, 7, 11])
+    def test_the_demo_rhythm_has_no_gaps_and_an_outage_is_found(self, seed: int):
+        """Night and weekend lulls of the demo's traffic are no gaps; a 3-hour outage is."""
+        storage = MemoryStorage()
+        write_sample(lambda c: AuditLogger(storage, clock=c), 20_000, 30, end=END, seed=seed)
+        traffic = open_log(storage).entries(columns=["timestamp", "conversation_id"])
+        assert stats.gaps(traffic).empty
+        outage = pd.Timestamp("2026-01-21T10:00:00Z")  # a Wednesday morning
+        silent = (traffic["timestamp"] >= outage) & (
+            traffic["timestamp"] < outage + pd.Timedelta(hours=3)
+        )
+        found = stats.gaps(traffic[~silent])
+        assert len(found) == 1
+        gap = found.iloc[0]
+        assert gap["gap_start"] < outage and gap["gap_end"] >= outage + pd.Timedelta(hours=3)
+        assert gap["hours_observed"] < gap["hours_expected"]
+        assert gap["expected_entries"] > gap["expected_arrivals"] >= math.log(30 * 24 / 0.01)
