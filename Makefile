@@ -82,6 +82,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/crypto_speed.py
 	$(BENCH_VENV)/bin/python bench/retention_speed.py
 	$(BENCH_VENV)/bin/python bench/read_checks.py
+	$(BENCH_VENV)/bin/python bench/explorer_speed.py
 	$(BENCH_VENV)/bin/python bench/scale.py
 	$(BENCH_VENV)/bin/python bench/tamper_trials.py --histories 250 --s3-histories 50
 	$(BENCH_VENV)/bin/python bench/versus.py --profile

@@ -298,12 +298,7 @@ class Log:
         by: By = None,
         **filters: Unpack[Filters],
     ) -> Comparison:
-        """Compare two periods: did the failure rate or latency change? See :mod:`.compare`.
-
-        Example:
-            >>> log.compare(("2026-01-01", "2026-01-15"), ("2026-01-16", "2026-01-31"),
-            ...             by="model").rates  # doctest: +SKIP
-        """
+        """Compare two periods: did the failure rate or latency change? See :mod:`.compare`."""
         return self.stats(*before, **filters).compare(self.stats(*after, **filters), by)
 
     def health(self, now: datetime | None = None) -> pd.DataFrame:
@@ -393,12 +388,19 @@ class Log:
         page_size: int = 20,
         public_key: PublicKeyLike | None = None,
         checkpoint: Checkpoint | dict[str, Any] | str | None = None,
+        charts: bool | None = None,
     ) -> Explorer:
         """Return an interactive explorer for Jupyter (see :mod:`comply_lab.lab.explore`)."""
         from comply_lab.lab.explore import Explorer
 
         return Explorer(
-            self, start, end, page_size=page_size, public_key=public_key, checkpoint=checkpoint
+            self,
+            start,
+            end,
+            page_size=page_size,
+            public_key=public_key,
+            checkpoint=checkpoint,
+            charts=charts,
         )
 
     def access_events(self) -> pd.DataFrame:

@@ -54,7 +54,12 @@ from comply_lab.storage.folder import (
 )
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
 from comply_lab.storage.lock import local_lock
-from comply_lab.storage.manifest import RETENTION, append_record, read_records, retention_record
+from comply_lab.storage.manifest import (
+    RETENTION,
+    append_record,
+    manifest_index,
+    retention_record,
+)
 from comply_lab.storage.segments import (
     SEALED,
     Segment,
@@ -452,9 +457,7 @@ class FileStorage(StorageBase):
         left out while its JSONL source is still here (sealing was interrupted between
         the two), so no entry is read twice and nothing unvouched shadows its source.
         """
-        manifest = read_records(self.path)
-        counts = {r.get("segment"): r.get("entries") for r in manifest}
-        sealed_sources = {r.get("source") for r in manifest}
+        counts, sealed_sources = manifest_index(self.path)
 
         def live(day: date, index: int) -> bool:
             name = jsonl_name(day, index)

@@ -17,11 +17,13 @@ Several processes may append; an exclusive ``flock`` keeps each chain linear.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -181,6 +183,26 @@ def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
     except (FileNotFoundError, ForeignFileError):
         return []  # a link is never followed: verification reports it as foreign
     return [record for _, record in parse_records(data) if record is not None]
+
+
+def manifest_index(root: Path) -> tuple[Mapping[Any, Any], frozenset[Any]]:
+    """Return each recorded segment's entry count, and the recorded sources, of ``root``.
+
+    What every listing of a day needs: parsed once per distinct manifest content (the
+    bytes are read each time, so a changed manifest is never answered from memory).
+    """
+    try:
+        data = read_file(root, MANIFEST)
+    except (FileNotFoundError, ForeignFileError):
+        data = b""
+    return _index(data)
+
+
+@functools.lru_cache(maxsize=8)
+def _index(data: bytes) -> tuple[Mapping[Any, Any], frozenset[Any]]:
+    records = [record for _, record in parse_records(data) if record is not None]
+    counts = MappingProxyType({r.get("segment"): r.get("entries") for r in records})
+    return counts, frozenset(r.get("source") for r in records)
 
 
 def chain_record(

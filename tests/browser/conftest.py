@@ -90,8 +90,13 @@ class Lab:
     root: Path
 
     def tree(self, path: str) -> str:
-        """Return the URL that opens ``path`` (relative to the root) in JupyterLab."""
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
+        """Return the URL that opens ``path`` (relative to the root) in a fresh workspace.
+
+        Each page gets its own workspace, reset, so no notebook an earlier test opened is
+        restored beside it.
+        """
+        workspace = secrets.token_hex(4)
+        return f"{self.url}/lab/workspaces/w{workspace}/tree/{path}?token={self.token}&reset"
 
 
 def _free_port() -> int:

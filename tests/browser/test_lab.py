@@ -42,11 +42,15 @@ def run_notebook(page: Any, lab: Lab, name: str) -> list[dict[str, Any]]:
     """Open ``name`` in JupyterLab, run all its cells, and return what each code cell shows."""
     page.goto(lab.tree(f"notebooks/{name}"))
     page.wait_for_function(
-        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-        "?.status === 'idle'",
+        "path => { const panel = window.jupyterapp?.shell.currentWidget; return "
+        "panel?.context?.path === path && panel.sessionContext.session?.kernel?.status "
+        "=== 'idle'; }",
+        arg=f"notebooks/{name}",
         timeout=120_000,
     )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate(  # started, not awaited: the wait below has the timeout
+        "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+    )
     page.wait_for_function(_DONE, timeout=300_000, polling=500)
     cells: list[dict[str, Any]] = page.evaluate(_CELLS)
     return cells

@@ -83,6 +83,7 @@ class TestDemo:
             "cleanup_expired, 10 of 30 days, parquet",
         ),
         ("scale", ["--entries", "3000"], "one writer, log_sync"),
+        ("explorer_speed", ["--entries", "3000"], "open: first page, newest first"),
     ],
 )
 def test_bench_scripts_run(script: str, args: list[str], first: str):

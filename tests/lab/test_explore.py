@@ -6,6 +6,7 @@ import html
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from comply_lab import AuditLogger, InvalidQueryError, KeyRing, Log, open_log
@@ -96,12 +97,14 @@ class TestExplorer:
         assert "UNVERIFIED:" in unchecked and "#9a6700" in unchecked  # amber: no key given
         explorer = log.explore(page_size=10, public_key=SAMPLE / "writer.pub")
         assert isinstance(explorer, Explorer)
-        assert len(explorer.frame) == 1000
+        assert explorer.total == 1000
         assert "OK:" in explorer.status.value and "#1a7f37" in explorer.status.value
-        assert explorer.frame["timestamp"].is_monotonic_decreasing  # newest first
+        everything = log.entries(columns=["id", "timestamp", "latency_ms"])
+        newest = everything.sort_values("timestamp", ascending=False, kind="stable")
+        assert list(_every_row(explorer)["id"]) == list(newest["id"])  # newest first
         explorer.apply(outcome="failed", model=["gpt-4o"])
         expected = log.entries(safety_passed=False, model="gpt-4o")
-        assert list(explorer.frame["id"]) == list(expected["id"])[::-1]
+        assert list(_every_row(explorer)["id"]) == list(expected["id"])[::-1]
         assert explorer.page_label.value.startswith("page 1 of")
         assert all(row.button_style == "danger" for row in explorer.rows)  # blocked rows
         first_page = list(explorer.page_frame()["id"])
@@ -110,7 +113,9 @@ class TestExplorer:
         explorer.previous_page()
         assert list(explorer.page_frame()["id"]) == first_page
         explorer.apply(sort="slowest first")
-        assert explorer.frame["latency_ms"].is_monotonic_decreasing
+        slowest = _every_row(explorer)
+        assert slowest["latency_ms"].is_monotonic_decreasing and len(slowest) == len(expected)
+        assert explorer.page == 0
         explorer.rows[0].click()
         assert explorer.selected == explorer.page_frame()["id"].iloc[0]
         assert explorer.selected in explorer.detail.value
@@ -144,7 +149,8 @@ class TestExplorer:
         """Start and end take ISO strings like every read; "7d" counts back from now."""
         explorer = log.explore("2026-01-20", "2026-01-21")
         assert (str(explorer.start.value), str(explorer.end.value)) == ("2026-01-20", "2026-01-21")
-        assert set(explorer.frame["timestamp"].dt.day) <= {20, 21}
+        assert set(_every_row(explorer)["timestamp"].dt.day) <= {20, 21}
+        assert explorer.total == log.count("2026-01-20", "2026-01-21")
         assert log.explore("7d").start.value is not None
 
     def test_fallback_display_is_a_table(self, log: Log):
@@ -152,3 +158,13 @@ class TestExplorer:
         bundle = log.explore(page_size=5)._repr_mimebundle_()
         assert "application/vnd.jupyter.widget-view+json" in bundle
         assert bundle["text/html"].count("</tr>") == 6  # header and five rows
+
+
+def _every_row(explorer: Explorer) -> pd.DataFrame:
+    """Turn every page of the explorer, from the first, and return the rows shown."""
+    pages = []
+    for page in range(explorer.pages):
+        explorer.show_page(page)
+        pages.append(explorer.page_frame())
+    explorer.show_page(0)
+    return pd.concat(pages, ignore_index=True)

@@ -1,0 +1,197 @@
+"""Pages of a selection, read as they are needed: what keeps the explorer fast.
+
+Showing 20 rows of a million never loads the million. A :class:`Pager` walks the days of
+the selection in the order shown (newest first by default). It counts each day's
+matching entries once: from the manifest (or Parquet footers) when no row filter applies,
+else by decoding only the columns the filters read, one day per thread. The rows of a
+page are then read from the one or two days that hold them. Other orders (slowest first,
+blocked first) decode the sort column and the timestamps of the selection once and keep
+their order, so every later page reads only the days of its own rows (finding each row
+again by its timestamp).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Literal, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from comply_lab._time import day_end, day_start
+from comply_lab.lab.query import Query
+from comply_lab.lab.scanner import OnCorrupt, day_tables, warn_skipped
+from comply_lab.storage.base import Storage
+from comply_lab.storage.decode import count_segments
+from comply_lab.storage.scan import covers_day, select_segments
+from comply_lab.storage.segments import Segment
+
+T = TypeVar("T")
+Order = Literal["newest first", "oldest first", "slowest first", "blocked first"]
+ORDERS: tuple[Order, ...] = ("newest first", "oldest first", "slowest first", "blocked first")
+"""The orders a pager offers."""
+
+
+class Pager:
+    """Rows ``offset`` to ``offset + limit`` of a query's result, in a chosen order.
+
+    Args:
+        storage: The log's store.
+        query: The selection (time range, filters) and the columns of a page.
+        order: One of :data:`ORDERS`.
+        on_corrupt: As for every read (see :func:`comply_lab.lab.scanner.scan`).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        query: Query,
+        order: Order = "newest first",
+        on_corrupt: OnCorrupt = "raise",
+    ) -> None:
+        self.storage = storage
+        self.query = query
+        self.order = order
+        self.on_corrupt = on_corrupt
+        segments = select_segments(storage, query.start, query.end)
+        self._segments: dict[date, list[Segment]] = {}
+        for segment in segments:
+            self._segments.setdefault(segment.day, []).append(segment)
+        self._days = sorted(self._segments, reverse=order != "oldest first")
+        self._counts: dict[date, int] = {}
+        self._ranked: pa.Table | None = None
+
+    def total(self) -> int:
+        """Return how many entries the selection holds (counted once, then remembered)."""
+        if self.order in ("newest first", "oldest first"):
+            return sum(self._count(day) for day in self._days)
+        return int(self._ranking().num_rows)
+
+    def _count(self, day: date) -> int:
+        """Return how many entries of ``day`` match, counting every day on the first call."""
+        if not self._counts:
+            self._counts = self._count_days()
+        return self._counts.get(day, 0)
+
+    def _count_days(self) -> dict[date, int]:
+        """Count the matching entries of every day, reading as little as the query allows."""
+        query = self.query
+        counts: dict[date, int] = {}
+        partial = []
+        for day, segments in self._segments.items():
+            if _unfiltered(query) and covers_day(query.start, query.end, day):
+                counts[day] = count_segments(self.storage, segments)
+            else:
+                partial.append(day)
+        cheapest = replace(query, columns=("safety_passed",))
+        found = self._each(lambda day: self._read(cheapest, day).num_rows, partial)
+        counts.update(zip(partial, found, strict=True))
+        return counts
+
+    def page(self, offset: int, limit: int) -> pa.Table:
+        """Return the rows ``offset`` to ``offset + limit`` of the selection, in order."""
+        if self.order in ("newest first", "oldest first"):
+            return self._by_time(offset, limit)
+        ranked = self._top(offset + limit).slice(offset, limit)
+        if not ranked.num_rows:
+            return self.query.schema.empty_table()
+        stamps = ranked.column("timestamp")
+        days = sorted({t.date() for t in stamps.to_pylist()})
+        rows = pa.concat_tables(self._each(lambda day: self._read(self.query, day), days))
+        rows = rows.filter(pc.is_in(rows.column("timestamp"), value_set=stamps.combine_chunks()))
+        position = {t: i for i, t in enumerate(stamps.to_pylist())}
+        keys = pa.array([position[t] for t in rows.column("timestamp").to_pylist()])
+        return rows.take(pc.sort_indices(keys)).slice(0, limit)
+
+    def _by_time(self, offset: int, limit: int) -> pa.Table:
+        ascending = self.order == "oldest first"
+        parts: list[pa.Table] = []
+        seen = 0
+        for day in self._days:
+            count = self._count(day)
+            if seen + count <= offset:
+                seen += count
+                continue
+            table = self._read(self.query, day)
+            order = "ascending" if ascending else "descending"
+            table = table.take(pc.sort_indices(table, [("timestamp", order)]))
+            start = max(offset - seen, 0)
+            parts.append(table.slice(start, limit - sum(p.num_rows for p in parts)))
+            seen += count
+            if sum(p.num_rows for p in parts) >= limit:
+                break
+        return pa.concat_tables(parts) if parts else self.query.schema.empty_table()
+
+    def _ranking(self) -> pa.Table:
+        """Return the sort column and timestamps of the whole selection (unordered).
+
+        Only those two columns are decoded (a row of a page is found again by its
+        timestamp in its day), one day per thread.
+        """
+        if self._ranked is None:
+            column = _RANKS[self.order][0]
+            needed = replace(self.query, columns=("timestamp", column))
+            tables = self._each(lambda day: self._read(needed, day), self._days)
+            self._ranked = _concat(tables) or needed.schema.empty_table()
+        return self._ranked
+
+    def _top(self, count: int) -> pa.Table:
+        """Return the timestamps of the first ``count`` rows in the pager's order.
+
+        A partial selection (``select_k``) instead of sorting the whole selection.
+        """
+        table = self._ranking()
+        column, direction = _RANKS[self.order]
+        keys = [(column, direction), ("timestamp", "descending")]
+        count = min(count, table.num_rows)
+        if not count:
+            return table.select(["timestamp"]).slice(0, 0)
+        top = table.take(pc.select_k_unstable(table, count, keys))
+        return top.take(pc.sort_indices(top, keys)).select(["timestamp"])
+
+    def _each(self, work: Callable[[date], T], days: list[date]) -> list[T]:
+        """Return ``work(day)`` for each day, in order, on as many threads as cores.
+
+        Decoding Parquet and filtering release the GIL, so days decode side by side.
+        """
+        if len(days) < 2:
+            return [work(day) for day in days]
+        with ThreadPoolExecutor(max_workers=min(len(days), os.cpu_count() or 2)) as pool:
+            return list(pool.map(work, days))
+
+    def _read(self, query: Query, day: date) -> pa.Table:
+        """Return the rows of one day matching ``query``."""
+        day_query = replace(query, start=_later(query, day), end=_earlier(query, day))
+        skipped: list[Segment] | None = [] if self.on_corrupt == "skip" else None
+        tables = [t for part in day_tables(self.storage, day, day_query, skipped) for t in part]
+        warn_skipped(self.storage, skipped)
+        return _concat(tables) or day_query.schema.empty_table()
+
+
+_RANKS = {
+    "slowest first": ("latency_ms", "descending"),
+    "blocked first": ("safety_passed", "ascending"),
+}
+
+
+def _unfiltered(query: Query) -> bool:
+    """Whether the query keeps every row of a wholly selected day."""
+    filters = (query.provider, query.model, query.conversation_id, query.detector, query.ids)
+    return query.safety_passed is None and all(f is None for f in filters)
+
+
+def _concat(tables: Iterable[pa.Table]) -> pa.Table | None:
+    parts = [t for t in tables if t.num_rows]
+    return pa.concat_tables(parts) if parts else None
+
+
+def _later(query: Query, day: date) -> datetime:
+    return max(query.start, day_start(day)) if query.start else day_start(day)
+
+
+def _earlier(query: Query, day: date) -> datetime:
+    return min(query.end, day_end(day)) if query.end else day_end(day)
