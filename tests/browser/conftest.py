@@ -48,9 +48,14 @@ _SETTINGS = {  # JupyterLab user settings: nothing fetched from the internet, no
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """Yield a headless Debian Chromium driven by Playwright."""
+    """Yield a headless Debian Chromium driven by Playwright, for one test.
+
+    Playwright's synchronous API runs an event loop on the calling thread while it is
+    started, which would break ``asyncio.run`` in whatever test runs next on the same
+    worker: so it is started and stopped around each test (about a second).
+    """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed: `make browser` installs Debian's chromium")
     from playwright.sync_api import sync_playwright

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from comply_lab import demo
+from comply_lab.lab import plots
 from comply_lab.sample import interactions
 from tests.conftest import ROOT
 
@@ -51,7 +52,7 @@ class TestDemo:
         assert "latency p95" in out
         assert list((tmp_path / "d" / "log").glob("date=*/*.parquet"))
         assert (tmp_path / "d" / "checkpoint.json").exists()
-        assert len(list((tmp_path / "d" / "plots").glob("*.png"))) == 7
+        assert len(list((tmp_path / "d" / "plots").glob("*.png"))) == len(plots.ALL)
         assert (tmp_path / "d" / "evidence" / "report.html").exists()
         assert "evidence bundle in" in out
         # A second run replaces its own earlier output.
