@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict comply_lab
 
 # The inner loop: everything but the tests marked slow (crash harnesses, the demo and
-# benchmark smoke test, notebooks, multi-process runs).
+# benchmark smoke test, notebooks, the browser, multi-process runs, CLI batteries).
 unit: $(STAMP)
 	COMPLY_LAB_PROPERTY_EXAMPLES=15 COMPLY_LAB_FUZZ_EXAMPLES=100 \
 		$(BIN)/pytest -n 2 -m "not slow" --durations=10

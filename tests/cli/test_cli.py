@@ -167,6 +167,7 @@ class TestCommands:
         result = CliRunner().invoke(main, ["--debug", "stats", str(tmp_path / "missing")])
         assert result.exception is not None and "no log at" in str(result.exception)
 
+    @pytest.mark.slow  # several CLI subprocesses
     def test_demo_command(self, tmp_path: Path):
         """The demo runs from the command too."""
         code, out, _ = run("demo", "--out", str(tmp_path / "demo"), "--entries", "300")

@@ -684,6 +684,7 @@ class TestStaleness:
 
 
 class TestCommandLine:
+    @pytest.mark.slow  # several CLI subprocesses
     def test_exit_codes_as_a_subprocess(self, tmp_path: Path):
         """The real command: 0 with the key, 1 unverified or edited, 2 with no log."""
         case = build("parquet", tmp_path)

@@ -360,6 +360,7 @@ def pd_na(value: object) -> bool:
 
 
 class TestCli:
+    @pytest.mark.slow  # several CLI subprocesses
     def test_exit_codes(self, sealed: Path, tmp_path_factory: pytest.TempPathFactory):
         """The verify command exits 0 when all verifies, 1 on integrity failure, 2 on misuse."""
         tmp_path = tmp_path_factory.mktemp("keys")

@@ -27,6 +27,8 @@ from comply_lab.sample import write_sample
 from comply_lab.storage.s3 import S3Storage
 from tests.conftest import new_bucket
 
+pytestmark = pytest.mark.slow  # a LocalCluster of worker processes
+
 distributed = pytest.importorskip("distributed")
 
 END = datetime(2026, 3, 10, tzinfo=UTC)

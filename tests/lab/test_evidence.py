@@ -96,6 +96,7 @@ class TestBundle:
             log.evidence_bundle(tmp_path)
         assert (tmp_path / "keep.txt").read_text() == "x"
 
+    @pytest.mark.slow  # several CLI subprocesses
     def test_cli(self, log: Log, tmp_path: Path):
         """`comply-lab evidence` writes the bundle and says where."""
         done = subprocess.run(

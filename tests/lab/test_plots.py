@@ -75,6 +75,7 @@ def test_empty_selection_still_draws(frame: pd.DataFrame):
         assert any("no entries" in t.get_text() for t in figure.texts), name
 
 
+@pytest.mark.slow  # renders every plot twice
 def test_figures_display_as_pictures_in_jupyter(frame: pd.DataFrame):
     """Jupyter's display machinery finds PNG and SVG on every figure, with no magic."""
     from IPython.core.formatters import DisplayFormatter

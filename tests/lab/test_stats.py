@@ -207,7 +207,10 @@ class TestNoSilentWrongAnswers:
 
 
 class TestGaps:
-    @pytest.mark.parametrize("seed", [3, 7, 11])
+    @pytest.mark.parametrize(
+        "seed",
+        [pytest.param(3, marks=pytest.mark.slow), 7, pytest.param(11, marks=pytest.mark.slow)],
+    )
     def test_the_demo_rhythm_has_no_gaps_and_an_outage_is_found(self, seed: int):
         """Night and weekend lulls of the demo's traffic are no gaps; a 3-hour outage is."""
         storage = MemoryStorage()

@@ -47,7 +47,7 @@ def _month(storage: Storage, clock: FakeClock | None = None) -> AuditLogger:
     return logger
 
 
-@pytest.fixture(params=["parquet", "jsonl", "s3-parquet"])
+@pytest.fixture(params=["parquet", "jsonl", pytest.param("s3-parquet", marks=pytest.mark.slow)])
 def storage(request: pytest.FixtureRequest) -> Storage:
     """Return a fresh store of each persistent backend."""
     endpoint = request.getfixturevalue("s3_endpoint") if request.param.startswith("s3") else None

@@ -200,6 +200,7 @@ class TestSkipping:
         with pytest.raises(InvalidQueryError, match="on_corrupt must be 'raise' or 'skip'"):
             open_log(tmp_path, on_corrupt="ignore")  # type: ignore[arg-type]
 
+    @pytest.mark.slow  # several CLI subprocesses
     def test_cli_skips_on_request(self, tmp_path: Path):
         """``comply-lab entries --on-corrupt skip`` prints the rest and warns on stderr."""
         part = sealed_log(tmp_path)

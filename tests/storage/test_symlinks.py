@@ -182,6 +182,7 @@ class TestReadingAndRetention:
         report = open_log(log, progress=False).verify()
         assert {p.status for p in report.problems} == {"foreign", "expired_by_policy"}
 
+    @pytest.mark.slow  # several CLI subprocesses
     def test_cli_retention_leaves_a_link_and_verify_names_it(self, tmp_path: Path, outside: Path):
         log = tmp_path / "log"
         _log(log)
