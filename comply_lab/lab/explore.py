@@ -250,7 +250,6 @@ class Explorer:
     def _show_page(self) -> None:
         """Show the current page in the table's rows (made once, filled on every page)."""
         records = self.page_frame().to_dict("records")
-        self.page_label.value = f"page {self.page + 1} of {self.pages} · {self.total:,} entries"
         self._ids = [str(record["id"]) for record in records]
         self.rows = []
         padded = [*records, *[None] * (len(self._grid) - len(records))]
@@ -268,6 +267,8 @@ class Explorer:
             for cell, text in zip(texts, _row_texts(record), strict=True):
                 cell.value = _cell(text, blocked)
             self.rows.append(button)
+        # The label last: a frontend showing the new label has the new rows too.
+        self.page_label.value = f"page {self.page + 1} of {self.pages} · {self.total:,} entries"
 
     def _make_grid(self) -> list[list[Any]]:
         """Make the table's rows once: a button (the time) and six cells each."""

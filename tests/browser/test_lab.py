@@ -89,8 +89,13 @@ def test_explorer_answers_clicks(page: Any, lab: Lab):
         ".some(n => /^page \\d+ of/.test(n.textContent) && n.textContent !== before)",
         arg=before,
     )
+    page.wait_for_function(  # every row shown is a blocked one, in red
+        "() => { const shown = s => [...document.querySelectorAll('.comply-lab-explorer ' + s)]"
+        ".filter(b => b.offsetParent !== null).length; const rows = shown("
+        "\"button[title^='open entry']\"); return rows >= 1 && shown('button.mod-danger') "
+        "=== rows; }"
+    )
     rows = explorer.locator("button[title^='open entry']:visible")
-    assert rows.count() >= 1
     assert explorer.locator("button.mod-danger:visible").count() == rows.count() >= blocked
     rows.first.click()
     detail = explorer.locator("h4", has_text="Entry ")
