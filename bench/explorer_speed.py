@@ -56,6 +56,8 @@ def main() -> None:
             ("order: slowest first (all entries)", lambda: explorer.apply(
                 detector="(all)", sort="slowest first"), {}, 0),
             ("turn to page 50, slowest first", lambda: explorer.show_page(49), {}, 49),
+            ("order: blocked first (all entries)", lambda: explorer.apply(sort="blocked first"),
+             {}, 0),
         ]  # fmt: skip
         results = []
         for name, action, filters, page in steps:

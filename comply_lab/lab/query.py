@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypedDict
@@ -161,8 +161,11 @@ class Query:
             needed.append("detectors_triggered")
         return needed
 
-    def finish(self, table: pa.Table | pa.RecordBatch) -> pa.Table:
-        """Apply what the scan cannot push down (the detector filter) and project."""
+    def finish(self, table: pa.Table | pa.RecordBatch, keep: Sequence[str] = ()) -> pa.Table:
+        """Apply what the scan cannot push down (the detector filter) and project.
+
+        ``keep``: columns the reader added (not in the schema) to keep after the asked ones.
+        """
         if self.detector is not None and table.num_rows:
             lists = table.column("detectors_triggered")
             hits = pc.is_in(pc.list_flatten(lists), pa.array(self.detector, pa.string()))
@@ -170,7 +173,7 @@ class Query:
             table = table.take(rows)
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
-        return table.select(list(self.columns))
+        return table.select([*self.columns, *keep])
 
     def reading_metadata(self, metadata_keys: Iterable[str]) -> Query:
         """Return the query that also reads ``metadata`` when keys are to be expanded."""

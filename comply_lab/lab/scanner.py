@@ -16,6 +16,7 @@ from datetime import date
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from comply_lab._progress import progress_bar
@@ -122,6 +123,48 @@ def warn_skipped(storage: Storage, skipped: list[Segment] | None) -> None:
             ),
             stacklevel=3,
         )
+
+
+WHOLE = -1
+"""The row group :func:`segment_rows` gives rows of a segment that has none (JSONL)."""
+GROUP = "_group"
+"""The column :func:`segment_rows` adds: each row's row group in its segment."""
+
+
+def segment_rows(
+    storage: Storage,
+    segment: Segment,
+    query: Query,
+    groups: list[int] | None = None,
+    stamps: pa.Array | None = None,
+) -> pa.Table:
+    """Return the rows of one segment matching ``query``, each with its row group.
+
+    A Parquet part's rows carry their row group's position in :data:`GROUP`; a JSONL
+    segment is decoded whole and its rows carry :data:`WHOLE`. A reader that keeps the
+    positions can come back for a few rows and decode only their groups (``groups``),
+    naming the rows by their timestamps (``stamps``: only rows with one of them are kept).
+    """
+    chosen = None if stamps is None else pc.field("timestamp").isin(stamps)
+    if segment.format != "parquet":
+        table = pa.concat_tables(_read(storage, segment, query) or [query.schema.empty_table()])
+        table = table if chosen is None else table.filter(chosen)
+        return table.append_column(GROUP, pa.repeat(WHOLE, table.num_rows).cast(pa.int64()))
+    expression, filter_columns = query.expression(), query.filter_columns()
+    if chosen is not None:
+        expression = chosen if expression is None else chosen & expression
+        filter_columns.append("timestamp")
+    with decoding(storage, segment):
+        table = read_part(
+            storage,
+            segment,
+            columns=query.read_columns(),
+            filters=expression,
+            filter_columns=filter_columns,
+            row_groups=groups,
+            group_column=GROUP,
+        )
+    return query.finish(table, keep=(GROUP,))
 
 
 def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -102,6 +103,8 @@ def read_part(
     filters: pc.Expression | None = None,
     filter_columns: Sequence[str] = (),
     honest_size: int = 0,
+    row_groups: Sequence[int] | None = None,
+    group_column: str | None = None,
 ) -> pa.Table:
     """Decode a stored Parquet part into a table of :data:`~comply_lab.storage.arrow.SCHEMA`.
 
@@ -110,7 +113,7 @@ def read_part(
     file reader, not the dataset scanner, whose error paths can leave a read waiting
     forever on a damaged file; and row groups are not pruned by their statistics, whose
     decoding can abort the process on a damaged footer (rows are filtered once read: a
-    part holds one row group per 64K entries).
+    part holds one row group per 8K entries).
 
     Args:
         storage: Where the part is.
@@ -121,22 +124,34 @@ def read_part(
         honest_size: A decoded size known to be honest without a manifest record (a part
             sealed from a JSONL source decodes to less than the source's bytes); larger
             declared sizes are still refused.
+        row_groups: The row groups to decode, by position (all by default; positions past
+            the last group are ignored). Never chosen by statistics (see above): a reader
+            that kept where rows lie comes back for them, decoding only their groups.
+        group_column: If given, the name of an added column holding each row's row group.
 
     Raises:
         CorruptSegmentError: the part is damaged, or refused as a decompression bomb.
         FileNotFoundError: the part vanished since it was listed.
     """
-    with decoding(storage, segment):
-        data = None
-        if isinstance(storage, LocalFiles):
-            source: Any = str(storage.local_path(segment))
-            size = segment.size or _file_size(source)
-        else:
-            data = storage.read_segment(segment)
-            source, size = native_reader(data), len(data)
-        with pq.ParquetFile(source) as parquet:
-            check_footer(storage, segment, parquet.metadata, size, data, honest_size=honest_size)
-            return _decode(parquet, columns, filters, filter_columns)
+    with decoding(storage, segment), _opened(storage, segment, honest_size) as parquet:
+        count = parquet.metadata.num_row_groups
+        groups = range(count) if row_groups is None else [g for g in row_groups if 0 <= g < count]
+        return _decode(parquet, columns, filters, filter_columns, groups, group_column)
+
+
+@contextmanager
+def _opened(storage: PartSource, segment: Segment, honest_size: int) -> Iterator[pq.ParquetFile]:
+    """Open a part, local in place or from its bytes, with its footer checked."""
+    data = None
+    if isinstance(storage, LocalFiles):
+        source: Any = str(storage.local_path(segment))
+        size = segment.size or _file_size(source)
+    else:
+        data = storage.read_segment(segment)
+        source, size = native_reader(data), len(data)
+    with pq.ParquetFile(source) as parquet:
+        check_footer(storage, segment, parquet.metadata, size, data, honest_size=honest_size)
+        yield parquet
 
 
 def decode_part(
@@ -162,14 +177,23 @@ def _decode(
     columns: Sequence[str] | None,
     filters: pc.Expression | None,
     filter_columns: Sequence[str],
+    groups: Sequence[int] | None = None,
+    group_column: str | None = None,
 ) -> pa.Table:
-    """Read the columns needed, conform them to the schema, validate and filter."""
+    """Read the columns needed (of ``groups``, or all), conform, validate and filter."""
     wanted = list(columns) if columns is not None else list(SCHEMA.names)
     needed = wanted + [c for c in filter_columns if c not in wanted and filters is not None]
     stored = set(parquet.schema_arrow.names)
-    table = parquet.read(columns=[c for c in needed if c in stored])
+    read = [c for c in needed if c in stored]
+    table = parquet.read(read) if groups is None else parquet.read_row_groups(groups, read)
     table = _conform(table, needed)
     check_values(table)
+    if group_column is not None:
+        groups = range(parquet.metadata.num_row_groups) if groups is None else groups
+        sizes = [parquet.metadata.row_group(g).num_rows for g in groups]
+        positions = pa.array(np.repeat(np.asarray(groups, np.int64), sizes))
+        table = table.append_column(group_column, positions)
+        wanted.append(group_column)
     if filters is not None:
         table = table.filter(filters)
     return table.select(wanted)

@@ -9,10 +9,13 @@ import pytest
 
 from comply_lab import AuditLogger, Log, open_log
 from comply_lab.audit import FileStorage, MemoryStorage
+from comply_lab.lab import scanner
 from comply_lab.lab.frame import to_frame
 from comply_lab.lab.paging import ORDERS, Pager
 from comply_lab.lab.query import Query
 from comply_lab.sample import write_sample
+from comply_lab.storage import arrow
+from comply_lab.storage.compaction import compact
 
 END = datetime(2026, 1, 11, tzinfo=UTC)
 
@@ -90,3 +93,38 @@ def test_unfiltered_days_are_counted_without_reading_rows(tmp_path: Path, monkey
     pager = Pager(open_log(path).storage, Query.build(columns=["id"]))
     monkeypatch.setattr(Pager, "_read", lambda *a: pytest.fail("rows were read to count"))
     assert pager.total() == 300
+
+
+def _jsonl_log(path: Path) -> Log:
+    write_sample(lambda c: AuditLogger(FileStorage(path), clock=c), 300, 3, end=END).close()
+    return open_log(path)
+
+
+def test_a_ranked_page_decodes_only_the_row_groups_of_its_rows(tmp_path: Path, monkeypatch):
+    """Slowest first: a page reads back the row groups holding its rows, no other."""
+    monkeypatch.setitem(arrow.WRITE_OPTIONS, "row_group_size", 25)
+    path = tmp_path / "log"
+    log = _jsonl_log(path)
+    compact(path)  # four row groups a day
+    pager = Pager(log.storage, Query.build(columns=["id", "latency_ms"]), "slowest first")
+    pager.total()
+    expected = log.entries(columns=["id", "latency_ms"]).nlargest(3, "latency_ms")
+    reads: list[object] = []
+    original = scanner.read_part
+    monkeypatch.setattr(
+        scanner, "read_part", lambda *a, **k: reads.append(k.get("row_groups")) or original(*a, **k)
+    )
+    page = to_frame(pager.page(0, 3))
+    assert list(page["id"]) == list(expected["id"])
+    assert len(reads) <= 3 and all(groups is not None and len(groups) == 1 for groups in reads)
+
+
+def test_a_ranked_page_survives_sealing_after_the_ranking(tmp_path: Path):
+    """Segments sealed between ranking and reading a page: ranked again, same rows."""
+    path = tmp_path / "log"
+    log = _jsonl_log(path)
+    expected = _expected(log, "slowest first", None, None)
+    pager = Pager(log.storage, Query.build(columns=["id"]), "slowest first")
+    pager.total()
+    compact(path)  # every JSONL segment the ranking located is gone now
+    assert list(to_frame(pager.page(0, 300))["id"]) == expected
