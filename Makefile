@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit suite browser docs bench crash fuzz tamper spark install clean
+.PHONY: demo test lint typecheck unit suite browser golang interop docs bench crash fuzz tamper spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,19 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
-# Everything, as CI runs it (with Chromium installed first for the browser tests).
-suite: $(STAMP) browser
+# Debian's Go and golang.org/x/mod, for the test that opens our checkpoints with Go's
+# signed-note reader (built offline against the Debian package, never downloaded).
+golang:
+	@{ command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; } || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
+		golang-go golang-golang-x-mod-dev; }
+
+interop: $(STAMP) golang
+	$(BIN)/pytest -rs tests/interop
+
+# Everything, as CI runs it (with Chromium and Go installed first for the browser and
+# interoperability tests).
+suite: $(STAMP) browser golang
 	$(BIN)/pytest -n 2 --durations=10
 
 # The documentation site (guide, reliability, API from docstrings, CLI from --help) in

@@ -104,24 +104,60 @@ def verify(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the checkpoint to this file instead of standard output.",
 )
-def checkpoint(target: str, signing_key: str | None, output: Path | None) -> None:
-    """Print a checkpoint of the sealed log, to keep somewhere else.
+@click.option("--origin", help="The log's name, first line of the note (default: from the key).")
+@click.option(
+    "--since",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An older checkpoint: also write the proof that this one extends it (OUTPUT.proof).",
+)
+def checkpoint(
+    target: str,
+    signing_key: str | None,
+    output: Path | None,
+    origin: str | None,
+    since: Path | None,
+) -> None:
+    """Write a checkpoint of the sealed log (a C2SP signed note), to keep somewhere else.
+
+    With --since, the consistency proof (RFC 9162) that the log only grew since the older
+    checkpoint is written beside it, as OUTPUT.proof; it exits 1 if the log does not
+    extend the older checkpoint. The verifier key that opens the note is printed.
 
     For instance:
 
         \b
-        comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.json
+        comply-lab checkpoint /var/log/ai-audit --signing-key writer.pem -o cp-2026-01-31.txt
+        comply-lab checkpoint /var/log/ai-audit --signing-key k.pem -o cp-02.txt --since cp-01.txt
     """
+    from comply_lab.crypto.signing import load_private_key
+    from comply_lab.errors import IntegrityError
+    from comply_lab.integrity.checkpoint import Checkpoint, verifier_key
+    from comply_lab.integrity.tlog import LogTree, consistency
     from comply_lab.lab import open_log
 
-    made = open_log(target, progress=False).checkpoint(signing_key)
+    if since is not None and output is None:
+        raise click.UsageError("--since writes the proof beside the checkpoint: give --output")
+    log = open_log(target, progress=False)
+    made = log.checkpoint(signing_key, origin=origin)
     if output is None:
-        click.echo(made.to_json())
-    else:
-        made.save(output)
+        click.echo(made.to_note(), nl=False)
+        return
+    made.save(output)
+    click.echo(f"checkpoint of {made.size:,} entries ({made.records} manifest records) in {output}")
+    if signing_key is not None:
+        public = load_private_key(signing_key).public_key()
+        click.echo(f"verifier key: {verifier_key(public, str(made.origin))}")
+    if since is not None:
+        try:
+            proof = consistency(LogTree.of(log.storage), Checkpoint.load(since), made)
+        except IntegrityError as err:
+            click.echo(f"NOT CONSISTENT with {since}: {err}", err=True)
+            sys.exit(1)
+        proof_file = output.with_name(output.name + ".proof")
+        proof_file.write_text(proof.to_json() + "\n")
         click.echo(
-            f"checkpoint of {made.records} manifest records ({made.entries:,} entries) "
-            f"written to {output}"
+            f"consistency proof from {proof.old_size:,} to {proof.new_size:,} entries in "
+            f"{proof_file}"
         )
 
 

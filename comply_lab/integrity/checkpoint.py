@@ -8,14 +8,36 @@ head (last ``record_hash``) of every other trail — holds, retention, access, k
 shredding, heartbeats. Verifying the log against it later proves that history and every
 trail were only ever appended to: a removed hold record, a truncated access trail or a
 rewritten retention record no longer matches.
+
+A checkpoint is written in the C2SP ``tlog-checkpoint`` format: a signed note (see
+:mod:`comply_lab.crypto.note`) whose first three lines are the origin, the size of the
+log-wide tree of entry hashes (:mod:`comply_lab.integrity.tlog`) and its base64 root, and
+whose extension lines carry the rest::
+
+    comply-lab/1f2e3d4c5b6a7980
+    1000000
+    CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
+    comply-lab time 2026-01-31T23:59:59.123456+00:00
+    comply-lab manifest <records> <entries> <hex root of record hashes> <head>
+    comply-lab key <fingerprint of the signing key>   (signed checkpoints)
+    comply-lab trail <name> <records> <head>          (one per other trail, "-": none)
+
+    — comply-lab/1f2e3d4c5b6a7980 <base64 key ID and Ed25519 signature>
+
+The signature line's key name is the origin, so any signed-note reader (Go's
+``golang.org/x/mod/sumdb/note``, for one) opens it with the verifier key
+:func:`verifier_key` prints. Witnesses add cosignature lines; readers ignore lines of keys
+they do not know. JSON checkpoints of earlier versions are still read and checked.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,18 +45,22 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
-from comply_lab.crypto.signing import key_id, sign, signature_valid
+from comply_lab.crypto.merkle import MerkleBuilder, MerkleTree, digest_bytes
+from comply_lab.crypto.note import ED25519, Note, NoteError, Signer, Verifier, check_name
+from comply_lab.crypto.signing import key_id, signature_valid
 from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
 from comply_lab.integrity.authority import authority
 from comply_lab.integrity.report import Problem
+from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
 
-FORMAT = "comply-lab-checkpoint/2"
-_FORMATS = ("comply-lab-checkpoint/1", FORMAT)  # /1 checkpoints carry no trail heads
+FORMAT = "comply-lab-checkpoint/3"
+"""The format tag of a checkpoint written as a C2SP signed note."""
+_FORMATS = ("comply-lab-checkpoint/1", "comply-lab-checkpoint/2", FORMAT)  # /1: no trails
+_EXTENSION = "comply-lab"
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,10 @@ class Checkpoint:
         format: Format tag.
         trails: For every other trail, ``[records, head]``: how many records it had and
             the ``record_hash`` of the last one.
+        origin: The log's name, the note's first line.
+        size: Leaves of the tree of entry hashes (sealed entries, each once).
+        tree_root: Its base64 RFC 6962 root.
+        note: The checkpoint as a signed note, every signature line included.
     """
 
     records: int
@@ -63,14 +93,40 @@ class Checkpoint:
     signature: str | None = None
     format: str = FORMAT
     trails: dict[str, list[Any]] = field(default_factory=dict)
+    origin: str | None = None
+    size: int | None = None
+    tree_root: str | None = None
+    note: str | None = None
 
     def to_json(self) -> str:
-        """Return the checkpoint as one line of JSON, to store anywhere."""
+        """Return the checkpoint as one line of JSON (a note checkpoint: its note in it)."""
+        if self.note is not None:
+            return json.dumps({"format": self.format, "note": self.note})
         return json.dumps(asdict(self), sort_keys=True)
 
+    def to_note(self) -> str:
+        """Return the checkpoint as its signed note (C2SP tlog-checkpoint).
+
+        Raises:
+            InvalidQueryError: it is a JSON checkpoint of an earlier version.
+        """
+        if self.note is None:
+            raise InvalidQueryError("a JSON checkpoint of an earlier version has no note form")
+        return self.note
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the checkpoint to a file."""
-        Path(path).write_text(self.to_json() + "\n")
+        """Write the checkpoint to a file: its note (earlier versions: JSON)."""
+        Path(path).write_text(self.note if self.note is not None else self.to_json() + "\n")
+
+    def with_note(self, note: Note) -> Checkpoint:
+        """Return the checkpoint with another form of its note (cosignatures added, say).
+
+        Raises:
+            InvalidQueryError: ``note`` states another checkpoint.
+        """
+        if self.note is None or Note.parse(self.note).text != note.text:
+            raise InvalidQueryError("the note states another checkpoint than this one")
+        return replace(self, note=str(note))
 
     @classmethod
     def load(cls, value: Checkpoint | dict[str, Any] | str | os.PathLike[str]) -> Checkpoint:
@@ -82,17 +138,21 @@ class Checkpoint:
         if isinstance(value, Checkpoint):
             return value
         data: Any = value
-        if isinstance(value, str | os.PathLike) and not str(value).lstrip().startswith("{"):
+        if isinstance(value, str | os.PathLike) and not _inline(str(value)):
             try:
                 data = Path(value).read_text()
             except (OSError, ValueError) as err:
                 reason = getattr(err, "strerror", None) or str(err)
                 raise InvalidQueryError(f"cannot read checkpoint {value!r}: {reason}") from None
+        if isinstance(data, str) and not data.lstrip().startswith("{"):
+            return from_note(data)
         if isinstance(data, str):
             try:
                 data = json.loads(data)
             except json.JSONDecodeError:
                 data = None
+        if isinstance(data, dict) and data.get("format") == FORMAT and "note" in data:
+            return from_note(str(data["note"]))
         if not isinstance(data, dict) or data.get("format") not in _FORMATS:
             raise InvalidQueryError(
                 "not a comply_lab checkpoint: pass what log.checkpoint() returned (its JSON, "
@@ -128,11 +188,105 @@ class Checkpoint:
         )
 
     def signed_bytes(self) -> bytes:
-        """Return the bytes the signature covers (``trails`` is left out of /1 checkpoints)."""
-        body = {k: v for k, v in asdict(self).items() if k != "signature"}
-        if self.format != FORMAT:
+        """Return the bytes a JSON checkpoint's signature covers (/1: without ``trails``)."""
+        body = {k: v for k, v in asdict(self).items() if k not in ("signature", *_NOTE_FIELDS)}
+        if self.format == _FORMATS[0]:
             body.pop("trails")
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+_NOTE_FIELDS = ("origin", "size", "tree_root", "note")
+
+
+def _inline(value: str) -> bool:
+    """Whether a string is a checkpoint itself (JSON or a note), not a file name."""
+    return value.lstrip().startswith("{") or "\n" in value
+
+
+def default_origin(signing_key: Ed25519PrivateKey | None) -> str:
+    """Return a log's default origin: ``comply-lab/`` and its key's fingerprint."""
+    return f"comply-lab/{key_id(signing_key) if signing_key is not None else 'unsigned'}"
+
+
+def verifier_key(public_key: Ed25519PublicKey, origin: str) -> str:
+    """Return the verifier key (``name+hash+base64``) that opens the log's checkpoints."""
+    return Verifier(check_name(origin), ED25519, public_key).vkey()
+
+
+def note_body(
+    origin: str,
+    size: int,
+    tree_root: str,
+    time: str,
+    manifest: tuple[int, int, str, str | None],
+    trails: Mapping[str, Sequence[Any]],
+    signer: str | None = None,
+) -> str:
+    """Return the text of a checkpoint note (see the module's documentation)."""
+    records, entries, root, head = manifest
+    lines = [
+        check_name(origin),
+        str(size),
+        tree_root,
+        f"{_EXTENSION} time {time}",
+        f"{_EXTENSION} manifest {records} {entries} {root} {head or '-'}",
+    ]
+    lines += [f"{_EXTENSION} key {signer}"] if signer is not None else []
+    lines += [
+        f"{_EXTENSION} trail {n} {length} {h or '-'}" for n, (length, h) in sorted(trails.items())
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def from_note(text: str) -> Checkpoint:
+    """Read a checkpoint note, signed (a blank line, then signature lines) or not.
+
+    Raises:
+        InvalidQueryError: it is not a comply_lab checkpoint note.
+    """
+    try:
+        body = Note.parse(text).text if "\n\n" in text else text
+        fields = _fields(body)
+    except (NoteError, ValueError, IndexError, KeyError, binascii.Error):
+        raise InvalidQueryError(
+            "not a comply_lab checkpoint: expected the note `comply-lab checkpoint` wrote "
+            "(origin, size, root hash, comply-lab lines, then signatures)"
+        ) from None
+    return Checkpoint(**fields, format=FORMAT, note=text if "\n\n" in text else body)
+
+
+def _fields(body: str) -> dict[str, Any]:
+    """Return the checkpoint fields stated by a note's text."""
+    lines = body.split("\n")[:-1]
+    origin, size, tree_root, extensions = lines[0], lines[1], lines[2], lines[3:]
+    if not size.isdigit() or (size.startswith("0") and size != "0"):
+        raise ValueError("the tree size is not a decimal number")
+    if len(base64.b64decode(tree_root, validate=True)) != 32:
+        raise ValueError("the root hash is not 32 bytes")
+    found: dict[str, Any] = {"trails": {}}
+    for line in extensions:
+        words = line.split(" ")
+        if words[0] != _EXTENSION:
+            continue  # another program's extension line: opaque
+        if words[1] == "time" and len(words) == 3:
+            found["time"] = words[2]
+        elif words[1] == "manifest" and len(words) == 6:
+            found["records"], found["entries"] = _count(words[2]), _count(words[3])
+            found["root"], found["head"] = words[4], None if words[5] == "-" else words[5]
+        elif words[1] == "key" and len(words) == 3:
+            found["key_id"] = words[2]
+        elif words[1] == "trail" and len(words) == 5:
+            found["trails"][words[2]] = [_count(words[3]), None if words[4] == "-" else words[4]]
+        else:
+            raise ValueError(f"unknown line {line!r}")
+    check_name(origin)
+    return {**found, "origin": origin, "size": int(size), "tree_root": tree_root}
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a count")
+    return int(text)
 
 
 def _root(records: Sequence[dict[str, Any]]) -> tuple[str, int]:
@@ -148,33 +302,39 @@ def make_checkpoint(
     records: Sequence[dict[str, Any]],
     signing_key: Ed25519PrivateKey | None = None,
     trails: Mapping[str, tuple[int, str | None]] | None = None,
+    tree: LogTree | None = None,
+    origin: str | None = None,
 ) -> Checkpoint:
-    """Return a checkpoint over manifest records and trail heads, signed if a key is given.
+    """Return a checkpoint note over manifest records, trail heads and the tree of entries.
 
     Args:
         records: The manifest records, in order.
-        signing_key: Signs the checkpoint.
+        signing_key: Signs the checkpoint (unsigned: the note has no signature lines).
         trails: Each other trail's ``(records, head)``.
+        tree: The tree of entry hashes (none: an empty tree).
+        origin: The log's name (default: :func:`default_origin`).
     """
     root, entries = _root(records)
-    checkpoint = Checkpoint(
-        records=len(records),
-        entries=entries,
-        root=root,
-        head=records[-1].get("record_hash") if records else None,
-        time=format_timestamp(datetime.now(UTC)),
-        key_id=key_id(signing_key) if signing_key is not None else None,
-        trails={name: [length, head] for name, (length, head) in (trails or {}).items()},
+    origin = origin or default_origin(signing_key)
+    size = tree.tree.size if tree is not None else 0
+    tree_root = (
+        tree.root() if tree is not None else base64.b64encode(MerkleTree([]).root()).decode()
     )
+    time = format_timestamp(datetime.now(UTC))
+    head = records[-1].get("record_hash") if records else None
+    heads = {name: [length, last] for name, (length, last) in (trails or {}).items()}
+    signer = key_id(signing_key) if signing_key is not None else None
+    manifest = (len(records), entries, root, head)
+    body = note_body(origin, size, tree_root, time, manifest, heads, signer)
     if signing_key is None:
-        return checkpoint
-    return Checkpoint(
-        **{**asdict(checkpoint), "signature": sign(signing_key, checkpoint.signed_bytes())}
-    )
+        return from_note(body)
+    return from_note(str(Note(body).signed_by(Signer(origin, signing_key))))
 
 
-def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = None) -> Checkpoint:
-    """Return a checkpoint of a store's manifest and trails, once they verify.
+def take_checkpoint(
+    storage: Storage, signing_key: Ed25519PrivateKey | None = None, origin: str | None = None
+) -> Checkpoint:
+    """Return a checkpoint of a store's manifest, trails and entries, once they verify.
 
     A checkpoint vouches for what it covers, so every trail is checked first (canonical
     form, record hashes, chain and — when the log is signed and a key is given — every
@@ -182,7 +342,7 @@ def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = No
 
     Raises:
         NothingSealedError: nothing is sealed yet, so it would cover no entry.
-        IntegrityError: a trail does not verify.
+        IntegrityError: a trail does not verify, or a sealed part is gone.
     """
     data = {name: storage.read_metadata(name) for name in TRAILS}
     trails = [check_trail(data[name], name, None) for name in TRAILS]
@@ -208,7 +368,7 @@ def take_checkpoint(storage: Storage, signing_key: Ed25519PrivateKey | None = No
             "it first (comply-lab compact, log with format='parquet', or flush an S3 log) and "
             "take the checkpoint then"
         )
-    return make_checkpoint(records, signing_key, heads)
+    return make_checkpoint(records, signing_key, heads, LogTree.build(storage, records), origin)
 
 
 def check_checkpoint(
@@ -216,6 +376,7 @@ def check_checkpoint(
     records: Sequence[dict[str, Any]],
     keys: Mapping[str, Ed25519PublicKey] | None,
     trails: Mapping[str, Sequence[str | None]] | None = None,
+    tree: LogTree | None = None,
 ) -> list[Problem]:
     """Return the problems of a log against a saved checkpoint.
 
@@ -225,9 +386,12 @@ def check_checkpoint(
         keys: The keys that may sign it (the writer's and its declared operators'); its
             signature is checked when given.
         trails: Each trail's ``record_hash`` values, line by line.
+        tree: The log's tree of entry hashes now, checked against a note checkpoint's root.
     """
     problems = []
-    if keys is not None:
+    if keys is not None and checkpoint.note is not None:
+        problems += _note_signature(checkpoint, keys)
+    elif keys is not None:
         key = keys.get(checkpoint.key_id) if checkpoint.key_id is not None else None
         if checkpoint.signature is None:
             problems.append(
@@ -266,7 +430,49 @@ def check_checkpoint(
             )
         )
     problems += check_heads(checkpoint.trails, trails or {}, f"the checkpoint of {checkpoint.time}")
+    if tree is not None and checkpoint.size is not None:
+        problems += _tree(checkpoint, tree)
     return problems
+
+
+def _note_signature(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -> list[Problem]:
+    """Return the problem of a checkpoint note no given key signed (or whose line fails)."""
+    origin = str(checkpoint.origin)
+    verifiers = [Verifier(origin, ED25519, key) for key in keys.values()]
+    try:
+        signed = "\n\n" in str(checkpoint.note) and Note.parse(str(checkpoint.note)).verified_by(
+            verifiers
+        )
+    except NoteError as err:
+        return [Problem("bad_signature", f"the checkpoint: {err}", segment="checkpoint")]
+    if signed:
+        return []
+    return [
+        Problem(
+            "bad_signature",
+            f"the checkpoint of {checkpoint.time} carries no signature of {origin} by the given "
+            "key or an operator key the log declares",
+            segment="checkpoint",
+        )
+    ]
+
+
+def _tree(checkpoint: Checkpoint, tree: LogTree) -> list[Problem]:
+    """Return the problem of sealed entries that no longer give the checkpoint's tree."""
+    size = int(checkpoint.size or 0)
+    if tree.tree.size < size:
+        detail = (
+            f"the log's sealed parts hold {tree.tree.size:,} entries but the checkpoint of "
+            f"{checkpoint.time} covers {size:,}: sealed entries were removed"
+        )
+        return [Problem("missing", detail, segment=MANIFEST)]
+    if tree.root(size) != checkpoint.tree_root:
+        detail = (
+            f"the first {size:,} sealed entries do not give the root of the checkpoint of "
+            f"{checkpoint.time}: sealed entries were altered, removed or reordered"
+        )
+        return [Problem("modified", detail, segment=MANIFEST)]
+    return []
 
 
 def check_heads(

@@ -33,7 +33,7 @@ from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc
 from comply_lab.crypto.signing import PublicKeyLike, key_id
-from comply_lab.errors import NoLogError
+from comply_lab.errors import CorruptSegmentError, IntegrityError, NoLogError
 from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
@@ -41,6 +41,7 @@ from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
+from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
@@ -198,10 +199,24 @@ class _Verifier:
             self._freshness(trails, as_of)
         if checkpoint is not None:
             hashes = {name: trail.hashes for name, trail in trails.items()}
-            found = check_checkpoint(Checkpoint.load(checkpoint), manifest, keys, hashes)
+            saved = Checkpoint.load(checkpoint)
+            tree = self._tree(manifest) if saved.size is not None else None
+            found = check_checkpoint(saved, manifest, keys, hashes, tree)
             self.report.problems.extend(found)
             self.report.checkpoint = "failed" if found else "matched"
         return self.report
+
+    def _tree(self, manifest: list[dict[str, Any]]) -> LogTree | None:
+        """Return the log's tree of entry hashes, or None when a sealed part is gone.
+
+        A part removed by retention (or by hand) leaves the tree unbuildable; the days'
+        checks report a part removed without a retention record, and the checkpoint's
+        manifest root still proves the records.
+        """
+        try:
+            return LogTree.build(self.storage, manifest)
+        except (IntegrityError, CorruptSegmentError):
+            return None
 
     def _days(
         self,

@@ -19,13 +19,12 @@ from comply_lab._time import TimeLike, to_range
 from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
-    key_id,
     load_private_key,
 )
 from comply_lab.errors import InvalidQueryError, StorageError, UnknownValueWarning
-from comply_lab.integrity.authority import declarations, declare_operator
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
+from comply_lab.integrity.tlog import InclusionProof, LogTree, prove
 from comply_lab.integrity.verify import verify
 from comply_lab.keys.encryption import EncryptionManager
 from comply_lab.keys.keyring import ContentKeys
@@ -33,26 +32,15 @@ from comply_lab.lab.access import access_events, decrypt_entries
 from comply_lab.lab.compare import Comparison
 from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import entries_frame, partitions_frame, to_frame
-from comply_lab.lab.policy import events_frame, holds_frame, plan_of
+from comply_lab.lab.governance import Governance
 from comply_lab.lab.query import VALUE_FILTERS, Filters, Query, unknown_values
 from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, count_range, dataset, scan
 from comply_lab.lab.stats import By, health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.ids import id_time
-from comply_lab.retention.policy import (
-    Hold,
-    RetentionPlan,
-    RetentionResult,
-    apply_retention,
-    place_hold,
-    plan_retention,
-    release_hold,
-    set_floor,
-)
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
-from comply_lab.storage.manifest import SIGNERS
 from comply_lab.storage.registry import open_storage
 
 if TYPE_CHECKING:
@@ -108,7 +96,7 @@ def open_log(
     return Log(storage, progress=progress, on_corrupt=on_corrupt)
 
 
-class Log:
+class Log(Governance):
     """An audit log opened for investigation, whatever its backend and format.
 
     Every read goes through one scanner that prunes by day partition, pushes filters and
@@ -407,147 +395,37 @@ class Log:
         """Return every recorded decryption: when, who, why, which entries, which key."""
         return access_events(self)
 
-    def retention_plan(
-        self,
-        days: int,
-        now: TimeLike | None = None,
-        *,
-        floor_days: int | None = None,
-        override: str | None = None,
-        public_key: PublicKeyLike | None = None,
-    ) -> pd.DataFrame:
-        """Return what retention of ``days`` days would delete; nothing is changed.
-
-        One row per day partition: ``partition``, ``entries``, ``bytes``, ``action``
-        (``delete`` or ``keep``), ``reason`` (expired, within retention, under hold,
-        locked by object lock) and ``holds``. Pass it to :meth:`apply_retention`, after
-        removing any row you want kept. See :mod:`comply_lab.retention.policy`.
-
-        Only a legal-hold trail that verifies is trusted: with signed holds, open the log
-        with its signing key or pass ``public_key``.
-
-        Raises:
-            RetentionFloorError: ``days`` is below the minimum retention and no
-                ``override`` reason is given.
-            RetentionError: the legal-hold trail does not verify.
-        """
-        return plan_retention(
-            self.storage,
-            days,
-            now,
-            floor_days=floor_days,
-            override=override,
-            public_key=public_key,
-        ).to_frame()
-
-    def apply_retention(
-        self,
-        plan: RetentionPlan | pd.DataFrame,
-        *,
-        reason: str | None = None,
-        who: str | None = None,
-        public_key: PublicKeyLike | None = None,
-    ) -> RetentionResult:
-        """Delete exactly the partitions the plan marks ``delete``, each recorded first.
-
-        Holds and the floor are checked again, from a trail that must verify, so a hold
-        placed since planning still protects its partitions. Returns the partitions and
-        entries deleted and what was kept, and why.
-
-        Raises:
-            RetentionError: the legal-hold trail does not verify.
-        """
-        return apply_retention(
-            self.storage, plan_of(plan), who=who, reason=reason, public_key=public_key
-        )
-
-    def hold(
-        self,
-        name: str,
-        *,
-        start: TimeLike | None = None,
-        end: TimeLike | None = None,
-        conversation_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        reason: str,
-        who: str | None = None,
-    ) -> Hold:
-        """Place a legal hold: partitions with a matching entry are never deleted.
-
-        An entry matches when it lies in ``[start, end]`` (if given), belongs to
-        ``conversation_id`` (if given) and has every ``metadata`` key/value (if given); a
-        hold with no criteria covers the whole log. Recorded in the log's ``_holds`` trail.
-
-        Raises:
-            InvalidQueryError: no reason or name, or a hold of that name is active.
-        """
-        return place_hold(
-            self.storage,
-            name,
-            start=start,
-            end=end,
-            conversation_id=conversation_id,
-            metadata=metadata,
-            reason=reason,
-            who=who,
-        )
-
-    def release(self, name: str, reason: str, *, who: str | None = None) -> None:
-        """Release an active hold (recorded); later plans may delete its partitions."""
-        release_hold(self.storage, name, reason=reason, who=who)
-
-    def holds(self) -> pd.DataFrame:
-        """Return the active legal holds."""
-        return holds_frame(self.storage)
-
-    def add_operator(
-        self, public_key: PublicKeyLike, name: str, *, reason: str, who: str | None = None
-    ) -> str:
-        """Declare an operator key: records it signs are then as valid as the writer's.
-
-        Investigators, retention jobs and key rotations can then sign what they append
-        with their own key instead of the writer's. The declaration is signed with the
-        writer's key, so open the log with it (``open_log(..., signing_key=...)``). See
-        :mod:`comply_lab.integrity.authority`.
-
-        Returns:
-            The operator key's id.
-
-        Raises:
-            InvalidQueryError: the log was not opened with a signing key, or no name or
-                reason is given.
-        """
-        return declare_operator(self.storage, public_key, name, reason=reason, who=who)
-
-    def operators(self) -> pd.DataFrame:
-        """Return the operator keys the writer declared: name, key_id, writer_id."""
-        rows = [
-            {"name": name, "key_id": key_id(operator), "writer_id": key_id(writer)}
-            for writer, operator, name in declarations(self.storage.read_metadata(SIGNERS))
-        ]
-        return pd.DataFrame(rows, columns=["name", "key_id", "writer_id"])
-
-    def set_retention_floor(self, days: int, reason: str, *, who: str | None = None) -> None:
-        """Record a minimum retention (0 removes it) that every plan must respect."""
-        set_floor(self.storage, days, reason=reason, who=who)
-
-    def retention_events(self) -> pd.DataFrame:
-        """Return who deleted, held or released what, when, and under which policy."""
-        return events_frame(self.storage)
-
-    def checkpoint(self, signing_key: PrivateKeyLike | None = None) -> Checkpoint:
-        """Return a checkpoint of the sealed log and of every trail, to keep elsewhere.
+    def checkpoint(
+        self, signing_key: PrivateKeyLike | None = None, *, origin: str | None = None
+    ) -> Checkpoint:
+        """Return a checkpoint (a C2SP signed note) of the sealed log and every trail.
 
         It covers sealed segments only; seal first (``storage.seal()``) to include the
         newest entries. Verifying later with ``verify(checkpoint=...)`` fails if sealed
         history, or any trail (holds, retention, access, ...), was cut or rewritten since.
+        ``origin`` names the log (default ``comply-lab/<key fingerprint>``).
 
         Raises:
             NothingSealedError: nothing is sealed yet, so it would cover nothing.
             IntegrityError: a trail does not verify: a checkpoint would vouch for it.
         """
         key = None if signing_key is None else load_private_key(signing_key)
-        return take_checkpoint(self.storage, key)
+        return take_checkpoint(self.storage, key, origin)
+
+    def prove(
+        self, entry_ids: Iterable[str], checkpoint: Checkpoint | str | None = None
+    ) -> list[InclusionProof]:
+        """Return proofs that entries are in the log, checkable with the checkpoint alone.
+
+        Each :class:`~comply_lab.integrity.tlog.InclusionProof` leads from the entry's
+        hash to the root of ``checkpoint`` (default: an unsigned one taken now), e.g.
+        ``proof.verify(checkpoint.tree_root)``.
+
+        Raises:
+            InvalidQueryError: an id is not among the entries the checkpoint covers.
+        """
+        saved = self.checkpoint() if checkpoint is None else Checkpoint.load(checkpoint)
+        return prove(LogTree.of(self.storage), entry_ids, saved)
 
     def evidence_bundle(
         self,
