@@ -31,6 +31,20 @@ from comply_lab.cli.options import (
     help="Judge freshness at this time (ISO 8601), e.g. when a copy of the log was made.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print problems and summary as JSON.")
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    help="A witness's verifier key (or a file holding it) whose cosignature of --checkpoint "
+    "counts; repeat for several.",
+)
+@click.option(
+    "--witnesses",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many of the --witness-key witnesses must have cosigned the checkpoint.",
+)
 @workers_option
 def verify(
     target: str,
@@ -42,6 +56,8 @@ def verify(
     no_signatures: bool,
     as_of: str | None,
     as_json: bool,
+    witness_keys: tuple[str, ...],
+    witnesses: int,
     workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
@@ -58,6 +74,10 @@ def verify(
 
         \b
         comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/ --public-key k.pub
+
+        \b
+        comply-lab verify /var/log/ai-audit --public-key w.pub --checkpoint cp.txt \\
+            --witness-key witness-a.vkey --witness-key witness-b.vkey --witnesses 2
     """
     from comply_lab.lab import open_log
 
@@ -71,6 +91,8 @@ def verify(
             require_signatures=not no_signatures,
             as_of=as_of,
             executor=pool,
+            witness_keys=witness_keys,
+            witnesses=witnesses,
         )
     if as_json:
         frame = report.to_frame()
@@ -190,4 +212,80 @@ def evidence(
     click.echo(f"evidence bundle written to {folder}/ (open {folder}/report.html)")
 
 
-COMMANDS = [verify, checkpoint, evidence]
+@click.command()
+@click.argument(
+    "checkpoint_file",
+    metavar="CHECKPOINT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--key",
+    "witness_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The witness's Ed25519 private key (PEM or raw).",
+)
+@click.option(
+    "--state",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The witness's folder: the last checkpoint it cosigned, per log.",
+)
+@click.option(
+    "--log-key",
+    "log_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The log writer's public key: the checkpoint must carry its signature.",
+)
+@click.option(
+    "--proof",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Consistency proof from the last cosigned checkpoint (default: CHECKPOINT.proof).",
+)
+@click.option("--name", help="The witness's name in its cosignature lines.")
+def witness(
+    checkpoint_file: Path,
+    witness_key: str,
+    state: Path,
+    log_key: str,
+    proof: Path | None,
+    name: str | None,
+) -> None:
+    """Cosign CHECKPOINT as a witness, only if the log grew from what the witness saw.
+
+    The witness checks the log's signature, then that the checkpoint extends the last one
+    it cosigned for that log (same root at the same size, or the consistency proof that
+    `comply-lab checkpoint --since` wrote), and that it is not dated earlier. Only then is
+    its cosignature line (C2SP tlog-cosignature/v1) added to CHECKPOINT. Exits 1 when it
+    refuses, and nothing is signed; prints the witness's verifier key for auditors.
+
+    For instance:
+
+        \b
+        comply-lab witness --key witness.pem --state /srv/witness --log-key writer.pub cp-02.txt
+    """
+    from comply_lab.crypto.signing import load_private_key, load_public_key
+    from comply_lab.integrity.checkpoint import Checkpoint
+    from comply_lab.integrity.tlog import ConsistencyProof
+    from comply_lab.integrity.witness import WitnessRefusal, cosign, witness_signer
+
+    signer = witness_signer(load_private_key(witness_key), name)
+    proof = proof or checkpoint_file.with_name(checkpoint_file.name + ".proof")
+    consistency = ConsistencyProof.load(proof.read_text()) if proof.is_file() else None
+    try:
+        done = cosign(
+            Checkpoint.load(checkpoint_file), signer, state, load_public_key(log_key), consistency
+        )
+    except WitnessRefusal as err:
+        click.echo(f"REFUSED: {err}", err=True)
+        sys.exit(1)
+    done.checkpoint.save(checkpoint_file)
+    before = (
+        "first checkpoint seen" if done.previous_size is None else f"extends {done.previous_size:,}"
+    )
+    click.echo(f"cosigned {checkpoint_file} ({done.checkpoint.size:,} entries, {before})")
+    click.echo(f"witness key: {signer.verifier.vkey()}")
+
+
+COMMANDS = [verify, checkpoint, evidence, witness]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from comply_lab.errors import IntegrityError
@@ -25,6 +25,7 @@ Status = Literal[
     "expired_by_policy",
     "shredded",
     "clock_step",
+    "unwitnessed",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
@@ -104,6 +105,8 @@ class VerificationReport:
             (accepted by the caller)"`` or ``"none present"``.
         checkpoint: ``"matched"``, ``"failed"`` or ``"not given"``.
         scope: The time range verified.
+        witnessed: Each valid witness cosignature of the checkpoint: the witness and the
+            POSIX time it cosigned (the checkpoint existed by then).
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -113,6 +116,7 @@ class VerificationReport:
     signatures: str = "none present"
     checkpoint: str = "not given"
     scope: str = "whole log"
+    witnessed: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -154,6 +158,7 @@ class VerificationReport:
             "manifest_records": self.manifest_records,
             "signatures": self.signatures,
             "checkpoint": self.checkpoint,
+            "witnessed": [{"witness": name, "time": t} for name, t in self.witnessed],
             "errors": len(self.errors),
             "findings": counts,
         }
@@ -161,10 +166,17 @@ class VerificationReport:
     def summary_line(self) -> str:
         """Return the verdict and figures as one line."""
         found = ", ".join(f"{n} {s}" for s, n in sorted(self.summary()["findings"].items()))
+        seen = ""
+        if self.witnessed:
+            earliest = datetime.fromtimestamp(min(t for _, t in self.witnessed), UTC)
+            seen = (
+                f", cosigned by {len(self.witnessed)} witness(es), the first at "
+                f"{earliest:%Y-%m-%d %H:%M:%S} UTC"
+            )
         return (
             f"{self.verdict}: {self.entries:,} entries in {self.segments:,} segments, "
             f"{self.manifest_records:,} manifest records; signatures {self.signatures}; "
-            f"checkpoint {self.checkpoint}" + (f"; findings: {found}" if found else "")
+            f"checkpoint {self.checkpoint}{seen}" + (f"; findings: {found}" if found else "")
         )
 
     def raise_if_failed(self) -> None:

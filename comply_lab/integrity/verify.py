@@ -25,6 +25,7 @@ is ``UNVERIFIED`` unless the caller accepts unsigned checking (``require_signatu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc
 from comply_lab.crypto.signing import PublicKeyLike, key_id
-from comply_lab.errors import CorruptSegmentError, IntegrityError, NoLogError
+from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
 from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
@@ -43,6 +44,7 @@ from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
+from comply_lab.integrity.witness import check_witnesses, witness_verifiers
 from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
@@ -87,6 +89,8 @@ def verify(
     as_of: TimeLike | None = None,
     progress: bool | None = None,
     executor: Executor | None = None,
+    witness_keys: Sequence[str] = (),
+    witnesses: int = 1,
 ) -> VerificationReport:
     """Verify a store and return the report (see the module documentation for what is checked).
 
@@ -105,12 +109,26 @@ def verify(
             ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
             ``client.get_executor()``); the report is the same as without it (see
             :mod:`comply_lab.integrity.events`).
+        witness_keys: Witness verifier keys (or files holding them): the checkpoint must
+            carry at least ``witnesses`` valid cosignatures by them (see
+            :mod:`comply_lab.integrity.witness`).
+        witnesses: The quorum of witnesses.
 
     Raises:
         NoLogError: the store holds no log at all (no segment, no trail).
+        InvalidQueryError: witness keys without a checkpoint, or a quorum out of range.
+        InvalidKeyError: a witness key is not one.
     """
     verifier = _Verifier(storage, public_key, deep, require_signatures)
-    return verifier.run(start, end, checkpoint, as_of, progress, executor)
+    if witness_keys and checkpoint is None:
+        raise InvalidQueryError("witnesses cosign checkpoints: give the checkpoint they cosigned")
+    report = verifier.run(start, end, checkpoint, as_of, progress, executor)
+    if witness_keys and checkpoint is not None:
+        found, report.witnessed = check_witnesses(
+            Checkpoint.load(checkpoint), witness_verifiers(list(witness_keys)), witnesses
+        )
+        report.problems.extend(found)
+    return report
 
 
 class _Verifier:

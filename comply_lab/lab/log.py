@@ -310,6 +310,8 @@ class Log(Governance):
         require_signatures: bool = True,
         as_of: TimeLike | None = None,
         executor: Executor | None = None,
+        witness_keys: Iterable[str] = (),
+        witnesses: int = 1,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
@@ -328,6 +330,10 @@ class Log(Governance):
             executor: Check days in parallel, one task per day (a
                 ``ProcessPoolExecutor``, or Dask's ``client.get_executor()``); the report
                 is the same.
+            witness_keys: Witness verifier keys (or files holding them) whose
+                cosignatures of ``checkpoint`` count (see
+                :mod:`comply_lab.integrity.witness`).
+            witnesses: How many of them must have cosigned it.
 
         Returns:
             The report: ``report.ok``, ``report.verdict``, ``report.to_frame()`` (one row
@@ -347,6 +353,8 @@ class Log(Governance):
             as_of=as_of,
             progress=self.progress,
             executor=executor,
+            witness_keys=list(witness_keys),
+            witnesses=witnesses,
         )
 
     def decrypt(

@@ -1,0 +1,212 @@
+"""Witnesses: keys outside the writer's control that cosign only a log that grew.
+
+The writer's key alone cannot anchor a log: whoever holds it can rewrite history and sign
+a fresh checkpoint of the rewrite, or sign a checkpoint back-dated to before an event. A
+witness keeps, per log (per checkpoint origin), the last checkpoint it cosigned. It
+cosigns a new one (a C2SP ``tlog-cosignature/v1`` line, with the time it signed) only
+when the log's signature verifies and the new tree provably extends the one it saw: same
+root at the same size, or an RFC 9162 consistency proof from the old size. A checkpoint
+smaller than, inconsistent with, or older than what it saw is refused and nothing is
+signed.
+
+Verification then asks for a quorum: at least ``N`` cosignatures by witness keys the
+verifier trusts (:func:`check_witnesses`). A rewritten history cannot gather them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time as clock
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from comply_lab.crypto.note import (
+    COSIGNATURE,
+    ED25519,
+    Note,
+    NoteError,
+    Signer,
+    Verifier,
+    cosignature_time,
+)
+from comply_lab.crypto.signing import key_id
+from comply_lab.errors import IntegrityError, InvalidKeyError, InvalidQueryError
+from comply_lab.integrity.checkpoint import Checkpoint
+from comply_lab.integrity.report import Problem
+from comply_lab.integrity.tlog import ConsistencyProof
+
+
+class WitnessRefusal(IntegrityError):
+    """A witness refused to cosign: the checkpoint does not extend what it saw."""
+
+
+def witness_signer(key: Ed25519PrivateKey, name: str | None = None) -> Signer:
+    """Return a witness's cosigner (default name: ``comply-lab-witness/<fingerprint>``)."""
+    return Signer(name or f"comply-lab-witness/{key_id(key)}", key, COSIGNATURE)
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    """What a witness did: the cosigned checkpoint, and the size it had seen before."""
+
+    checkpoint: Checkpoint
+    previous_size: int | None
+
+
+def cosign(
+    checkpoint: Checkpoint,
+    signer: Signer,
+    state: str | os.PathLike[str],
+    log_key: Ed25519PublicKey,
+    proof: ConsistencyProof | None = None,
+    now: int | None = None,
+) -> Cosigned:
+    """Cosign ``checkpoint`` if it extends the last checkpoint of its log this witness saw.
+
+    Args:
+        checkpoint: The log's new checkpoint (a signed note).
+        signer: The witness's cosigner (:func:`witness_signer`).
+        state: The witness's folder: one file per log, its last cosigned checkpoint.
+        log_key: The log's public key; the checkpoint must carry its valid signature.
+        proof: A consistency proof from the last cosigned size to this one (from
+            ``comply-lab checkpoint --since``); not needed the first time, or when the size
+            did not change.
+        now: The POSIX time of the cosignature (default: now).
+
+    Raises:
+        WitnessRefusal: the log's signature does not verify, or the checkpoint is smaller,
+            older, or not proven to extend what the witness cosigned before.
+    """
+    note = _log_signed(checkpoint, log_key)
+    folder = Path(state)
+    folder.mkdir(parents=True, exist_ok=True)
+    seen_file = folder / _state_name(str(checkpoint.origin))
+    seen = Checkpoint.load(seen_file) if seen_file.exists() else None
+    if seen is not None:
+        _extends(seen, checkpoint, proof)
+    signed = checkpoint.with_note(note.signed_by(signer, now if now is not None else _now()))
+    temporary = seen_file.with_suffix(".tmp")
+    temporary.write_text(signed.to_note())
+    os.replace(temporary, seen_file)
+    return Cosigned(signed, None if seen is None else seen.size)
+
+
+def _log_signed(checkpoint: Checkpoint, log_key: Ed25519PublicKey) -> Note:
+    """Return the checkpoint's note, once the log's own signature on it verifies."""
+    if checkpoint.note is None or checkpoint.origin is None or "\n\n" not in checkpoint.note:
+        raise WitnessRefusal("only a signed checkpoint note can be witnessed")
+    note = Note.parse(checkpoint.note)
+    try:
+        signed = note.verified_by([Verifier(checkpoint.origin, ED25519, log_key)])
+    except NoteError as err:
+        raise WitnessRefusal(f"refused: {err}") from None
+    if not signed:
+        raise WitnessRefusal(
+            f"refused: the checkpoint carries no signature of {checkpoint.origin} by the log key "
+            "the witness was given"
+        )
+    return note
+
+
+def _extends(seen: Checkpoint, new: Checkpoint, proof: ConsistencyProof | None) -> None:
+    """Raise unless ``new`` provably extends ``seen`` and is not older."""
+    old_size, new_size = int(seen.size or 0), int(new.size or 0)
+    if new_size < old_size:
+        raise WitnessRefusal(
+            f"refused: the checkpoint covers {new_size:,} entries, fewer than the {old_size:,} "
+            "already cosigned (the log shrank, or this is an old checkpoint)"
+        )
+    if new.time < seen.time:
+        raise WitnessRefusal(
+            f"refused: the checkpoint is dated {new.time}, before the one cosigned at "
+            f"{seen.time} (a back-dated checkpoint)"
+        )
+    if new_size == old_size:
+        if new.tree_root != seen.tree_root:
+            raise WitnessRefusal(
+                f"refused: same size as the cosigned checkpoint ({new_size:,}) but another root: "
+                "the history was rewritten"
+            )
+        return
+    if old_size == 0:
+        return  # the empty tree is a prefix of every tree
+    expected = (old_size, seen.tree_root, new_size, new.tree_root)
+    if proof is None:
+        raise WitnessRefusal(
+            f"the witness last cosigned {old_size:,} entries: give the consistency proof from "
+            "that checkpoint (comply-lab checkpoint --since it)"
+        )
+    if (proof.old_size, proof.old_root, proof.new_size, proof.new_root) != expected:
+        raise WitnessRefusal(
+            f"refused: the proof is not from the cosigned checkpoint ({old_size:,} entries) to "
+            f"this one ({new_size:,})"
+        )
+    if not proof.verify():
+        raise WitnessRefusal(
+            "refused: the consistency proof does not verify: the log does not extend the "
+            "checkpoint the witness cosigned (its history was rewritten)"
+        )
+
+
+def _state_name(origin: str) -> str:
+    """Return the state file of a log: readable origin, and a hash that keeps it unique."""
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in origin)[:80]
+    return f"{safe}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}.txt"
+
+
+def _now() -> int:
+    return int(clock.time())
+
+
+def witness_verifiers(values: list[str]) -> list[Verifier]:
+    """Read witness verifier keys, each given as the key itself or a file holding it.
+
+    Raises:
+        InvalidKeyError: one is not a cosignature verifier key.
+    """
+    verifiers = []
+    for value in values:
+        text = value
+        if "+" not in value and Path(value).is_file():
+            text = Path(value).read_text().strip()
+        verifier = Verifier.parse(text)
+        if verifier.kind != COSIGNATURE:
+            raise InvalidKeyError(
+                f"{verifier.name}'s key is not a witness (cosignature) key: pass the key "
+                "`comply-lab witness` printed"
+            )
+        verifiers.append(verifier)
+    return verifiers
+
+
+def check_witnesses(
+    checkpoint: Checkpoint, verifiers: list[Verifier], quorum: int
+) -> tuple[list[Problem], list[tuple[str, int]]]:
+    """Return the problems of a checkpoint short of ``quorum`` witness cosignatures.
+
+    Also returns each valid cosignature's witness name and time.
+
+    Raises:
+        InvalidQueryError: ``quorum`` is not between 1 and the number of keys given.
+    """
+    if not 1 <= quorum <= len(verifiers):
+        raise InvalidQueryError(
+            f"--witnesses {quorum} needs between 1 and {len(verifiers)} (the witness keys given)"
+        )
+    cosigned: list[tuple[str, int]] = []
+    if checkpoint.note is not None and "\n\n" in checkpoint.note:
+        try:
+            found = Note.parse(checkpoint.note).verified_by(verifiers)
+        except NoteError as err:
+            return [Problem("bad_signature", f"the checkpoint: {err}", segment="checkpoint")], []
+        cosigned = [(v.name, cosignature_time(s)) for v, s in found]
+    if len(cosigned) >= quorum:
+        return [], cosigned
+    detail = (
+        f"the checkpoint carries {len(cosigned)} valid cosignature(s) of the {len(verifiers)} "
+        f"witness key(s) given, {quorum} required: no quorum of witnesses saw this history"
+    )
+    return [Problem("unwitnessed", detail, segment="checkpoint")], cosigned
