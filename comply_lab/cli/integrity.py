@@ -45,6 +45,18 @@ from comply_lab.cli.options import (
     show_default=True,
     help="How many of the --witness-key witnesses must have cosigned the checkpoint.",
 )
+@click.option(
+    "--tsa-cert",
+    "tsa_cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The time-stamp authority's root certificate (PEM): check the checkpoint's "
+    "timestamp (--timestamp, default CHECKPOINT.tsr).",
+)
+@click.option(
+    "--timestamp",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The checkpoint's RFC 3161 timestamp (default: CHECKPOINT.tsr beside it).",
+)
 @workers_option
 def verify(
     target: str,
@@ -58,6 +70,8 @@ def verify(
     as_json: bool,
     witness_keys: tuple[str, ...],
     witnesses: int,
+    tsa_cert: str | None,
+    timestamp: str | None,
     workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
@@ -81,6 +95,8 @@ def verify(
     """
     from comply_lab.lab import open_log
 
+    if tsa_cert is not None and timestamp is None and checkpoint is not None:
+        timestamp = checkpoint + ".tsr"
     with day_pool(workers) as pool:
         report = open_log(target, progress=False).verify(
             start,
@@ -93,6 +109,8 @@ def verify(
             executor=pool,
             witness_keys=witness_keys,
             witnesses=witnesses,
+            timestamp=timestamp,
+            tsa_certs=tsa_cert,
         )
     if as_json:
         frame = report.to_frame()
@@ -288,4 +306,32 @@ def witness(
     click.echo(f"witness key: {signer.verifier.vkey()}")
 
 
-COMMANDS = [verify, checkpoint, evidence, witness]
+@click.command()
+@click.argument(
+    "checkpoint_file", metavar="CHECKPOINT", type=click.Path(exists=True, dir_okay=False)
+)
+@click.option("--tsa", "url", required=True, help="The time-stamp authority's URL (RFC 3161).")
+def timestamp(checkpoint_file: str, url: str) -> None:
+    """Get a trusted timestamp (RFC 3161) of CHECKPOINT; store it as CHECKPOINT.tsr.
+
+    It proves the checkpoint existed by the authority's time; `verify --checkpoint
+    CHECKPOINT --tsa-cert CA.pem` checks it and prints that time. Exits 1 when the
+    authority cannot be reached or refuses.
+
+    For instance:
+
+        \b
+        comply-lab timestamp cp-2026-01-31.txt --tsa http://timestamp.example.com/tsr
+    """
+    from comply_lab.integrity.checkpoint import Checkpoint
+    from comply_lab.integrity.timestamp import TimestampError, request_timestamp, save_timestamp
+
+    try:
+        data = request_timestamp(Checkpoint.load(checkpoint_file), url)
+    except TimestampError as err:
+        click.echo(f"FAILED: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"timestamp of {checkpoint_file} written to {save_timestamp(data, checkpoint_file)}")
+
+
+COMMANDS = [verify, checkpoint, evidence, witness, timestamp]

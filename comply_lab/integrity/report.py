@@ -26,6 +26,7 @@ Status = Literal[
     "shredded",
     "clock_step",
     "unwitnessed",
+    "bad_timestamp",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
@@ -107,6 +108,8 @@ class VerificationReport:
         scope: The time range verified.
         witnessed: Each valid witness cosignature of the checkpoint: the witness and the
             POSIX time it cosigned (the checkpoint existed by then).
+        timestamped: The time a trusted timestamp proves the checkpoint existed at (ISO
+            8601), if one was checked.
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -117,6 +120,7 @@ class VerificationReport:
     checkpoint: str = "not given"
     scope: str = "whole log"
     witnessed: list[tuple[str, int]] = field(default_factory=list)
+    timestamped: str | None = None
 
     @property
     def errors(self) -> list[Problem]:
@@ -159,6 +163,7 @@ class VerificationReport:
             "signatures": self.signatures,
             "checkpoint": self.checkpoint,
             "witnessed": [{"witness": name, "time": t} for name, t in self.witnessed],
+            "timestamped": self.timestamped,
             "errors": len(self.errors),
             "findings": counts,
         }
@@ -173,6 +178,8 @@ class VerificationReport:
                 f", cosigned by {len(self.witnessed)} witness(es), the first at "
                 f"{earliest:%Y-%m-%d %H:%M:%S} UTC"
             )
+        if self.timestamped:
+            seen += f", existed by {self.timestamped} (trusted timestamp)"
         return (
             f"{self.verdict}: {self.entries:,} entries in {self.segments:,} segments, "
             f"{self.manifest_records:,} manifest records; signatures {self.signatures}; "

@@ -25,9 +25,11 @@ is ``UNVERIFIED`` unless the caller accepts unsigned checking (``require_signatu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from comply_lab._progress import progress_bar
@@ -42,6 +44,7 @@ from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
+from comply_lab.integrity.timestamp import load_certificates, verify_timestamp
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
@@ -91,6 +94,8 @@ def verify(
     executor: Executor | None = None,
     witness_keys: Sequence[str] = (),
     witnesses: int = 1,
+    timestamp: bytes | str | os.PathLike[str] | None = None,
+    tsa_certs: str | os.PathLike[str] | None = None,
 ) -> VerificationReport:
     """Verify a store and return the report (see the module documentation for what is checked).
 
@@ -113,11 +118,16 @@ def verify(
             carry at least ``witnesses`` valid cosignatures by them (see
             :mod:`comply_lab.integrity.witness`).
         witnesses: The quorum of witnesses.
+        timestamp: An RFC 3161 timestamp of the checkpoint (its bytes, or its file), to
+            check against the authority's root certificates ``tsa_certs`` (a PEM file);
+            the report then states when the checkpoint is proven to have existed.
+        tsa_certs: See ``timestamp``.
 
     Raises:
         NoLogError: the store holds no log at all (no segment, no trail).
-        InvalidQueryError: witness keys without a checkpoint, or a quorum out of range.
-        InvalidKeyError: a witness key is not one.
+        InvalidQueryError: witness keys or a timestamp without a checkpoint, a quorum
+            out of range, or a timestamp without the authority's certificates.
+        InvalidKeyError: a witness key is not one, or the certificates are unreadable.
     """
     verifier = _Verifier(storage, public_key, deep, require_signatures)
     if witness_keys and checkpoint is None:
@@ -128,7 +138,35 @@ def verify(
             Checkpoint.load(checkpoint), witness_verifiers(list(witness_keys)), witnesses
         )
         report.problems.extend(found)
+    if timestamp is not None or tsa_certs is not None:
+        report.problems.extend(_timestamp(report, checkpoint, timestamp, tsa_certs))
     return report
+
+
+def _timestamp(
+    report: VerificationReport,
+    checkpoint: Checkpoint | dict[str, Any] | str | None,
+    timestamp: bytes | str | os.PathLike[str] | None,
+    tsa_certs: str | os.PathLike[str] | None,
+) -> list[Problem]:
+    """Check a checkpoint's timestamp; note the time it proves in the report."""
+    if checkpoint is None or timestamp is None or tsa_certs is None:
+        raise InvalidQueryError(
+            "a timestamp is checked with its checkpoint and the authority's certificates: "
+            "give all three"
+        )
+    try:
+        data = timestamp if isinstance(timestamp, bytes) else Path(timestamp).read_bytes()
+    except OSError as err:
+        raise InvalidQueryError(
+            f"cannot read the timestamp {timestamp!s}: {err.strerror}"
+        ) from None
+    try:
+        proven = verify_timestamp(data, Checkpoint.load(checkpoint), load_certificates(tsa_certs))
+    except IntegrityError as err:
+        return [Problem("bad_timestamp", str(err), segment="checkpoint")]
+    report.timestamped = proven.isoformat()
+    return []
 
 
 class _Verifier:

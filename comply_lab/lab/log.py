@@ -312,6 +312,8 @@ class Log(Governance):
         executor: Executor | None = None,
         witness_keys: Iterable[str] = (),
         witnesses: int = 1,
+        timestamp: bytes | str | os.PathLike[str] | None = None,
+        tsa_certs: str | os.PathLike[str] | None = None,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
@@ -334,6 +336,9 @@ class Log(Governance):
                 cosignatures of ``checkpoint`` count (see
                 :mod:`comply_lab.integrity.witness`).
             witnesses: How many of them must have cosigned it.
+            timestamp: An RFC 3161 timestamp of ``checkpoint`` (bytes or a file), checked
+                against the authority's root certificates in ``tsa_certs`` (PEM file).
+            tsa_certs: See ``timestamp``.
 
         Returns:
             The report: ``report.ok``, ``report.verdict``, ``report.to_frame()`` (one row
@@ -355,6 +360,8 @@ class Log(Governance):
             executor=executor,
             witness_keys=list(witness_keys),
             witnesses=witnesses,
+            timestamp=timestamp,
+            tsa_certs=tsa_certs,
         )
 
     def decrypt(

@@ -1,0 +1,124 @@
+"""Trusted timestamps (RFC 3161) on checkpoints: proof that a checkpoint existed by a time.
+
+A time-stamp authority (TSA) signs the SHA-256 of the checkpoint's note text (the lines
+above its signatures, so cosignatures added later do not change what was stamped) with
+the time it saw it. The token is stored beside the checkpoint (``CHECKPOINT.tsr``, the
+DER ``TimeStampResp``) and checked later against the authority's certificate: nobody,
+the writer included, can then claim the checkpoint was made later or earlier than that.
+
+Requests and verification use the ``rfc3161-client`` package; the request asks for the
+authority's certificate and carries a nonce, which the answer must repeat.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from rfc3161_client import (
+    TimestampRequestBuilder,
+    TimeStampResponse,
+    VerificationError,
+    VerifierBuilder,
+    decode_timestamp_response,
+)
+
+from comply_lab.crypto.note import Note
+from comply_lab.errors import ComplyLabError, IntegrityError, InvalidKeyError
+from comply_lab.integrity.checkpoint import Checkpoint
+
+TIMEOUT_S = 30.0
+"""How long a request to a time-stamp authority may take."""
+
+
+class TimestampError(ComplyLabError):
+    """A time-stamp authority could not be reached, or refused or botched the request."""
+
+
+def stamped_text(checkpoint: Checkpoint) -> bytes:
+    """Return the bytes a timestamp covers: the checkpoint's note text, signatures excluded."""
+    note = checkpoint.to_note()
+    return (Note.parse(note).text if "\n\n" in note else note).encode()
+
+
+def request_timestamp(checkpoint: Checkpoint, url: str, timeout: float = TIMEOUT_S) -> bytes:
+    """Ask the authority at ``url`` to timestamp a checkpoint; return its DER answer.
+
+    Raises:
+        TimestampError: the authority is unreachable, answers with an HTTP error, refuses,
+            or answers another request (a different nonce or digest).
+    """
+    request = (
+        TimestampRequestBuilder().data(stamped_text(checkpoint)).nonce(nonce=True)
+        .cert_request(cert_request=True).build()
+    )  # fmt: skip
+    http = urllib.request.Request(
+        url,
+        data=request.as_bytes(),
+        headers={"Content-Type": "application/timestamp-query"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(http, timeout=timeout) as answer:
+            data: bytes = answer.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise TimestampError(f"the time-stamp authority at {url} did not answer: {err}") from None
+    try:
+        response = decode_timestamp_response(data)
+    except ValueError as err:
+        raise TimestampError(f"{url} did not answer with a timestamp ({err})") from None
+    if response.status not in (0, 1) or response.tst_info.nonce != request.nonce:
+        raise TimestampError(
+            f"{url} refused the request (status {response.status}) or answered another one"
+        )
+    return data
+
+
+def save_timestamp(data: bytes, checkpoint_file: str | os.PathLike[str]) -> Path:
+    """Store a timestamp beside its checkpoint file (``CHECKPOINT.tsr``); return its path."""
+    path = Path(checkpoint_file)
+    token = path.with_name(path.name + ".tsr")
+    token.write_bytes(data)
+    return token
+
+
+def load_certificates(value: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """Read the authority's trusted root certificate(s) from a PEM file.
+
+    Raises:
+        InvalidKeyError: the file is unreadable or holds no PEM certificate.
+    """
+    try:
+        return x509.load_pem_x509_certificates(Path(value).read_bytes())
+    except (OSError, ValueError) as err:
+        raise InvalidKeyError(
+            f"cannot read the time-stamp authority's certificates from {value}: {err}"
+        ) from None
+
+
+def verify_timestamp(
+    data: bytes, checkpoint: Checkpoint, roots: list[x509.Certificate]
+) -> datetime:
+    """Return the time a timestamp proves the checkpoint existed at.
+
+    Raises:
+        IntegrityError: the token is not a timestamp, is not signed by a certificate
+            chaining to ``roots``, or covers other bytes than this checkpoint's.
+    """
+    try:
+        response: TimeStampResponse = decode_timestamp_response(data)
+        verifier = VerifierBuilder()
+        for root in roots:
+            verifier = verifier.add_root_certificate(root)
+        verifier.build().verify_message(response, stamped_text(checkpoint))
+    except (ValueError, VerificationError) as err:
+        raise IntegrityError(
+            f"the checkpoint's timestamp does not verify ({err}): it was not issued for this "
+            "checkpoint by the given authority"
+        ) from None
+    stamped = response.tst_info.gen_time
+    return stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
