@@ -150,18 +150,35 @@ def verify(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An older checkpoint: also write the proof that this one extends it (OUTPUT.proof).",
 )
+@click.option(
+    "--publish",
+    metavar="S3_URL",
+    help="Also write the checkpoint (and proof) to this s3://bucket/prefix/, Object Lock "
+    "in compliance mode (the bucket must have Object Lock).",
+)
+@click.option(
+    "--retain-days",
+    type=click.IntRange(min=1),
+    default=2557,
+    show_default=True,
+    help="How long a published checkpoint can be neither deleted nor replaced.",
+)
 def checkpoint(
     target: str,
     signing_key: str | None,
     output: Path | None,
     origin: str | None,
     since: Path | None,
+    publish: str | None,
+    retain_days: int,
 ) -> None:
     """Write a checkpoint of the sealed log (a C2SP signed note), to keep somewhere else.
 
     With --since, the consistency proof (RFC 9162) that the log only grew since the older
     checkpoint is written beside it, as OUTPUT.proof; it exits 1 if the log does not
-    extend the older checkpoint. The verifier key that opens the note is printed.
+    extend the older checkpoint. The verifier key that opens the note is printed. With
+    --publish, both are also written to write-once S3 storage (Object Lock, compliance
+    mode, --retain-days).
 
     For instance:
 
@@ -175,8 +192,8 @@ def checkpoint(
     from comply_lab.integrity.tlog import LogTree, consistency
     from comply_lab.lab import open_log
 
-    if since is not None and output is None:
-        raise click.UsageError("--since writes the proof beside the checkpoint: give --output")
+    if (since is not None or publish is not None) and output is None:
+        raise click.UsageError("--since and --publish need the checkpoint file: give --output")
     log = open_log(target, progress=False)
     made = log.checkpoint(signing_key, origin=origin)
     if output is None:
@@ -199,6 +216,13 @@ def checkpoint(
             f"consistency proof from {proof.old_size:,} to {proof.new_size:,} entries in "
             f"{proof_file}"
         )
+    if publish is not None:
+        from comply_lab.integrity.publish import publish as publish_to
+
+        proof_file = output.with_name(output.name + ".proof")
+        extra = {".proof": proof_file.read_bytes()} if since is not None else {}
+        for url in publish_to(made, publish, retain_days, attachments=extra):
+            click.echo(f"published {url} (locked for {retain_days} days)")
 
 
 @click.command()
