@@ -230,6 +230,13 @@ def checkpoint(
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @verification_options
 @click.option("--title", default="AI audit evidence", help="Title of the report.")
+@click.option(
+    "--signing-key",
+    "signing_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The writer's Ed25519 private key: signs SHA256SUMS (and a checkpoint taken now, "
+    "unless --checkpoint gives one), so anyone with the public key can check the bundle.",
+)
 def evidence(
     target: str,
     out_dir: Path,
@@ -238,8 +245,9 @@ def evidence(
     public_key: str | None,
     checkpoint: str | None,
     title: str,
+    signing_key: str | None,
 ) -> None:
-    """Write an evidence bundle (HTML report, entries, verification, plots, manifest).
+    """Write an evidence bundle (report, entries with proofs, verification, signed sums).
 
     For instance:
 
@@ -249,7 +257,13 @@ def evidence(
     from comply_lab.lab import open_log
 
     folder = open_log(target, progress=False).evidence_bundle(
-        out_dir, start, end, public_key=public_key, checkpoint=checkpoint, title=title
+        out_dir,
+        start,
+        end,
+        public_key=public_key,
+        checkpoint=checkpoint,
+        title=title,
+        signing_key=signing_key,
     )
     click.echo(f"evidence bundle written to {folder}/ (open {folder}/report.html)")
 
@@ -358,4 +372,43 @@ def timestamp(checkpoint_file: str, url: str) -> None:
     click.echo(f"timestamp of {checkpoint_file} written to {save_timestamp(data, checkpoint_file)}")
 
 
-COMMANDS = [verify, checkpoint, evidence, witness, timestamp]
+@click.command("verify-bundle")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The writer's Ed25519 public key (PEM), obtained from the writer, not the bundle.",
+)
+def verify_bundle_command(folder: Path, public_key: str) -> None:
+    """Check an evidence bundle received from someone else.
+
+    Exits 0 only when every file hashes as SHA256SUMS says (and none is unlisted), the
+    writer's signature of SHA256SUMS verifies, the checkpoint carries the writer's
+    signature, and every extracted entry re-hashes to its recorded hash and proves into
+    the checkpoint; 1 on any mismatch, naming the file or entry; 2 when FOLDER is not a
+    bundle.
+
+    For instance:
+
+        \b
+        comply-lab verify-bundle evidence-2026-01 --public-key writer.pub
+    """
+    from comply_lab.crypto.signing import load_public_key
+    from comply_lab.integrity.verify_bundle import NotABundle
+    from comply_lab.lab.bundle import check_bundle
+
+    try:
+        failures = check_bundle(folder, load_public_key(public_key))
+    except NotABundle as err:
+        raise click.UsageError(str(err)) from None
+    for failure in failures:
+        click.echo(f"FAILED {failure}")
+    if failures:
+        click.echo(f"FAILED: {len(failures)} problem(s) in {folder}")
+        sys.exit(1)
+    click.echo(f"OK: {folder}: every file, the signature, every entry and its proof verify")
+
+
+COMMANDS = [verify, checkpoint, evidence, witness, timestamp, verify_bundle_command]

@@ -4,7 +4,8 @@ One RFC 6962 tree covers every sealed entry of a log. Its leaves, in order: the 
 parts in the order of their first manifest record (a later record of the same part, as
 key rotation appends, adds nothing), and within a part its rows in stored order; each
 leaf's data is the 32 raw bytes of the entry's ``entry_hash`` (so the leaf hash is
-``SHA-256(0x00 || entry_hash)``). ``SPEC.md`` gives the recipe with test vectors.
+``SHA-256(0x00 || entry_hash)``; an entry another tool wrote, which has none, gives the
+hash of its canonical serialization). ``SPEC.md`` gives the recipe with test vectors.
 
 A checkpoint (:mod:`comply_lab.integrity.checkpoint`) states the tree's size and root;
 :func:`prove` gives, for chosen entries, what anyone holding only that checkpoint needs
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 
 from comply_lab.crypto.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from comply_lab.errors import IntegrityError, InvalidQueryError
+from comply_lab.model.entry import AuditEntry, entry_hash
+from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import segment_entries
 from comply_lab.storage.manifest import MANIFEST, parse_records
@@ -57,14 +60,26 @@ def part_hashes(storage: Storage, part: Segment) -> tuple[list[str], list[str]]:
     try:
         if part.format == "jsonl":  # an S3 log may seal JSONL objects
             entries = list(segment_entries(storage, part))
-            return [e.id for e in entries], [str(e.entry_hash) for e in entries]
+            return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
         table = read_part(storage, part, columns=["id", "entry_hash"])
+        if table.column("entry_hash").null_count:  # entries another tool wrote
+            entries = list(table_to_entries(read_part(storage, part)))
+            return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
     except FileNotFoundError:
         raise IntegrityError(
             f"{part.name} is recorded in the manifest but gone, so the tree of entry hashes "
             "cannot be rebuilt over it: verify the log to see whether retention removed it"
         ) from None
     return table.column("id").to_pylist(), table.column("entry_hash").to_pylist()
+
+
+def leaf_entry_hash(entry: AuditEntry) -> str:
+    """Return the hash an entry contributes to the tree: its ``entry_hash``.
+
+    An entry written by another tool has none; it contributes the SHA-256 of its
+    canonical serialization, the value ``entry_hash`` would have.
+    """
+    return entry.entry_hash or entry_hash(entry.to_dict())
 
 
 @dataclass

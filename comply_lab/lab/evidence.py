@@ -4,14 +4,24 @@ Layout::
 
     out/report.html            the report: scope, verification, statistics, plots
     out/entries.parquet        the selected entries (hashes, never decrypted content)
+    out/entries.jsonl          the same entries as canonical JSON lines (content left out)
+    out/proofs.jsonl           an inclusion proof of each entry into the checkpoint
+    out/checkpoint.txt         the checkpoint (signed note, with any cosignatures)
+    out/checkpoint.txt.tsr     its RFC 3161 timestamp, when one was given
+    out/writer.pub             the writer's public key; writer.key.txt its fingerprint
     out/verification.json      the verification summary and every finding
     out/statistics/*.csv       each statistics table
     out/plots/*.png            each evidence plot
-    out/records/               the log's retention (and hold) records, as stored
-    out/MANIFEST.json          SHA-256 and size of every other file in the bundle
+    out/records/               the manifest, retention and hold records, as stored
+    out/verify_bundle.py       a checker that needs only Python and ``cryptography``
+    out/MANIFEST.json          what the bundle covers, and each file's SHA-256 and size
+    out/SHA256SUMS             SHA-256 of every file (``sha256sum -c SHA256SUMS``)
+    out/SHA256SUMS.sig         the writer's Ed25519 signature of SHA256SUMS
 
-An auditor checks the bundle's integrity with the manifest alone (``sha256sum``), and the
-log's with the verification it contains.
+With a signing key the bundle is checkable by anyone holding the writer's public key:
+``comply-lab verify-bundle``, or ``verify_bundle.py``, or ``sha256sum`` and ``openssl``
+(see ``SPEC.md``). The entries extracted are those the checkpoint covers (sealed when it
+was made); how many in range were left out is said in ``MANIFEST.json`` and the report.
 """
 
 from __future__ import annotations
@@ -26,12 +36,21 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab._time import TimeLike
-from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key
+from comply_lab.crypto.signing import (
+    PrivateKeyLike,
+    PublicKeyLike,
+    key_id,
+    load_private_key,
+    load_public_key,
+)
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint
+from comply_lab.integrity.tlog import LogTree
 from comply_lab.lab import plots
+from comply_lab.lab.bundle import covered, seal_bundle, write_proofs
 from comply_lab.lab.report import Scope, Verification, rate, render
 from comply_lab.lab.summary import Stats
 from comply_lab.storage.manifest import HOLDS, RETENTION
@@ -49,8 +68,14 @@ def write_bundle(
     public_key: PublicKeyLike | None = None,
     checkpoint: Checkpoint | dict[str, Any] | str | None = None,
     title: str = "AI audit evidence",
+    signing_key: PrivateKeyLike | None = None,
 ) -> Path:
     """Write an evidence bundle for ``[start, end]`` of ``log`` into a new folder.
+
+    The entries are proven into ``checkpoint`` when it is a checkpoint note (its
+    cosignatures kept, and its timestamp ``CHECKPOINT.tsr`` when it is a file with one
+    beside it), else into a checkpoint taken now with ``signing_key``; ``signing_key``
+    also signs ``SHA256SUMS``. Without either, the bundle holds no proofs and no signature.
 
     Returns:
         The bundle folder.
@@ -63,8 +88,20 @@ def write_bundle(
         raise InvalidQueryError(f"{out} is not empty; evidence bundles are written to a new folder")
     for sub in ("statistics", "plots", "records"):
         (out / sub).mkdir(parents=True, exist_ok=True)
+    key = None if signing_key is None else load_private_key(signing_key)
+    if public_key is None and key is not None:
+        public_key = key.public_key()
     table = log.arrow(start, end)
-    pq.write_table(table, out / "entries.parquet", compression="zstd")
+    anchor = _anchor(log, checkpoint, key)
+    left_out = 0
+    if anchor is not None and public_key is not None:
+        tree = LogTree.of(log.storage)
+        proven = covered(table, tree, anchor)
+        table, left_out = proven.table, proven.left_out
+        stamp = _timestamp_beside(checkpoint)
+        write_proofs(out, log.storage, table, tree, anchor, load_public_key(public_key), stamp)
+    else:
+        pq.write_table(table, out / "entries.parquet", compression="zstd")
     summary = log.stats(start, end)
     report = log.verify(start, end, public_key=public_key, checkpoint=checkpoint)
     findings = report.to_frame()
@@ -91,7 +128,7 @@ def write_bundle(
             (out / "records" / record.lstrip("_")).write_bytes(data)
     first, last = plots.covered(summary.frame, summary.span)
     scope = Scope(title, summary.source, first, last, table.num_rows)
-    saved = Checkpoint.load(checkpoint) if checkpoint is not None else None
+    saved = anchor or (Checkpoint.load(checkpoint) if checkpoint is not None else None)
     verification = Verification(
         report.verdict,
         report.summary_line(),
@@ -112,10 +149,30 @@ def write_bundle(
             "first": first.isoformat() if first is not None else None,
             "last": last.isoformat() if last is not None else None,
             "entries": table.num_rows,
+            "entries_not_yet_sealed_left_out": left_out,
             "verified_ok": report.ok,
         },
     )
+    seal_bundle(out, key)
     return out
+
+
+def _anchor(
+    log: Log, checkpoint: Checkpoint | dict[str, Any] | str | None, key: Ed25519PrivateKey | None
+) -> Checkpoint | None:
+    """Return the checkpoint the bundle's entries are proven into (None: no proofs)."""
+    given = Checkpoint.load(checkpoint) if checkpoint is not None else None
+    if given is not None and given.note is not None:
+        return given
+    return log.checkpoint(key) if key is not None else None
+
+
+def _timestamp_beside(checkpoint: object) -> bytes | None:
+    """Return the timestamp stored beside a checkpoint file (``CHECKPOINT.tsr``), if any."""
+    if isinstance(checkpoint, str | os.PathLike) and "\n" not in str(checkpoint):
+        token = Path(checkpoint).with_name(Path(checkpoint).name + ".tsr")
+        return token.read_bytes() if token.is_file() else None
+    return None
 
 
 def _tables(summary: Stats) -> dict[str, pd.DataFrame]:

@@ -451,18 +451,28 @@ class Log(Governance):
         public_key: PublicKeyLike | None = None,
         checkpoint: Checkpoint | dict[str, Any] | str | None = None,
         title: str = "AI audit evidence",
+        signing_key: PrivateKeyLike | None = None,
     ) -> Path:
         """Write a self-contained evidence folder for an auditor.
 
         It holds an HTML report (verification, statistics, plots), the selected entries as
-        Parquet, the verification findings, the retention records and a manifest with the
-        SHA-256 of every file; see :mod:`comply_lab.lab.evidence`.
+        Parquet and JSON lines with an inclusion proof of each into a checkpoint, the
+        verification findings, the trail records, and ``SHA256SUMS`` signed with
+        ``signing_key``; anyone with the writer's public key can check it without
+        comply_lab. See :mod:`comply_lab.lab.evidence`.
 
         Raises:
             InvalidQueryError: ``out_dir`` exists and is not empty.
         """
         return write_bundle(
-            self, out_dir, start, end, public_key=public_key, checkpoint=checkpoint, title=title
+            self,
+            out_dir,
+            start,
+            end,
+            public_key=public_key,
+            checkpoint=checkpoint,
+            title=title,
+            signing_key=signing_key,
         )
 
     def dataset(self, start: TimeLike | None = None, end: TimeLike | None = None) -> ds.Dataset:

@@ -179,7 +179,7 @@ def _verification(result: Verification) -> str:
 
 def _recheck(scope: Scope, verification: Verification) -> str:
     key = "--public-key writer.pub " if verification.key_fingerprint else ""
-    point = "--checkpoint checkpoint.json " if verification.checkpoint else ""
+    point = "--checkpoint checkpoint.txt " if verification.checkpoint else ""
     start = f"--start {scope.first:%Y-%m-%dT%H:%M:%S} " if scope.first else ""
     end = f"--end {scope.last:%Y-%m-%dT%H:%M:%S}" if scope.last else ""
     return (
@@ -190,8 +190,14 @@ def _recheck(scope: Scope, verification: Verification) -> str:
         "<code>entries.parquet</code> (hashes and metadata, never decrypted content); "
         "rates are shares of entries whose safety checks failed, with Wilson 95% "
         "intervals. Days only partly inside the period are marked <i>partial</i>.</p>"
-        "<ol><li>Check this bundle's files: every file is listed with its SHA-256 in "
-        "<code>MANIFEST.json</code>.</li>"
+        "<ol><li>Check this bundle without any comply_lab code: "
+        "<pre>sha256sum -c SHA256SUMS\n"
+        "openssl pkeyutl -verify -pubin -inkey writer.pub -rawin -in SHA256SUMS "
+        "-sigfile SHA256SUMS.sig\n"
+        "python3 verify_bundle.py . --public-key writer.pub</pre>"
+        "the last proves every entry into the signed checkpoint (see <code>SPEC.md</code> of "
+        "comply_lab); with comply_lab, <code>comply-lab verify-bundle . --public-key "
+        "writer.pub</code> does all of it.</li>"
         "<li>Verify the log itself, where it is stored:"
         f"<pre>comply-lab verify LOG {key}{point}{start}{end}</pre></li>"
         "<li>Recompute any figure from the entries, for example in Python:"

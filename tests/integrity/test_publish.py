@@ -44,7 +44,7 @@ def log(tmp_path: Path) -> Path:
 def test_a_published_checkpoint_is_locked_in_compliance_mode(
     log: Path, tmp_path: Path, locked_bucket: str, s3_endpoint: str
 ):
-    """checkpoint --publish: the object holds the note, locked; deleting it is refused."""
+    """Publish with the checkpoint command: the object holds the note, locked; no deletion."""
     code, out = cli("checkpoint", log, "--signing-key", tmp_path / "writer.pem", "-o",
                     tmp_path / "cp.txt", "--publish", f"s3://{locked_bucket}/audit/",
                     "--retain-days", "30")  # fmt: skip
