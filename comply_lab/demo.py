@@ -69,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = open_log(log_dir, progress=False)
     (out / "writer.pub").write_bytes(public_key_pem(key))
     checkpoint = log.checkpoint(key)
-    checkpoint.save(out / "checkpoint.json")
+    checkpoint.save(out / "checkpoint.txt")
     report = log.verify(public_key=key, checkpoint=checkpoint)
     print(f"verified: {report.summary_line()}")
-    print(f"  public key in {out}/writer.pub, checkpoint in {out}/checkpoint.json\n")
+    print(f"  public key in {out}/writer.pub, checkpoint in {out}/checkpoint.txt\n")
     report.raise_if_failed()
 
     reader = AuditLogger(log_dir)
@@ -83,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "plots").mkdir()
     for name, figure in summary.plots().items():
         plots.save(figure, out / "plots" / f"{name}.png")
-    bundle = log.evidence_bundle(out / "evidence", public_key=key, checkpoint=checkpoint)
+    bundle = log.evidence_bundle(out / "evidence", checkpoint=checkpoint, signing_key=key)
     print(f"\nplots in {out}/plots/, evidence bundle in {bundle}/ (open report.html)")
+    print(f"  check it: comply-lab verify-bundle {bundle} --public-key {out}/writer.pub")
     return 0
 
 

@@ -9,7 +9,7 @@ Contents:
 - ``jsonl/``: 1,000 entries over 14 days as JSONL day files, content stored encrypted;
 - ``parquet/``: the same log sealed into signed Parquet partitions, with its manifest;
 - ``writer.pub``: the public key that verifies the Parquet manifest;
-- ``checkpoint.json``: a signed checkpoint of the Parquet log.
+- ``checkpoint.txt``: a signed checkpoint (C2SP signed note) of the Parquet log.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     shutil.copytree(HERE / "jsonl", HERE / "parquet")
     compact(HERE / "parquet", signing_key=signing)
     (HERE / "writer.pub").write_bytes(public_key_pem(signing))
-    open_log(HERE / "parquet").checkpoint(signing).save(HERE / "checkpoint.json")
+    open_log(HERE / "parquet").checkpoint(signing).save(HERE / "checkpoint.txt")
     print(f"wrote {HERE}")
 
 

@@ -101,7 +101,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     logger.close()
     (root / "writer.pub").write_bytes(public_key_pem(key))
-    open_log(root / "ai-audit").checkpoint(key).save(root / "cp.json")
+    open_log(root / "ai-audit").checkpoint(key).save(root / "cp.txt")
     return root
 
 

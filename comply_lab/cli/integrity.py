@@ -84,7 +84,7 @@ def verify(
     For instance:
 
         \b
-        comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.json
+        comply-lab verify /var/log/ai-audit --public-key writer.pub --checkpoint cp.txt
 
         \b
         comply-lab verify --workers 8 s3://my-audit-bucket/prod/ai-audit/ --public-key k.pub

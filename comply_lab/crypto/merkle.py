@@ -14,7 +14,7 @@ Both are tested against the test vectors of transparency-dev/merkle.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 _sha256 = hashlib.sha256
 
@@ -114,13 +114,32 @@ class MerkleTree:
     Level 0 holds the leaf hashes; each level above pairs the one below, a lone last node
     moving up unchanged, which gives exactly RFC 6962's split. Proofs for any earlier
     size of the tree come from the same levels.
+
+    Leaves may be unknown (``None``) where ``blocks`` gives the hashes of the complete
+    subtrees covering them (``(start, size) -> hash``, see :func:`dyadic_blocks`): what is
+    kept of entries deleted by retention. Roots and proofs that need only those subtrees
+    are computed as usual; one that needs a hash inside them raises ``LookupError``.
     """
 
-    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
-        self.levels: list[list[bytes]] = [list(leaf_hashes)]
+    def __init__(
+        self,
+        leaf_hashes: Sequence[bytes | None],
+        blocks: Mapping[tuple[int, int], bytes] | None = None,
+    ) -> None:
+        known = dict(blocks or {})
+        leaves = list(leaf_hashes)
+        for (start, size), digest in known.items():
+            if size == 1 and leaves[start] is None:
+                leaves[start] = digest
+        self.levels: list[list[bytes | None]] = [leaves]
         while len(self.levels[-1]) > 1:
-            below = self.levels[-1]
-            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            below, width = self.levels[-1], 1 << len(self.levels)
+            above: list[bytes | None] = []
+            for i in range(0, len(below) - 1, 2):
+                left, right = below[i], below[i + 1]
+                given = known.get((i // 2 * width, width))
+                joined = node_hash(left, right) if left is not None and right is not None else None
+                above.append(given if given is not None else joined)
             if len(below) % 2:
                 above.append(below[-1])
             self.levels.append(above)
@@ -138,10 +157,17 @@ class MerkleTree:
         return self._hash(0, size) if size else _sha256(b"").digest()
 
     def _hash(self, start: int, end: int) -> bytes:
-        """Return the root of leaves ``start``..``end`` (``start`` aligned as RFC 6962's split)."""
+        """Return the root of leaves ``start``..``end`` (``start`` aligned as RFC 6962's split).
+
+        Raises:
+            LookupError: it lies inside subtrees only known as a whole (see the class).
+        """
         width = end - start
         if width & (width - 1) == 0:  # a complete subtree, kept in a level
-            return self.levels[width.bit_length() - 1][start >> (width.bit_length() - 1)]
+            found = self.levels[width.bit_length() - 1][start >> (width.bit_length() - 1)]
+            if found is None:
+                raise LookupError(f"the hash of leaves {start}..{end - 1} is not kept")
+            return found
         k = _split(width)
         return node_hash(self._hash(start, start + k), self._hash(start + k, end))
 
@@ -190,6 +216,26 @@ class MerkleTree:
         if not complete:
             proof.append(self._hash(start, end))
         return proof[::-1]
+
+
+def dyadic_blocks(start: int, leaf_hashes: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+    """Return the largest complete subtrees covering leaves ``start`` onwards, with hashes.
+
+    The leaves ``start .. start + len(leaf_hashes) - 1`` of a larger tree are covered by
+    a unique list of complete, aligned subtrees (``(start, size, hash)``, left to right);
+    with them, the larger tree's roots and proofs that do not look inside them can be
+    computed without the leaves.
+    """
+    blocks = []
+    position, end = start, start + len(leaf_hashes)
+    while position < end:
+        size = position & -position if position else 1 << (end - 1).bit_length()
+        while position + size > end:
+            size >>= 1
+        part = MerkleTree(leaf_hashes[position - start : position - start + size])
+        blocks.append((position, size, part.root()))
+        position += size
+    return blocks
 
 
 def verify_consistency(

@@ -19,87 +19,55 @@ import binascii
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date
 from typing import Any, Protocol
 
 from comply_lab.crypto.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from comply_lab.errors import IntegrityError, InvalidQueryError
-from comply_lab.model.entry import AuditEntry, entry_hash
-from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import segment_entries
-from comply_lab.storage.manifest import MANIFEST, parse_records
-from comply_lab.storage.parts import read_part
-from comply_lab.storage.segments import Segment
-
-
-def tree_parts(records: Iterable[dict[str, Any]]) -> list[Segment]:
-    """Return the sealed parts the tree covers, in tree order, from manifest records."""
-    seen: dict[str, Segment] = {}
-    for record in records:
-        name = record.get("segment")
-        if isinstance(name, str) and name not in seen and isinstance(record.get("date"), str):
-            seen[name] = Segment(
-                day=date.fromisoformat(record["date"]),
-                name=name,
-                format="jsonl" if name.endswith(".jsonl") else "parquet",
-                size=int(record.get("bytes") or 0),
-                sealed=True,
-                entries=int(record.get("entries") or 0),
-            )
-    return list(seen.values())
-
-
-def part_hashes(storage: Storage, part: Segment) -> tuple[list[str], list[str]]:
-    """Return the ids and entry hashes of a sealed part (Parquet or JSONL), in stored order.
-
-    Raises:
-        IntegrityError: the part is gone (retention removed it, or someone else did), so
-            the tree over it cannot be rebuilt.
-    """
-    try:
-        if part.format == "jsonl":  # an S3 log may seal JSONL objects
-            entries = list(segment_entries(storage, part))
-            return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
-        table = read_part(storage, part, columns=["id", "entry_hash"])
-        if table.column("entry_hash").null_count:  # entries another tool wrote
-            entries = list(table_to_entries(read_part(storage, part)))
-            return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
-    except FileNotFoundError:
-        raise IntegrityError(
-            f"{part.name} is recorded in the manifest but gone, so the tree of entry hashes "
-            "cannot be rebuilt over it: verify the log to see whether retention removed it"
-        ) from None
-    return table.column("id").to_pylist(), table.column("entry_hash").to_pylist()
-
-
-def leaf_entry_hash(entry: AuditEntry) -> str:
-    """Return the hash an entry contributes to the tree: its ``entry_hash``.
-
-    An entry written by another tool has none; it contributes the SHA-256 of its
-    canonical serialization, the value ``entry_hash`` would have.
-    """
-    return entry.entry_hash or entry_hash(entry.to_dict())
+from comply_lab.storage.leaves import part_hashes, tree_parts
+from comply_lab.storage.manifest import MANIFEST, RETENTION, parse_records
 
 
 @dataclass
 class LogTree:
     """The tree of a log's sealed entries, with the id and hash of each leaf."""
 
-    ids: list[str]
-    hashes: list[str]
+    ids: list[str | None]
+    hashes: list[str | None]
     tree: MerkleTree
 
     @classmethod
     def build(cls, storage: Storage, records: Sequence[dict[str, Any]]) -> LogTree:
-        """Read the entry hashes of every sealed part and build the tree."""
-        ids: list[str] = []
-        hashes: list[str] = []
+        """Read the entry hashes of every sealed part and build the tree.
+
+        A part retention deleted contributes the subtrees its retention record kept.
+
+        Raises:
+            IntegrityError: a part is gone and no retention record kept its subtrees.
+        """
+        ids: list[str | None] = []
+        hashes: list[str | None] = []
+        blocks: dict[tuple[int, int], bytes] = {}
+        kept = _kept(storage)
         for part in tree_parts(records):
-            part_ids, part_entry_hashes = part_hashes(storage, part)
+            try:
+                part_ids, part_entry_hashes = part_hashes(storage, part)
+            except FileNotFoundError:
+                if part.name not in kept:
+                    raise IntegrityError(
+                        f"{part.name} is recorded in the manifest but gone, and no retention "
+                        "record kept its entries' subtrees: the tree of entry hashes cannot be "
+                        "rebuilt; verify the log"
+                    ) from None
+                count = int(part.entries or 0)
+                ids += [None] * count
+                hashes += [None] * count
+                blocks.update({(s, n): bytes.fromhex(h) for s, n, h in kept[part.name]})
+                continue
             ids += part_ids
             hashes += part_entry_hashes
-        return cls(ids, hashes, MerkleTree([leaf_hash(_raw(h)) for h in hashes]))
+        leaves = [None if h is None else leaf_hash(_raw(h)) for h in hashes]
+        return cls(ids, hashes, MerkleTree(leaves, blocks))
 
     @classmethod
     def of(cls, storage: Storage) -> LogTree:
@@ -179,7 +147,7 @@ def prove(tree: LogTree, entry_ids: Iterable[str], checkpoint: Covered) -> list[
             "it can be made: verify the log against the checkpoint"
         )
     wanted = list(dict.fromkeys(entry_ids))
-    position = {entry_id: i for i, entry_id in enumerate(tree.ids[:size])}
+    position = {e: i for i, e in enumerate(tree.ids[:size]) if e is not None}
     unknown = [i for i in wanted if i not in position]
     if unknown:
         raise InvalidQueryError(
@@ -194,7 +162,7 @@ def prove(tree: LogTree, entry_ids: Iterable[str], checkpoint: Covered) -> list[
         proofs.append(
             InclusionProof(
                 entry_id,
-                tree.hashes[index],
+                str(tree.hashes[index]),
                 index,
                 size,
                 tuple(base64.b64encode(node).decode() for node in path),
@@ -286,6 +254,16 @@ def consistency(tree: LogTree, old: Covered, new: Covered) -> ConsistencyProof:
         str(new.tree_root),
         tuple(base64.b64encode(node).decode() for node in path),
     )
+
+
+def _kept(storage: Storage) -> dict[str, list[list[Any]]]:
+    """Return the subtrees retention records kept, per deleted part."""
+    kept: dict[str, list[list[Any]]] = {}
+    for _, record in parse_records(storage.read_metadata(RETENTION)):
+        tree = record.get("tree") if record is not None else None
+        if isinstance(tree, dict):
+            kept.update(tree)
+    return kept
 
 
 def _raw(entry_hash: str) -> bytes:

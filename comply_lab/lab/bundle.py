@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from comply_lab.crypto.signing import key_id, public_key_pem
 from comply_lab.integrity import verify_bundle
 from comply_lab.integrity.checkpoint import Checkpoint, verifier_key
-from comply_lab.integrity.tlog import LogTree, leaf_entry_hash, prove
+from comply_lab.integrity.tlog import LogTree, prove
 from comply_lab.model.entry import CONTENT_FIELDS, entry_hash
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
+from comply_lab.storage.leaves import leaf_entry_hash
 from comply_lab.storage.manifest import MANIFEST
 
 

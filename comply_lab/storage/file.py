@@ -561,7 +561,11 @@ class FileStorage(StorageBase):
         segments = self.segments(day)
         count, writers = summarize_segments(self, segments)
         if segments:
-            record = retention_record(day, [s.name for s in segments], count, details, writers)
+            from comply_lab.storage.leaves import kept_subtrees  # not on the logging path
+
+            tree = kept_subtrees(self, segments)
+            names = [s.name for s in segments]
+            record = retention_record(day, names, count, details, writers, tree)
             append_record(self.path, record, RETENTION, self.signing_key)
         for seg in segments:
             try:

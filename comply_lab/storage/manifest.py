@@ -255,13 +255,15 @@ def retention_record(
     entries: int,
     details: Mapping[str, Any] | None,
     writers: Mapping[str, Mapping[str, Any]] | None = None,
+    tree: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the ``_retention`` record of deleting a day partition (before it is deleted).
 
     ``writers`` holds each writer's ``first_seq``, ``last_seq`` and ``last_hash`` in the
     deleted segments that no manifest record describes (unsealed JSONL), so verification
     can tell the gap they leave in a chain from entries gone missing, and check that the
-    chain resumes right after them.
+    chain resumes right after them. ``tree`` holds, per deleted sealed part, the Merkle
+    subtrees covering its entries (see :mod:`comply_lab.storage.leaves`).
     """
     record = {
         "date": day.isoformat(),
@@ -272,4 +274,6 @@ def retention_record(
     }
     if writers:
         record["writers"] = dict(writers)
+    if tree:
+        record["tree"] = dict(tree)
     return record

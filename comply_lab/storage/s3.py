@@ -537,8 +537,12 @@ class S3Storage(StorageBase):
         legacy = {s.name for s in segments if s.origin == "legacy"}
         folders = [f"date={day.isoformat()}/", f"{day.isoformat()}/"]
         # Every listed object is sealed: its manifest record holds the writers' ranges.
+        from comply_lab.storage.leaves import kept_subtrees  # not on the logging path
+
+        tree = kept_subtrees(self, segments)
         self.append_metadata(
-            RETENTION, retention_record(day, sorted(counts), sum(counts.values()), details)
+            RETENTION,
+            retention_record(day, sorted(counts), sum(counts.values()), details, tree=tree),
         )
         kept = self.objects.delete_under(folders)
         if kept:

@@ -32,7 +32,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bundle = log.evidence_bundle(
         root / "bundle",
         public_key=SAMPLE / "writer.pub",
-        checkpoint=Checkpoint.load(SAMPLE / "checkpoint.json"),
+        checkpoint=Checkpoint.load(SAMPLE / "checkpoint.txt"),
         title="Sample log review",
     )
     return bundle / "report.html"

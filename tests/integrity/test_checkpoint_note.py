@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -18,7 +19,7 @@ from comply_lab.crypto.note import Note, Signer, Verifier
 from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint, verifier_key
-from comply_lab.integrity.tlog import ConsistencyProof
+from comply_lab.integrity.tlog import ConsistencyProof, LogTree, consistency
 from comply_lab.sample import write_sample
 
 KEY = generate_signing_key()
@@ -171,3 +172,27 @@ def test_malformed_checkpoint_notes_get_a_typed_error(text: str, tmp_path: Path)
     """Not a checkpoint note: InvalidQueryError saying what is expected."""
     with pytest.raises(InvalidQueryError, match="checkpoint"):
         Checkpoint.load(text if "\n" in text else text + "\n\n")
+
+
+def test_retention_keeps_the_tree_whole(tmp_path: Path):
+    """Delete the oldest days: checkpoints, proofs and old checkpoints still work."""
+    path = _log(tmp_path / "log", 150, days=5, seed=5)
+    log = open_log(path, signing_key=KEY)
+    before = log.checkpoint(KEY)
+    days = sorted(log.partitions()["date"])
+    gone = log.entries(end=str(days[1]), columns=["id"])["id"].tolist()
+    plan = log.retention_plan(1, now=f"{days[1] + timedelta(days=2)}")
+    log.apply_retention(plan[plan["partition"] <= days[1]], reason="test")
+    assert len(log.entries()) == 150 - len(gone)
+    after = log.checkpoint(KEY)
+    assert (after.size, after.tree_root) == (before.size, before.tree_root)  # same tree
+    assert log.verify(public_key=KEY, checkpoint=before).ok
+    kept = log.entries(columns=["id"])["id"].tolist()[:3]
+    assert all(p.verify(str(after.tree_root)) for p in log.prove(kept, after))
+    with pytest.raises(InvalidQueryError, match="not among"):
+        log.prove(gone[:1], after)
+    more = FileStorage(path, format="parquet", signing_key=KEY)
+    write_sample(lambda c: AuditLogger(more, clock=c), 30, 1, seed=6).close()
+    grown = open_log(path).checkpoint(KEY)
+    proof = consistency(LogTree.of(open_log(path).storage), before, grown)
+    assert proof.verify() and grown.size == 180

@@ -51,7 +51,7 @@ class TestDemo:
         assert "safety failures" in out
         assert "latency p95" in out
         assert list((tmp_path / "d" / "log").glob("date=*/*.parquet"))
-        assert (tmp_path / "d" / "checkpoint.json").exists()
+        assert (tmp_path / "d" / "checkpoint.txt").exists()
         assert len(list((tmp_path / "d" / "plots").glob("*.png"))) == len(plots.ALL)
         assert (tmp_path / "d" / "evidence" / "report.html").exists()
         assert "evidence bundle in" in out

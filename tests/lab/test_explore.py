@@ -35,7 +35,7 @@ class TestShippedSample:
         """data/sample verifies with the shipped public key and checkpoint."""
         public = load_public_key(SAMPLE / "writer.pub")
         report = open_log(SAMPLE / "parquet").verify(
-            public_key=public, checkpoint=str(SAMPLE / "checkpoint.json")
+            public_key=public, checkpoint=str(SAMPLE / "checkpoint.txt")
         )
         assert report.ok
         assert (report.entries, report.checkpoint) == (1000, "matched")

@@ -1,0 +1,107 @@
+"""The leaves of the log-wide Merkle tree, and what retention keeps of those it deletes.
+
+The tree (see :mod:`comply_lab.integrity.tlog` and ``SPEC.md``) has one leaf per sealed
+entry: the sealed parts in the order of their first manifest record, each part's rows in
+stored order, each leaf the entry's ``entry_hash``. Deleting a partition must not make the
+tree impossible to rebuild, so before retention deletes a sealed part it records, in its
+retention record, the largest complete subtrees covering the part's leaves
+(:func:`kept_subtrees`): a few hashes per part, from which every root and proof that does
+not look inside the deleted entries is still computed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from comply_lab.crypto.merkle import dyadic_blocks, leaf_hash
+from comply_lab.errors import CorruptLineWarning, CorruptSegmentError
+from comply_lab.model.entry import AuditEntry, entry_hash
+from comply_lab.storage.arrow import table_to_entries
+from comply_lab.storage.decode import SegmentSource, segment_entries
+from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.parts import PartSource, read_part
+from comply_lab.storage.segments import Segment
+
+
+def tree_parts(records: Iterable[dict[str, Any]]) -> list[Segment]:
+    """Return the sealed parts the tree covers, in tree order, from manifest records."""
+    seen: dict[str, Segment] = {}
+    for record in records:
+        name = record.get("segment")
+        if isinstance(name, str) and name not in seen and isinstance(record.get("date"), str):
+            seen[name] = Segment(
+                day=date.fromisoformat(record["date"]),
+                name=name,
+                format="jsonl" if name.endswith(".jsonl") else "parquet",
+                size=int(record.get("bytes") or 0),
+                sealed=True,
+                entries=int(record.get("entries") or 0),
+            )
+    return list(seen.values())
+
+
+def leaf_entry_hash(entry: AuditEntry) -> str:
+    """Return the hash an entry contributes to the tree: its ``entry_hash``.
+
+    An entry written by another tool has none; it contributes the SHA-256 of its
+    canonical serialization, the value ``entry_hash`` would have.
+    """
+    return entry.entry_hash or entry_hash(entry.to_dict())
+
+
+class Source(SegmentSource, PartSource, Protocol):
+    """What reading a part's leaves needs of a store."""
+
+
+def part_hashes(storage: Source, part: Segment) -> tuple[list[str], list[str]]:
+    """Return the ids and entry hashes of a sealed part (Parquet or JSONL), in stored order.
+
+    Raises:
+        FileNotFoundError: the part is gone.
+        CorruptSegmentError: it cannot be decoded, or a JSONL part has damaged lines.
+    """
+    if part.format == "jsonl":  # an S3 log may seal JSONL objects
+        with warnings.catch_warnings(record=True) as damaged:
+            warnings.simplefilter("always", CorruptLineWarning)
+            entries = list(segment_entries(storage, part))
+        if damaged or len(entries) != part.entries:
+            raise CorruptSegmentError(
+                f"{part.name} does not hold the {part.entries} entries its manifest record "
+                "counts (damaged or removed lines): verify the log"
+            )
+        return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
+    table = read_part(storage, part, columns=["id", "entry_hash"])
+    if table.column("entry_hash").null_count:  # entries another tool wrote
+        entries = list(table_to_entries(read_part(storage, part)))
+        return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
+    return table.column("id").to_pylist(), table.column("entry_hash").to_pylist()
+
+
+def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, list[list[Any]]]:
+    """Return, per sealed part among ``segments``, the subtrees covering its leaves.
+
+    Each is ``[first leaf, leaves, hex hash]``, as
+    :func:`~comply_lab.crypto.merkle.dyadic_blocks` gives them.
+    Parts no manifest record describes (unsealed JSONL) are not in the tree and are left
+    out, as are parts that vanished or cannot be decoded (verification reports those).
+    """
+    records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
+    start, offsets = 0, {}
+    for part in tree_parts(records):
+        offsets[part.name] = (start, part)
+        start += int(part.entries or 0)
+    kept: dict[str, list[list[Any]]] = {}
+    for segment in segments:
+        if segment.name not in offsets:
+            continue
+        first, part = offsets[segment.name]
+        try:
+            _, hashes = part_hashes(storage, part)
+        except (FileNotFoundError, ValueError, OSError):
+            continue
+        leaves = [leaf_hash(bytes.fromhex(h)) for h in hashes]
+        kept[segment.name] = [[s, n, h.hex()] for s, n, h in dyadic_blocks(first, leaves)]
+    return kept
