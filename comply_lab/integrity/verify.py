@@ -557,6 +557,11 @@ def _no_log(storage: Storage, files: list[str]) -> str:
         if files
         else "nothing at all"
     )
+    if "SHA256SUMS" in files:
+        return (
+            f"{storage} is an evidence bundle, not a log: check it with comply-lab "
+            "verify-bundle DIR --public-key WRITER.pub"
+        )
     return (
         f"{storage} holds no log: no segments (audit_*.jsonl, date=*/part-*.parquet) and no "
         f"manifest or other trail; found {what}. Check the path"

@@ -161,3 +161,9 @@ def test_an_added_file_another_key_and_a_non_bundle(made: Path, tmp_path: Path):
     (tmp_path / "empty").mkdir()
     assert cli("verify-bundle", tmp_path / "empty", "--public-key", other)[0] == 2
     assert Checkpoint.load(made / "ev" / "checkpoint.txt").size == 240
+
+
+def test_verify_on_a_bundle_points_to_verify_bundle(made: Path):
+    """`comply-lab verify` on a bundle is not "OK: 0 entries": exit 2 and what to run."""
+    code, out = cli("verify", made / "ev")
+    assert code == 2 and "verify-bundle" in out

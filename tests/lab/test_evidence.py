@@ -85,7 +85,7 @@ class TestBundle:
         manifest = json.loads((out / "MANIFEST.json").read_text())
         listed = {f["path"]: f for f in manifest["files"]}
         on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-        assert set(listed) == on_disk - {"MANIFEST.json"}
+        assert set(listed) == on_disk - {"MANIFEST.json", "SHA256SUMS"}  # SHA256SUMS covers both
         for name, item in listed.items():
             assert hashlib.sha256((out / name).read_bytes()).hexdigest() == item["sha256"]
 
