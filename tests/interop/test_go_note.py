@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
@@ -41,16 +42,20 @@ def note_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "note_tool"
 
 
+def _checkpoint(path: Path, entries: int) -> tuple[Ed25519PrivateKey, Checkpoint, str]:
+    """Log a signed sample; return its key, a checkpoint of it, and the verifier key."""
+    key = generate_signing_key()
+    storage = FileStorage(path, format="parquet", signing_key=key)
+    write_sample(lambda c: AuditLogger(storage, clock=c), entries, 2).close()
+    checkpoint = open_log(path).checkpoint(key, origin="example.com/audit")
+    return key, checkpoint, verifier_key(key.public_key(), "example.com/audit")
+
+
 def test_go_opens_our_checkpoint(note_tool: Path, tmp_path: Path):
     """Go's note.Open accepts our checkpoint with our verifier key and reads its text."""
-    key = generate_signing_key()
-    path = tmp_path / "log"
-    storage = FileStorage(path, format="parquet", signing_key=key)
-    write_sample(lambda c: AuditLogger(storage, clock=c), 200, 3).close()
-    checkpoint = open_log(path).checkpoint(key, origin="example.com/audit")
+    _, checkpoint, vkey = _checkpoint(tmp_path / "log", 200)
     saved = tmp_path / "checkpoint.txt"
     checkpoint.save(saved)
-    vkey = verifier_key(key.public_key(), "example.com/audit")
     opened = subprocess.run(
         [str(note_tool), "open", vkey, str(saved)], capture_output=True, text=True, check=True
     )
@@ -63,16 +68,11 @@ def test_go_opens_our_checkpoint(note_tool: Path, tmp_path: Path):
 
 def test_go_refuses_our_checkpoint_once_altered(note_tool: Path, tmp_path: Path):
     """Change one digit of the tree size: Go's reader refuses it, as ours does."""
-    key = generate_signing_key()
-    path = tmp_path / "log"
-    storage = FileStorage(path, format="parquet", signing_key=key)
-    write_sample(lambda c: AuditLogger(storage, clock=c), 50, 2).close()
-    checkpoint = open_log(path).checkpoint(key, origin="example.com/audit")
+    _, checkpoint, vkey = _checkpoint(tmp_path / "log", 50)
     lines = checkpoint.to_note().split("\n")
     lines[1] = str(int(lines[1]) + 1)
     saved = tmp_path / "altered.txt"
     saved.write_text("\n".join(lines))
-    vkey = verifier_key(key.public_key(), "example.com/audit")
     opened = subprocess.run([str(note_tool), "open", vkey, str(saved)], capture_output=True)
     assert opened.returncode == 1
 
