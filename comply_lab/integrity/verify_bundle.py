@@ -145,7 +145,7 @@ def _files(folder: Path) -> list[str]:
         digest, _, name = line.partition("  ")
         listed.add(name)
         path = folder / name
-        if ".." in Path(name).parts or not path.is_file():
+        if ".." in Path(name).parts or Path(name).is_absolute() or not path.is_file():
             failures.append(f"{name}: listed on line {number} of {SUMS} but missing")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             failures.append(f"{name}: its SHA-256 is not the one {SUMS} lists (altered)")
