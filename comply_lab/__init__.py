@@ -22,6 +22,10 @@ from comply_lab.audit import (
     MemoryStorage,
     Storage,
     SubjectKeys,
+    decrypt,
+    encrypt,
+    generate_key,
+    hash_content,
     shred_subject,
 )
 from comply_lab.errors import (
@@ -37,6 +41,7 @@ from comply_lab.errors import (
     RequestBlockedError,
     StorageError,
     UnknownValueWarning,
+    WrongKeyError,
 )
 from comply_lab.integrations import Interaction, SafetyVerdict
 
@@ -92,7 +97,12 @@ __all__ = [
     "StorageError",
     "SubjectKeys",
     "UnknownValueWarning",
+    "WrongKeyError",
     "__version__",
+    "decrypt",
+    "encrypt",
+    "generate_key",
+    "hash_content",
     "open_log",
     "rotate_keys",
     "shred_subject",

@@ -14,6 +14,8 @@ They never contain key material.
 
 from __future__ import annotations
 
+from cryptography.fernet import InvalidToken
+
 
 class ComplyLabError(Exception):
     """Base class of every error comply_lab raises on purpose."""
@@ -81,6 +83,14 @@ class CorruptRecordError(ComplyLabError, ValueError):
 
 class DecryptionError(ComplyLabError, ValueError):
     """Encrypted content could not be decrypted (wrong key or damaged ciphertext)."""
+
+
+class WrongKeyError(DecryptionError, InvalidToken):
+    """A Fernet token did not decrypt with the key given (wrong key, or damaged token).
+
+    Also a ``cryptography.fernet.InvalidToken``, which code written for the original
+    audit-logging API catches.
+    """
 
 
 class InvalidKeyError(ComplyLabError, ValueError):

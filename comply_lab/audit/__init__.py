@@ -4,7 +4,13 @@ This package imports neither pandas nor matplotlib, so logging stays cheap to im
 """
 
 from comply_lab.audit.logger import AuditLogger
-from comply_lab.keys.encryption import EncryptionManager
+from comply_lab.keys.encryption import (
+    EncryptionManager,
+    decrypt,
+    encrypt,
+    generate_key,
+    hash_content,
+)
 from comply_lab.keys.envelope import EnvelopeKeys
 from comply_lab.keys.keyring import ContentKeys, KeyRing, MissingKeyError, ShreddedKeyError
 from comply_lab.keys.subjects import SubjectKeys, shred_subject
@@ -36,5 +42,9 @@ __all__ = [
     "ShreddedKeyError",
     "Storage",
     "SubjectKeys",
+    "decrypt",
+    "encrypt",
+    "generate_key",
+    "hash_content",
     "shred_subject",
 ]

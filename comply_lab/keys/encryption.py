@@ -1,9 +1,18 @@
-"""Content encryption with a Fernet key, compatible with the original audit-logging API."""
+"""Content encryption with a Fernet key, compatible with the original audit-logging API.
+
+Besides :class:`EncryptionManager`, the original API's helper functions are here with
+their signatures and behaviour: :func:`generate_key`, :func:`encrypt` and
+:func:`decrypt` (Fernet tokens as bytes, interchangeable with the original tool's) and
+:func:`hash_content` (hex SHA-256 of UTF-8 text). A wrong key raises
+:class:`~comply_lab.errors.WrongKeyError`, which is also the ``InvalidToken`` callers of
+the original API catch.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -13,8 +22,55 @@ from comply_lab.errors import (
     EncryptionNotConfiguredError,
     InvalidKeyError,
     InvalidQueryError,
+    WrongKeyError,
 )
 from comply_lab.keys.keyring import ContentKeys, KeyRing
+
+
+def generate_key() -> bytes:
+    """Return a new Fernet key: 32 random bytes, URL-safe base64 (44 bytes)."""
+    return Fernet.generate_key()
+
+
+def _fernet(key: bytes) -> Fernet:
+    try:
+        return Fernet(key)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidKeyError(
+            "the encryption key is not a Fernet key (32 bytes, URL-safe base64 encoded, "
+            "44 characters); use generate_key() to make one"
+        ) from None
+
+
+def encrypt(data: bytes, key: bytes) -> bytes:
+    """Return ``data`` encrypted with the Fernet ``key``, as a Fernet token.
+
+    Raises:
+        InvalidKeyError: ``key`` is not a Fernet key.
+    """
+    return _fernet(key).encrypt(data)
+
+
+def decrypt(data: bytes, key: bytes) -> bytes:
+    """Return the bytes a Fernet token holds.
+
+    Raises:
+        InvalidKeyError: ``key`` is not a Fernet key.
+        WrongKeyError: the token was not made with this key, or is damaged (also a
+            ``cryptography.fernet.InvalidToken``).
+    """
+    try:
+        return _fernet(key).decrypt(data)
+    except InvalidToken:
+        raise WrongKeyError(
+            "the data could not be decrypted: the key is not the one it was encrypted with, "
+            "or the token is damaged"
+        ) from None
+
+
+def hash_content(content: str) -> str:
+    """Return the hex SHA-256 of ``content`` encoded as UTF-8 (what entries store)."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 class EncryptionManager:
@@ -39,14 +95,8 @@ class EncryptionManager:
     """
 
     def __init__(self, key: bytes | None = None) -> None:
-        self._key = Fernet.generate_key() if key is None else key
-        try:
-            self._fernet = Fernet(self._key)
-        except (ValueError, TypeError, binascii.Error):
-            raise InvalidKeyError(
-                "the encryption key is not a Fernet key (32 bytes, URL-safe base64 encoded, "
-                "44 characters); use EncryptionManager().get_key() to make one"
-            ) from None
+        self._key = generate_key() if key is None else key
+        self._fernet = _fernet(self._key)
 
     def __repr__(self) -> str:
         return "EncryptionManager(key=<hidden>)"
@@ -64,14 +114,15 @@ class EncryptionManager:
         """Decrypt what :meth:`encrypt` (or the original tool) produced.
 
         Raises:
-            DecryptionError: wrong key, or damaged or non-encrypted content.
+            WrongKeyError: wrong key, or damaged or non-encrypted content (a
+                ``DecryptionError`` and a ``cryptography.fernet.InvalidToken``).
         """
         try:
             raw = data.encode("ascii")
             token = raw if raw.startswith(b"gAAAAA") else base64.urlsafe_b64decode(raw)
             return self._fernet.decrypt(token).decode("utf-8")
         except (InvalidToken, ValueError, binascii.Error):
-            raise DecryptionError(
+            raise WrongKeyError(
                 "content could not be decrypted: the key is not the one it was encrypted "
                 "with, or the ciphertext is damaged; check which key the log was written with"
             ) from None

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from comply_lab.errors import CorruptRecordError
+from comply_lab.errors import CorruptRecordError, InvalidEntryError
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first entry of every writer."""
@@ -87,6 +87,20 @@ class AuditEntry:
     seq: int | None = None
     prev_hash: str | None = None
     entry_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        # The original API takes the timestamp as an ISO string; a naive one means UTC.
+        stamp = self.timestamp
+        if type(stamp) is datetime and stamp.utcoffset() == _ZERO:
+            return
+        parsed = parse_time(stamp) if isinstance(stamp, str) else None
+        if isinstance(stamp, datetime):
+            parsed = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        if parsed is None:
+            raise InvalidEntryError(
+                "timestamp", f"must be a datetime or an ISO 8601 string, got {stamp!r}"
+            )
+        self.timestamp = parsed
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stored record: JSON types only, timestamp as an ISO 8601 string."""

@@ -66,3 +66,16 @@ def id_time(entry_id: str) -> datetime | None:
     if (value >> 62) & 0b11 != _VARIANT:
         return None
     return _EPOCH + timedelta(milliseconds=value >> 80)
+
+
+_GENERATOR = IdGenerator()
+
+
+def create_entry_id() -> str:
+    """Return a new unique entry id: a UUIDv7 string for the current time.
+
+    The original audit-logging API's ``create_entry_id()`` returns a random UUIDv4;
+    comply_lab's ids are time-ordered, so they also name their entry's day partition.
+    """
+    now = datetime.now(UTC)
+    return _GENERATOR.new_id((now - _EPOCH) // timedelta(milliseconds=1))

@@ -1,0 +1,21 @@
+"""The original audit-logging API's ``audit.storage`` module, by the same name.
+
+Code written for it imports from here unchanged: :class:`AuditEntry`, the backends
+(:class:`FileStorage`, :class:`MemoryStorage`, and ``S3Storage``, which loads boto3 only
+when asked for) and :func:`create_entry_id`.
+"""
+
+from comply_lab.model.entry import AuditEntry
+from comply_lab.model.ids import create_entry_id
+from comply_lab.storage import FileStorage, MemoryStorage
+
+
+def __getattr__(name: str) -> object:
+    if name == "S3Storage":
+        from comply_lab.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["AuditEntry", "FileStorage", "MemoryStorage", "create_entry_id"]  # and S3Storage
