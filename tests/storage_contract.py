@@ -323,6 +323,29 @@ class StorageContract:
         assert entry is not None and entry.provider == "p"
         assert (found, count) == (1, 1)
 
+    def test_the_original_storage_reads(self, make_storage: StorageFactory, clock: FakeClock):
+        """read, list_entries and count, async and sync, as the original StorageBackend."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        ids = [logger.log_sync(input=f"q{i}", output="a", provider="p") for i in range(3)]
+        settle(storage)
+
+        async def flow() -> tuple[AuditEntry | None, AuditEntry | None, list[AuditEntry], int]:
+            return (
+                await storage.read(ids[1]),  # type: ignore[attr-defined]
+                await storage.read("0190f1c2-7a3b-7c4d-8e5f-60718293a4b5"),  # type: ignore[attr-defined]
+                await storage.list_entries(T0, T0),  # type: ignore[attr-defined]
+                await storage.count(),  # type: ignore[attr-defined]
+            )
+
+        entry, missing, listed, count = asyncio.run(flow())
+        assert entry == logger.get_entry_sync(ids[1]) and entry is not None
+        assert missing is None and count == 3
+        assert [e.id for e in listed] == ids == [e.id for e in storage.list_entries_sync(T0, T0)]  # type: ignore[attr-defined]
+        assert storage.read_sync(ids[0]).id == ids[0]  # type: ignore[attr-defined]
+        with pytest.raises(InvalidQueryError):
+            storage.list_entries_sync(T0, T0 - timedelta(days=1))  # type: ignore[attr-defined]
+
     # Each backend subclass is its own executor by design; the factory makes fresh stores.
     @settings(
         max_examples=PROPERTY_EXAMPLES,

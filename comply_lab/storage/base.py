@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from comply_lab._twins import Closing
 from comply_lab.model.entry import AuditEntry
@@ -19,6 +19,8 @@ from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from comply_lab._time import TimeLike
 
 
 @runtime_checkable
@@ -135,3 +137,35 @@ class StorageBase(Closing):
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""
         return await asyncio.to_thread(self.count_sync)
+
+    def read_sync(self, entry_id: str) -> AuditEntry | None:
+        """Return the entry with ``entry_id``, or None (the original API's ``read``).
+
+        A UUIDv7 id names its day, so only that day is read.
+
+        Raises:
+            InvalidQueryError: ``entry_id`` is not a string.
+        """
+        from comply_lab.storage.scan import find_entry
+
+        return find_entry(cast("Storage", self), entry_id)  # every backend is a Storage
+
+    async def read(self, entry_id: str) -> AuditEntry | None:
+        """Return the entry with ``entry_id``, or None (async twin of :meth:`read_sync`)."""
+        return await asyncio.to_thread(self.read_sync, entry_id)
+
+    def list_entries_sync(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
+        """Return the entries of ``[start, end]``, both included, by time (``list_entries``).
+
+        Only the days in range are read; naive times and ISO strings are UTC.
+
+        Raises:
+            InvalidQueryError: a bound is not a time, or the range is reversed.
+        """
+        from comply_lab.storage.scan import entries_between
+
+        return entries_between(cast("Storage", self), start, end)
+
+    async def list_entries(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
+        """Return the entries of ``[start, end]`` (async twin of :meth:`list_entries_sync`)."""
+        return await asyncio.to_thread(self.list_entries_sync, start, end)
