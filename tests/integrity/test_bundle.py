@@ -23,6 +23,7 @@ from tests.integrity.test_witness import cli
 from tests.tsa_server import authority
 
 KEY = generate_signing_key()
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
 @pytest.fixture(scope="module")
