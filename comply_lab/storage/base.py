@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from comply_lab._twins import Closing
 from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.decode import count_segments, read_day
+from comply_lab.storage.scan import entries_between, find_entry
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
@@ -146,8 +147,6 @@ class StorageBase(Closing):
         Raises:
             InvalidQueryError: ``entry_id`` is not a string.
         """
-        from comply_lab.storage.scan import find_entry
-
         return find_entry(cast("Storage", self), entry_id)  # every backend is a Storage
 
     async def read(self, entry_id: str) -> AuditEntry | None:
@@ -162,8 +161,6 @@ class StorageBase(Closing):
         Raises:
             InvalidQueryError: a bound is not a time, or the range is reversed.
         """
-        from comply_lab.storage.scan import entries_between
-
         return entries_between(cast("Storage", self), start, end)
 
     async def list_entries(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:

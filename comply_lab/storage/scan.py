@@ -9,15 +9,18 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from comply_lab._gcpause import paused_gc
 from comply_lab._time import TimeLike, day_end, day_start, to_range
 from comply_lab.errors import InvalidQueryError
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.ids import id_time
-from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import read_day
 from comply_lab.storage.segments import Segment
+
+if TYPE_CHECKING:
+    from comply_lab.storage.base import Storage
 
 _BY_TIME = operator.attrgetter("timestamp", "id")
 
