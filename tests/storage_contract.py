@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comply_lab import AuditLogger, InvalidQueryError
+from comply_lab import MemoryStorage as MemoryStorageType
 from comply_lab.audit import AuditEntry, Storage
-from comply_lab.errors import ConcurrentOperationError
+from comply_lab.errors import ConcurrentOperationError, InvalidEntryError
 from comply_lab.model.entry import entry_hash
 from comply_lab.retention.policy import place_hold, release_hold
 from comply_lab.storage import capabilities as caps
@@ -322,6 +323,33 @@ class StorageContract:
         entry, found, count = asyncio.run(flow())
         assert entry is not None and entry.provider == "p"
         assert (found, count) == (1, 1)
+
+    def test_the_original_storage_writes(self, make_storage: StorageFactory):
+        """write(entry): ours or the original's entry, read back, and the log verifies."""
+        from rotalabs_comply.audit.storage import AuditEntry as OriginalEntry
+
+        from comply_lab.lab import open_log
+
+        storage = make_storage()
+        mine = AuditEntry(id="e-1", timestamp="2026-01-29T10:00:00", input_hash="i" * 64,
+                          output_hash="o" * 64, provider="p", latency_ms=5.0)  # fmt: skip
+        theirs = OriginalEntry(id="e-2", timestamp="2026-01-29T11:00:00", input_hash="a" * 64,
+                               output_hash="b" * 64, model="m", metadata={"k": [1]})  # fmt: skip
+        assert asyncio.run(storage.write(mine)) == "e-1"  # type: ignore[attr-defined]
+        assert storage.write_sync(theirs) == "e-2"  # type: ignore[attr-defined]
+        settle(storage)
+        first, second = storage.read_sync("e-1"), storage.read_sync("e-2")  # type: ignore[attr-defined]
+        assert first.provider == "p" and first.latency_ms == 5.0 and first.seq == 0
+        assert second.metadata == {"k": [1]} and second.writer_id == first.writer_id
+        assert second.timestamp == datetime(2026, 1, 29, 11, tzinfo=UTC)
+        with pytest.raises(InvalidEntryError, match="latency_ms"):
+            storage.write_sync(AuditEntry(id="e-3", timestamp="2026-01-29", input_hash="x",  # type: ignore[attr-defined]
+                                          output_hash="y", latency_ms=-1.0))  # fmt: skip
+        with pytest.raises(InvalidEntryError, match="entry"):
+            storage.write_sync({"id": "e-4"})  # type: ignore[attr-defined]
+        assert storage.count_sync() == 2  # type: ignore[attr-defined]
+        if not isinstance(storage, MemoryStorageType):
+            assert open_log(storage).verify().ok
 
     def test_the_original_storage_reads(self, make_storage: StorageFactory, clock: FakeClock):
         """read, list_entries and count, async and sync, as the original StorageBackend."""

@@ -7,7 +7,6 @@ import functools
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
@@ -22,7 +21,8 @@ from comply_lab.errors import ConfigurationError, InvalidEntryError
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
 from comply_lab.keys.keyring import ContentKeys
 from comply_lab.model import validate
-from comply_lab.model.entry import CALL_FIELDS, GENESIS_HASH, AuditEntry, encode_line
+from comply_lab.model.chain import Chain
+from comply_lab.model.entry import CALL_FIELDS, AuditEntry
 from comply_lab.model.ids import IdGenerator
 from comply_lab.retention.policy import apply_retention, plan_retention
 from comply_lab.storage.base import Storage
@@ -136,7 +136,7 @@ class AuditLogger(Closing):
         self._ids = IdGenerator()
         self._lock = threading.Lock()
         self._second: tuple[int, str, date] = (-1, "", date.min)
-        self._start_chain()
+        self._chain = Chain()
         _forksafe.register(self)
 
     def __repr__(self) -> str:
@@ -145,16 +145,16 @@ class AuditLogger(Closing):
             f"encrypted={self.encryption is not None}, retention_days={self.retention_days})"
         )
 
-    def _start_chain(self) -> None:
-        self.writer_id = uuid.uuid4().hex
-        self._seq = 0
-        self._prev_hash = GENESIS_HASH
+    @property
+    def writer_id(self) -> str:
+        """The id of the chain this logger's entries form (see :mod:`comply_lab.model.chain`)."""
+        return self._chain.writer_id
 
     def _after_fork(self) -> None:
         # A forked child is a new writer: sharing the parent's chain would fork it.
         self._lock = threading.Lock()
         self._ids = IdGenerator()
-        self._start_chain()
+        self._chain.restart()
 
     def _now_us(self) -> int:
         if self._clock is None:
@@ -275,17 +275,12 @@ class AuditLogger(Closing):
             "metadata": metadata,
             "hash_key_id": self._hash_key_id,
         }
-        with self._lock:
-            record["writer_id"] = self.writer_id
-            record["seq"] = self._seq
-            record["prev_hash"] = self._prev_hash
-            try:
-                digest, line = encode_line(record, input_content, output_content)
-            except orjson.JSONEncodeError:
-                raise validate.unencodable(record) from None
-            ticket = self.storage.append(day, line)
-            self._seq += 1
-            self._prev_hash = digest
+        try:
+            ticket = self._chain.append(
+                record, input_content, output_content, lambda line: self.storage.append(day, line)
+            )
+        except orjson.JSONEncodeError:
+            raise validate.unencodable(record) from None
         return entry_id, ticket
 
     log = _acknowledged_async(_submit)

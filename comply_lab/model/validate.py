@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from comply_lab.errors import InvalidEntryError, UnknownFieldError
@@ -205,3 +205,39 @@ def no_unknown(unknown: Mapping[str, object], known: Sequence[str]) -> None:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(known)}"
         raise UnknownFieldError(name, f"not an audit entry field; {hint}")
+
+
+_CALL_CHECKS: dict[str, Callable[[str, object], object]] = {
+    "provider": optional_text,
+    "model": optional_text,
+    "conversation_id": optional_text,
+    "safety_passed": flag,
+    "detectors_triggered": text_list,
+    "block_reason": optional_text,
+    "alerts": text_list,
+    "latency_ms": latency,
+    "input_tokens": tokens,
+    "output_tokens": tokens,
+    "metadata": metadata,
+}
+
+
+def stored_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an entry's fields but content and chain, each checked as ``log()`` checks it.
+
+    What a store's ``write(entry)`` records of an entry built elsewhere: ``id`` and the
+    two fingerprints must be text, ``timestamp`` the ISO string of an entry.
+
+    Raises:
+        InvalidEntryError: a value cannot be stored (the error names the field).
+    """
+    fields: dict[str, Any] = {
+        "id": text("id", entry.get("id")),
+        "timestamp": entry.get("timestamp"),
+        "input_hash": text("input_hash", entry.get("input_hash")),
+        "output_hash": text("output_hash", entry.get("output_hash")),
+    }
+    for name, check in _CALL_CHECKS.items():
+        fields[name] = check(name, entry.get(name))
+    fields["hash_key_id"] = optional_text("hash_key_id", entry.get("hash_key_id"))
+    return fields

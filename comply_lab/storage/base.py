@@ -8,12 +8,18 @@ them (see :mod:`comply_lab.storage.scan`), so every backend behaves the same.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
+import orjson
+
 from comply_lab._twins import Closing
+from comply_lab.errors import InvalidEntryError
+from comply_lab.model.chain import Chain
 from comply_lab.model.entry import AuditEntry
+from comply_lab.model.validate import stored_fields, unencodable
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.scan import entries_between, find_entry
 from comply_lab.storage.segments import Segment
@@ -138,6 +144,55 @@ class StorageBase(Closing):
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""
         return await asyncio.to_thread(self.count_sync)
+
+    def write_sync(self, entry: AuditEntry | Any) -> str:
+        """Store an entry made elsewhere and return its id (the original API's ``write``).
+
+        ``entry`` is an :class:`AuditEntry`, or any object with the original entry's
+        ``to_dict()``. Its values are checked as ``log()`` checks them and it joins this
+        store's own writer chain (any chain fields it carried are replaced), so the log
+        still verifies; it is durable when this returns, as the store's fsync policy says.
+        Logging through :class:`~comply_lab.audit.logger.AuditLogger` is the fast path.
+
+        Raises:
+            InvalidEntryError: a value cannot be stored (the error names the field).
+            StorageError: the store failed; nothing was written.
+        """
+        if not isinstance(entry, AuditEntry):
+            to_dict = getattr(entry, "to_dict", None)
+            if not callable(to_dict):
+                raise InvalidEntryError(
+                    "entry", f"expected an AuditEntry, got {type(entry).__name__}"
+                )
+            entry = AuditEntry.from_dict(to_dict())
+        record = stored_fields(entry.to_dict())
+        chain = self._own_chain()
+        storage = cast("Storage", self)  # every backend is a Storage
+        day = entry.timestamp.date()
+        try:
+            ticket = chain.append(
+                record,
+                entry.input_content,
+                entry.output_content,
+                lambda line: storage.append(day, line),
+            )
+        except orjson.JSONEncodeError:
+            raise unencodable(record) from None
+        if ticket is not None:
+            storage.wait_durable(ticket)
+        return entry.id
+
+    async def write(self, entry: AuditEntry | Any) -> str:
+        """Store an entry made elsewhere (async twin of :meth:`write_sync`)."""
+        return await asyncio.to_thread(self.write_sync, entry)
+
+    def _own_chain(self) -> Chain:
+        """Return the writer chain of this store's ``write()`` (a new one after a fork)."""
+        found: tuple[int, Chain] | None = getattr(self, "_writes", None)
+        if found is None or found[0] != os.getpid():
+            found = (os.getpid(), Chain())
+            self._writes = found
+        return found[1]
 
     def read_sync(self, entry_id: str) -> AuditEntry | None:
         """Return the entry with ``entry_id``, or None (the original API's ``read``).
