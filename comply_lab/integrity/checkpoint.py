@@ -246,13 +246,13 @@ def from_note(text: str) -> Checkpoint:
     """
     try:
         body = Note.parse(text).text if "\n\n" in text else text
-        fields = _fields(body)
-    except (NoteError, ValueError, IndexError, KeyError, binascii.Error):
+        note = text if "\n\n" in text else body
+        return Checkpoint(**_fields(body), format=FORMAT, note=note)
+    except (NoteError, ValueError, IndexError, KeyError, TypeError, binascii.Error):
         raise InvalidQueryError(
             "not a comply_lab checkpoint: expected the note `comply-lab checkpoint` wrote "
             "(origin, size, root hash, comply-lab lines, then signatures)"
         ) from None
-    return Checkpoint(**fields, format=FORMAT, note=text if "\n\n" in text else body)
 
 
 def _fields(body: str) -> dict[str, Any]:

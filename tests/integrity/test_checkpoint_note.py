@@ -166,7 +166,8 @@ def test_earlier_json_checkpoints_still_load_and_check(tmp_path: Path):
 @pytest.mark.parametrize(
     "text",
     ["", "origin\n", "origin\n01\nAAAA\n", "bad origin\n1\n" + "A" * 43 + "=\n", "o\n1\n" +
-     "A" * 43 + "=\ncomply-lab nonsense\n"],
+     "A" * 43 + "=\ncomply-lab nonsense\n", "o\n1\n" + "A" * 43 + "=\n",
+     "o\n1\n" + "A" * 43 + "=\ncomply-lab time 2026\n"],
 )  # fmt: skip
 def test_malformed_checkpoint_notes_get_a_typed_error(text: str, tmp_path: Path):
     """Not a checkpoint note: InvalidQueryError saying what is expected."""
