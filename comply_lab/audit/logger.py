@@ -25,6 +25,7 @@ from comply_lab.model.chain import Chain
 from comply_lab.model.entry import CALL_FIELDS, AuditEntry
 from comply_lab.model.ids import IdGenerator
 from comply_lab.retention.policy import apply_retention, plan_retention
+from comply_lab.storage.backend import BackendAdapter
 from comply_lab.storage.base import Storage
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import entries_between, find_entry
@@ -291,6 +292,8 @@ class AuditLogger(Closing):
 
         Only the day partition named by the (UUIDv7) id is read.
         """
+        if isinstance(self.storage, BackendAdapter):
+            return self.storage.read_sync(entry_id)
         return find_entry(self.storage, entry_id)
 
     def get_entries_sync(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
@@ -302,6 +305,8 @@ class AuditLogger(Closing):
         Raises:
             InvalidQueryError: ``start`` is after ``end``, or a bound is not a time.
         """
+        if isinstance(self.storage, BackendAdapter):
+            return self.storage.list_entries_sync(start, end)
         return entries_between(self.storage, start, end)
 
     def cleanup_expired_sync(self, now: TimeLike | None = None) -> int:
@@ -325,6 +330,9 @@ class AuditLogger(Closing):
         """
         if now is None and self._clock is not None:
             now = self._clock()
+        if isinstance(self.storage, BackendAdapter):  # entry by entry, as the original
+            moment = to_utc(now, name="now") if now is not None else datetime.now(UTC)
+            return self.storage.expire_sync(moment - timedelta(days=self.retention_days))
         plan = plan_retention(self.storage, self.retention_days, now, count=False)
         return apply_retention(self.storage, plan, reason="cleanup_expired").entries
 

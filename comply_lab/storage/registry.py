@@ -16,6 +16,7 @@ from typing import Protocol, cast
 
 from comply_lab.crypto.signing import PrivateKeyLike
 from comply_lab.errors import ConfigurationError
+from comply_lab.storage.backend import BackendAdapter, StorageBackend
 from comply_lab.storage.base import Storage
 from comply_lab.storage.file import FileStorage
 
@@ -59,7 +60,9 @@ def open_storage(
 ) -> Storage:
     """Return the storage for ``target``.
 
-    A storage object is used as is; a URL goes to the backend registered for its scheme
+    A storage object is used as is (one written for the original API's ``StorageBackend``
+    protocol is wrapped in a :class:`~comply_lab.storage.backend.BackendAdapter`); a URL
+    goes to the backend registered for its scheme
     (``s3://bucket/prefix``: S3Storage, with credentials and region from boto3's chain);
     any other path is a log directory (FileStorage).
 
@@ -78,6 +81,8 @@ def open_storage(
         if not sep or scheme == "file":
             return FileStorage(text.removeprefix("file://"), signing_key=signing_key)
         return backend_class(scheme).from_url(text, signing_key=signing_key)
+    if not isinstance(target, Storage) and isinstance(target, StorageBackend):
+        return BackendAdapter(target)  # written for the original API: see storage.backend
     if not isinstance(target, Storage):
         raise ConfigurationError(
             f"expected a path, a URL or a storage object, got {type(target).__name__}"
