@@ -80,3 +80,35 @@ def test_entries_take_the_original_constructor_and_dicts():
     assert datetime.fromisoformat(back["timestamp"]) == ours.timestamp
     with pytest.raises(InvalidEntryError, match="timestamp"):
         AuditEntry(id="x", timestamp="not a time", input_hash="i", output_hash="o")
+
+
+def test_entries_the_original_wrote_read_the_same(tmp_path):
+    """The original tool logs to its own files; we read every entry as it reads them."""
+    import asyncio
+
+    from rotalabs_comply.audit.logger import AuditLogger as OriginalLogger
+    from rotalabs_comply.audit.storage import FileStorage as OriginalFileStorage
+
+    storage = OriginalFileStorage(str(tmp_path))
+    key = original.generate_key()
+    theirs = OriginalLogger(storage, original.EncryptionManager(key), store_content=True)
+
+    async def write() -> list[str]:
+        return [await theirs.log(input=f"q{i}", output="a", provider="openai", model="gpt-4",
+                                 safety_passed=i % 2 == 0, detectors_triggered=["pii"] * (i % 2),
+                                 latency_ms=10.5 * i, metadata={"i": i}) for i in range(5)]  # fmt: skip
+
+    ids = asyncio.run(write())
+    ours = AuditLogger(str(tmp_path), comply_lab.EncryptionManager(key))
+    for entry_id in ids:
+        read_by_them = asyncio.run(storage.read(entry_id)).to_dict()
+        read_by_us = ours.get_entry_sync(entry_id)
+        assert read_by_us is not None
+        mine = read_by_us.to_dict()
+        assert {k: mine[k] for k in read_by_them if k != "timestamp"} == {
+            k: v for k, v in read_by_them.items() if k != "timestamp"
+        }
+        naive = datetime.fromisoformat(read_by_them["timestamp"])
+        assert read_by_us.timestamp == naive.replace(tzinfo=UTC)
+        assert ours.decrypt_content(read_by_us.input_content).startswith("q")
+    ours.close()
