@@ -94,9 +94,12 @@ def test_entries_the_original_wrote_read_the_same(tmp_path):
     theirs = OriginalLogger(storage, original.EncryptionManager(key), store_content=True)
 
     async def write() -> list[str]:
-        return [await theirs.log(input=f"q{i}", output="a", provider="openai", model="gpt-4",
-                                 safety_passed=i % 2 == 0, detectors_triggered=["pii"] * (i % 2),
-                                 latency_ms=10.5 * i, metadata={"i": i}) for i in range(5)]  # fmt: skip
+        return [
+            await theirs.log(input=f"q{i}", output="a", provider="openai", model="gpt-4",
+                             safety_passed=i % 2 == 0, detectors_triggered=["pii"] * (i % 2),
+                             latency_ms=10.5 * i, metadata={"i": i})
+            for i in range(5)
+        ]  # fmt: skip
 
     ids = asyncio.run(write())
     ours = AuditLogger(str(tmp_path), comply_lab.EncryptionManager(key))
