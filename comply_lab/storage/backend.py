@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, Field, asdict, field, fields, make_dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -61,36 +61,29 @@ class StorageBackend(Protocol):
         ...
 
 
-@dataclass
-class OriginalEntry:
-    """An entry in the original API's form, as a backend written for it expects."""
+def _original_field(item: Field[Any]) -> tuple[str, Any, Any]:
+    """Return an AuditEntry field as the original declares it (the timestamp as text)."""
+    if item.default_factory is not MISSING:
+        spec: Any = field(default_factory=item.default_factory)
+    elif item.default is not MISSING:
+        spec = field(default=item.default)
+    else:
+        spec = field()
+    return item.name, "str" if item.name == "timestamp" else item.type, spec
 
-    id: str
-    timestamp: str
-    input_hash: str
-    output_hash: str
-    input_content: str | None = None
-    output_content: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    conversation_id: str | None = None
-    safety_passed: bool = True
-    detectors_triggered: list[str] = field(default_factory=list)
-    block_reason: str | None = None
-    alerts: list[str] = field(default_factory=list)
-    latency_ms: float = 0.0
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the entry as a dict (``dataclasses.asdict``)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OriginalEntry:
-        """Make an entry from a dict of its fields."""
-        return cls(**data)
+OriginalEntry: type[Any] = make_dataclass(
+    "OriginalEntry",
+    [_original_field(f) for f in fields(AuditEntry) if f.name in ENTRY_FIELDS],
+    namespace={
+        "__doc__": "An entry in the original API's form, as a backend written for it expects.",
+        "to_dict": lambda self: asdict(self),
+        "from_dict": classmethod(lambda cls, data: cls(**data)),
+        "__module__": __name__,
+    },
+)
+"""An entry in the original API's form: AuditEntry's first seventeen fields, the
+timestamp an ISO 8601 string, with ``to_dict()`` and ``from_dict()``."""
 
 
 def _to_ours(value: Any) -> AuditEntry:
