@@ -28,8 +28,9 @@ from rfc3161_client import (
 )
 
 from comply_lab.crypto.note import Note
-from comply_lab.errors import ComplyLabError, IntegrityError, InvalidKeyError
+from comply_lab.errors import ComplyLabError, IntegrityError, InvalidKeyError, InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint
+from comply_lab.integrity.report import Problem
 
 TIMEOUT_S = 30.0
 """How long a request to a time-stamp authority may take."""
@@ -122,3 +123,30 @@ def verify_timestamp(
         ) from None
     stamped = response.tst_info.gen_time
     return stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
+
+
+def check_timestamp(
+    checkpoint: Checkpoint,
+    timestamp: bytes | str | os.PathLike[str],
+    tsa_certs: str | os.PathLike[str],
+) -> tuple[list[Problem], str | None]:
+    """Check a checkpoint's timestamp (its bytes, or its file) against the authority's roots.
+
+    Returns:
+        The problem found (``bad_timestamp``), if any, and the proven time (ISO 8601).
+
+    Raises:
+        InvalidQueryError: the timestamp file cannot be read.
+        InvalidKeyError: the certificates cannot be read.
+    """
+    try:
+        data = timestamp if isinstance(timestamp, bytes) else Path(timestamp).read_bytes()
+    except OSError as err:
+        raise InvalidQueryError(
+            f"cannot read the timestamp {timestamp!s}: {err.strerror}"
+        ) from None
+    try:
+        proven = verify_timestamp(data, checkpoint, load_certificates(tsa_certs))
+    except IntegrityError as err:
+        return [Problem("bad_timestamp", str(err), segment="checkpoint")], None
+    return [], proven.isoformat()

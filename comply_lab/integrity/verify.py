@@ -29,7 +29,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from comply_lab._progress import progress_bar
@@ -44,7 +43,7 @@ from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
-from comply_lab.integrity.timestamp import load_certificates, verify_timestamp
+from comply_lab.integrity.timestamp import check_timestamp
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
@@ -139,34 +138,16 @@ def verify(
         )
         report.problems.extend(found)
     if timestamp is not None or tsa_certs is not None:
-        report.problems.extend(_timestamp(report, checkpoint, timestamp, tsa_certs))
-    return report
-
-
-def _timestamp(
-    report: VerificationReport,
-    checkpoint: Checkpoint | dict[str, Any] | str | None,
-    timestamp: bytes | str | os.PathLike[str] | None,
-    tsa_certs: str | os.PathLike[str] | None,
-) -> list[Problem]:
-    """Check a checkpoint's timestamp; note the time it proves in the report."""
-    if checkpoint is None or timestamp is None or tsa_certs is None:
-        raise InvalidQueryError(
-            "a timestamp is checked with its checkpoint and the authority's certificates: "
-            "give all three"
+        if checkpoint is None or timestamp is None or tsa_certs is None:
+            raise InvalidQueryError(
+                "a timestamp is checked with its checkpoint and the authority's certificates: "
+                "give all three"
+            )
+        found, report.timestamped = check_timestamp(
+            Checkpoint.load(checkpoint), timestamp, tsa_certs
         )
-    try:
-        data = timestamp if isinstance(timestamp, bytes) else Path(timestamp).read_bytes()
-    except OSError as err:
-        raise InvalidQueryError(
-            f"cannot read the timestamp {timestamp!s}: {err.strerror}"
-        ) from None
-    try:
-        proven = verify_timestamp(data, Checkpoint.load(checkpoint), load_certificates(tsa_certs))
-    except IntegrityError as err:
-        return [Problem("bad_timestamp", str(err), segment="checkpoint")]
-    report.timestamped = proven.isoformat()
-    return []
+        report.problems.extend(found)
+    return report
 
 
 class _Verifier:
