@@ -127,7 +127,8 @@ def write_bundle(
         if data:
             (out / "records" / record.lstrip("_")).write_bytes(data)
     first, last = plots.covered(summary.frame, summary.span)
-    scope = Scope(title, summary.source, first, last, table.num_rows)
+    signed = key is not None and anchor is not None
+    scope = Scope(title, summary.source, first, last, table.num_rows, signed)
     saved = anchor or (Checkpoint.load(checkpoint) if checkpoint is not None else None)
     verification = Verification(
         report.verdict,

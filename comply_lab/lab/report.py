@@ -62,6 +62,8 @@ class Scope:
         first: The start of the period (the query's, or the first entry's).
         last: The end of the period (the query's, or the last entry's).
         entries: How many entries the bundle holds.
+        signed: Whether the bundle carries proofs and signed sums (a signing key was
+            given), so it can be checked without comply_lab.
     """
 
     title: str
@@ -69,6 +71,7 @@ class Scope:
     first: datetime | None
     last: datetime | None
     entries: int
+    signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,27 @@ def _verification(result: Verification) -> str:
     )
 
 
+def _offline() -> str:
+    return (
+        "<ol><li>Check this bundle without any comply_lab code: "
+        "<pre>sha256sum -c SHA256SUMS\n"
+        "openssl pkeyutl -verify -pubin -inkey writer.pub -rawin -in SHA256SUMS "
+        "-sigfile SHA256SUMS.sig\n"
+        "python3 verify_bundle.py . --public-key writer.pub</pre>"
+        "the last proves every entry into the signed checkpoint (see <code>SPEC.md</code> of "
+        "comply_lab); with comply_lab, <code>comply-lab verify-bundle . --public-key "
+        "writer.pub</code> does all of it.</li>"
+    )
+
+
+def _unsigned() -> str:
+    return (
+        "<ol><li>Check this bundle's files: <code>sha256sum -c SHA256SUMS</code>. It was "
+        "written without the writer's signing key, so it carries no signature and no proofs: "
+        "anyone who can edit it can also recompute those sums.</li>"
+    )
+
+
 def _recheck(scope: Scope, verification: Verification) -> str:
     key = "--public-key writer.pub " if verification.key_fingerprint else ""
     point = "--checkpoint checkpoint.txt " if verification.checkpoint else ""
@@ -190,15 +214,8 @@ def _recheck(scope: Scope, verification: Verification) -> str:
         "<code>entries.parquet</code> (hashes and metadata, never decrypted content); "
         "rates are shares of entries whose safety checks failed, with Wilson 95% "
         "intervals. Days only partly inside the period are marked <i>partial</i>.</p>"
-        "<ol><li>Check this bundle without any comply_lab code: "
-        "<pre>sha256sum -c SHA256SUMS\n"
-        "openssl pkeyutl -verify -pubin -inkey writer.pub -rawin -in SHA256SUMS "
-        "-sigfile SHA256SUMS.sig\n"
-        "python3 verify_bundle.py . --public-key writer.pub</pre>"
-        "the last proves every entry into the signed checkpoint (see <code>SPEC.md</code> of "
-        "comply_lab); with comply_lab, <code>comply-lab verify-bundle . --public-key "
-        "writer.pub</code> does all of it.</li>"
-        "<li>Verify the log itself, where it is stored:"
+        + (_offline() if scope.signed else _unsigned())
+        + "<li>Verify the log itself, where it is stored:"
         f"<pre>comply-lab verify LOG {key}{point}{start}{end}</pre></li>"
         "<li>Recompute any figure from the entries, for example in Python:"
         "<pre>import pandas as pd\n"

@@ -116,3 +116,17 @@ class TestBundle:
         )
         assert "report.html" in done.stdout
         assert (tmp_path / "b" / "MANIFEST.json").exists()
+
+
+def test_the_report_says_how_to_check_the_bundle_it_is_in(tmp_path: Path):
+    """A signed bundle's report gives the offline checks; an unsigned one says it has none."""
+    key = generate_signing_key()
+    storage = FileStorage(tmp_path / "log", format="parquet", signing_key=key)
+    write_sample(lambda c: AuditLogger(storage, clock=c), 60, 2).close()
+    log = open_log(tmp_path / "log")
+    signed = log.evidence_bundle(tmp_path / "signed", signing_key=key)
+    unsigned = log.evidence_bundle(tmp_path / "unsigned", public_key=key.public_key())
+    assert "verify_bundle.py" in (signed / "report.html").read_text()
+    page = (unsigned / "report.html").read_text()
+    assert "verify_bundle.py" not in page and "no signature and no proofs" in page
+    assert not (unsigned / "SHA256SUMS.sig").exists()
