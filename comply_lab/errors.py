@@ -139,6 +139,10 @@ class RetentionFloorError(InvalidQueryError):
     """A retention plan would delete data younger than the log's minimum retention."""
 
 
+class EntryHeldError(InvalidQueryError):
+    """An entry asked to be deleted is under an active legal hold; release the hold first."""
+
+
 class RetentionWarning(ComplyLabWarning):
     """Stored data could not be deleted (for example under S3 Object Lock) and was kept."""
 

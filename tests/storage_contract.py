@@ -24,6 +24,7 @@ from comply_lab.retention.policy import place_hold, release_hold
 from comply_lab.storage import capabilities as caps
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.compaction import compact
+from comply_lab.storage.decode import segment_entries
 from comply_lab.storage.manifest import RETENTION, parse_records
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.seal import SealReport
@@ -373,6 +374,51 @@ class StorageContract:
         assert storage.read_sync(ids[0]).id == ids[0]  # type: ignore[attr-defined]
         with pytest.raises(InvalidQueryError):
             storage.list_entries_sync(T0, T0 - timedelta(days=1))  # type: ignore[attr-defined]
+
+    def test_delete_on_request(self, make_storage: StorageFactory, clock: FakeClock):
+        """delete(id): out of every read at once, out of the files after compaction; verified."""
+        from comply_lab.lab import open_log
+
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        ids = []
+        for day in range(2):
+            clock.advance(days=day)
+            ids += [logger.log_sync(input=f"q{i}", output="a", provider="p") for i in range(3)]
+        settle(storage)
+        assert asyncio.run(storage.delete(ids[1])) is True  # type: ignore[attr-defined]
+        assert storage.delete_sync(ids[1]) is False  # type: ignore[attr-defined]
+        assert storage.delete_sync("0190f1c2-7a3b-7c4d-8e5f-60718293a4b5") is False  # type: ignore[attr-defined]
+        with pytest.raises(InvalidQueryError):
+            storage.delete_sync(7)  # type: ignore[attr-defined]
+        kept = [i for i in ids if i != ids[1]]
+        log = open_log(storage)
+        assert storage.read_sync(ids[1]) is None and logger.get_entry_sync(ids[1]) is None  # type: ignore[attr-defined]
+        assert [e.id for e in storage.list_entries_sync(T0, T0 + timedelta(days=2))] == kept  # type: ignore[attr-defined]
+        assert storage.count_sync() == 5 == log.count() == len(log.entries())  # type: ignore[attr-defined]
+        assert sorted(log.entries()["id"]) == sorted(kept)
+        assert log.entry(ids[1]) is None
+        report = log.verify()
+        assert report.ok, report.problems
+        found = [(p.status, p.entry_id) for p in report.problems if p.severity != "warning"]
+        assert found == [("deleted_on_request", ids[1])]
+        if isinstance(storage, caps.Sealing):
+            storage.delete_sync(ids[4])  # type: ignore[attr-defined]
+            compact(storage)  # seals what is unsealed, rewrites sealed parts holding them
+            assert compact(storage).pruned == []  # once is enough
+            rows = [
+                str(e.id)
+                for day in storage.days()
+                for segment in storage.segments(day)
+                for e in segment_entries(storage, segment)
+            ]
+            assert sorted(rows) == sorted(i for i in kept if i != ids[4])
+            report = open_log(storage).verify()
+            assert report.ok, report.problems
+            statuses = sorted(
+                p.entry_id for p in report.problems if p.status == "deleted_on_request"
+            )
+            assert statuses == sorted([ids[1], ids[4]])
 
     # Each backend subclass is its own executor by design; the factory makes fresh stores.
     @settings(

@@ -356,7 +356,19 @@ def edits(files: Files, names: list[str], rng: Any) -> Iterator[Edit]:
     yield copy(pick())
 
 
-OPERATIONS = ("log", "seal", "reopen", "hold", "release", "retention", "decrypt", "rotate", "shred")
+OPERATIONS = (
+    "log",
+    "seal",
+    "reopen",
+    "hold",
+    "release",
+    "retention",
+    "decrypt",
+    "rotate",
+    "shred",
+    "delete",
+    "compact",
+)
 USERS = ("alice", "bob", "carol")
 
 
@@ -455,6 +467,20 @@ class History:
         from comply_lab import shred_subject
 
         shred_subject(self._log(), self.rng.choice(USERS), self.subjects, reason="erasure")
+
+    def op_delete(self) -> None:
+        from comply_lab.errors import EntryHeldError
+
+        if self.ids:
+            try:
+                self._log().delete(self.rng.choice(self.ids), reason="erasure request")
+            except EntryHeldError:
+                pass  # a hold covers it: refusing is the honest outcome
+
+    def op_compact(self) -> None:
+        from comply_lab.storage.compaction import compact
+
+        compact(self.case.target, KEY)  # seals what no writer holds, prunes deleted entries
 
 
 def compact_or_flush(case: Case) -> None:

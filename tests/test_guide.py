@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from comply_lab import AuditLogger, FileStorage, KeyRing, open_log
-from comply_lab.crypto.signing import generate_signing_key, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.sample import write_sample
 from tests.conftest import ROOT
 from tests.llm_server import llm_server
@@ -71,6 +71,12 @@ SETTINGS = [
         sample_log=True,
         check="assert len(log.holds()) == 1",
     ),
+    Setting(
+        "from comply_lab import FileStorage, open_log",
+        sample_log=True,
+        check="assert storage.read_sync(entry_id) is None\n"
+        'assert open_log(storage).verify(public_key="writer.pub").ok',
+    ),
 ]
 
 
@@ -88,7 +94,7 @@ def test_every_example_has_a_setting():
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Write a signed Parquet log of January 2026 and the writer's public key beside it."""
+    """Write a signed Parquet log of January 2026 and the writer's keys beside it."""
     root = tmp_path_factory.mktemp("guide-sample")
     key = generate_signing_key()
     logger = write_sample(
@@ -101,6 +107,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     logger.close()
     (root / "writer.pub").write_bytes(public_key_pem(key))
+    (root / "writer.key").write_bytes(private_key_pem(key))
     open_log(root / "ai-audit").checkpoint(key).save(root / "cp.txt")
     return root
 
@@ -138,6 +145,7 @@ def test_example_runs(index: int, tmp_path: Path, sample: Path, services: dict[s
     if setting.sample_log:
         shutil.copytree(sample / "ai-audit", tmp_path / "ai-audit")
         shutil.copy(sample / "writer.pub", tmp_path / "writer.pub")
+        shutil.copy(sample / "writer.key", tmp_path / "writer.key")
     script = "\n".join([setting.preamble, _examples()[index], setting.check])
     script = script.replace("/var/log/ai-audit", str(tmp_path / "ai-audit"))
     script = script.replace("/secure/subject-keys", str(tmp_path / "subject-keys"))

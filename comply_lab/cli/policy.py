@@ -1,4 +1,4 @@
-"""Commands that act on a log and record it: retention, decrypt, hold, release, operators."""
+"""Commands that act on a log and record it: retention, decrypt, holds, deletion, operators."""
 
 from __future__ import annotations
 
@@ -251,6 +251,43 @@ def release(target: str, name: str, reason: str, who: str | None, signing_key: s
 
 @click.command()
 @click.argument("target")
+@click.argument("entry_ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--reason", required=True, help="Why (an erasure request, a ticket); recorded.")
+@click.option("--who", help="Who asks (default: the operating-system user).")
+@signing_key_option
+def delete(
+    target: str, entry_ids: tuple[str, ...], reason: str, who: str | None, signing_key: str | None
+) -> None:
+    """Delete entries on request: recorded first, out of every read at once.
+
+    Their bytes go at the next sealing or `comply-lab compact`; verification reports
+    them deleted_on_request. An entry under an active legal hold is refused (exit 2)
+    and nothing after it is deleted. Exits 1 if an id is not in the log.
+
+    For instance:
+
+        \b
+        comply-lab delete /var/log/ai-audit 0190f1c2-... --reason "erasure 118" --signing-key k
+    """
+    import getpass
+
+    from comply_lab.lab import open_log
+
+    log = open_log(target, progress=False, signing_key=signing_key)
+    who = who or getpass.getuser()
+    unknown = []
+    for entry_id in entry_ids:
+        if log.delete(entry_id, reason=reason, who=who):
+            click.echo(f"deleted {entry_id}")
+        else:
+            unknown.append(entry_id)
+            click.echo(f"no entry {entry_id} (never logged, or deleted already)", err=True)
+    if unknown:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("target")
 @click.option("--add", "name", metavar="NAME", help="Declare an operator key under this name.")
 @click.option(
     "--key",
@@ -302,4 +339,4 @@ def operators(
         click.echo(f"{len(table)} operator key(s)")
 
 
-COMMANDS = [retention, decrypt, hold, release, operators]
+COMMANDS = [retention, decrypt, hold, release, delete, operators]

@@ -29,6 +29,8 @@ from comply_lab.model.entry import GENESIS_HASH
 
 Expired = tuple[int, int, str | None]
 """Seqs ``first..last`` of one writer deleted by recorded retention, and the last one's hash."""
+Ghost = tuple[str | None, str | None]
+"""The ``prev_hash`` and ``entry_hash`` a deletion record gives an entry deleted on request."""
 
 
 @dataclass(slots=True)
@@ -62,13 +64,21 @@ class ChainTracker:
             not reported (the deleted segments are reported as ``expired_by_policy``
             instead). A chain that starts after seq 0 must start right after such
             ranges, continuing from the hash of the last deleted entry where it is known.
+        deleted: Per writer, the entries deleted on request, by seq: a gap they fill
+            exactly (each links to the one before, the entry after links to the last)
+            is not reported; one they fill but do not link is ``modified``.
     """
 
     def __init__(
-        self, *, open_start: bool, expired: dict[str, list[Expired]] | None = None
+        self,
+        *,
+        open_start: bool,
+        expired: dict[str, list[Expired]] | None = None,
+        deleted: dict[str, dict[int, Ghost]] | None = None,
     ) -> None:
         self.open_start = open_start
         self.expired = expired or {}
+        self.deleted = deleted or {}
         self._runs: dict[str, list[Run]] = {}
         self._firsts: dict[str, list[int]] = {}
         self._in_segment: dict[tuple[str, str | None], int] = {}
@@ -135,9 +145,10 @@ class ChainTracker:
         problems: list[Problem] = []
         for writer, runs in self._runs.items():
             expected = runs[0].first if self.open_start else 0
+            before: Run | None = None
             for run in runs:
                 if run.first > expected:
-                    problems += self._gap(writer, expected, run)
+                    problems += self._gap(writer, expected, run, before)
                 elif run.first == 0 and run.first_prev != GENESIS_HASH:
                     problems.append(
                         _problem(
@@ -149,10 +160,16 @@ class ChainTracker:
                         )
                     )
                 expected = run.last + 1
+                before = run
         return problems
 
-    def _gap(self, writer: str, first: int, run: Run) -> list[Problem]:
+    def _gap(self, writer: str, first: int, run: Run, before: Run | None) -> list[Problem]:
         """Check the seqs ``first..run.first - 1`` that no entry holds."""
+        ghosts = self.deleted.get(writer, {})
+        filled = run.first - first <= len(ghosts)  # a damaged seq can be astronomically large
+        if filled and all(seq in ghosts for seq in range(first, run.first)):
+            start = GENESIS_HASH if first == 0 else before.last_hash if before else None
+            return _ghost_links(writer, first, run, ghosts, start)
         missing = self._unexplained(writer, first, run.first - 1)
         if missing:
             low, high = missing[0][0], missing[-1][1]
@@ -165,8 +182,8 @@ class ChainTracker:
             else:
                 text = f"{span} of this writer are not in the log"
             return [_problem("missing", text, writer, low, run.place)]
-        before = [h for _, b, h in self.expired.get(writer, ()) if b == run.first - 1 and h]
-        if before and run.first_prev not in before:
+        last = [h for _, b, h in self.expired.get(writer, ()) if b == run.first - 1 and h]
+        if last and run.first_prev not in last:
             return [
                 _problem(
                     "modified",
@@ -186,7 +203,8 @@ class ChainTracker:
         """
         gaps = []
         at = first
-        for a, b, _ in sorted(self.expired.get(writer, ())):
+        ghosts = [(seq, seq, None) for seq in self.deleted.get(writer, ())]
+        for a, b, _ in sorted([*self.expired.get(writer, ()), *ghosts]):
             if b < at or a > last:
                 continue
             if a > at:
@@ -197,6 +215,36 @@ class ChainTracker:
         if at <= last:
             gaps.append((at, last))
         return gaps
+
+
+def _ghost_links(
+    writer: str, first: int, run: Run, ghosts: dict[int, Ghost], start: str | None
+) -> list[Problem]:
+    """Check that entries deleted on request ``first..run.first - 1`` link the chain.
+
+    ``start`` is the hash the first must continue (None: unknown, not checked).
+    """
+    previous = start
+    for seq in range(first, run.first):
+        prev_hash, digest = ghosts[seq]
+        if previous is not None and prev_hash != previous:
+            return [_unlinked(writer, seq, run)]
+        previous = digest
+    if run.first_prev != previous:
+        return [_unlinked(writer, run.first, run)]
+    return []
+
+
+def _unlinked(writer: str, seq: int, run: Run) -> Problem:
+    return _problem(
+        "modified",
+        f"the chain does not link across the entries deleted on request before seq "
+        f"{run.first} (at seq {seq}): the deletion records do not describe the entries "
+        "that were there",
+        writer,
+        seq,
+        run.place,
+    )
 
 
 def _problem(status: Status, text: str, writer: str, seq: int, place: Place) -> Problem:

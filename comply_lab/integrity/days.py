@@ -183,9 +183,10 @@ class _DayCheck:
                 self.add(
                     Problem(
                         "incomplete",
-                        "key rotation of this segment was interrupted: it still holds the "
+                        "a replacement of this segment was interrupted: it still holds the "
                         "generation an earlier record vouches for, and the new one waits in "
-                        f"{STAGING}/; run rotate_keys again to finish",
+                        f"{STAGING}/; run the key rotation (rotate_keys) or compaction "
+                        "(comply-lab compact) again to finish",
                         segment.day,
                         segment.name,
                     )
@@ -194,8 +195,9 @@ class _DayCheck:
                 self.add(
                     Problem(
                         "modified",
-                        "holds an earlier generation of this segment (content under the keys "
-                        "it was rotated away from), and no interrupted rotation explains it",
+                        "holds an earlier generation of this segment (content under keys it "
+                        "was rotated away from, or entries deleted since), and no interrupted "
+                        "rotation or compaction explains it",
                         segment.day,
                         segment.name,
                     )

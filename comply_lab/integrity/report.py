@@ -24,6 +24,7 @@ Status = Literal[
     "incomplete",
     "expired_by_policy",
     "shredded",
+    "deleted_on_request",
     "clock_step",
     "unwitnessed",
     "bad_timestamp",
@@ -33,6 +34,7 @@ SEVERITY: dict[str, str] = {
     "incomplete": "warning",
     "expired_by_policy": "info",
     "shredded": "info",
+    "deleted_on_request": "info",
     "clock_step": "info",
 }
 """Severity of each status; every status not listed is an ``"error"``."""
@@ -61,7 +63,9 @@ class Problem:
             key) — errors; ``unsealed`` (warning: not yet covered by a manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
             ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
-            (info: the content's key was destroyed by a recorded erasure) or
+            (info: the content's key was destroyed by a recorded erasure),
+            ``deleted_on_request`` (info: the entry was deleted by a recorded, signed
+            ``delete(id)``) or
             ``clock_step`` (info: a writer's clock went back between two entries).
         partition: The day partition, if the finding belongs to one.
         segment: The segment or metadata file concerned.

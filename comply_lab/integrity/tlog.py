@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from comply_lab.crypto.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from comply_lab.errors import IntegrityError, InvalidQueryError
 from comply_lab.storage.base import Storage
-from comply_lab.storage.leaves import part_hashes, tree_parts
+from comply_lab.storage.leaves import part_hashes, removed_rows, tree_parts
 from comply_lab.storage.manifest import MANIFEST, RETENTION, parse_records
 
 
@@ -49,9 +49,10 @@ class LogTree:
         hashes: list[str | None] = []
         blocks: dict[tuple[int, int], bytes] = {}
         kept = _kept(storage)
+        removed = removed_rows(records)
         for part in tree_parts(records):
             try:
-                part_ids, part_entry_hashes = part_hashes(storage, part)
+                part_ids, part_entry_hashes = part_hashes(storage, part, removed.get(part.name, ()))
             except FileNotFoundError:
                 if part.name not in kept:
                     raise IntegrityError(

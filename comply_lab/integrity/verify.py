@@ -40,6 +40,7 @@ from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
 from comply_lab.integrity.days import Snapshot, check_day
+from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
@@ -52,6 +53,7 @@ from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.manifest import (
+    DELETIONS,
     HEARTBEAT,
     MANIFEST,
     RETENTION,
@@ -195,7 +197,8 @@ class _Verifier:
         self._signatures(trails)
         manifest = trails[MANIFEST].records
         self.report.manifest_records = len(trails[MANIFEST].hashes)
-        by_segment, earlier = self._index(manifest)
+        removals = trails[DELETIONS].records
+        by_segment, earlier = self._index(manifest, {str(r["entry_id"]) for r in removals})
         retention = trails[RETENTION].records
         deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
         snapshots = _snapshots(trails[HEARTBEAT].records)
@@ -209,7 +212,9 @@ class _Verifier:
             elsewhere = expired_ranges([{"segments": [r["segment"] for r in outside]}], by_segment)
             for chain, spans in elsewhere.items():
                 explained.setdefault(chain, []).extend(spans)
-        tracker = ChainTracker(open_start=lo is not None, expired=explained)
+        tracker = ChainTracker(
+            open_start=lo is not None, expired=explained, deleted=ghosts(removals)
+        )
         tasks = [
             (
                 self.storage,
@@ -224,6 +229,7 @@ class _Verifier:
             for day in chosen
         ]
         listed = self._days(tasks, tracker, progress, executor)
+        self.report.problems.extend(deletion_findings(removals, set(chosen)))
         self.report.problems.extend(self._chains(tracker, days, set(chosen), lo, hi))
         if not trails[MANIFEST].hashes:
             self._manifest_gone()
@@ -359,13 +365,14 @@ class _Verifier:
         )
 
     def _index(
-        self, manifest: list[dict[str, Any]]
+        self, manifest: list[dict[str, Any]], deleted: set[str]
     ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
         """Return the current record of each segment, and the digests earlier ones gave it.
 
-        A segment has one record, or a chain of them when key rotation gave it new
-        generations: each later record must describe the same entries and name the
-        digest of the generation it replaces (``rotated_from``).
+        A segment has one record, or a chain of them when key rotation or compaction gave
+        it new generations: each later record must name the digest of the generation it
+        replaces (``rotated_from``: the same entries; ``pruned_from``: without entries
+        ``deleted`` on request).
         """
         by_segment: dict[str, dict[str, Any]] = {}
         earlier: dict[str, set[str]] = {}
@@ -376,15 +383,15 @@ class _Verifier:
             previous = by_segment.get(name)
             if previous is None:
                 by_segment[name] = record
-            elif _rotation_of(record, previous):
+            elif _rotation_of(record, previous) or pruning_of(record, previous, deleted):
                 earlier.setdefault(name, set()).add(str(previous.get("sha256")))
                 by_segment[name] = record
             else:
                 self.add(
                     Problem(
                         "inserted",
-                        "a second manifest record for the same segment that is not a key "
-                        "rotation of it",
+                        "a second manifest record for the same segment that is neither a key "
+                        "rotation of it nor its compaction after recorded deletions",
                         _day(record),
                         name,
                     )

@@ -44,7 +44,7 @@ from comply_lab.keys.keyring import ContentKeys, key_id_of
 from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Sealing, maintenance
-from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.generations import finish_staged, latest_records
 from comply_lab.storage.parts import read_part
 from comply_lab.storage.seal import Sink
 
@@ -100,8 +100,8 @@ def _rotate(
     storage: Storage, sink: Sink, keys: ContentKeys, legacy: EncryptionManager | None
 ) -> RotationReport:
     report = RotationReport()
-    _finish(storage, sink, report)
-    records = _latest(storage)
+    report.finished, report.cleaned = finish_staged(storage, sink)
+    records = latest_records(storage)
     for day in storage.days():
         for segment in storage.segments(day):
             record = records.get(segment.name)
@@ -137,29 +137,6 @@ def _sink(storage: Storage, signing_key: PrivateKeyLike | None) -> Sink:
             f"{type(storage).__name__}"
         )
     return storage.sink(key)
-
-
-def _latest(storage: Storage) -> dict[str, dict[str, Any]]:
-    """Return the newest manifest record of each segment (rotation appends newer ones)."""
-    records: dict[str, dict[str, Any]] = {}
-    for _, record in parse_records(storage.read_metadata(MANIFEST)):
-        if record is not None:
-            records[str(record.get("segment"))] = record
-    return records
-
-
-def _finish(storage: Storage, sink: Sink, report: RotationReport) -> None:
-    """Complete what an interrupted rotation left: recorded staged copies are committed."""
-    records = _latest(storage)
-    for name, staged in sink.staged().items():
-        record = records.get(name)
-        recorded = record is not None and record.get("sha256") == staged
-        if recorded and sink.digest(name) != staged:
-            sink.commit(name)
-            report.finished.append(name)
-            continue
-        sink.discard(name)
-        report.cleaned.append(name)
 
 
 def _reencrypt(

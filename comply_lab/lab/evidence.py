@@ -12,7 +12,7 @@ Layout::
     out/verification.json      the verification summary and every finding
     out/statistics/*.csv       each statistics table
     out/plots/*.png            each evidence plot
-    out/records/               the manifest, retention and hold records, as stored
+    out/records/               the manifest, retention, hold and deletion records, as stored
     out/verify_bundle.py       a checker that needs only Python and ``cryptography``
     out/MANIFEST.json          what the bundle covers, and each file's SHA-256 and size
     out/SHA256SUMS             SHA-256 of every file (``sha256sum -c SHA256SUMS``)
@@ -53,7 +53,7 @@ from comply_lab.lab import plots
 from comply_lab.lab.bundle import covered, seal_bundle, write_proofs
 from comply_lab.lab.report import Scope, Verification, rate, render
 from comply_lab.lab.summary import Stats
-from comply_lab.storage.manifest import HOLDS, RETENTION
+from comply_lab.storage.manifest import DELETIONS, HOLDS, RETENTION
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log
@@ -122,7 +122,7 @@ def write_bundle(
     figures = summary.plots() if len(summary.frame) else {}
     for name, figure in figures.items():
         plots.save(figure, out / "plots" / f"{name}.png")
-    for record in (RETENTION, HOLDS):
+    for record in (RETENTION, HOLDS, DELETIONS):
         data = log.storage.read_metadata(record)
         if data:
             (out / "records" / record.lstrip("_")).write_bytes(data)

@@ -20,6 +20,7 @@ from comply_lab.retention.policy import (
     RetentionPlan,
     RetentionResult,
     apply_retention,
+    delete_entry,
     place_hold,
     plan_retention,
     release_hold,
@@ -118,6 +119,27 @@ class Governance:
             reason=reason,
             who=who,
         )
+
+    def delete(
+        self,
+        entry_id: str,
+        *,
+        reason: str,
+        who: str | None = None,
+        public_key: PublicKeyLike | None = None,
+    ) -> bool:
+        """Delete one entry on request, unless a legal hold covers it; False if there is none.
+
+        Recorded (who, why, when; signed when the log signs) before the entry leaves
+        every read; its bytes go at the next sealing or compaction, and verification
+        reports it ``deleted_on_request`` (see the guide, "Deleting one entry on request").
+
+        Raises:
+            InvalidQueryError: no reason, or ``entry_id`` is not a string.
+            EntryHeldError: an active hold covers the entry; nothing was deleted.
+            RetentionError: the holds trail does not verify.
+        """
+        return delete_entry(self.storage, entry_id, reason=reason, who=who, public_key=public_key)
 
     def release(self, name: str, reason: str, *, who: str | None = None) -> None:
         """Release an active hold (recorded); later plans may delete its partitions."""

@@ -27,7 +27,15 @@ import pyarrow.compute as pc
 
 from comply_lab._time import day_end, day_start
 from comply_lab.lab.query import Query
-from comply_lab.lab.scanner import GROUP, WHOLE, OnCorrupt, day_tables, segment_rows, warn_skipped
+from comply_lab.lab.scanner import (
+    GROUP,
+    WHOLE,
+    OnCorrupt,
+    day_tables,
+    hiding,
+    segment_rows,
+    warn_skipped,
+)
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_segments, read_day_segments
 from comply_lab.storage.scan import covers_day, select_segments
@@ -58,7 +66,7 @@ class Pager:
         on_corrupt: OnCorrupt = "raise",
     ) -> None:
         self.storage = storage
-        self.query = query
+        self.query = hiding(storage, query)
         self.order = order
         self.on_corrupt = on_corrupt
         segments = select_segments(storage, query.start, query.end)
@@ -90,7 +98,11 @@ class Pager:
         counts: dict[date, int] = {}
         partial = []
         for day, segments in self._segments.items():
-            if _unfiltered(query) and covers_day(query.start, query.end, day):
+            if (
+                _unfiltered(query)
+                and covers_day(query.start, query.end, day)
+                and not query.hides(day)
+            ):
                 counts[day] = count_segments(self.storage, segments)
             else:
                 partial.append(day)

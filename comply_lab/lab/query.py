@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import TypedDict
 
 import pyarrow as pa
@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 from comply_lab._time import TimeLike, to_range
 from comply_lab.errors import InvalidQueryError
 from comply_lab.storage.arrow import COLUMNS, SCHEMA
+from comply_lab.storage.deletions import Hidden
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -58,6 +59,9 @@ class Query:
         detector: Keep rows where one of these detectors fired.
         ids: Keep rows with these entry ids.
         columns: Columns to return, in order (all when None).
+        hidden: The entries deleted on request, which every read leaves out (None: not
+            looked up yet; the scan reads them from the store, see
+            :func:`comply_lab.lab.scanner.hiding`).
     """
 
     start: datetime | None = None
@@ -69,6 +73,7 @@ class Query:
     detector: tuple[str, ...] | None = None
     ids: tuple[str, ...] | None = None
     columns: tuple[str, ...] = COLUMNS
+    hidden: Hidden | None = field(default=None, compare=False)
 
     @classmethod
     def build(
@@ -153,6 +158,22 @@ class Query:
             if value is not None
         ]
         return names
+
+    def filters_on(self, day: date) -> tuple[ds.Expression | None, list[str]]:
+        """Return :meth:`expression` and :meth:`filter_columns` for the rows of ``day``.
+
+        On a day with entries deleted on request, the filter also leaves those out.
+        """
+        expression, columns = self.expression(), self.filter_columns()
+        gone = self.hidden.on(day) if self.hidden else frozenset()
+        if not gone:
+            return expression, columns
+        kept = ~pc.field("id").isin(pa.array(sorted(gone), pa.string()))
+        return (kept if expression is None else expression & kept), [*columns, "id"]
+
+    def hides(self, day: date) -> bool:
+        """Whether rows of ``day`` are filtered for deletions (so day counts need a scan)."""
+        return bool(self.hidden and self.hidden.on(day))
 
     def read_columns(self) -> list[str]:
         """Return the columns to read: those asked for plus those the filters need."""

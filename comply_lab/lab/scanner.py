@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Literal
 
@@ -27,6 +28,7 @@ from comply_lab.storage.arrow import SCHEMA, entries_to_table
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import LocalFiles
 from comply_lab.storage.decode import count_segments, read_day_segments, segment_entries
+from comply_lab.storage.deletions import deleted
 from comply_lab.storage.parts import decoding, read_part
 from comply_lab.storage.scan import covers_day, select_segments
 from comply_lab.storage.segments import Segment
@@ -56,6 +58,7 @@ def scan(
             ``"skip"``: the scan goes on without it, and once it is over one
             :class:`~comply_lab.errors.CorruptSegmentWarning` lists every segment skipped.
     """
+    query = hiding(storage, query)
     selected = select_segments(storage, query.start, query.end)
     days = sorted({s.day for s in selected})
     skipped: list[Segment] | None = [] if on_corrupt == "skip" else None
@@ -75,6 +78,7 @@ def day_tables(
     The unit of work of a scan: the lab's reads run it day after day, a Dask DataFrame
     runs it once per partition. Damaged segments raise, or are added to ``skipped``.
     """
+    query = hiding(storage, query)
     return read_day_segments(storage, day, lambda s: _read(storage, s, query), skipped)
 
 
@@ -84,6 +88,7 @@ def dataset(storage: Storage, query: Query) -> ds.Dataset:
     Local Parquet segments are scanned lazily by whoever reads the dataset (with filter and
     projection pushdown, e.g. DuckDB or Polars); other segments are decoded into memory.
     """
+    query = hiding(storage, query)
     parts: list[ds.Dataset] = []
     files: list[str] = []
     for segment in select_segments(storage, query.start, query.end):
@@ -98,7 +103,15 @@ def dataset(storage: Storage, query: Query) -> ds.Dataset:
         parts.insert(0, ds.dataset(files, schema=SCHEMA, format="parquet"))
     if not parts:
         return ds.dataset(SCHEMA.empty_table())
-    return parts[0] if len(parts) == 1 else ds.dataset(parts)
+    whole = parts[0] if len(parts) == 1 else ds.dataset(parts)
+    if query.hidden:
+        whole = whole.filter(~pc.field("id").isin(pa.array(sorted(query.hidden.ids))))
+    return whole
+
+
+def hiding(storage: Storage, query: Query) -> Query:
+    """Return ``query`` knowing which entries were deleted on request (read once per read)."""
+    return query if query.hidden is not None else replace(query, hidden=deleted(storage))
 
 
 def check_on_corrupt(value: object) -> OnCorrupt:
@@ -145,12 +158,13 @@ def segment_rows(
     positions can come back for a few rows and decode only their groups (``groups``),
     naming the rows by their timestamps (``stamps``: only rows with one of them are kept).
     """
+    query = hiding(storage, query)
     chosen = None if stamps is None else pc.field("timestamp").isin(stamps)
     if segment.format != "parquet":
         table = pa.concat_tables(_read(storage, segment, query) or [query.schema.empty_table()])
         table = table if chosen is None else table.filter(chosen)
         return table.append_column(GROUP, pa.repeat(WHOLE, table.num_rows).cast(pa.int64()))
-    expression, filter_columns = query.expression(), query.filter_columns()
+    expression, filter_columns = query.filters_on(segment.day)
     if chosen is not None:
         expression = chosen if expression is None else chosen & expression
         filter_columns.append("timestamp")
@@ -169,7 +183,7 @@ def segment_rows(
 
 def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
     columns = query.read_columns()
-    expression = query.expression()
+    expression, filter_columns = query.filters_on(segment.day)
     if segment.format == "parquet":
         with decoding(storage, segment):
             table = read_part(
@@ -177,7 +191,7 @@ def _read(storage: Storage, segment: Segment, query: Query) -> list[pa.Table]:
                 segment,
                 columns=columns,
                 filters=expression,
-                filter_columns=query.filter_columns(),
+                filter_columns=filter_columns,
             )
             return [query.finish(b) for b in table.to_batches(BATCH_ROWS) if b.num_rows]
     table = entries_to_table(list(segment_entries(storage, segment)))
@@ -192,10 +206,11 @@ def count_range(storage: Storage, query: Query, *, on_corrupt: OnCorrupt = "rais
     Whole days are counted from the manifest (or Parquet footers) without reading rows;
     only partly covered days are scanned, and then only their timestamps.
     """
+    query = hiding(storage, query)
     total = 0
     partial = set()
     for segment in select_segments(storage, query.start, query.end):
-        if covers_day(query.start, query.end, segment.day):
+        if covers_day(query.start, query.end, segment.day) and not query.hides(segment.day):
             total += count_segments(storage, [segment])
         else:
             partial.add(segment.day)
@@ -205,6 +220,7 @@ def count_range(storage: Storage, query: Query, *, on_corrupt: OnCorrupt = "rais
             min(query.end, day_end(day)) if query.end else day_end(day),
             columns=["timestamp"],
         )
+        day_query = replace(day_query, hidden=query.hidden)
         rows = scan(storage, day_query, progress=False, on_corrupt=on_corrupt)
         total += sum(t.num_rows for t in rows)
     return total

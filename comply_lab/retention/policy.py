@@ -29,11 +29,16 @@ import getpass
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from comply_lab._time import TimeLike, day_end, day_start, days_before, to_range, to_utc
 from comply_lab.crypto.signing import PublicKeyLike
-from comply_lab.errors import InvalidQueryError, RetentionError, RetentionFloorError
+from comply_lab.errors import (
+    EntryHeldError,
+    InvalidQueryError,
+    RetentionError,
+    RetentionFloorError,
+)
 from comply_lab.integrity.authority import authority
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import AuditEntry, format_timestamp
@@ -437,6 +442,39 @@ def holds_on(storage: Storage, day: date, holds: Iterable[Hold]) -> tuple[str, .
                 break
         held += [h.name for h in by_content if h.name in found]
     return tuple(sorted(held))
+
+
+def delete_entry(
+    storage: Storage,
+    entry_id: str,
+    *,
+    reason: str,
+    who: str | None = None,
+    public_key: PublicKeyLike | None = None,
+) -> bool:
+    """Delete one entry on request unless a legal hold covers it; False if there is none.
+
+    The holds trail is trusted only if it verifies, as retention requires; the deletion
+    itself is the store's ``delete`` (see
+    :meth:`~comply_lab.storage.base.StorageBase.delete_sync`).
+
+    Raises:
+        InvalidQueryError: no reason, or ``entry_id`` is not a string.
+        EntryHeldError: an active hold covers the entry; nothing was deleted.
+        RetentionError: the holds trail does not verify.
+    """
+    reason = _reason(reason, "a deletion")
+    entry = cast(StorageBase, storage).read_sync(entry_id)
+    if entry is None:
+        return False
+    policy = read_policy(storage, trusted=True, public_key=public_key)
+    holds = [h.name for h in policy.holds.values() if h.covers(entry)]
+    if holds:
+        raise EntryHeldError(
+            f"entry {entry_id} is under legal hold ({', '.join(sorted(holds))}): it cannot be "
+            "deleted until the hold is released"
+        )
+    return cast(StorageBase, storage).delete_sync(entry_id, by=who, reason=reason)
 
 
 def apply_retention(

@@ -21,6 +21,8 @@ from comply_lab.model.chain import Chain
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.validate import stored_fields, unencodable
 from comply_lab.storage.decode import count_segments, read_day
+from comply_lab.storage.deletions import deleted, deletion_record
+from comply_lab.storage.manifest import DELETIONS
 from comply_lab.storage.scan import entries_between, find_entry
 from comply_lab.storage.segments import Segment
 
@@ -138,8 +140,18 @@ class StorageBase(Closing):
         return read_day(self, day)
 
     def count_sync(self) -> int:
-        """Return the number of stored entries, from manifests where they know it."""
-        return sum(count_segments(self, self.segments(day)) for day in self.days())
+        """Return the number of stored entries, from manifests where they know it.
+
+        Entries deleted on request are not counted; the days they were logged on are
+        counted by reading them.
+        """
+        hidden = deleted(self)
+        return sum(
+            sum(1 for _ in read_day(self, day, hidden=hidden))
+            if hidden.on(day)
+            else count_segments(self, self.segments(day))
+            for day in self.days()
+        )
 
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""
@@ -207,6 +219,35 @@ class StorageBase(Closing):
     async def read(self, entry_id: str) -> AuditEntry | None:
         """Return the entry with ``entry_id``, or None (async twin of :meth:`read_sync`)."""
         return await asyncio.to_thread(self.read_sync, entry_id)
+
+    def delete_sync(
+        self, entry_id: str, *, by: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Delete one entry on request (the original API's ``delete``); False if there is none.
+
+        The deletion is recorded first in the ``_deletions.jsonl`` trail (signed with the
+        store's key, if it has one): the entry, its hash and chain position, ``by`` (who
+        asked) and ``reason``. Every read leaves the entry out from then on; its bytes are
+        removed when its segment is sealed, or, once sealed, at the next compaction
+        (:func:`~comply_lab.storage.compaction.compact`), many entries in one rewrite.
+        Verification reports it ``deleted_on_request``, not ``missing``. Readers that open
+        the Parquet files themselves (DuckDB, pandas) see it until then.
+
+        Raises:
+            InvalidQueryError: ``entry_id`` is not a string.
+            StorageError: the record could not be stored; nothing was deleted.
+        """
+        entry = self.read_sync(entry_id)
+        if entry is None:
+            return False
+        self.append_metadata(DELETIONS, deletion_record(entry, by, reason))
+        return True
+
+    async def delete(
+        self, entry_id: str, *, by: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Delete one entry on request (async twin of :meth:`delete_sync`)."""
+        return await asyncio.to_thread(self.delete_sync, entry_id, by=by, reason=reason)
 
     def list_entries_sync(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
         """Return the entries of ``[start, end]``, both included, by time (``list_entries``).

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.errors import ConfigurationError, StorageError
 from comply_lab.storage.base import Storage
-from comply_lab.storage.capabilities import Compactable, maintenance
+from comply_lab.storage.capabilities import Compactable, Sealing, maintenance
 from comply_lab.storage.registry import open_storage
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ def compact(
     ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
     removed only after its Parquet parts were read back and matched entry by entry;
     damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
+    Entries deleted on request are left out of what is sealed, and every sealed part
+    still holding some is rewritten once without them (see
+    :func:`~comply_lab.storage.generations.prune_deleted`).
     With ``executor``, days are sealed in parallel (see :meth:`FileStorage.seal`).
 
     Raises:
@@ -58,5 +61,10 @@ def compact(
     storage = open_storage(path, signing_key=signing_key)
     if not isinstance(storage, Compactable):
         raise ConfigurationError(f"{storage!r} keeps nothing that compaction converts")
+    from comply_lab.storage.generations import prune_deleted  # not on the logging path
+
     with maintenance(storage, "compaction"):
-        return storage.compact(executor)
+        report = storage.compact(executor)
+        if isinstance(storage, Sealing):
+            report.pruned = prune_deleted(storage, storage.sink())
+        return report

@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.capabilities import LocalFiles, SourceTracking
+from comply_lab.storage.deletions import Hidden, deleted
 from comply_lab.storage.jsonl import (
     Window,
     WriterSpan,
@@ -112,12 +113,21 @@ def read_day_segments(
 
 
 def read_day(
-    storage: SegmentSource, day: date, within: Window | None = None
+    storage: SegmentSource,
+    day: date,
+    within: Window | None = None,
+    hidden: Hidden | None = None,
 ) -> Iterator[AuditEntry]:
-    """Yield every entry of a day partition once (only those ``within``), in stored order."""
+    """Yield every entry of a day partition once (only those ``within``), in stored order.
+
+    Entries deleted on request are left out (``hidden``: the store's deletions, read
+    from its trail when not given).
+    """
+    gone = (deleted(storage) if hidden is None else hidden).on(day)
 
     def read(segment: Segment) -> list[AuditEntry]:
-        return list(segment_entries(storage, segment, within))
+        entries = segment_entries(storage, segment, within)
+        return [e for e in entries if e.id not in gone] if gone else list(entries)
 
     for entries in read_day_segments(storage, day, read):
         yield from entries

@@ -457,7 +457,7 @@ class FileStorage(StorageBase):
         left out while its JSONL source is still here (sealing was interrupted between
         the two), so no entry is read twice and nothing unvouched shadows its source.
         """
-        counts, sealed_sources = manifest_index(self.path)
+        counts, sealed_sources, ceilings = manifest_index(self.path)
 
         def live(day: date, index: int) -> bool:
             name = jsonl_name(day, index)
@@ -484,7 +484,8 @@ class FileStorage(StorageBase):
             if size is not None:
                 count = counts.get(rel)
                 known = count if isinstance(count, int) else None
-                result.append(Segment(day, rel, "parquet", size, True, known))
+                limit = ceilings.get(rel)
+                result.append(Segment(day, rel, "parquet", size, True, known, ceiling=limit))
         return result + hot
 
     def maintenance(self, operation: str) -> AbstractContextManager[None]:

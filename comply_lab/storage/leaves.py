@@ -43,6 +43,29 @@ def tree_parts(records: Iterable[dict[str, Any]]) -> list[Segment]:
     return list(seen.values())
 
 
+def removed_rows(records: Iterable[dict[str, Any]]) -> dict[str, list[tuple[int, str, str]]]:
+    """Return, per part, the rows compaction removed after deletions on request.
+
+    Each is ``(row in the part's first generation, entry id, entry hash)``, from the
+    part's newest manifest record (see :func:`~comply_lab.storage.generations.prune_deleted`).
+    """
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for record in records:
+        name = record.get("segment")
+        if isinstance(name, str) and "removed" in record:
+            rows = record.get("removed")
+            found[name] = [
+                (row[0], row[1], row[2])
+                for row in (rows if isinstance(rows, list) else [])
+                if isinstance(row, list)
+                and len(row) == 3
+                and isinstance(row[0], int)
+                and isinstance(row[1], str)
+                and isinstance(row[2], str)
+            ]
+    return found
+
+
 def leaf_entry_hash(entry: AuditEntry) -> str:
     """Return the hash an entry contributes to the tree: its ``entry_hash``.
 
@@ -56,21 +79,38 @@ class Source(SegmentSource, PartSource, Protocol):
     """What reading a part's leaves needs of a store."""
 
 
-def part_hashes(storage: Source, part: Segment) -> tuple[list[str], list[str]]:
+def part_hashes(
+    storage: Source, part: Segment, removed: Sequence[tuple[int, str, str]] = ()
+) -> tuple[list[str], list[str]]:
     """Return the ids and entry hashes of a sealed part (Parquet or JSONL), in stored order.
+
+    ``removed``: the rows compaction removed from the part (see :func:`removed_rows`);
+    they are put back in their places, so the part gives the leaves it first gave.
 
     Raises:
         FileNotFoundError: the part is gone.
         CorruptSegmentError: it cannot be decoded, or a JSONL part has damaged lines.
     """
+    ids, hashes = _stored_hashes(storage, part)
+    for row, entry_id, digest in sorted(removed):
+        ids.insert(row, entry_id)
+        hashes.insert(row, digest)
+    if part.format == "jsonl" and len(ids) != part.entries:
+        raise CorruptSegmentError(
+            f"{part.name} does not hold the {part.entries} entries its manifest record "
+            "counts (damaged or removed lines): verify the log"
+        )
+    return ids, hashes
+
+
+def _stored_hashes(storage: Source, part: Segment) -> tuple[list[str], list[str]]:
     if part.format == "jsonl":  # an S3 log may seal JSONL objects
         with warnings.catch_warnings(record=True) as damaged:
             warnings.simplefilter("always", CorruptLineWarning)
             entries = list(segment_entries(storage, part))
-        if damaged or len(entries) != part.entries:
+        if damaged:
             raise CorruptSegmentError(
-                f"{part.name} does not hold the {part.entries} entries its manifest record "
-                "counts (damaged or removed lines): verify the log"
+                f"{part.name} has damaged lines its manifest record does not count: verify the log"
             )
         return [e.id for e in entries], [leaf_entry_hash(e) for e in entries]
     table = read_part(storage, part, columns=["id", "entry_hash"])
@@ -90,6 +130,7 @@ def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, lis
     """
     records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
     start, offsets = 0, {}
+    removed = removed_rows(records)
     for part in tree_parts(records):
         offsets[part.name] = (start, part)
         start += int(part.entries or 0)
@@ -99,7 +140,7 @@ def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, lis
             continue
         first, part = offsets[segment.name]
         try:
-            _, hashes = part_hashes(storage, part)
+            _, hashes = part_hashes(storage, part, removed.get(part.name, ()))
         except (FileNotFoundError, ValueError, OSError):
             continue
         leaves = [leaf_hash(bytes.fromhex(h)) for h in hashes]

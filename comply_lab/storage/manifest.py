@@ -7,7 +7,7 @@ before it — so the file is itself a hash chain, like CloudTrail digest files. 
 signing key each record also carries an Ed25519 ``signature`` (over the record without
 ``record_hash``) and ``signer``, the fingerprint of the key that made it;
 ``record_hash`` covers the signature, so stripping it breaks the chain. The other trails
-(retention, holds, access, keys, shredded, heartbeats) are chained and signed the same
+(retention, holds, access, keys, shredded, heartbeats, deletions) are chained and signed the same
 way. Every record is stored in one canonical form (:func:`record_line`).
 
 The files start with ``_`` so dataset readers (pyarrow, DuckDB, Spark) ignore them.
@@ -42,7 +42,8 @@ SHREDDED = "_shredded.jsonl"
 HOLDS = "_holds.jsonl"
 HEARTBEAT = "_heartbeat.jsonl"
 SIGNERS = "_signers.jsonl"
-TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT)
+DELETIONS = "_deletions.jsonl"
+TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS)
 """Every chained metadata trail of a log."""
 
 
@@ -105,8 +106,13 @@ _TEXT_FIELDS = (
     "merkle_root",
     "day",
     "wrapped",
+    "entry_id",
+    "entry_hash",
+    "prev_hash",
+    "writer_id",
+    "pruned_from",
 )
-_COUNT_FIELDS = ("bytes", "days", "damaged_lines")
+_COUNT_FIELDS = ("bytes", "days", "damaged_lines", "seq")
 
 
 def _well_formed(record: dict[str, Any]) -> bool:
@@ -124,6 +130,7 @@ def _well_formed(record: dict[str, Any]) -> bool:
     for name in (
         "segments",
         "invalid_entries",
+        "removed_on_request",
         *(["entries"] if isinstance(entries, list) else []),
     ):
         items = record.get(name, [])
@@ -185,8 +192,11 @@ def read_records(root: Path, name: str = MANIFEST) -> list[dict[str, Any]]:
     return [record for _, record in parse_records(data) if record is not None]
 
 
-def manifest_index(root: Path) -> tuple[Mapping[Any, Any], frozenset[Any]]:
-    """Return each recorded segment's entry count, and the recorded sources, of ``root``.
+def manifest_index(root: Path) -> tuple[Mapping[Any, Any], frozenset[Any], Mapping[Any, Any]]:
+    """Return each recorded segment's entry count, the recorded sources, and row limits.
+
+    The count is None for a part compaction rewrote (read its footer); the limit is the
+    most rows any generation of the part held.
 
     What every listing of a day needs: parsed once per distinct manifest content (the
     bytes are read each time, so a changed manifest is never answered from memory).
@@ -199,10 +209,19 @@ def manifest_index(root: Path) -> tuple[Mapping[Any, Any], frozenset[Any]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _index(data: bytes) -> tuple[Mapping[Any, Any], frozenset[Any]]:
+def _index(data: bytes) -> tuple[Mapping[Any, Any], frozenset[Any], Mapping[Any, Any]]:
     records = [record for _, record in parse_records(data) if record is not None]
-    counts = MappingProxyType({r.get("segment"): r.get("entries") for r in records})
-    return counts, frozenset(r.get("source") for r in records)
+    # A part compaction rewrote without deleted entries may still be its earlier, larger
+    # generation after a crash: its rows are counted from the file itself, and no more
+    # than its first generation held are accepted.
+    counts = MappingProxyType(
+        {r.get("segment"): None if "removed" in r else r.get("entries") for r in records}
+    )
+    ceilings: dict[Any, Any] = {}
+    for r in records:
+        if isinstance(r.get("entries"), int):
+            ceilings[r.get("segment")] = max(r["entries"], ceilings.get(r.get("segment"), 0))
+    return counts, frozenset(r.get("source") for r in records), MappingProxyType(ceilings)
 
 
 def chain_record(

@@ -19,7 +19,14 @@ from comply_lab.errors import (
 )
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
-from comply_lab.storage.manifest import RETENTION, chain_record, record_line, retention_record
+from comply_lab.storage.deletions import deletion_record
+from comply_lab.storage.manifest import (
+    DELETIONS,
+    RETENTION,
+    chain_record,
+    record_line,
+    retention_record,
+)
 from comply_lab.storage.segments import Segment
 
 
@@ -130,6 +137,30 @@ class MemoryStorage(StorageBase):
             trail = self._metadata.setdefault(name, [])
             previous = orjson.loads(trail[-1]) if trail else None
             trail.append(record_line(chain_record(record, previous)) + b"\n")
+
+    def delete_sync(
+        self, entry_id: str, *, by: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Delete one entry at once: its deletion is recorded, then its line is dropped.
+
+        Nothing here is sealed, so nothing waits for sealing; the record lets a
+        verification of this store report the entry ``deleted_on_request``.
+        """
+        entry = self.read_sync(entry_id)
+        if entry is None:
+            return False
+        self.append_metadata(DELETIONS, deletion_record(entry, by, reason))
+        day = entry.timestamp.date()
+        with self._lock:
+            bucket = self._days.get(day, deque())
+            kept = deque(line for line in bucket if orjson.loads(line).get("id") != entry_id)
+            if len(kept) < len(bucket):
+                self._order.remove(day)
+            if kept:
+                self._days[day] = kept
+            else:
+                self._days.pop(day, None)
+        return True
 
     def drain(self) -> dict[date, bytes]:
         """Remove and return everything held, as JSON lines per day (for uploading)."""

@@ -246,7 +246,8 @@ def check_footer(
 
     Args:
         storage: Where the part and its manifest are.
-        segment: The part; ``segment.entries`` is its manifest record's count, if any.
+        segment: The part; ``segment.entries`` is its manifest record's count, if any
+            (else ``segment.ceiling`` limits its rows).
         footer: The part's Parquet footer.
         stored: The part's size in bytes.
         data: The part's bytes, if already read (to compare with its record's SHA-256).
@@ -256,10 +257,11 @@ def check_footer(
     Raises:
         CorruptSegmentError: more rows than the record, or an expansion no record vouches for.
     """
-    if count_rows and segment.entries is not None and footer.num_rows > segment.entries:
+    limit = segment.entries if segment.entries is not None else segment.ceiling
+    if count_rows and limit is not None and footer.num_rows > limit:
         raise CorruptSegmentError(
             f"{segment.name} in {storage!r} declares {footer.num_rows} rows but its manifest "
-            f"record holds {segment.entries}: refused before decoding; verify the log"
+            f"record holds {limit}: refused before decoding; verify the log"
         )
     declared = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
     if declared <= max(EXPANSION_FLOOR, EXPANSION_LIMIT * stored, honest_size):

@@ -16,7 +16,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
-from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.deletions import deletion_records
+from comply_lab.storage.manifest import DELETIONS, MANIFEST, parse_records
 from comply_lab.storage.segments import QUARANTINE, STAGING, day_digits
 
 if TYPE_CHECKING:
@@ -87,6 +88,12 @@ class S3Sink:
             self._recorded = {str(r.get("segment")) for _, r in parse_records(data) if r}
         return self._recorded
 
+    def removed(self) -> frozenset[str]:
+        """Return the ids the S3 deletion trail names."""
+        return frozenset(
+            r["entry_id"] for r in deletion_records(self.store.read_metadata(DELETIONS))
+        )
+
     def record(self, record: dict[str, Any]) -> None:
         """Append a manifest record (signed with the sink's key or the store's).
 
@@ -103,10 +110,10 @@ class S3Sink:
         self.objects.put_new(f"{QUARANTINE}/{self.spool_id}-{source}", data)
 
     def stage(self, name: str, table: Any) -> tuple[str, int]:
-        """Store ``_staging/<name>`` (replacing an unrecorded earlier attempt)."""
-        from comply_lab.storage.arrow import parquet_bytes
+        """Store ``_staging/<name>`` (replacing an unrecorded earlier attempt), in its format."""
+        from comply_lab.storage.arrow import parquet_bytes, table_to_jsonl
 
-        body = parquet_bytes(table)
+        body = parquet_bytes(table) if name.endswith(".parquet") else table_to_jsonl(table)
         self.objects.put(f"{STAGING}/{name}", body)
         return hashlib.sha256(body).hexdigest(), len(body)
 

@@ -17,6 +17,7 @@ from comply_lab.errors import InvalidQueryError
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.ids import id_time
 from comply_lab.storage.decode import read_day
+from comply_lab.storage.deletions import deleted
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
@@ -56,8 +57,9 @@ def iter_range(
         InvalidQueryError: ``start`` is after ``end`` or a bound is not a time.
     """
     lo, hi = to_range(start, end)
+    hidden = deleted(storage)
     for day in sorted({s.day for s in select_segments(storage, lo, hi)}):
-        yield from read_day(storage, day, None if covers_day(lo, hi, day) else (lo, hi))
+        yield from read_day(storage, day, None if covers_day(lo, hi, day) else (lo, hi), hidden)
 
 
 def entries_between(
@@ -77,9 +79,12 @@ def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
     if not isinstance(entry_id, str):
         raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
     when = id_time(entry_id)
+    hidden = deleted(storage)
+    if entry_id in hidden.ids:
+        return None
     days = [when.date()] if when is not None else storage.days()
     for day in days:
-        for entry in read_day(storage, day):
+        for entry in read_day(storage, day, hidden=hidden):
             if entry.id == entry_id:
                 return entry
     return None

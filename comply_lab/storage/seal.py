@@ -48,7 +48,7 @@ from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp, tam
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
 from comply_lab.storage.folder import Folder, refused, sweep_temporaries
 from comply_lab.storage.jsonl import parse_segment
-from comply_lab.storage.manifest import append_record, read_records
+from comply_lab.storage.manifest import DELETIONS, append_record, read_records
 from comply_lab.storage.segments import (
     QUARANTINE,
     SEALED,
@@ -69,6 +69,7 @@ class SealReport:
         entries: Entries moved into Parquet.
         in_use: JSONL segments skipped because a writer holds them open.
         damaged_lines: Lines that were not valid entries; their bytes are in ``_quarantine/``.
+        pruned: Sealed parts rewritten without entries deleted on request (compaction).
     """
 
     sealed: list[str] = field(default_factory=list)
@@ -76,6 +77,7 @@ class SealReport:
     entries: int = 0
     in_use: list[str] = field(default_factory=list)
     damaged_lines: int = 0
+    pruned: list[str] = field(default_factory=list)
 
     def merge(self, other: SealReport) -> None:
         """Add another report's figures to this one."""
@@ -109,6 +111,10 @@ class Sink(Protocol):
 
     def recorded(self) -> set[str]:
         """Return the segment names the manifest already records."""
+        ...
+
+    def removed(self) -> frozenset[str]:
+        """Return the ids of the entries deleted on request (sealing leaves them out)."""
         ...
 
     def record(self, record: dict[str, Any]) -> None:
@@ -179,6 +185,14 @@ class LocalSink:
     def recorded(self) -> set[str]:
         """Return the segments in ``_manifest.jsonl``."""
         return {str(r.get("segment")) for r in read_records(self.root)}
+
+    def removed(self) -> frozenset[str]:
+        """Return the ids ``_deletions.jsonl`` names."""
+        return frozenset(
+            r["entry_id"]
+            for r in read_records(self.root, DELETIONS)
+            if isinstance(r.get("entry_id"), str)
+        )
 
     def record(self, record: dict[str, Any]) -> None:
         """Append to ``_manifest.jsonl`` under its lock."""
@@ -388,12 +402,21 @@ def write_parts(
     ``tampered`` names entries verification would not accept (see :func:`invalid_ids`):
     they are stored, but the manifest lists them, so sealing never vouches for them.
 
+    Entries deleted on request are left out; each record names those of its day
+    (``removed_on_request``), and a source whose every entry was deleted gets a record
+    of its own saying so.
+
     The part of the source's own day is stored last, so once it exists all others do;
     every step is idempotent, so a repeated call after a crash completes the job.
     """
+    gone = sink.removed()
+    removed: dict[date, list[str]] = {}
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
-        by_day.setdefault(entry.timestamp.date(), []).append(entry)
+        if entry.id in gone:
+            removed.setdefault(entry.timestamp.date(), []).append(entry.id)
+        else:
+            by_day.setdefault(entry.timestamp.date(), []).append(entry)
     # The part of the source's own day goes last: once it exists, every other part does.
     order = sorted(by_day, key=lambda d: (d == source_day, d))
     recorded = sink.recorded()
@@ -402,12 +425,24 @@ def write_parts(
         name = sink.part_name(part_day, source_day, index)
         digest, size = sink.store_part(name, entries_to_table(rows))
         if name not in recorded:
-            record = _manifest_record(name, source, part_day, rows, digest, size, damaged)
+            record = manifest_record(name, source, part_day, rows, digest, size, damaged)
             record["invalid_entries"] = [e.id for e in rows if e.id in tampered]
+            if removed.get(part_day):
+                record["removed_on_request"] = removed[part_day]
             sink.record(record)
         sink.publish(name)
         report.parts.append(name)
         report.entries += len(rows)
+    if removed and not by_day:
+        sink.record(
+            {
+                "source": source,
+                "date": source_day.isoformat(),
+                "entries": 0,
+                "removed_on_request": [i for ids in removed.values() for i in ids],
+                "sealed_at": _now(),
+            }
+        )
     if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
         sink.record(
             {
@@ -435,7 +470,7 @@ def check_part(stored: pa.Table | None, expected: pa.Table, where: str) -> None:
         )
 
 
-def _manifest_record(
+def manifest_record(
     name: str,
     source: str,
     day: date,
@@ -444,6 +479,7 @@ def _manifest_record(
     size: int,
     damaged: int,
 ) -> dict[str, Any]:
+    """Return the manifest record of part ``name`` holding ``rows`` (see the module docs)."""
     leaves = MerkleBuilder()
     writers: dict[str, dict[str, Any]] = {}
     for entry in rows:
@@ -458,10 +494,10 @@ def _manifest_record(
         "source": source,
         "date": day.isoformat(),
         "entries": len(rows),
-        "first_timestamp": format_timestamp(min(e.timestamp for e in rows)),
-        "last_timestamp": format_timestamp(max(e.timestamp for e in rows)),
-        "first_entry_hash": rows[0].entry_hash,
-        "last_entry_hash": rows[-1].entry_hash,
+        "first_timestamp": format_timestamp(min(e.timestamp for e in rows)) if rows else None,
+        "last_timestamp": format_timestamp(max(e.timestamp for e in rows)) if rows else None,
+        "first_entry_hash": rows[0].entry_hash if rows else None,
+        "last_entry_hash": rows[-1].entry_hash if rows else None,
         "merkle_root": leaves.root().hex(),
         "writers": writers,
         "sha256": digest,

@@ -56,6 +56,8 @@ class Segment:
         sealed: True for immutable segments; False for JSONL still open to appends.
         entries: Number of entries when known without reading (from the manifest).
         origin: Where it is (see :data:`SegmentOrigin`); readers and retention decide by it.
+        ceiling: The most rows any generation of the part held, per the manifest: the row
+            limit when ``entries`` is unknown (a part compaction rewrote).
     """
 
     day: date
@@ -65,6 +67,7 @@ class Segment:
     sealed: bool
     entries: int | None = None
     origin: SegmentOrigin = "stored"
+    ceiling: int | None = None
 
 
 def day_digits(day: date) -> str:
