@@ -56,7 +56,7 @@ def per_entry_objects(client: Any, bucket: str, items: list[Any]) -> None:
         current[0] = item.when
         entry = logger.get_entry_sync(logger.log_sync(**item.fields))
         assert entry is not None
-        record = entry.to_dict()
+        record = entry.to_dict()  # the original tool stores exactly this
         client.put_object(
             Bucket=bucket,
             Key=f"orig/{entry.timestamp:%Y-%m-%d}/{entry.id}.json",

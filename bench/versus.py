@@ -180,7 +180,7 @@ def limits() -> dict[str, float]:
     folder = Path(tempfile.mkdtemp())
     log = FileStorage(_tiny_log(folder / "log"))
     sample = list(log.read_day(log.days()[0]))
-    record = sample[0].to_dict()
+    record = sample[0].record()
     message = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     aes = AESGCM(os.urandom(32))
     nonce = os.urandom(12)

@@ -164,7 +164,7 @@ class StorageContract:
         assert isinstance(entry.latency_ms, float)
         assert entry.metadata == {"user_id": "user-123", "nested": {"a": [1, 2.5, None]}}
         assert entry.input_content is None
-        assert entry.entry_hash == entry_hash(entry.to_dict())
+        assert entry.entry_hash == entry_hash(entry.record())
         assert (entry.writer_id, entry.seq) == (logger.writer_id, 0)
 
     def test_days_are_sorted_partitions(self, make_storage: StorageFactory, clock: FakeClock):
@@ -459,4 +459,4 @@ class StorageContract:
         assert entry.output_content == expected.pop("output")
         assert {k: getattr(entry, k) for k in expected} == expected
         assert entry.timestamp == clock.now
-        assert entry.entry_hash == entry_hash(entry.to_dict())
+        assert entry.entry_hash == entry_hash(entry.record())

@@ -309,7 +309,7 @@ class _DayCheck:
             digests = [self._parquet_entry(entry, segment) for entry in entries]
         else:
             entries = self._jsonl_entries(segment, data, sealed=True)
-            digests = [entry.entry_hash or entry_hash(entry.to_dict()) for entry in entries]
+            digests = [entry.entry_hash or entry_hash(entry.record()) for entry in entries]
         self._decoded(segment, entries, follow=segment.format != "parquet")
         if record is None:
             return
@@ -385,7 +385,7 @@ class _DayCheck:
 
     def _parquet_entry(self, entry: AuditEntry, segment: Segment) -> str:
         """Check one decoded entry's hash and chain; return its (recomputed) hash."""
-        recomputed = entry_hash(entry.to_dict())
+        recomputed = entry_hash(entry.record())
         if entry.entry_hash is not None and entry.entry_hash != recomputed:
             self._modified(entry, segment.day, segment.name, "the entry does not match its hash")
         self._follow(entry, segment.day, segment.name)

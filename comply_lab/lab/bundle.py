@@ -62,7 +62,7 @@ def write_proofs(
     pq.write_table(table, out / "entries.parquet", compression="zstd")
     lines = []
     for entry in table_to_entries(table):
-        record = {k: v for k, v in entry.to_dict().items() if k not in CONTENT_FIELDS}
+        record = {k: v for k, v in entry.record().items() if k not in CONTENT_FIELDS}
         record["entry_hash"] = leaf_entry_hash(entry)
         lines.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
     (out / verify_bundle.ENTRIES).write_bytes(b"".join(line + b"\n" for line in lines))
@@ -122,7 +122,7 @@ def _parquet(folder: Path) -> list[str]:
             continue  # reported by the standalone checks
     failures = []
     for entry in entries:
-        recomputed = entry_hash(entry.to_dict())
+        recomputed = entry_hash(entry.record())
         if entry.entry_hash is not None and recomputed != entry.entry_hash:
             failures.append(f"entries.parquet: entry {entry.id}: its fields do not give its hash")
         elif listed.get(entry.id) != recomputed:

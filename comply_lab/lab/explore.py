@@ -289,7 +289,7 @@ class Explorer:
             self.detail.value = ""
             return
         entry = self.log.entry(entry_id)
-        fields = {} if entry is None else entry.to_dict()
+        fields = {} if entry is None else entry.record()
         rows = "".join(
             f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
             f"<td style='overflow-wrap:anywhere'>{html.escape(str(v))}</td></tr>"

@@ -103,10 +103,42 @@ class AuditEntry:
         self.timestamp = parsed
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the stored record: JSON types only, timestamp as an ISO 8601 string."""
-        record = {name: getattr(self, name) for name in _FIELD_NAMES}
-        record["timestamp"] = format_timestamp(self.timestamp)
-        return record
+        """Return the original API's dictionary: its seventeen fields, JSON types only.
+
+        The timestamp is an ISO 8601 string in UTC (``+00:00``). The original tool's
+        ``AuditEntry.from_dict`` accepts it, and :meth:`from_dict` reads it back. The
+        integrity fields are in :meth:`record`.
+        """
+        values = {name: getattr(self, name) for name in ENTRY_FIELDS}
+        values["timestamp"] = format_timestamp(self.timestamp)
+        return values
+
+    def record(self) -> dict[str, Any]:
+        """Return the stored record: every field, integrity fields included (JSON types only).
+
+        ``entry_hash`` is the SHA-256 of this record's canonical form without it
+        (:func:`entry_hash`).
+        """
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        values["timestamp"] = format_timestamp(self.timestamp)
+        return values
+
+    def __eq__(self, other: object) -> bool:
+        """Compare every field; with the original tool's entry, its seventeen fields.
+
+        An entry of the original tool (any object with its ``to_dict()``) equals ours when
+        its fields do, its ISO timestamp read as ours reads it (naive means UTC).
+        """
+        if isinstance(other, AuditEntry):
+            return _values(self) == _values(other)
+        to_dict = getattr(other, "to_dict", None)
+        if not callable(to_dict) or not hasattr(other, "input_hash"):
+            return NotImplemented
+        try:
+            theirs = AuditEntry.from_dict(to_dict())
+        except (CorruptRecordError, InvalidEntryError, TypeError):
+            return False
+        return self.to_dict() == theirs.to_dict()
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> AuditEntry:

@@ -177,7 +177,7 @@ def table_to_jsonl(table: pa.Table) -> bytes:
     """Return the rows as JSONL lines exactly as the logger writes them (hashes verify)."""
     lines = []
     for entry in table_to_entries(table):
-        record = entry.to_dict()
+        record = entry.record()
         record.pop("entry_hash")
         if entry.entry_hash is None:  # another tool's record: stored as it came
             lines.append(orjson.dumps(record) + b"\n")

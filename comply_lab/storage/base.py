@@ -177,7 +177,7 @@ class StorageBase(Closing):
                     "entry", f"expected an AuditEntry, got {type(entry).__name__}"
                 )
             entry = AuditEntry.from_dict(to_dict())
-        record = stored_fields(entry.to_dict())
+        record = stored_fields(entry.record())
         chain = self._own_chain()
         storage = cast("Storage", self)  # every backend is a Storage
         day = entry.timestamp.date()

@@ -43,7 +43,7 @@ def deletion_record(entry: AuditEntry, by: str | None, reason: str | None) -> di
         "kind": "deletion",
         "entry_id": entry.id,
         "date": entry.timestamp.date().isoformat(),
-        "entry_hash": entry.entry_hash or entry_hash(entry.to_dict()),
+        "entry_hash": entry.entry_hash or entry_hash(entry.record()),
         "deleted_at": format_timestamp(datetime.now(UTC)),
     }
     if entry.writer_id is not None and entry.seq is not None:

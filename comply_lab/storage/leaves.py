@@ -72,7 +72,7 @@ def leaf_entry_hash(entry: AuditEntry) -> str:
     An entry written by another tool has none; it contributes the SHA-256 of its
     canonical serialization, the value ``entry_hash`` would have.
     """
-    return entry.entry_hash or entry_hash(entry.to_dict())
+    return entry.entry_hash or entry_hash(entry.record())
 
 
 class Source(SegmentSource, PartSource, Protocol):

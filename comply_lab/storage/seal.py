@@ -483,7 +483,7 @@ def manifest_record(
     leaves = MerkleBuilder()
     writers: dict[str, dict[str, Any]] = {}
     for entry in rows:
-        leaves.add(digest_bytes(entry.entry_hash or entry_hash(entry.to_dict())))
+        leaves.add(digest_bytes(entry.entry_hash or entry_hash(entry.record())))
         if entry.writer_id is not None and entry.seq is not None:
             chain = writers.setdefault(entry.writer_id, {"first_seq": entry.seq, "entries": 0})
             chain["entries"] += 1

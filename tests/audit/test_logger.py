@@ -75,7 +75,7 @@ class TestChain:
             assert [e.seq for e in chain] == [0, 1, 2]
             assert chain[0].prev_hash == GENESIS_HASH
             assert [e.prev_hash for e in chain[1:]] == [e.entry_hash for e in chain[:-1]]
-            assert all(e.entry_hash == entry_hash(e.to_dict()) for e in chain)
+            assert all(e.entry_hash == entry_hash(e.record()) for e in chain)
 
     def test_hash_covers_every_field_but_the_content(self, clock: FakeClock):
         """Changing any stored field changes the entry hash, except the stored content.
@@ -88,7 +88,7 @@ class TestChain:
             logger.log_sync(input="q", output="a", metadata={"k": "v"}, latency_ms=1.5)
         )
         assert entry is not None
-        record = entry.to_dict()
+        record = entry.record()
         for name, value in record.items():
             if name in ("entry_hash", "input_content", "output_content"):
                 assert entry_hash(dict(record, **{name: "other"})) == entry.entry_hash

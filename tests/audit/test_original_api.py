@@ -59,6 +59,19 @@ def test_no_encryption_manager_is_a_value_error():
         AuditLogger(MemoryStorage()).decrypt_content("gAAAAAB...")
 
 
+def test_our_entries_go_to_the_original_and_back():
+    """to_dict() of an entry we logged is the original's dictionary; record() keeps the chain."""
+    logger = AuditLogger(MemoryStorage())
+    entry = logger.get_entry_sync(logger.log_sync(input="q", output="a", metadata={"k": [1]}))
+    assert entry is not None and entry.writer_id is not None
+    theirs = OriginalEntry.from_dict(entry.to_dict())
+    assert theirs == entry and theirs.metadata == {"k": [1]}
+    assert AuditEntry.from_dict(entry.record()) == entry  # the full record round-trips
+    assert set(entry.record()) - set(entry.to_dict()) == {
+        "hash_key_id", "writer_id", "seq", "prev_hash", "entry_hash"
+    }  # fmt: skip
+
+
 def test_create_entry_id_gives_unique_uuids():
     """Unique, parseable UUIDs (version 7: they also name their day)."""
     ids = {create_entry_id() for _ in range(1000)}
@@ -78,6 +91,11 @@ def test_entries_take_the_original_constructor_and_dicts():
         k: v for k, v in theirs.to_dict().items() if k != "timestamp"
     }
     assert datetime.fromisoformat(back["timestamp"]) == ours.timestamp
+    assert back.keys() == theirs.to_dict().keys()  # exactly the original's seventeen keys
+    assert OriginalEntry.from_dict(back).to_dict() == back  # their from_dict takes ours
+    assert AuditEntry.from_dict(back) == ours == theirs and theirs == ours
+    assert ours != OriginalEntry(**dict(theirs.to_dict(), model="other"))
+    assert ours != "a1" and ours != {"id": "a1"}
     with pytest.raises(InvalidEntryError, match="timestamp"):
         AuditEntry(id="x", timestamp="not a time", input_hash="i", output_hash="o")
 
@@ -113,5 +131,6 @@ def test_entries_the_original_wrote_read_the_same(tmp_path):
         }
         naive = datetime.fromisoformat(read_by_them["timestamp"])
         assert read_by_us.timestamp == naive.replace(tzinfo=UTC)
+        assert read_by_us == asyncio.run(storage.read(entry_id))
         assert ours.decrypt_content(read_by_us.input_content).startswith("q")
     ours.close()

@@ -207,7 +207,7 @@ class TestOutsideReaders:
         _write(tmp_path, clock, days=1, format="parquet")
         entries = list(FileStorage(tmp_path).read_day(T0.date()))
         assert len(entries) == 40
-        assert all(e.entry_hash == entry_hash(e.to_dict()) for e in entries)
+        assert all(e.entry_hash == entry_hash(e.record()) for e in entries)
 
 
 class TestCompact:
