@@ -2,22 +2,20 @@
 
 What is checked (days one task each with an executor, see :mod:`comply_lab.integrity.days`):
 
-- every trail (manifest, retention, holds, access, keys, shredded, heartbeats): each
-  record's canonical form, hash and link to the one before, and — given the public key
-  — its Ed25519 signature. Only authentic records explain anything;
+- every trail (:data:`~comply_lab.storage.manifest.TRAILS`): each record's canonical
+  form, hash, link to the one before and, given the public key, Ed25519 signature. Only
+  authentic records explain anything (a retention, a deletion on request, an erasure);
 - every segment with a manifest record, Parquet or JSONL, local or in S3: its size and
   SHA-256, and when they differ every entry, the count, the writers' positions and the
-  Merkle root (``deep=True`` recomputes those for intact segments too);
-- every unsealed JSONL segment, line by line (each line must be exactly the canonical
-  line of its values), and against the newest heartbeat that vouched for its bytes;
-- every writer's hash chain across all segments: seq 0, 1, 2, ... with each
-  ``prev_hash`` equal to the previous ``entry_hash``; a chain may start later only right
-  after entries recorded retention deleted;
+  Merkle root (``deep=True`` recomputes those for intact segments too); every unsealed
+  JSONL line (exactly the canonical line of its values), and what heartbeats vouched for;
+- every writer's hash chain across all segments: seq 0, 1, 2, ..., each ``prev_hash``
+  the previous ``entry_hash``, across recorded retention and deletions on request;
 - every file a dataset reader (pandas, pyarrow, DuckDB, the SQL engines of
   ``comply-lab ddl``) would read: one no manifest record vouches for is ``inserted``;
-- freshness: a log that promises heartbeats and has no record as recent as that is
-  ``stale``;
-- optionally, a saved checkpoint (manifest and every trail's head).
+  and every id index run in use;
+- freshness (a log promising heartbeats with no record that recent is ``stale``), and
+  optionally a saved checkpoint (the tree of entries and every trail's head).
 
 A log that holds signatures verifies only with its public key: without one the verdict
 is ``UNVERIFIED`` unless the caller accepts unsigned checking (``require_signatures``).
@@ -42,6 +40,7 @@ from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_
 from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
+from comply_lab.integrity.idindex import check_runs
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
 from comply_lab.integrity.timestamp import check_timestamp
@@ -55,6 +54,7 @@ from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.manifest import (
     DELETIONS,
     HEARTBEAT,
+    IDS,
     MANIFEST,
     RETENTION,
     SHREDDED,
@@ -230,6 +230,7 @@ class _Verifier:
         ]
         listed = self._days(tasks, tracker, progress, executor)
         self.report.problems.extend(deletion_findings(removals, set(chosen)))
+        self.report.problems.extend(check_runs(self.storage, trails[IDS].records))
         self.report.problems.extend(self._chains(tracker, days, set(chosen), lo, hi))
         if not trails[MANIFEST].hashes:
             self._manifest_gone()

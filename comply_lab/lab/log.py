@@ -21,7 +21,7 @@ from comply_lab.crypto.signing import (
     PublicKeyLike,
     load_private_key,
 )
-from comply_lab.errors import InvalidQueryError, StorageError, UnknownValueWarning
+from comply_lab.errors import StorageError, UnknownValueWarning
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.tlog import InclusionProof, LogTree, prove
@@ -34,14 +34,21 @@ from comply_lab.lab.evidence import write_bundle
 from comply_lab.lab.frame import entries_frame, partitions_frame, to_frame
 from comply_lab.lab.governance import Governance
 from comply_lab.lab.query import VALUE_FILTERS, Filters, Query, unknown_values
-from comply_lab.lab.scanner import OnCorrupt, check_on_corrupt, count_range, dataset, scan
+from comply_lab.lab.scanner import (
+    OnCorrupt,
+    check_on_corrupt,
+    count_range,
+    dataset,
+    scan,
+    warn_skipped,
+)
 from comply_lab.lab.stats import By, health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
-from comply_lab.model.ids import id_time
-from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.registry import open_storage
+from comply_lab.storage.scan import find_entry
+from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -235,16 +242,15 @@ class Log(Governance):
         )
 
     def entry(self, entry_id: str) -> AuditEntry | None:
-        """Return one entry by id, or None; a UUIDv7 id reads only its own day."""
-        if not isinstance(entry_id, str):
-            raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
-        when = id_time(entry_id)
-        day = when.date() if when is not None else None
-        query = Query.build(day, day, ids=[entry_id])
-        for table in self._scan(query, progress=False):
-            for entry in table_to_entries(table):
-                return entry
-        return None
+        """Return one entry by id, or None.
+
+        A UUIDv7 id reads only its own day; another id (a log migrated from the original
+        tool) is found through the id index that sealing and compaction keep.
+        """
+        skipped: list[Segment] | None = [] if self.on_corrupt == "skip" else None
+        found = find_entry(self.storage, entry_id, skipped)
+        warn_skipped(self.storage, skipped)
+        return found
 
     def count(self, start: TimeLike | None = None, end: TimeLike | None = None) -> int:
         """Return how many entries fall in ``[start, end]``.

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from comply_lab.errors import CorruptRecordError
 from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, encode_line
+from comply_lab.storage.segments import ROW_GROUP_SIZE
 
 SCHEMA = pa.schema(
     [
@@ -57,9 +58,6 @@ _ID, _TIMESTAMP, _METADATA, _DETECTORS, _ALERTS = (
     COLUMNS.index(n) for n in ("id", "timestamp", "metadata", "detectors_triggered", "alerts")
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ROW_GROUP_SIZE = 8 * 1024
-"""Rows per Parquet row group: large enough to compress well, small enough that a reader
-coming back for a few rows (the explorer's ranked pages) decodes little more than them."""
 WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "row_group_size": ROW_GROUP_SIZE,

@@ -41,7 +41,8 @@ def compact(
     damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
     Entries deleted on request are left out of what is sealed, and every sealed part
     still holding some is rewritten once without them (see
-    :func:`~comply_lab.storage.generations.prune_deleted`).
+    :func:`~comply_lab.storage.generations.prune_deleted`), and the id index runs that
+    sealing wrote are merged into one (see :mod:`comply_lab.storage.idindex`).
     With ``executor``, days are sealed in parallel (see :meth:`FileStorage.seal`).
 
     Raises:
@@ -62,9 +63,12 @@ def compact(
     if not isinstance(storage, Compactable):
         raise ConfigurationError(f"{storage!r} keeps nothing that compaction converts")
     from comply_lab.storage.generations import prune_deleted  # not on the logging path
+    from comply_lab.storage.idindex import merge_runs
 
     with maintenance(storage, "compaction"):
         report = storage.compact(executor)
         if isinstance(storage, Sealing):
-            report.pruned = prune_deleted(storage, storage.sink())
+            sink = storage.sink()
+            report.pruned = prune_deleted(storage, sink)
+            merge_runs(storage, sink)
         return report

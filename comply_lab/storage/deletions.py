@@ -57,11 +57,12 @@ def deletion_record(entry: AuditEntry, by: str | None, reason: str | None) -> di
 
 def deletion_records(data: bytes) -> list[dict[str, Any]]:
     """Return the deletion records a trail's bytes hold (not checked: see verification)."""
-    return [
-        record
-        for _, record in parse_records(data)
-        if record is not None and isinstance(record.get("entry_id"), str)
-    ]
+    return deletion_records_in(r for _, r in parse_records(data) if r is not None)
+
+
+def deletion_records_in(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the records that delete an entry (they name it by ``entry_id``)."""
+    return [record for record in records if isinstance(record.get("entry_id"), str)]
 
 
 def deleted(storage: MetadataSource) -> Hidden:

@@ -7,8 +7,8 @@ before it — so the file is itself a hash chain, like CloudTrail digest files. 
 signing key each record also carries an Ed25519 ``signature`` (over the record without
 ``record_hash``) and ``signer``, the fingerprint of the key that made it;
 ``record_hash`` covers the signature, so stripping it breaks the chain. The other trails
-(retention, holds, access, keys, shredded, heartbeats, deletions) are chained and signed the same
-way. Every record is stored in one canonical form (:func:`record_line`).
+(retention, holds, access, keys, shredded, heartbeats, deletions, id index) are chained
+and signed the same way. Every record is stored in one canonical form (:func:`record_line`).
 
 The files start with ``_`` so dataset readers (pyarrow, DuckDB, Spark) ignore them.
 Several processes may append; an exclusive ``flock`` keeps each chain linear.
@@ -43,7 +43,8 @@ HOLDS = "_holds.jsonl"
 HEARTBEAT = "_heartbeat.jsonl"
 SIGNERS = "_signers.jsonl"
 DELETIONS = "_deletions.jsonl"
-TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS)
+IDS = "_ids.jsonl"
+TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS, IDS)
 """Every chained metadata trail of a log."""
 
 

@@ -139,6 +139,19 @@ def read_part(
         return _decode(parquet, columns, filters, filter_columns, groups, group_column)
 
 
+def read_groups(
+    storage: PartSource, segment: Segment, groups: Sequence[int], columns: Sequence[str]
+) -> pa.Table:
+    """Decode some row groups of a Parquet file that is not a part (an id index run).
+
+    The same checks as :func:`read_part` (typed errors, the bound on decoded bytes),
+    without the entry schema.
+    """
+    with decoding(storage, segment), _opened(storage, segment, 0) as parquet:
+        count = parquet.metadata.num_row_groups
+        return parquet.read_row_groups([g for g in groups if 0 <= g < count], list(columns))
+
+
 @contextmanager
 def _opened(storage: PartSource, segment: Segment, honest_size: int) -> Iterator[pq.ParquetFile]:
     """Open a part, local in place or from its bytes, with its footer checked."""

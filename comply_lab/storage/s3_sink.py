@@ -16,8 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
-from comply_lab.storage.deletions import deletion_records
-from comply_lab.storage.manifest import DELETIONS, MANIFEST, parse_records
+from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.segments import QUARANTINE, STAGING, day_digits
 
 if TYPE_CHECKING:
@@ -88,11 +87,21 @@ class S3Sink:
             self._recorded = {str(r.get("segment")) for _, r in parse_records(data) if r}
         return self._recorded
 
-    def removed(self) -> frozenset[str]:
-        """Return the ids the S3 deletion trail names."""
-        return frozenset(
-            r["entry_id"] for r in deletion_records(self.store.read_metadata(DELETIONS))
-        )
+    def records(self, trail: str) -> list[dict[str, Any]]:
+        """Return the readable records of one of the store's trails."""
+        return [r for _, r in parse_records(self.store.read_metadata(trail)) if r is not None]
+
+    def store_index(self, name: str, data: bytes) -> None:
+        """Put an id index run object (an unrecorded earlier one is replaced)."""
+        self.objects.put(name, data)
+
+    def remove_index(self, names: list[str]) -> None:
+        """Delete index run objects a merged run replaced (one batched request)."""
+        self.objects.delete_under(names)
+
+    def note(self, trail: str, record: dict[str, Any]) -> None:
+        """Append to another trail of the store (signed with the sink's key or the store's)."""
+        self.store.append_metadata(trail, record, signing_key=self.signing_key)
 
     def record(self, record: dict[str, Any]) -> None:
         """Append a manifest record (signed with the sink's key or the store's).

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from comply_lab._gcpause import paused_gc
 from comply_lab._time import TimeLike, day_end, day_start, to_range
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import CorruptSegmentError, InvalidQueryError
 from comply_lab.model.entry import AuditEntry
-from comply_lab.model.ids import id_time
-from comply_lab.storage.decode import read_day
+from comply_lab.storage.decode import read_day, segment_entries
 from comply_lab.storage.deletions import deleted
+from comply_lab.storage.idindex import candidates
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
@@ -70,21 +70,65 @@ def entries_between(
         return sorted(iter_range(storage, start, end), key=_BY_TIME)
 
 
-def find_entry(storage: Storage, entry_id: str) -> AuditEntry | None:
+def find_entry(
+    storage: Storage, entry_id: str, skipped: list[Segment] | None = None
+) -> AuditEntry | None:
     """Return the entry with ``entry_id``, or None.
 
-    A UUIDv7 id names its day, so only that day is read; other ids (written by other
-    tools) make every day be read.
+    A UUIDv7 id names its day, so only that day is read; another id (written by other
+    tools) is looked up in the id index, and only the row groups it names are decoded,
+    besides unsealed segments and parts no index covers (see
+    :mod:`comply_lab.storage.idindex`). Entries deleted on request are not found.
+
+    Args:
+        storage: The store.
+        entry_id: The id.
+        skipped: If given, damaged segments are appended to it and the lookup goes on;
+            otherwise CorruptSegmentError is raised.
+
+    Raises:
+        InvalidQueryError: ``entry_id`` is not a string.
     """
     if not isinstance(entry_id, str):
         raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
-    when = id_time(entry_id)
-    hidden = deleted(storage)
-    if entry_id in hidden.ids:
+    if entry_id in deleted(storage).ids:
         return None
-    days = [when.date()] if when is not None else storage.days()
-    for day in days:
-        for entry in read_day(storage, day, hidden=hidden):
-            if entry.id == entry_id:
-                return entry
+    for _ in range(_ATTEMPTS):  # a segment sealed meanwhile: its part is found on a new listing
+        vanished = False
+        for segment, groups in candidates(storage, entry_id):
+            try:
+                found = _in_segment(storage, segment, entry_id, groups)
+            except FileNotFoundError:
+                vanished = True
+                continue
+            except CorruptSegmentError:
+                if skipped is None:
+                    raise
+                skipped.append(segment)
+                continue
+            if found is not None:
+                return found
+        if not vanished:
+            return None
     return None
+
+
+_ATTEMPTS = 3
+
+
+def _in_segment(
+    storage: Storage, segment: Segment, entry_id: str, groups: list[int] | None
+) -> AuditEntry | None:
+    """Return the entry ``entry_id`` of one segment (of its row groups ``groups``), or None."""
+    if segment.format == "jsonl":
+        return next((e for e in segment_entries(storage, segment) if e.id == entry_id), None)
+    import pyarrow.compute as pc
+
+    from comply_lab.storage.arrow import table_to_entries
+    from comply_lab.storage.parts import read_part
+
+    wanted = pc.field("id") == entry_id
+    table = read_part(storage, segment, filters=wanted, filter_columns=["id"], row_groups=groups)
+    if not table.num_rows and groups is not None:  # rows moved since indexed (compaction)
+        table = read_part(storage, segment, filters=wanted, filter_columns=["id"])
+    return next(iter(table_to_entries(table.slice(0, 1))), None)

@@ -46,9 +46,11 @@ from comply_lab.errors import (
 )
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
+from comply_lab.storage.deletions import deletion_records_in
 from comply_lab.storage.folder import Folder, refused, sweep_temporaries
+from comply_lab.storage.idindex import FOLDER, foreign_rows, run_bytes, run_record, run_table
 from comply_lab.storage.jsonl import parse_segment
-from comply_lab.storage.manifest import DELETIONS, append_record, read_records
+from comply_lab.storage.manifest import DELETIONS, IDS, append_record, read_records
 from comply_lab.storage.segments import (
     QUARANTINE,
     SEALED,
@@ -113,8 +115,20 @@ class Sink(Protocol):
         """Return the segment names the manifest already records."""
         ...
 
-    def removed(self) -> frozenset[str]:
-        """Return the ids of the entries deleted on request (sealing leaves them out)."""
+    def records(self, trail: str) -> list[dict[str, Any]]:
+        """Return the readable records of one of the store's trails (deletions, id index)."""
+        ...
+
+    def store_index(self, name: str, data: bytes) -> None:
+        """Store an id index run (see :mod:`comply_lab.storage.idindex`), replacing any."""
+        ...
+
+    def remove_index(self, names: list[str]) -> None:
+        """Delete id index runs a merged run replaced."""
+        ...
+
+    def note(self, trail: str, record: dict[str, Any]) -> None:
+        """Append a (chained, signed) record to another trail than the manifest."""
         ...
 
     def record(self, record: dict[str, Any]) -> None:
@@ -186,13 +200,28 @@ class LocalSink:
         """Return the segments in ``_manifest.jsonl``."""
         return {str(r.get("segment")) for r in read_records(self.root)}
 
-    def removed(self) -> frozenset[str]:
-        """Return the ids ``_deletions.jsonl`` names."""
-        return frozenset(
-            r["entry_id"]
-            for r in read_records(self.root, DELETIONS)
-            if isinstance(r.get("entry_id"), str)
-        )
+    def records(self, trail: str) -> list[dict[str, Any]]:
+        """Return the readable records of a trail of the store."""
+        return read_records(self.root, trail)
+
+    def store_index(self, name: str, data: bytes) -> None:
+        """Write an index run atomically under ``_idindex/`` (an unrecorded earlier one is replaced)."""
+        folder_name, base = name.rsplit("/", 1)
+        with Folder(self.root, folder_name, create=True) as folder:
+            folder.unlink(base, missing_ok=True)
+            folder.create(base, data)
+
+    def remove_index(self, names: list[str]) -> None:
+        """Delete index runs (a link in their place is never followed nor removed)."""
+        for name in names:
+            folder_name, base = name.rsplit("/", 1)
+            with Folder(self.root, folder_name, create=True) as folder:
+                if folder.is_file(base):
+                    folder.unlink(base)
+
+    def note(self, trail: str, record: dict[str, Any]) -> None:
+        """Append to another trail of the store, under its lock."""
+        append_record(self.root, record, trail, self.signing_key)
 
     def record(self, record: dict[str, Any]) -> None:
         """Append to ``_manifest.jsonl`` under its lock."""
@@ -409,7 +438,7 @@ def write_parts(
     The part of the source's own day is stored last, so once it exists all others do;
     every step is idempotent, so a repeated call after a crash completes the job.
     """
-    gone = sink.removed()
+    gone = {r["entry_id"] for r in deletion_records_in(sink.records(DELETIONS))}
     removed: dict[date, list[str]] = {}
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
@@ -420,12 +449,16 @@ def write_parts(
     # The part of the source's own day goes last: once it exists, every other part does.
     order = sorted(by_day, key=lambda d: (d == source_day, d))
     recorded = sink.recorded()
+    indexed: list[tuple[str, str, int]] = []
     for part_day in order:
         rows = by_day[part_day]
         name = sink.part_name(part_day, source_day, index)
+        foreign = foreign_rows(rows)
+        indexed += [(entry_id, name, group) for entry_id, group in foreign]
         digest, size = sink.store_part(name, entries_to_table(rows))
         if name not in recorded:
             record = manifest_record(name, source, part_day, rows, digest, size, damaged)
+            record["foreign_ids"] = len(foreign)
             record["invalid_entries"] = [e.id for e in rows if e.id in tampered]
             if removed.get(part_day):
                 record["removed_on_request"] = removed[part_day]
@@ -433,6 +466,8 @@ def write_parts(
         sink.publish(name)
         report.parts.append(name)
         report.entries += len(rows)
+    if indexed:
+        _index_run(sink, sink.part_name(source_day, source_day, index), indexed)
     if removed and not by_day:
         sink.record(
             {
@@ -453,6 +488,17 @@ def write_parts(
                 "sealed_at": _now(),
             }
         )
+
+
+def _index_run(sink: Sink, part: str, items: list[tuple[str, str, int]]) -> None:
+    """Store and record the id index run of what one source's sealing wrote (once)."""
+    name = f"{FOLDER}/{part.replace('/', '-').rsplit('.', 1)[0]}.parquet"
+    if any(r.get("file") == name for r in sink.records(IDS)):
+        return
+    table = run_table(items)
+    data = run_bytes(table)
+    sink.store_index(name, data)
+    sink.note(IDS, run_record(name, table, data))
 
 
 def check_part(stored: pa.Table | None, expected: pa.Table, where: str) -> None:

@@ -70,6 +70,12 @@ class Segment:
     ceiling: int | None = None
 
 
+ROW_GROUP_SIZE = 8 * 1024
+"""Rows per Parquet row group: large enough to compress well, small enough that a reader
+coming back for a few rows (the explorer's ranked pages, an id lookup) decodes little
+more than them."""
+
+
 def day_digits(day: date) -> str:
     """Return ``YYYYMMDD`` for ``day``, four-digit year included (strftime drops zeros)."""
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"

@@ -246,7 +246,8 @@ class TestMemorySpoolAndMigration:
         )
         assert json.loads(done.stdout)["entries"] == 30
         keys = _keys(s3_endpoint, bucket)
-        assert not [k for k in keys if k.endswith(".json") and "/_manifest/" not in k]
+        trails = [k for k in keys if k.endswith(".json") and k.split("/")[-2].startswith("_")]
+        assert sorted(set(keys) - set(trails)) == [k for k in keys if not k.endswith(".json")]
         log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
         assert sorted(log.entries()["id"]) == sorted(r["id"] for r in records)
         assert log.verify().ok
