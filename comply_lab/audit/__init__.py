@@ -3,6 +3,7 @@
 This package imports neither pandas nor matplotlib, so logging stays cheap to import.
 """
 
+from comply_lab.audit import encryption, logger, storage
 from comply_lab.audit.logger import AuditLogger
 from comply_lab.keys.encryption import (
     EncryptionManager,
@@ -15,7 +16,9 @@ from comply_lab.keys.envelope import EnvelopeKeys
 from comply_lab.keys.keyring import ContentKeys, KeyRing, MissingKeyError, ShreddedKeyError
 from comply_lab.keys.subjects import SubjectKeys, shred_subject
 from comply_lab.model.entry import AuditEntry
+from comply_lab.model.ids import create_entry_id
 from comply_lab.storage import FileStorage, FsyncPolicy, MemoryStorage, Storage
+from comply_lab.storage.backend import StorageBackend
 
 
 def __getattr__(name: str) -> object:
@@ -41,10 +44,15 @@ __all__ = [
     "S3Storage",
     "ShreddedKeyError",
     "Storage",
+    "StorageBackend",
     "SubjectKeys",
+    "create_entry_id",
     "decrypt",
     "encrypt",
+    "encryption",
     "generate_key",
     "hash_content",
+    "logger",
     "shred_subject",
+    "storage",
 ]

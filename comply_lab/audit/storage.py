@@ -2,12 +2,13 @@
 
 Code written for it imports from here unchanged: :class:`AuditEntry`, the backends
 (:class:`FileStorage`, :class:`MemoryStorage`, and ``S3Storage``, which loads boto3 only
-when asked for) and :func:`create_entry_id`.
+when asked for), the :class:`StorageBackend` protocol and :func:`create_entry_id`.
 """
 
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.ids import create_entry_id
 from comply_lab.storage import FileStorage, MemoryStorage
+from comply_lab.storage.backend import StorageBackend
 
 
 def __getattr__(name: str) -> object:
@@ -18,4 +19,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["AuditEntry", "FileStorage", "MemoryStorage", "create_entry_id"]  # and S3Storage
+__all__ = [  # and S3Storage
+    "AuditEntry",
+    "FileStorage",
+    "MemoryStorage",
+    "StorageBackend",
+    "create_entry_id",
+]

@@ -205,7 +205,7 @@ class LocalSink:
         return read_records(self.root, trail)
 
     def store_index(self, name: str, data: bytes) -> None:
-        """Write an index run atomically under ``_idindex/`` (an unrecorded earlier one is replaced)."""
+        """Write an index run atomically under ``_idindex/`` (replacing an unrecorded one)."""
         folder_name, base = name.rsplit("/", 1)
         with Folder(self.root, folder_name, create=True) as folder:
             folder.unlink(base, missing_ok=True)

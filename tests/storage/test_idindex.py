@@ -29,7 +29,8 @@ def _original_log(path: Path, days: int = 3, per_day: int = 40) -> list[dict]:
     path.mkdir()
     records = []
     for day in range(days):
-        found = [original_record(T0 + timedelta(days=day, minutes=i), f"q{i}") for i in range(per_day)]
+        moments = [T0 + timedelta(days=day, minutes=i) for i in range(per_day)]
+        found = [original_record(moment, f"q{i}") for i, moment in enumerate(moments)]
         stamp = (T0 + timedelta(days=day)).strftime("%Y%m%d")
         lines = "".join(json.dumps(r) + "\n" for r in found)
         (path / f"audit_{stamp}.jsonl").write_text(lines)
@@ -75,7 +76,8 @@ def test_any_reader_can_use_the_index(tmp_path: Path):
     compact(tmp_path / "log")
     runs = str(tmp_path / "log" / "_idindex" / "*.parquet")
     wanted = records[50]["id"]
-    (part,) = duckdb.sql(f"select part from read_parquet('{runs}') where id = '{wanted}'").fetchall()[0]
+    query = f"select part from read_parquet('{runs}') where id = '{wanted}'"
+    (part,) = duckdb.sql(query).fetchall()[0]
     assert part == "date=2026-01-30/part-20260130-000.parquet"
 
 
@@ -135,7 +137,8 @@ def test_a_forged_index_record_is_caught(tmp_path: Path):
     forged.pop("signature")
     from comply_lab.storage.manifest import chain_record, record_line
 
-    body = {k: v for k, v in forged.items() if k not in ("prev_record_hash", "record_hash", "signer")}
+    chained = ("prev_record_hash", "record_hash", "signer")
+    body = {k: v for k, v in forged.items() if k not in chained}
     with trail.open("ab") as file:
         file.write(record_line(chain_record(body, last)) + b"\n")
     report = open_log(tmp_path / "log").verify(public_key=KEY)
