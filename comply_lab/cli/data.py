@@ -62,6 +62,8 @@ def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> 
         )
     if report.damaged_lines:
         click.echo(f"kept {report.damaged_lines} damaged line(s) in {path}/{QUARANTINE}/")
+    if report.pruned:
+        click.echo(f"rewrote {len(report.pruned)} part(s) without entries deleted on request")
 
 
 @click.command()

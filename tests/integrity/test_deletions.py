@@ -52,6 +52,9 @@ def test_deletion_is_recorded_signed_and_verifies_after_sealing(tmp_path: Path):
     assert record["entry_id"] == victim and record["by"] == "dpo@example.com"
     assert record["reason"] == "erasure request 42" and record["signature"]
     assert record["seq"] == 5 and len(record["entry_hash"]) == 64
+    log = open_log(tmp_path / "log")
+    assert victim not in set(log.dataset().to_table().column("id").to_pylist())
+    assert log.sql(f"select count(*) as n from entries where id = '{victim}'")["n"][0] == 0
     compact(storage)
     manifest = [json.loads(line) for line in (tmp_path / "log" / MANIFEST).read_text().split()]
     assert [victim] in [r.get("removed_on_request") for r in manifest]
@@ -118,6 +121,8 @@ def test_checkpoints_and_proofs_outlive_compaction_and_retention(tmp_path: Path)
     victims = list(frame["id"].iloc[[0, 1, 40]])
     for victim in victims:
         storage.delete_sync(victim, reason="request")
+    pending = open_log(storage).dataset().to_table().column("id").to_pylist()
+    assert len(pending) == 57 and not set(victims) & set(pending)  # Parquet files, filtered
     assert compact(storage).pruned
     after = open_log(storage).checkpoint(KEY)
     assert (after.size, after.tree_root) == (before.size, before.tree_root)
