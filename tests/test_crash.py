@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
@@ -25,10 +26,11 @@ from comply_lab.audit import FileStorage, Storage
 from comply_lab.errors import NoLogError
 from comply_lab.integrity.verify import verify
 from comply_lab.retention.policy import apply_retention, place_hold, plan_retention
+from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import HOLDS, parse_records
 from tests.conftest import FakeClock, new_bucket
-from tests.crash import Ack, kill_points, run_child
+from tests.crash import TRIALS, Ack, kill_points, run_child
 
 pytestmark = pytest.mark.slow  # kills processes at every durable step
 
@@ -55,14 +57,15 @@ def _run_path(
     action: Callable[[Path, Ack], None],
     check: Callable[[Path, list[str], Any, bool], None],
     tmp_path: Path,
+    trials: int = TRIALS,
 ) -> None:
-    """Dry-run to count kill points, then kill a child at each chosen one and check."""
+    """Dry-run to count kill points, then kill a child at each of ``trials`` and check."""
     template = tmp_path / "template"
     context = prepare(template)
     dry = shutil.copytree(template, tmp_path / "dry")
     killed, _, total = run_child(lambda ack: action(dry, ack), None)
     assert not killed and total > 0
-    points = kill_points(total)
+    points = kill_points(total, trials)
     assert len(set(points)) == min(total, len(points))  # every point, or spread over all
     for trial, point in enumerate(points):
         store = shutil.copytree(template, tmp_path / f"{name}-{trial}")
@@ -215,6 +218,34 @@ class TestCrashes:
             check,
             tmp_path,
         )
+
+
+    def test_compaction_after_deletions(self, tmp_path: Path):
+        """Killed while compaction rewrites parts without deleted entries: never read, then gone."""
+
+        def prepare(template: Path) -> list[str]:
+            ids = _sealed_store(template)
+            victims = [ids[5], ids[6], ids[30], ids[59]]
+            storage = FileStorage(template)
+            assert all(storage.delete_sync(i, reason="erasure") for i in victims)
+            return [i for i in ids if i not in victims]
+
+        def check(store: Path, _: list[str], kept: list[str], deep: bool) -> None:
+            assert sorted(_ids(FileStorage(store))) == sorted(kept)  # before recovery
+            if deep:
+                assert _errors(FileStorage(store)) == []
+            compact(store)
+            assert sorted(_ids(FileStorage(store))) == sorted(kept)
+            stored = {
+                e.id
+                for part in store.glob("date=*/*.parquet")
+                for e in table_to_entries(pq.read_table(part))
+            }
+            assert stored == set(kept)
+            assert _errors(FileStorage(store)) == []
+
+        # Every one of its 61 kill points is hit (a third of the other paths' trials).
+        _run_path("prune", prepare, lambda s, ack: compact(s), check, tmp_path, TRIALS // 3)
 
 
 def test_s3_upload(tmp_path: Path, s3_endpoint: str) -> None:
