@@ -219,7 +219,6 @@ class TestCrashes:
             tmp_path,
         )
 
-
     def test_compaction_after_deletions(self, tmp_path: Path):
         """Killed while compaction rewrites parts without deleted entries: never read, then gone."""
 

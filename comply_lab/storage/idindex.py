@@ -6,9 +6,10 @@ not. For those, sealing writes an index *run*: a Parquet file under ``_idindex/`
 dataset reader looks) holding each such id, the part it is in and its row group there,
 sorted by id, 8K ids per row group. Its record in the chained, signed ``_ids.jsonl``
 trail names the file, its SHA-256, the parts it covers and its *fences* (the first id of
-each row group), so a lookup bisects the fences, decodes one row group of each live run,
-then one row group of the part: a few milliseconds whatever the log's size. Compaction
-merges the runs into one. A reader without comply_lab can use the runs too:
+each row group), so a lookup bisects the fences, decodes one row group of each live run
+whose ids span its id, then one row group of the part: a few milliseconds whatever the
+log's size. Compaction merges the runs into one, stored in files of 64K ids. A reader
+without comply_lab can use the runs too:
 ``SELECT part FROM read_parquet('_idindex/*.parquet') WHERE id = ?``.
 
 Each manifest record names how many of its part's ids do not name their day
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 FOLDER = "_idindex"
 """Where index runs are stored, beside the partitions."""
 COLUMNS = ("id", "part", "group")
+SHARD_ROWS = 64 * 1024
+"""Ids per file of a merged run: a lookup in S3 fetches one such file (about 1.5 MB)."""
 
 
 def foreign_rows(rows: Sequence[AuditEntry]) -> list[tuple[str, int]]:
@@ -82,6 +85,7 @@ def run_record(name: str, table: pa.Table, data: bytes, **extra: Any) -> dict[st
         "entries": table.num_rows,
         "parts": sorted(set(table.column("part").to_pylist())),
         "fences": [ids[i].as_py() for i in range(0, table.num_rows, ROW_GROUP_SIZE)],
+        "last": ids[table.num_rows - 1].as_py() if table.num_rows else None,
         **extra,
     }
 
@@ -125,7 +129,8 @@ def locate(storage: Storage, entry_id: str) -> tuple[dict[str, list[int]], set[s
     unknown: set[str] = set()
     for run in live_runs(storage.read_metadata(IDS)):
         at = bisect.bisect_right(run["fences"], entry_id) - 1
-        if at < 0:
+        last = run.get("last")
+        if at < 0 or (isinstance(last, str) and entry_id > last):
             continue
         try:
             table = read_groups(storage, run_segment(run), [at], COLUMNS)
@@ -171,8 +176,11 @@ def merge_runs(storage: Storage, sink: Sink) -> str | None:
     are dropped. The merged run is stored and recorded (naming the runs it replaces)
     before they are deleted, so a crash leaves only unused files behind.
 
+    The merged run is split into files of :data:`SHARD_ROWS` ids, each recorded with its
+    first and last id, so a lookup opens one of them.
+
     Returns:
-        The merged run's name, or None when there was at most one run.
+        The merged run's files (a glob), or None when there was at most one run.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -195,10 +203,15 @@ def merge_runs(storage: Storage, sink: Sink) -> str | None:
         kept = pc.and_(kept, pc.invert(gone))
     table = table.filter(kept)
     table = table.take(pc.sort_indices(table, [("id", "ascending")]))
-    name = f"{FOLDER}/merged-{len(records):06d}.parquet"
-    data = run_bytes(table)
     replaced = [str(r["file"]) for r in runs]
-    sink.store_index(name, data)
-    sink.note(IDS, run_record(name, table, data, merges=replaced))
+    starts = range(0, max(table.num_rows, 1), SHARD_ROWS)
+    for shard, start in enumerate(starts):
+        name = f"{FOLDER}/merged-{len(records):06d}-{shard:04d}.parquet"
+        part = table.slice(start, SHARD_ROWS)
+        data = run_bytes(part)
+        sink.store_index(name, data)
+        # The last shard's record retires the runs merged: until then they stay in use.
+        done = {"merges": replaced} if shard == len(starts) - 1 else {}
+        sink.note(IDS, run_record(name, part, data, **done))
     sink.remove_index(replaced)
-    return name
+    return f"{FOLDER}/merged-{len(records):06d}-*.parquet"

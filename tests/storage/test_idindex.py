@@ -56,7 +56,8 @@ def test_a_migrated_log_is_looked_up_through_one_merged_run(tmp_path: Path, monk
     records = _original_log(tmp_path / "log")
     report = compact(tmp_path / "log", KEY)
     assert len(report.parts) == 3
-    assert [p.name for p in (tmp_path / "log" / "_idindex").iterdir()] == ["merged-000003.parquet"]
+    runs = [p.name for p in (tmp_path / "log" / "_idindex").iterdir()]
+    assert runs == ["merged-000003-0000.parquet"]
     opened = _reads(monkeypatch)
     for record in records[::17]:
         entry = open_log(tmp_path / "log").entry(record["id"])
@@ -180,3 +181,18 @@ def test_s3_migration_is_indexed(s3_endpoint: str):
 def _clean(tmp_path: Path):
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_merged_run_is_split_into_files_each_lookup_opens_one(tmp_path: Path, monkeypatch):
+    """Files of SHARD_ROWS ids, each with its first and last id: one is opened per lookup."""
+    from comply_lab.storage import idindex
+
+    monkeypatch.setattr(idindex, "SHARD_ROWS", 50)
+    records = _original_log(tmp_path / "log")
+    compact(tmp_path / "log")
+    assert len(list((tmp_path / "log" / "_idindex").iterdir())) == 3  # 120 ids
+    opened = _reads(monkeypatch)
+    for record in records:
+        assert open_log(tmp_path / "log").entry(record["id"]).id == record["id"]
+        assert len([n for n in opened if n.startswith("_idindex/")]) == 1
+        opened.clear()
