@@ -396,6 +396,7 @@ class StorageContract:
         assert storage.read_sync(ids[1]) is None and logger.get_entry_sync(ids[1]) is None  # type: ignore[attr-defined]
         assert [e.id for e in storage.list_entries_sync(T0, T0 + timedelta(days=2))] == kept  # type: ignore[attr-defined]
         assert storage.count_sync() == 5 == log.count() == len(log.entries())  # type: ignore[attr-defined]
+        assert log.partitions()["entries"].sum() == 5
         assert sorted(log.entries()["id"]) == sorted(kept)
         assert log.entry(ids[1]) is None
         report = log.verify()

@@ -20,7 +20,8 @@ from comply_lab.errors import InvalidQueryError
 from comply_lab.lab.query import Query
 from comply_lab.storage.arrow import metadata_dicts
 from comply_lab.storage.base import Storage
-from comply_lab.storage.decode import count_segments
+from comply_lab.storage.decode import count_day
+from comply_lab.storage.deletions import deleted
 
 _TYPES: dict[pa.DataType, object] = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -91,9 +92,11 @@ PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 def partitions_frame(storage: Storage) -> pd.DataFrame:
     """Return one row per day partition of ``storage`` (see :meth:`Log.partitions`).
 
-    Entries are counted from the manifest or Parquet footers where known.
+    Entries are counted from the manifest or Parquet footers where known; entries deleted
+    on request are not counted, even before compaction removes them from the files.
     """
     rows = []
+    hidden = deleted(storage)
     for day in storage.days():
         segments = storage.segments(day)
         formats = sorted({s.format for s in segments})
@@ -101,7 +104,7 @@ def partitions_frame(storage: Storage) -> pd.DataFrame:
             {
                 "date": day,
                 "segments": len(segments),
-                "entries": count_segments(storage, segments),
+                "entries": count_day(storage, day, hidden),
                 "bytes": sum(s.size for s in segments),
                 "format": formats[0] if len(formats) == 1 else "mixed",
                 "sealed": all(s.sealed for s in segments),

@@ -20,7 +20,7 @@ from comply_lab.errors import InvalidEntryError
 from comply_lab.model.chain import Chain
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.validate import stored_fields, unencodable
-from comply_lab.storage.decode import count_segments, read_day
+from comply_lab.storage.decode import count_day, read_day
 from comply_lab.storage.deletions import deleted, deletion_record
 from comply_lab.storage.manifest import DELETIONS
 from comply_lab.storage.scan import entries_between, find_entry
@@ -142,16 +142,11 @@ class StorageBase(Closing):
     def count_sync(self) -> int:
         """Return the number of stored entries, from manifests where they know it.
 
-        Entries deleted on request are not counted; the days they were logged on are
-        counted by reading them.
+        Entries deleted on request are not counted (see
+        :func:`~comply_lab.storage.decode.count_day`).
         """
         hidden = deleted(self)
-        return sum(
-            sum(1 for _ in read_day(self, day, hidden=hidden))
-            if hidden.on(day)
-            else count_segments(self, self.segments(day))
-            for day in self.days()
-        )
+        return sum(count_day(self, day, hidden) for day in self.days())
 
     async def count(self) -> int:
         """Return the number of stored entries (async twin of :meth:`count_sync`)."""

@@ -151,6 +151,27 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
     return total
 
 
+def count_day(storage: SegmentSource, day: date, hidden: Hidden) -> int:
+    """Count the entries of a day, leaving out those deleted on request (``hidden``).
+
+    A day without deletions is counted from the manifest or footers; on a day with some,
+    the ids are read (only the id column of Parquet parts).
+    """
+    gone = hidden.on(day)
+    if not gone:
+        return count_segments(storage, storage.segments(day))
+
+    def count(segment: Segment) -> int:
+        if segment.format == "jsonl":
+            return sum(1 for e in segment_entries(storage, segment) if e.id not in gone)
+        from comply_lab.storage.parts import read_part
+
+        ids = read_part(storage, segment, columns=["id"]).column("id").to_pylist()
+        return sum(1 for i in ids if i not in gone)
+
+    return sum(read_day_segments(storage, day, count))
+
+
 def summarize_segments(
     storage: SegmentSource, segments: Sequence[Segment]
 ) -> tuple[int, dict[str, WriterSpan]]:
