@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Protocol, TypeVar
 
@@ -70,6 +70,19 @@ def read_day_segments(
 ) -> Iterator[T]:
     """Apply ``read`` to every segment of a day once, even while segments are being sealed.
 
+    See :func:`read_listed`, with the day's listing.
+    """
+    return read_listed(storage, lambda: storage.segments(day), read, skipped)
+
+
+def read_listed(
+    storage: SegmentSource,
+    listing: Callable[[], Iterable[Segment]],
+    read: Callable[[Segment], T],
+    skipped: list[Segment] | None = None,
+) -> Iterator[T]:
+    """Apply ``read`` to every segment ``listing`` gives once, even while some are sealed.
+
     A JSONL segment sealed between listing and reading has a Parquet twin by then: when a
     segment has vanished, the listing is taken again and the segments not yet read are
     read — by *source* (see :func:`~comply_lab.storage.segments.source_key`), so the twin
@@ -78,10 +91,10 @@ def read_day_segments(
 
     Args:
         storage: The store.
-        day: The day partition.
+        listing: Lists the segments to read (called again after a segment vanished).
         read: What to do with each segment.
         skipped: If given, a segment ``read`` finds damaged (CorruptSegmentError) is
-            appended to it and the day goes on; otherwise the error is raised.
+            appended to it and the reading goes on; otherwise the error is raised.
     """
     key = (
         storage.source_of
@@ -91,7 +104,7 @@ def read_day_segments(
     done: set[str] = set()
     for _ in range(_RELIST_ATTEMPTS):
         vanished = False
-        for segment in storage.segments(day):
+        for segment in listing():
             source = key(segment)
             if source in done:
                 continue

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from comply_lab._gcpause import paused_gc
 from comply_lab._time import TimeLike, day_end, day_start, to_range
-from comply_lab.errors import CorruptSegmentError, InvalidQueryError
+from comply_lab.errors import InvalidQueryError
 from comply_lab.model.entry import AuditEntry
-from comply_lab.storage.decode import read_day, segment_entries
+from comply_lab.storage.decode import read_day, read_listed, segment_entries
 from comply_lab.storage.deletions import deleted
 from comply_lab.storage.idindex import candidates
 from comply_lab.storage.segments import Segment
@@ -93,27 +93,17 @@ def find_entry(
         raise InvalidQueryError(f"entry id must be a str, got {type(entry_id).__name__}")
     if entry_id in deleted(storage).ids:
         return None
-    for _ in range(_ATTEMPTS):  # a segment sealed meanwhile: its part is found on a new listing
-        vanished = False
-        for segment, groups in candidates(storage, entry_id):
-            try:
-                found = _in_segment(storage, segment, entry_id, groups)
-            except FileNotFoundError:
-                vanished = True
-                continue
-            except CorruptSegmentError:
-                if skipped is None:
-                    raise
-                skipped.append(segment)
-                continue
-            if found is not None:
-                return found
-        if not vanished:
-            return None
-    return None
+    groups: dict[str, list[int] | None] = {}
 
+    def listing() -> list[Segment]:
+        found = candidates(storage, entry_id)
+        groups.update((segment.name, rows) for segment, rows in found)
+        return [segment for segment, _ in found]
 
-_ATTEMPTS = 3
+    def read(segment: Segment) -> AuditEntry | None:
+        return _in_segment(storage, segment, entry_id, groups[segment.name])
+
+    return next((e for e in read_listed(storage, listing, read, skipped) if e is not None), None)
 
 
 def _in_segment(
