@@ -109,7 +109,11 @@ def find_entry(
 def _in_segment(
     storage: Storage, segment: Segment, entry_id: str, groups: list[int] | None
 ) -> AuditEntry | None:
-    """Return the entry ``entry_id`` of one segment (of its row groups ``groups``), or None."""
+    """Return the entry ``entry_id`` of one segment, or None.
+
+    In a Parquet part only the row groups holding the id are decoded whole: those the
+    index named (``groups``), or else those where the id column, read alone, has it.
+    """
     if segment.format == "jsonl":
         return next((e for e in segment_entries(storage, segment) if e.id == entry_id), None)
     import pyarrow.compute as pc
@@ -118,7 +122,13 @@ def _in_segment(
     from comply_lab.storage.parts import read_part
 
     wanted = pc.field("id") == entry_id
-    table = read_part(storage, segment, filters=wanted, filter_columns=["id"], row_groups=groups)
-    if not table.num_rows and groups is not None:  # rows moved since indexed (compaction)
-        table = read_part(storage, segment, filters=wanted, filter_columns=["id"])
+    table = None
+    if groups is not None:
+        table = read_part(storage, segment, filters=wanted, row_groups=groups)
+    if table is None or not table.num_rows:  # no index, or rows moved since (compaction)
+        where = read_part(storage, segment, columns=["id"], filters=wanted, group_column="_g")
+        if not where.num_rows:
+            return None
+        found = sorted(set(where.column("_g").to_pylist()))
+        table = read_part(storage, segment, filters=wanted, row_groups=found)
     return next(iter(table_to_entries(table.slice(0, 1))), None)
