@@ -46,7 +46,7 @@ from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Sealing, maintenance
 from comply_lab.storage.generations import finish_staged, latest_records
 from comply_lab.storage.parts import read_part
-from comply_lab.storage.seal import Sink
+from comply_lab.storage.sink import Sink
 
 _CHAIN_FIELDS = ("prev_record_hash", "record_hash", "signature", "signer")
 

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from comply_lab.storage.seal import SealReport, Sink
+    from comply_lab.storage.seal import SealReport
+    from comply_lab.storage.sink import Sink
 
 
 @runtime_checkable

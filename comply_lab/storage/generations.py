@@ -23,8 +23,9 @@ from comply_lab.storage.deletions import deleted
 from comply_lab.storage.leaves import leaf_entry_hash
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.parts import read_part
-from comply_lab.storage.seal import Sink, manifest_record
+from comply_lab.storage.seal import manifest_record
 from comply_lab.storage.segments import Segment
+from comply_lab.storage.sink import Sink
 
 
 def latest_records(storage: Storage) -> dict[str, dict[str, Any]]:

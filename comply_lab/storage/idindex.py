@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from comply_lab.model.entry import AuditEntry
     from comply_lab.storage.base import Storage
-    from comply_lab.storage.seal import Sink
+    from comply_lab.storage.sink import Sink
 
 FOLDER = "_idindex"
 """Where index runs are stored, beside the partitions."""
