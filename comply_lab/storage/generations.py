@@ -20,6 +20,7 @@ from comply_lab.storage.arrow import entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import segment_entries
 from comply_lab.storage.deletions import deleted
+from comply_lab.storage.idindex import foreign_rows
 from comply_lab.storage.leaves import leaf_entry_hash
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.parts import read_part
@@ -106,15 +107,11 @@ def _prune(
         removed.append([first_rows[i], entry.id, leaf_entry_hash(entry)])
     kept = table.filter(pc.invert(drop))
     sha256, size = sink.stage(segment.name, kept)
-    new = manifest_record(
-        segment.name,
-        str(record.get("source")),
-        segment.day,
-        list(table_to_entries(kept)),
-        sha256,
-        size,
-        int(record.get("damaged_lines") or 0),
-    )
+    rows = list(table_to_entries(kept))
+    damaged = int(record.get("damaged_lines") or 0)
+    new = manifest_record(segment.name, str(record.get("source")), segment.day, rows, sha256,
+                          size, damaged)  # fmt: skip
+    new["foreign_ids"] = len(foreign_rows(rows))
     new["invalid_entries"] = [i for i in record.get("invalid_entries") or [] if i not in gone]
     new.update(
         pruned_from=record.get("sha256"),
