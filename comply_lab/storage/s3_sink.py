@@ -35,6 +35,7 @@ class S3Sink:
         self.spool_id = store.spool_id
         self._recorded: set[str] | None = None
         self._bodies: dict[str, bytes] = {}  # staged parts waiting for their record
+        self._trails: dict[str, list[dict[str, Any]]] = {}  # read once per sink
 
     def part_name(self, part_day: date, source_day: date, index: int) -> str:
         """Return the object name of a sealed part (it carries the spool's id)."""
@@ -88,8 +89,15 @@ class S3Sink:
         return self._recorded
 
     def records(self, trail: str) -> list[dict[str, Any]]:
-        """Return the readable records of one of the store's trails."""
-        return [r for _, r in parse_records(self.store.read_metadata(trail)) if r is not None]
+        """Return the readable records of one of the store's trails, read once per sink.
+
+        A deletion recorded while a flush runs is left out by the next sealing or
+        compaction instead (reads leave it out at once either way).
+        """
+        if trail not in self._trails:
+            data = self.store.read_metadata(trail)
+            self._trails[trail] = [r for _, r in parse_records(data) if r is not None]
+        return self._trails[trail]
 
     def store_index(self, name: str, data: bytes) -> None:
         """Put an id index run object (an unrecorded earlier one is replaced)."""
@@ -102,6 +110,7 @@ class S3Sink:
     def note(self, trail: str, record: dict[str, Any]) -> None:
         """Append to another trail of the store (signed with the sink's key or the store's)."""
         self.store.append_metadata(trail, record, signing_key=self.signing_key)
+        self._trails.pop(trail, None)
 
     def record(self, record: dict[str, Any]) -> None:
         """Append a manifest record (signed with the sink's key or the store's).
