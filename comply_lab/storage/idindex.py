@@ -114,57 +114,63 @@ def run_segment(record: dict[str, Any]) -> Segment:
 
 
 def locate(storage: Storage, entry_id: str) -> tuple[dict[str, list[int]], set[str]]:
-    """Return where the index places ``entry_id``, and the parts it cannot vouch for.
+    """Return where the index places ``entry_id``, and the parts it vouches for.
 
     Returns:
-        The parts holding the id, each with its row groups there; and the parts of the
-        runs that are gone or damaged, which a lookup must read in full (verification
-        reports those runs).
+        The parts holding the id, each with its row groups there; and the parts the
+        live, readable runs cover. A part of a run that is gone or damaged is not covered
+        (a lookup reads it in full; verification reports the run).
     """
     import pyarrow.compute as pc
 
     from comply_lab.storage.parts import read_groups
 
     found: dict[str, list[int]] = {}
-    unknown: set[str] = set()
+    covered: set[str] = set()
+    broken: set[str] = set()
     for run in live_runs(storage.read_metadata(IDS)):
+        parts = {str(p) for p in run["parts"]}
         at = bisect.bisect_right(run["fences"], entry_id) - 1
         last = run.get("last")
         if at < 0 or (isinstance(last, str) and entry_id > last):
+            covered |= parts
             continue
         try:
             table = read_groups(storage, run_segment(run), [at], COLUMNS)
         except (FileNotFoundError, CorruptSegmentError):
-            unknown.update(str(p) for p in run["parts"])
+            broken |= parts
             continue
+        covered |= parts
         rows = table.filter(pc.equal(table.column("id"), entry_id)).to_pydict()
         for part, group in zip(rows["part"], rows["group"], strict=True):
             found.setdefault(part, []).append(group)
-    return found, unknown
+    return found, covered - broken
 
 
 def candidates(storage: Storage, entry_id: str) -> list[tuple[Segment, list[int] | None]]:
     """Return the segments that may hold ``entry_id``, with the row groups to read (None: all).
 
     A UUIDv7 id: the segments of its day. Another id: the parts the index places it in,
-    the sealed parts no index covers (sealed by earlier versions, or covered by a run
-    that is gone or damaged), and every unsealed segment.
+    every unsealed segment, and every sealed part that may hold such ids but no readable
+    run covers (sealed by earlier versions, cut short before its run was recorded, or
+    covered by a run that is gone or damaged). Only a part whose newest manifest record
+    counts no such id (``foreign_ids`` 0) is passed over without a run.
     """
     when = id_time(entry_id)
     if when is not None:
         return [(segment, None) for segment in storage.segments(when.date())]
-    indexed = {
-        str(r.get("segment"))
-        for _, r in parse_records(storage.read_metadata(MANIFEST))
-        if r is not None and isinstance(r.get("foreign_ids"), int)
-    }
-    located, unknown = locate(storage, entry_id)
+    latest: dict[str, object] = {}
+    for _, r in parse_records(storage.read_metadata(MANIFEST)):
+        if r is not None:
+            latest[str(r.get("segment"))] = r.get("foreign_ids")
+    located, covered = locate(storage, entry_id)
     found: list[tuple[Segment, list[int] | None]] = []
     for day in storage.days():
         for segment in storage.segments(day):
-            if segment.name in located:
-                found.append((segment, located[segment.name]))
-            elif not segment.sealed or segment.name not in indexed or segment.name in unknown:
+            name = segment.name
+            if name in located:
+                found.append((segment, located[name]))
+            elif not segment.sealed or (latest.get(name) != 0 and name not in covered):
                 found.append((segment, None))
     return found
 
@@ -189,7 +195,7 @@ def merge_runs(storage: Storage, sink: Sink) -> str | None:
     from comply_lab.storage.parts import read_groups
 
     records = [r for _, r in parse_records(storage.read_metadata(IDS)) if r is not None]
-    runs = live_runs(storage.read_metadata(IDS))
+    runs = live_runs_of(records)
     if len(runs) < 2:
         return None
     listed = {s.name for day in storage.days() for s in storage.segments(day) if s.sealed}

@@ -196,3 +196,14 @@ def test_a_merged_run_is_split_into_files_each_lookup_opens_one(tmp_path: Path, 
         assert open_log(tmp_path / "log").entry(record["id"]).id == record["id"]
         assert len([n for n in opened if n.startswith("_idindex/")]) == 1
         opened.clear()
+
+
+def test_a_part_whose_run_was_never_recorded_is_read_in_full(tmp_path: Path):
+    """Sealing cut short after the part's record, before its run's: lookups still find it."""
+    records = _original_log(tmp_path / "log")
+    compact(tmp_path / "log")
+    (tmp_path / "log" / IDS).unlink()
+    shutil.rmtree(tmp_path / "log" / "_idindex")
+    storage = FileStorage(tmp_path / "log")
+    assert all(storage.read_sync(r["id"]).id == r["id"] for r in records[::11])
+    assert storage.read_sync(str(uuid.uuid4())) is None
