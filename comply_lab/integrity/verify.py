@@ -235,7 +235,7 @@ class _Verifier:
         if not trails[MANIFEST].hashes:
             self._manifest_gone()
         self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
-        self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi)
+        self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi, manifest)
         if isinstance(self.storage, DataFiles):
             self._foreign(self.storage.links())
         self._heads(trails)
@@ -431,6 +431,7 @@ class _Verifier:
         days: set[date],
         lo: datetime | None,
         hi: datetime | None,
+        manifest: list[dict[str, Any]],
     ) -> None:
         """Report files dataset readers would read that no manifest record vouches for.
 
@@ -440,12 +441,11 @@ class _Verifier:
         for name in files:
             if name in vouched:
                 continue
-            day = _partition_day(name)
-            if not _in_range(day, lo, hi):
+            if not _in_range(day := _partition_day(name), lo, hi):
                 continue
             if hot is None:
                 hot = [s for d in days for s in self.storage.segments(d) if not s.sealed]
-            self.add(classify_orphan(self.storage, name, day, hot))
+            self.add(classify_orphan(self.storage, name, day, hot, manifest))
 
     def _foreign(self, links: list[str]) -> None:
         """Report the symbolic links inside the log, whatever the range verified."""

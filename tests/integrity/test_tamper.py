@@ -392,6 +392,47 @@ class TestWhatReadersRead:
         assert report.ok, str(report)
         assert "incomplete" in {p.status for p in report.problems}
 
+    @pytest.mark.parametrize("marked", [True, False], ids=["marked", "unmarked"])
+    def test_a_recorded_source_left_by_a_crash_is_incomplete_and_an_edited_one_inserted(
+        self, tmp_path: Path, marked: bool
+    ):
+        """A JSONL source sealing recorded but did not remove yet: incomplete, not inserted.
+
+        A writer killed while its sealer thread was between the manifest record and the
+        removal of the source leaves it (with or without its ``_sealed`` marker). Only a
+        source holding exactly what its records vouch for is forgiven: one with a line
+        edited, dropped, duplicated or moved is ``inserted``.
+        """
+        path = tmp_path / "log"
+        ids = write(FileStorage(path, signing_key=KEY, fsync="never"), days=2)
+        name, data = min((p.name, p.read_bytes()) for p in path.glob("audit_*.jsonl"))
+        FileStorage(path, signing_key=KEY).seal()
+        (path / name).write_bytes(data)
+        if not marked:
+            (path / "_sealed" / name).unlink()
+        assert sorted(open_log(path).entries(columns=["id"])["id"]) == sorted(ids)
+        report = open_log(path).verify(public_key=KEY)
+        assert report.ok, str(report)
+        assert [p.status for p in report.problems if p.segment == name] == ["incomplete"]
+        lines = data.split(b"\n")
+        record = orjson.loads(lines[3])
+        record["metadata"] = {"user": "someone else"}
+        edits = {
+            "edited": [*lines[:3], orjson.dumps(record), *lines[4:]],
+            "dropped": [*lines[:3], *lines[4:]],
+            "duplicated": [*lines[:4], *lines[3:]],
+            "moved": [lines[1], lines[0], *lines[2:]],
+        }
+        for kind, edited in edits.items():
+            (path / name).write_bytes(b"\n".join(edited))
+            report = open_log(path).verify(public_key=KEY)
+            assert [p.status for p in report.errors if p.segment == name] == ["inserted"], kind
+        (path / name).write_bytes(data)
+        compact(path, signing_key=KEY)
+        assert not (path / name).exists()
+        assert sorted(open_log(path).entries(columns=["id"])["id"]) == sorted(ids)
+        assert open_log(path).verify(public_key=KEY).problems == []
+
 
 def _crash_while_sealing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Seal ``path``, crashing after the first part is written and before it is recorded."""
