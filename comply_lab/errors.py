@@ -49,6 +49,14 @@ class ConfigurationError(InvalidQueryError):
     """A constructor or opener got an option it cannot use (a bad path, URL or setting)."""
 
 
+class SigningKeyRequiredError(ConfigurationError):
+    """A record would go unsigned into a signed trail: verification would reject it.
+
+    Raised before anything is recorded or done; open the store or log with the writer's
+    signing key, or an operator key the log declares.
+    """
+
+
 class NoLogError(InvalidQueryError):
     """A path or prefix holds no log at all: nothing to verify, read or checkpoint."""
 

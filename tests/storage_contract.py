@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError
 from comply_lab import MemoryStorage as MemoryStorageType
 from comply_lab.audit import AuditEntry, Storage
-from comply_lab.errors import ConcurrentOperationError, InvalidEntryError
+from comply_lab.errors import ConcurrentOperationError, EntryHeldError, InvalidEntryError
 from comply_lab.model.entry import entry_hash
-from comply_lab.retention.policy import place_hold, release_hold
+from comply_lab.retention.holds import place_hold, release_hold
 from comply_lab.storage import capabilities as caps
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.decode import segment_entries
-from comply_lab.storage.manifest import RETENTION, parse_records
+from comply_lab.storage.manifest import DELETIONS, RETENTION, parse_records
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.seal import SealReport
 from tests.conftest import FakeClock, StorageFactory, settle
@@ -420,6 +420,24 @@ class StorageContract:
                 p.entry_id for p in report.problems if p.status == "deleted_on_request"
             )
             assert statuses == sorted([ids[1], ids[4]])
+
+    def test_delete_refuses_an_entry_under_legal_hold(
+        self, make_storage: StorageFactory, clock: FakeClock
+    ):
+        """The original API's delete(id) honours legal holds like the lab and the CLI."""
+        storage = make_storage()
+        logger = _logger(storage, clock)
+        held = logger.log_sync(input="q", output="a", conversation_id="matter")
+        free = logger.log_sync(input="q", output="a", conversation_id="other")
+        settle(storage)
+        place_hold(storage, "case-9", conversation_id="matter", reason="litigation")
+        with pytest.raises(EntryHeldError, match="case-9"):
+            asyncio.run(storage.delete(held))  # type: ignore[attr-defined]
+        assert storage.read_sync(held) is not None  # type: ignore[attr-defined]
+        assert storage.read_metadata(DELETIONS) == b""
+        assert storage.delete_sync(free) is True  # type: ignore[attr-defined]
+        release_hold(storage, "case-9", reason="settled")
+        assert storage.delete_sync(held) is True  # type: ignore[attr-defined]
 
     # Each backend subclass is its own executor by design; the factory makes fresh stores.
     @settings(

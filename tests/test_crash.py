@@ -25,7 +25,8 @@ from comply_lab._time import day_end
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.errors import NoLogError
 from comply_lab.integrity.verify import verify
-from comply_lab.retention.policy import apply_retention, place_hold, plan_retention
+from comply_lab.retention.holds import place_hold
+from comply_lab.retention.policy import apply_retention, plan_retention
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import HOLDS, parse_records

@@ -24,7 +24,8 @@ from comply_lab import AuditLogger, ComplyLabError, KeyRing
 from comply_lab.audit import FileStorage, SubjectKeys
 from comply_lab.integrity.checkpoint import Checkpoint
 from comply_lab.integrity.verify import verify
-from comply_lab.retention.policy import read_policy, retention_events
+from comply_lab.retention.holds import read_policy
+from comply_lab.retention.policy import retention_events
 from comply_lab.storage.jsonl import parse_segment, summarize_jsonl
 from comply_lab.storage.manifest import HOLDS, MANIFEST, RETENTION, parse_records
 

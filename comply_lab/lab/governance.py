@@ -15,16 +15,12 @@ from comply_lab._time import TimeLike
 from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.integrity.authority import declarations, declare_operator
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
+from comply_lab.retention.holds import Hold, delete_entry, place_hold, release_hold, set_floor
 from comply_lab.retention.policy import (
-    Hold,
     RetentionPlan,
     RetentionResult,
     apply_retention,
-    delete_entry,
-    place_hold,
     plan_retention,
-    release_hold,
-    set_floor,
 )
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import SIGNERS

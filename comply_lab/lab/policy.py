@@ -12,7 +12,8 @@ from datetime import date
 import pandas as pd
 
 from comply_lab.errors import InvalidQueryError
-from comply_lab.retention.policy import RetentionPlan, read_policy, retention_events
+from comply_lab.retention.holds import read_policy
+from comply_lab.retention.policy import RetentionPlan, retention_events
 from comply_lab.storage.base import Storage
 
 _HOLD_COLUMNS = ["name", "reason", "who", "at", "start", "end", "conversation_id", "metadata"]

@@ -11,12 +11,14 @@ it was not shown first:
    and each deletion first appends a retention record (who, when, which policy) to
    ``_retention``, so verification reports the partition as ``expired_by_policy``.
 
-Legal holds (:func:`place_hold`, :func:`release_hold`) and the minimum-retention floor
-(:func:`set_floor`) are records of the log's chained ``_holds`` trail — signed when the
-store has a signing key — so every process that applies retention sees them, and an
-auditor can list who held, released or deleted what, and when. A hold covers the entries
-matching all of its criteria (a time range, a conversation, metadata values; none means
-the whole log); a partition holding any such entry is kept.
+Legal holds (:func:`~comply_lab.retention.holds.place_hold`,
+:func:`~comply_lab.retention.holds.release_hold`) and the minimum-retention floor
+(:func:`~comply_lab.retention.holds.set_floor`) are records of the log's chained
+``_holds`` trail — signed when the store has a signing key — so every process that
+applies retention sees them, and an auditor can list who held, released or deleted
+what, and when. A hold covers the entries matching all of its criteria (a time range, a
+conversation, metadata values; none means the whole log); a partition holding any such
+entry is kept.
 
 The floor (for example 183 days, the EU AI Act's six months for deployers' logs) makes
 any plan with fewer retention days fail unless it carries an explicit ``override``
@@ -26,92 +28,27 @@ reason, which is recorded with each deletion it causes.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from comply_lab._time import TimeLike, day_end, day_start, days_before, to_range, to_utc
+from comply_lab._time import TimeLike, day_end, days_before, to_utc
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import (
-    EntryHeldError,
-    InvalidQueryError,
-    RetentionError,
     RetentionFloorError,
 )
-from comply_lab.integrity.authority import authority
-from comply_lab.integrity.trails import check_trail
-from comply_lab.model.entry import AuditEntry, format_timestamp
-from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.model.entry import format_timestamp
+from comply_lab.retention.holds import Hold, Policy, check_days, read_policy
+from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import ObjectLocked, maintenance
 from comply_lab.storage.decode import count_segments, read_day
-from comply_lab.storage.manifest import HOLDS, RETENTION, SIGNERS, parse_records, trail_head
+from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records, trail_head
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Action = Literal["delete", "keep"]
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """An active legal hold: entries matching all its criteria must not be deleted.
-
-    Attributes:
-        name: The hold's unique name (a case or matter number).
-        reason: Why it was placed.
-        who: Who placed it.
-        at: When it was placed (ISO 8601 UTC).
-        start: Covers entries from this time (None: from the beginning).
-        end: Covers entries up to this time (None: to the end of time).
-        conversation_id: Covers only this conversation's entries.
-        metadata: Covers only entries whose metadata has these key/value pairs.
-    """
-
-    name: str
-    reason: str
-    who: str
-    at: str
-    start: datetime | None = None
-    end: datetime | None = None
-    conversation_id: str | None = None
-    metadata: dict[str, Any] | None = None
-
-    def may_cover(self, day: date) -> bool:
-        """Whether ``day`` overlaps the hold's time range."""
-        return (self.start is None or day_end(day) >= self.start) and (
-            self.end is None or day_start(day) <= self.end
-        )
-
-    def covers(self, entry: AuditEntry) -> bool:
-        """Whether the hold covers ``entry``."""
-        when = to_utc(entry.timestamp)
-        return (
-            (self.start is None or when >= self.start)
-            and (self.end is None or when <= self.end)
-            and (self.conversation_id is None or entry.conversation_id == self.conversation_id)
-            and all((entry.metadata or {}).get(k) == v for k, v in (self.metadata or {}).items())
-        )
-
-    @property
-    def by_content(self) -> bool:
-        """Whether deciding needs the entries themselves (a conversation or metadata)."""
-        return self.conversation_id is not None or bool(self.metadata)
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The retention rules recorded in a log's ``_holds`` trail.
-
-    Attributes:
-        holds: Active holds by name.
-        floor_days: The minimum retention in days, if one was set.
-        floor_reason: Why the floor was set.
-    """
-
-    holds: dict[str, Hold] = field(default_factory=dict)
-    floor_days: int | None = None
-    floor_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,164 +126,6 @@ class RetentionResult:
     kept: dict[date, str] = field(default_factory=dict)
 
 
-def read_policy(
-    storage: Storage, *, trusted: bool = False, public_key: PublicKeyLike | None = None
-) -> Policy:
-    """Return the active holds and the floor recorded in the log's ``_holds`` trail.
-
-    Args:
-        storage: The store.
-        trusted: Use the trail only if it verifies — every record authentic, none
-            removed, each signed when the log is — as retention does before deleting
-            anything: a hold lifted by editing the trail must not let data go.
-        public_key: Checks the signatures (default: the store's own signing key's).
-
-    Raises:
-        RetentionError: ``trusted`` and the trail does not verify, or is signed and no
-            key is at hand to check it.
-    """
-    holds: dict[str, Hold] = {}
-    floor: tuple[int | None, str | None] = (None, None)
-    data = storage.read_metadata(HOLDS)
-    records = (
-        _trusted(data, storage, public_key)
-        if trusted
-        else [r for _, r in parse_records(data) if r is not None]
-    )
-    for record in records:
-        kind = record.get("kind")
-        if kind == "hold":
-            holds[str(record["name"])] = _hold(record)
-        elif kind == "release":
-            holds.pop(str(record.get("name")), None)
-        elif kind == "floor":
-            days = record.get("days")
-            floor = (days if isinstance(days, int) and days > 0 else None, record.get("reason"))
-    return Policy(holds, floor[0], floor[1])
-
-
-def _trusted(
-    data: bytes, storage: Storage, public_key: PublicKeyLike | None
-) -> list[dict[str, Any]]:
-    """Return the records of the ``_holds`` trail, if it verifies."""
-    own = storage.signing_key if isinstance(storage, StorageBase) else None
-    key = public_key if public_key is not None else own
-    keys = authority(storage.read_metadata(SIGNERS), key).keys if key is not None else None
-    trail = check_trail(data, HOLDS, keys)
-    if trail.problems:
-        raise RetentionError(
-            f"the legal-hold trail does not verify ({trail.problems[0].line()}), so "
-            "retention will not decide what may be deleted: verify the log, and restore the "
-            f"trail {HOLDS} from a backup"
-        )
-    if trail.signed and key is None:
-        raise RetentionError(
-            "the legal-hold trail is signed, and retention honours only holds and releases "
-            "whose signatures it checked: open the log with its signing key "
-            "(open_log(..., signing_key=...), --signing-key) or pass public_key="
-        )
-    return trail.records
-
-
-def _hold(record: dict[str, Any]) -> Hold:
-    start, end = (record.get(k) for k in ("start", "end"))
-    return Hold(
-        name=str(record["name"]),
-        reason=str(record.get("reason")),
-        who=str(record.get("who")),
-        at=str(record.get("at")),
-        start=to_utc(start) if isinstance(start, str) else None,
-        end=to_utc(end) if isinstance(end, str) else None,
-        conversation_id=record.get("conversation_id"),
-        metadata=record.get("metadata") or None,
-    )
-
-
-def _reason(reason: object, what: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidQueryError(f"{what} needs a reason (a case, ticket or policy reference)")
-    return reason
-
-
-def _stamp(record: dict[str, Any], who: str | None) -> dict[str, Any]:
-    return dict(record, who=who or getpass.getuser(), at=format_timestamp(datetime.now(UTC)))
-
-
-def place_hold(
-    storage: Storage,
-    name: str,
-    *,
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    conversation_id: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    reason: str,
-    who: str | None = None,
-) -> Hold:
-    """Place a legal hold; see :meth:`comply_lab.lab.log.Log.hold`.
-
-    Raises:
-        InvalidQueryError: no reason, an empty name, a name already active, or a bad range.
-    """
-    reason = _reason(reason, "a hold")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidQueryError("a hold needs a name (a case or matter number)")
-    if name in read_policy(storage).holds:
-        raise InvalidQueryError(
-            f"a hold named {name!r} is already active; release it first or use another name"
-        )
-    if conversation_id is not None and not isinstance(conversation_id, str):
-        raise InvalidQueryError("conversation_id must be a string")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise InvalidQueryError("metadata must be a dict of the values entries must have")
-    lo, hi = to_range(start, end)
-    record = _stamp(
-        {
-            "kind": "hold",
-            "name": name,
-            "start": None if lo is None else format_timestamp(lo),
-            "end": None if hi is None else format_timestamp(hi),
-            "conversation_id": conversation_id,
-            "metadata": dict(metadata) if metadata else None,
-            "reason": reason,
-        },
-        who,
-    )
-    storage.append_metadata(HOLDS, record)
-    return _hold(record)
-
-
-def release_hold(storage: Storage, name: str, *, reason: str, who: str | None = None) -> None:
-    """Release an active hold; its partitions become deletable again by later plans.
-
-    Raises:
-        InvalidQueryError: no reason, or no active hold has that name.
-    """
-    reason = _reason(reason, "releasing a hold")
-    active = read_policy(storage).holds
-    if name not in active:
-        names = ", ".join(sorted(active)) or "none"
-        raise InvalidQueryError(f"no active hold named {name!r} (active: {names})")
-    storage.append_metadata(HOLDS, _stamp({"kind": "release", "name": name, "reason": reason}, who))
-
-
-def set_floor(storage: Storage, days: int, *, reason: str, who: str | None = None) -> None:
-    """Record a minimum retention in days (0 removes it) that plans must respect.
-
-    Raises:
-        InvalidQueryError: no reason, or ``days`` is not a non-negative int.
-    """
-    reason = _reason(reason, "a retention floor")
-    _check_days(days, "days")
-    storage.append_metadata(HOLDS, _stamp({"kind": "floor", "days": days, "reason": reason}, who))
-
-
-def _check_days(days: object, name: str) -> int:
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise InvalidQueryError(f"{name} must be an int >= 0, got {days!r}")
-    return days
-
-
 def plan_retention(
     storage: Storage,
     days: int,
@@ -381,11 +160,11 @@ def plan_retention(
         InvalidQueryError: ``days`` or ``floor_days`` is not an int >= 0.
         RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
     """
-    _check_days(days, "days")
+    check_days(days, "days")
     moment = to_utc(now) if now is not None else datetime.now(UTC)
     policy = read_policy(storage, trusted=True, public_key=public_key)
     floors = [f for f in (policy.floor_days, floor_days) if f is not None]
-    floor = max(_check_days(f, "floor_days") for f in floors) if floors else None
+    floor = max(check_days(f, "floor_days") for f in floors) if floors else None
     if floor is not None and days < floor and not (isinstance(override, str) and override.strip()):
         why = f" ({policy.floor_reason})" if policy.floor_reason else ""
         raise RetentionFloorError(
@@ -442,39 +221,6 @@ def holds_on(storage: Storage, day: date, holds: Iterable[Hold]) -> tuple[str, .
                 break
         held += [h.name for h in by_content if h.name in found]
     return tuple(sorted(held))
-
-
-def delete_entry(
-    storage: Storage,
-    entry_id: str,
-    *,
-    reason: str,
-    who: str | None = None,
-    public_key: PublicKeyLike | None = None,
-) -> bool:
-    """Delete one entry on request unless a legal hold covers it; False if there is none.
-
-    The holds trail is trusted only if it verifies, as retention requires; the deletion
-    itself is the store's ``delete`` (see
-    :meth:`~comply_lab.storage.base.StorageBase.delete_sync`).
-
-    Raises:
-        InvalidQueryError: no reason, or ``entry_id`` is not a string.
-        EntryHeldError: an active hold covers the entry; nothing was deleted.
-        RetentionError: the holds trail does not verify.
-    """
-    reason = _reason(reason, "a deletion")
-    entry = cast(StorageBase, storage).read_sync(entry_id)
-    if entry is None:
-        return False
-    policy = read_policy(storage, trusted=True, public_key=public_key)
-    holds = [h.name for h in policy.holds.values() if h.covers(entry)]
-    if holds:
-        raise EntryHeldError(
-            f"entry {entry_id} is under legal hold ({', '.join(sorted(holds))}): it cannot be "
-            "deleted until the hold is released"
-        )
-    return cast(StorageBase, storage).delete_sync(entry_id, by=who, reason=reason)
 
 
 def apply_retention(

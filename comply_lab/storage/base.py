@@ -21,7 +21,7 @@ from comply_lab.model.chain import Chain
 from comply_lab.model.entry import AuditEntry
 from comply_lab.model.validate import stored_fields, unencodable
 from comply_lab.storage.decode import count_day, read_day
-from comply_lab.storage.deletions import deleted, deletion_record
+from comply_lab.storage.deletions import check_deletion, deleted, deletion_record
 from comply_lab.storage.manifest import DELETIONS
 from comply_lab.storage.scan import entries_between, find_entry
 from comply_lab.storage.segments import Segment
@@ -235,6 +235,7 @@ class StorageBase(Closing):
         entry = self.read_sync(entry_id)
         if entry is None:
             return False
+        check_deletion(self, entry)
         self.append_metadata(DELETIONS, deletion_record(entry, by, reason))
         return True
 

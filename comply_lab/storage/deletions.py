@@ -17,13 +17,18 @@ the writer's chain still links across it and the entry is reported ``deleted_on_
 the log-wide Merkle tree keeps the removed rows' hashes as leaves, so checkpoints and
 proofs issued before the deletion still verify. An entry removed by hand has no
 authentic record and stays ``missing``.
+
+Every store's ``delete`` first runs the checks registered with :func:`guard_deletions`:
+the retention layer registers legal holds there
+(:func:`comply_lab.retention.holds.refuse_held`), so a held entry is refused whichever
+API deletes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp
 from comply_lab.storage.manifest import DELETIONS, parse_records
@@ -35,6 +40,26 @@ class MetadataSource(Protocol):
     def read_metadata(self, name: str) -> bytes:
         """Return a metadata file's bytes (empty if there is none)."""
         ...
+
+
+DeletionGuard = Callable[[Any, AuditEntry], None]
+"""A check run before an entry is deleted: raises to refuse (called with store, entry)."""
+
+Guard = TypeVar("Guard", bound=DeletionGuard)
+
+_GUARDS: list[DeletionGuard] = []
+
+
+def guard_deletions(check: Guard) -> Guard:
+    """Register ``check`` to run before every store deletes an entry; return it."""
+    _GUARDS.append(check)
+    return check
+
+
+def check_deletion(storage: Any, entry: AuditEntry) -> None:
+    """Run every registered deletion check on ``entry`` of ``storage``; they raise to refuse."""
+    for check in _GUARDS:
+        check(storage, entry)
 
 
 def deletion_record(entry: AuditEntry, by: str | None, reason: str | None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab.crypto.signing import key_id, sign
-from comply_lab.errors import ForeignFileError
+from comply_lab.errors import ForeignFileError, SigningKeyRequiredError
 from comply_lab.model.entry import GENESIS_HASH, format_timestamp
 from comply_lab.storage.folder import Folder, read_file
 
@@ -46,6 +46,8 @@ DELETIONS = "_deletions.jsonl"
 IDS = "_ids.jsonl"
 TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS, IDS)
 """Every chained metadata trail of a log."""
+SIGNED_LOG = (MANIFEST, HEARTBEAT)
+"""The trails a writer with a key signs on its own: if theirs are, the log is signed."""
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -239,6 +241,24 @@ def chain_record(
     return chained
 
 
+def refuse_unsigned(
+    previous: dict[str, Any] | None, signing_key: Ed25519PrivateKey | None, where: str
+) -> None:
+    """Refuse to chain an unsigned record after a signed one (see :func:`append_record`).
+
+    Raises:
+        SigningKeyRequiredError: ``previous`` is signed and there is no ``signing_key``.
+    """
+    if signing_key is None and previous is not None and "signature" in previous:
+        raise SigningKeyRequiredError(
+            f"{where} is signed (key {previous.get('signer')}), and an unsigned record "
+            "after it would fail verification as bad_signature: nothing was recorded, and "
+            "what it records did not happen (a sealing keeps its JSONL source). Give the "
+            "writer's signing key or an operator key the log declares (signing_key=..., "
+            "--signing-key)"
+        )
+
+
 def append_record(
     root: Path,
     record: dict[str, Any],
@@ -250,8 +270,13 @@ def append_record(
     Returns:
         The record as written, with ``prev_record_hash``, signature and ``record_hash``.
 
+    A trail whose records are signed, or a new trail of a log whose manifest or heartbeat
+    is (:data:`SIGNED_LOG`), takes only signed records: an unsigned one (a process opened
+    without the key) would make verification fail, so it is refused.
+
     Raises:
         ForeignFileError: the file is a symbolic link: nothing is written through it.
+        SigningKeyRequiredError: the trail is signed and no key is given.
     """
     with Folder(root) as folder:
         fd = folder.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT)
@@ -260,7 +285,12 @@ def append_record(
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
         previous = [r for _, r in parse_records(data) if r is not None and "record_hash" in r]
-        chained = chain_record(record, previous[-1] if previous else None, signing_key)
+        last = previous[-1] if previous else None
+        for trail in SIGNED_LOG if last is None and signing_key is None else ():
+            heads = read_records(root, trail)  # a new trail of a signed log is signed too
+            refuse_unsigned(heads[-1] if heads else None, None, str(root / trail))
+        refuse_unsigned(last, signing_key, str(root / name))
+        chained = chain_record(record, last, signing_key)
         prefix = b"\n" if data and not data.endswith(b"\n") else b""
         os.write(fd, prefix + record_line(chained) + b"\n")
         os.fsync(fd)

@@ -19,7 +19,7 @@ from comply_lab.errors import (
 )
 from comply_lab.storage.base import StorageBase
 from comply_lab.storage.decode import summarize_segments
-from comply_lab.storage.deletions import deletion_record
+from comply_lab.storage.deletions import check_deletion, deletion_record
 from comply_lab.storage.manifest import (
     DELETIONS,
     RETENTION,
@@ -149,6 +149,7 @@ class MemoryStorage(StorageBase):
         entry = self.read_sync(entry_id)
         if entry is None:
             return False
+        check_deletion(self, entry)
         self.append_metadata(DELETIONS, deletion_record(entry, by, reason))
         day = entry.timestamp.date()
         with self._lock:

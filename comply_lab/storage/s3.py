@@ -55,9 +55,11 @@ from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat
 from comply_lab.storage.lock import s3_lock
 from comply_lab.storage.manifest import (
     RETENTION,
+    SIGNED_LOG,
     TRAILS,
     chain_record,
     record_line,
+    refuse_unsigned,
     retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
@@ -513,7 +515,14 @@ class S3Storage(StorageBase):
             names = self.objects.tagged(folder)
             last = orjson.loads(self._trail_object(*names[-1])) if names else None
             position = len(names) + 1
-            chained = chain_record(record, last, signing_key or self.signing_key)
+            key = signing_key or self.signing_key
+            for trail in SIGNED_LOG if last is None and key is None else ():
+                signed = _METADATA_FOLDERS[trail]  # a new trail of a signed log is signed too
+                heads = self.objects.tagged(signed)
+                head = orjson.loads(self._trail_object(*heads[-1])) if heads else None
+                refuse_unsigned(head, None, f"s3://{self.bucket}/{self.objects.key(signed)}")
+            refuse_unsigned(last, key, f"s3://{self.bucket}/{self.objects.key(folder)}")
+            chained = chain_record(record, last, key)
             name, body = f"{folder}{position:012d}.json", record_line(chained)
             # Taken: by another writer, or by this very request, retried after S3 stored
             # it but the answer was lost (then the stored bytes are exactly ours).

@@ -23,7 +23,12 @@ import pytest
 from comply_lab import AuditLogger, EncryptionManager, KeyRing, open_log, rotate_keys
 from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key
-from comply_lab.errors import IntegrityError, NoLogError, RetentionError
+from comply_lab.errors import (
+    IntegrityError,
+    NoLogError,
+    RetentionError,
+    SigningKeyRequiredError,
+)
 from comply_lab.integrity.chains import ChainTracker
 from comply_lab.storage import parts
 from comply_lab.storage.compaction import compact
@@ -454,6 +459,39 @@ def _forge_unsigned(case: Case, trail: str, record: dict[str, object]) -> None:
     case.files.set_trail_lines(trail, [*lines, record_line(chain_record(record, previous))])
 
 
+class TestUnsignedRecords:
+    def test_a_process_without_the_key_is_refused_before_it_acts(self, case: Case):
+        """No honest operation leaves an unsigned record in a signed log.
+
+        Verification would call it ``bad_signature``: a hold, a deletion, retention or a
+        store-level delete from a process opened without the key is refused up front
+        (``SigningKeyRequiredError``, naming the option) — a decryption before it
+        decrypts anything — nothing is recorded or changed, and the same operations with
+        the key leave a log that verifies.
+        """
+        keyless = open_log(case.make(signing_key=None))
+        refused = {
+            "hold": lambda: keyless.hold("matter-1", reason="litigation"),
+            "delete": lambda: keyless.delete(case.ids[0], reason="erasure"),
+            "store delete": lambda: case.make(signing_key=None).delete_sync(case.ids[0]),
+            "retention": lambda: keyless.apply_retention(keyless.retention_plan(1, now=AFTER)),
+            "decrypt": lambda: keyless.decrypt(case.ids[:2], EncryptionManager(), reason="r"),
+        }
+        for name, operation in refused.items():
+            with pytest.raises(SigningKeyRequiredError, match="--signing-key"):
+                operation()
+            assert case.verify().ok, name
+        assert len(open_log(case.target).entries(columns=["id"])) == len(case.ids)
+        signed = open_log(case.target, signing_key=case.signing_key)
+        signed.hold("matter-1", reason="litigation", conversation_id="nobody")
+        with pytest.raises(SigningKeyRequiredError):  # the trail is signed now
+            keyless.hold("matter-2", reason="litigation")
+        assert signed.delete(case.ids[0], reason="erasure")
+        report = case.verify()
+        assert report.ok, str(report)
+        assert [p.status for p in report.problems].count("deleted_on_request") == 1
+
+
 class TestTrails:
     def test_a_forged_release_lifts_no_hold(self, case: Case):
         """An unsigned release appended to the holds trail: bad_signature, retention refuses."""
@@ -640,7 +678,8 @@ class TestDecryptionChecksWhatItReturns:
         data = case.files.read(segment)
         data = data.replace(first.encode(), b"@").replace(second.encode(), first.encode())
         case.files.write(segment, data.replace(b"@", second.encode()))
-        result = open_log(case.target).decrypt(ids, manager, reason="case")
+        log = open_log(case.target, signing_key=case.signing_key)  # its access is signed
+        result = log.decrypt(ids, manager, reason="case")
         assert result["decrypted"].tolist() == [False, False, True]
         assert result["verified"].tolist() == [False, False, True]
         assert result["input"][:2].isna().all() and result["input"][2] == "secret 2"
