@@ -46,8 +46,9 @@ DELETIONS = "_deletions.jsonl"
 IDS = "_ids.jsonl"
 TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS, IDS)
 """Every chained metadata trail of a log."""
-SIGNED_LOG = (MANIFEST, HEARTBEAT)
-"""The trails a writer with a key signs on its own: if theirs are, the log is signed."""
+SIGNED_LOG = (MANIFEST, HEARTBEAT, SIGNERS)
+"""The trails only a writer with a key signs (sealing, heartbeats, operator declarations):
+if their newest records are signed, the log is."""
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -270,9 +271,9 @@ def append_record(
     Returns:
         The record as written, with ``prev_record_hash``, signature and ``record_hash``.
 
-    A trail whose records are signed, or a new trail of a log whose manifest or heartbeat
-    is (:data:`SIGNED_LOG`), takes only signed records: an unsigned one (a process opened
-    without the key) would make verification fail, so it is refused.
+    A trail whose records are signed, or a new trail of a log whose manifest, heartbeat or
+    signers trail is (:data:`SIGNED_LOG`), takes only signed records: an unsigned one (a
+    process opened without the key) would make verification fail, so it is refused.
 
     Raises:
         ForeignFileError: the file is a symbolic link: nothing is written through it.

@@ -491,6 +491,21 @@ class TestUnsignedRecords:
         assert report.ok, str(report)
         assert [p.status for p in report.problems].count("deleted_on_request") == 1
 
+    def test_a_declared_operator_marks_a_jsonl_log_signed(self, tmp_path: Path):
+        """A JSONL log without heartbeats has nothing signed until an operator is declared.
+
+        Before that a keyless record cannot be told from one of an unsigned log; after it,
+        the ``_signers`` trail shows the log is signed, and the record is refused.
+        """
+        path = tmp_path / "log"
+        write(FileStorage(path, signing_key=KEY, fsync="never", heartbeat_s=0), days=1)
+        operator = generate_signing_key()
+        open_log(path, signing_key=KEY).add_operator(operator.public_key(), "dpo", reason="r")
+        with pytest.raises(SigningKeyRequiredError, match="_signers"):
+            open_log(path).hold("matter-1", reason="litigation")
+        open_log(path, signing_key=operator).hold("matter-1", reason="litigation")
+        assert open_log(path).verify(public_key=KEY).ok
+
 
 class TestTrails:
     def test_a_forged_release_lifts_no_hold(self, case: Case):
