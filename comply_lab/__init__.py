@@ -1,6 +1,7 @@
 """comply_lab: AI audit logging and investigation.
 
-Log every AI interaction with :class:`AuditLogger`; open, verify and analyse the log later.
+Log every AI interaction with [`AuditLogger`][comply_lab.audit.logger.AuditLogger]; open, verify
+and analyse the log later.
 
 Example:
     >>> import tempfile

@@ -44,7 +44,7 @@ class Closing:
         """Release resources; subclasses override it."""
 
     async def aclose(self) -> None:
-        """Async twin of :meth:`close` (runs it in a worker thread)."""
+        """Async twin of [`close`][comply_lab._twins.Closing.close] (runs it in a worker thread)."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Self:

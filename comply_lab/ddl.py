@@ -2,9 +2,9 @@
 
 Sealed segments are plain Parquet files under Hive-style day folders
 (``<root>/date=YYYY-MM-DD/part-*.parquet``), all with one schema
-(:data:`comply_lab.storage.arrow.SCHEMA`), so SQL engines read them directly; no
-comply_lab code runs in the engine. :func:`table_ddl` writes the statement for one engine
-from that schema, so the column types are always the stored ones:
+([`comply_lab.storage.arrow.SCHEMA`][comply_lab.storage.arrow.SCHEMA]), so SQL engines read them
+directly; no comply_lab code runs in the engine. [`table_ddl`][comply_lab.ddl.table_ddl] writes
+the statement for one engine from that schema, so the column types are always the stored ones:
 
 - ``timestamp`` is UTC with microseconds (``TIMESTAMP WITH TIME ZONE`` in DuckDB;
   ``TIMESTAMP`` in Spark, read as an instant; Trino and Athena keep milliseconds unless
@@ -24,11 +24,11 @@ engine.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Literal, get_args
 
 import pyarrow as pa
 
+from comply_lab._time import utc_now
 from comply_lab.errors import ConfigurationError, InvalidQueryError
 from comply_lab.storage.arrow import SCHEMA
 from comply_lab.storage.base import Storage
@@ -71,7 +71,7 @@ def table_ddl(storage: Storage, engine: str, table: str = "audit_log") -> str:
             f"{storage} keeps JSONL segments in its day folders, which SQL engines would "
             "read as Parquet; log to it with format='parquet' to query it from SQL"
         )
-    first = (days[0] if days else datetime.now(UTC).date()).isoformat()
+    first = (days[0] if days else utc_now().date()).isoformat()
     unsealed = sum(s.format == "jsonl" for s in segments)
     note = (
         f"-- {unsealed} JSONL segment(s) not yet sealed are not visible here; "

@@ -1,26 +1,34 @@
 """``python -m comply_lab.demo``: log a realistic sample, verify it and summarize it.
 
-Writes 30 days of synthetic traffic (several providers and models, about 8% blocked
-requests) into ``data/demo/log`` with :class:`~comply_lab.AuditLogger`, sealed into signed
-Parquet partitions; verifies the log with the writer's public key and saves a checkpoint;
-then reads it back through the same API an investigator uses and prints counts, the
-safety failure rate and latency figures.
+Writes 30 days of synthetic traffic (several providers and models, about 8% blocked requests)
+into ``data/demo/log`` with [`AuditLogger`][comply_lab.audit.logger.AuditLogger], sealed into
+signed Parquet partitions; verifies the log with the writer's public key and saves a checkpoint;
+then reads it back through the same API an investigator uses and prints counts, the safety
+failure rate and latency figures. The writer's keys stay beside the log (``writer.pub``, and
+``writer.key`` readable by its owner only) so the guide's examples can be tried on it; the
+commands it prints run as printed from the directory it ran in.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from comply_lab._time import utc_now
 from comply_lab.audit import AuditLogger, FileStorage
-from comply_lab.crypto.signing import generate_signing_key, public_key_pem
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.lab import open_log, plots
 from comply_lab.sample import write_sample
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 _MARKER = ".comply-lab-demo"
 
@@ -47,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = _fresh_dir(args.out)
     log_dir = out / "log"
-    end = datetime.now(UTC)
+    end = utc_now()
     started = time.perf_counter()
-    key = generate_signing_key()  # a demo key, kept in memory only
+    key = generate_signing_key()
     logger = write_sample(
         lambda clock: AuditLogger(
             FileStorage(log_dir, format="parquet", signing_key=key), clock=clock
@@ -68,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log = open_log(log_dir, progress=False)
     (out / "writer.pub").write_bytes(public_key_pem(key))
+    _keep_key(out / "writer.key", key)
     checkpoint = log.checkpoint(key)
     checkpoint.save(out / "checkpoint.txt")
     report = log.verify(public_key=key, checkpoint=checkpoint)
@@ -85,8 +94,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         plots.save(figure, out / "plots" / f"{name}.png")
     bundle = log.evidence_bundle(out / "evidence", checkpoint=checkpoint, signing_key=key)
     print(f"\nplots in {out}/plots/, evidence bundle in {bundle}/ (open report.html)")
-    print(f"  check it: comply-lab verify-bundle {bundle} --public-key {out}/writer.pub")
+    print(f"  check it: {_command()} verify-bundle {bundle} --public-key {out}/writer.pub")
+    print(f"  the demo's signing key is {out}/writer.key (for trying the guide on this log)")
     return 0
+
+
+_KEY_NOTE = b"""\
+The signing key of the demo log written next to this file by `make demo`
+(python -m comply_lab.demo). It is kept so that the guide's holds, retention and
+deletion examples can be tried on the demo log. It protects nothing: never use it
+for a real log. Make a key of your own with
+comply_lab.crypto.signing.generate_signing_key() and keep it in a secrets store.
+
+"""
+
+
+def _keep_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write the demo's signing key, readable by its owner only, with a note saying what it is."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(_KEY_NOTE + private_key_pem(key))
+
+
+def _command() -> str:
+    """Return how to run ``comply-lab`` from here: its name if it is on PATH, else its path."""
+    script = Path(sys.executable).parent / "comply-lab"
+    found = shutil.which("comply-lab")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "comply-lab"
+    try:
+        return os.path.relpath(script)
+    except ValueError:  # another drive
+        return str(script)
 
 
 if __name__ == "__main__":

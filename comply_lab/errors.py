@@ -1,6 +1,7 @@
 """The one exception hierarchy of comply_lab.
 
-Every error raised on purpose by comply_lab derives from :class:`ComplyLabError` and
+Every error raised on purpose by comply_lab derives from
+[`ComplyLabError`][comply_lab.errors.ComplyLabError] and
 also from the builtin that fits it, so callers may catch either::
 
     try:
@@ -84,8 +85,9 @@ class CorruptSegmentError(IntegrityError):
 class CorruptRecordError(ComplyLabError, ValueError):
     """A stored record is not a valid audit entry.
 
-    Readers of segments turn it into :class:`CorruptSegmentError` naming the segment;
-    expanding the ``metadata`` of a DataFrame raises it naming the entry.
+    Readers of segments turn it into
+    [`CorruptSegmentError`][comply_lab.errors.CorruptSegmentError] naming the segment; expanding
+    the ``metadata`` of a DataFrame raises it naming the entry.
     """
 
 

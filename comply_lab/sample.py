@@ -19,6 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from comply_lab._time import utc_now
 from comply_lab.audit.logger import AuditLogger
 from comply_lab.keys.encryption import EncryptionManager
 
@@ -92,7 +93,7 @@ def interactions(
         seed: Seed of the random generator: the same seed gives the same data.
     """
     rng = random.Random(seed)
-    stop = (end or datetime.now(UTC)).astimezone(UTC)
+    stop = (end or utc_now()).astimezone(UTC)
     start = stop - timedelta(days=days)
     span = (stop - start).total_seconds()
     # Conversation starts follow the traffic curve (rejection sampling), turns follow them.
@@ -178,8 +179,9 @@ SAMPLE_SECRET = b"comply-lab sample data: a published test secret, never a real 
 def sample_keys() -> tuple[EncryptionManager, Ed25519PrivateKey]:
     """Return the encryption manager and signing key of the shipped sample log.
 
-    Both derive from :data:`SAMPLE_SECRET`, so the sample regenerates with the same keys
-    and notebooks can decrypt and verify it. They are test keys, published on purpose.
+    Both derive from [`SAMPLE_SECRET`][comply_lab.sample.SAMPLE_SECRET], so the sample
+    regenerates with the same keys and notebooks can decrypt and verify it. They are test keys,
+    published on purpose.
     """
     material = hashlib.sha256(SAMPLE_SECRET).digest()
     encryption = EncryptionManager(base64.urlsafe_b64encode(material))
@@ -207,7 +209,7 @@ def write_sample(
     Returns:
         The logger, still open.
     """
-    current = [datetime.now(UTC)]
+    current = [utc_now()]
     logger = make_logger(lambda: current[0])
     for item in interactions(entries, days, end=end, seed=seed):
         current[0] = item.when

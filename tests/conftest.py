@@ -1,9 +1,11 @@
-"""Shared fixtures: storages by backend name, and a controllable clock."""
+"""Shared fixtures: storages by backend name, a controllable clock, the run's own home."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from comply_lab.audit import FileStorage, MemoryStorage, Storage
+from tests import hermetic
+
+RUN_HOME = hermetic.isolate()  # before anything reads a home, a cache folder or the clock
+
+from comply_lab._time import CLOCK_SHIFT_VARIABLE  # noqa: E402
+from comply_lab.audit import FileStorage, MemoryStorage, Storage  # noqa: E402
+
+NOW = hermetic.NOW
+"""What comply_lab's clock reads when the run starts; it runs on from there."""
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository's root."""
@@ -36,6 +46,60 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 1, 29, 10, 30, tzinfo=UTC))
+
+
+def utcnow() -> datetime:
+    """Return comply_lab's "now" as a naive UTC datetime, as ``datetime.utcnow()`` callers do."""
+    from comply_lab._time import utc_now
+
+    return utc_now().replace(tzinfo=None)
+
+
+MoveClock = Callable[[datetime], None]
+
+
+@pytest.fixture
+def move_clock(monkeypatch: pytest.MonkeyPatch) -> MoveClock:
+    """Return a function that sets comply_lab's clock (here and in processes started after).
+
+    The clock runs on from the moment given; the test's end restores the run's clock.
+    """
+
+    def move(moment: datetime) -> None:
+        shift = (moment - datetime.now(UTC)).total_seconds()
+        monkeypatch.setenv(CLOCK_SHIFT_VARIABLE, f"{shift:.6f}")
+
+    return move
+
+
+_GUARD = pytest.StashKey[hermetic.HomeGuard]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process: snapshot the real home to compare after the run."""
+    if not hasattr(config, "workerinput"):
+        guard = hermetic.HomeGuard(
+            hermetic.real_home(), os.environ.get(hermetic.IGNORE_VARIABLE, "")
+        )
+        guard.start()
+        config.stash[_GUARD] = guard
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if anything under the real home changed; remove the run's home."""
+    guard = session.config.stash.get(_GUARD, None)
+    if guard is None:
+        return
+    changed = guard.changes()
+    shutil.rmtree(RUN_HOME, ignore_errors=True)
+    if changed:
+        print(
+            f"\nthe test run changed files under the real home {guard.home}: "
+            + ", ".join(changed),
+            file=sys.stderr,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 
 StorageFactory = Callable[[], Storage]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,3 +43,36 @@ def test_every_module_is_in_the_readme_map():
         elif path.name not in listed.get(f"{relative.parts[0]}/", ""):
             missing.append(str(relative))
     assert not missing, f"the module map in docs/guide.md does not mention: {missing}"
+
+
+ROLE = re.compile(r":(class|meth|func|mod|data|attr|exc|obj):`")
+
+
+def test_docstrings_use_the_style_the_docs_site_renders():
+    """No Sphinx role is left in the package: cross-references are mkdocstrings links."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "comply_lab").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ROLE.search(line)
+    ]
+    assert not found, f"Sphinx roles render as text on the docs site: {found}"
+
+
+@pytest.mark.slow
+def test_the_api_reference_shows_links_and_no_dunder_methods(tmp_path: Path):
+    """The built API page has cross-reference links, no literal roles, no __dunder__ entries."""
+    site = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    page = (site / "reference" / "api" / "index.html").read_text()
+    assert page.count('class="autorefs autorefs-internal"') > 50
+    assert not ROLE.search(page)
+    assert not re.search(r'id="comply_lab\.[\w.]*\.__\w+__"', page)

@@ -1,17 +1,20 @@
 """One AI interaction being recorded: timing, safety checks, failures, then one entry.
 
-:class:`Interaction` is what ``logger.interaction(...)`` returns and what the OpenAI and
-LangChain integrations use underneath, so every integration logs the same way:
+[`Interaction`][comply_lab.audit.interaction.Interaction] is what ``logger.interaction(...)``
+returns and what the OpenAI and LangChain integrations use underneath, so every integration logs
+the same way:
 
-- the latency is measured from :meth:`~Interaction.start` to the end, and the time to
-  the first streamed token (``metadata["ttft_ms"]``) when :meth:`~Interaction.first_token`
-  is called;
-- a safety check (any callable ``check(input, output) -> SafetyVerdict | None``) runs on
-  the input before the call (``output`` None) and on the output after it. A blocking
-  verdict logs the entry as the original tutorial logs a safety event — output ``""``
-  when the input was blocked, ``safety_passed=False``, the detectors, block reason and
-  alerts, ``metadata["blocked_at"]`` of ``"input"`` or ``"output"`` — and raises
-  :class:`~comply_lab.errors.RequestBlockedError`;
+- the latency is measured from [`start`][comply_lab.audit.interaction.Interaction.start] to the
+  end,
+and the time to
+  the first streamed token (``metadata["ttft_ms"]``) when
+  [`first_token`][comply_lab.audit.interaction.Interaction.first_token] is called;
+- a safety check (any callable ``check(input, output) -> SafetyVerdict | None``) runs on the
+  input before the call (``output`` None) and on the output after it. A blocking verdict logs
+  the entry as the original tutorial logs a safety event — output ``""`` when the input was
+  blocked, ``safety_passed=False``, the detectors, block reason and alerts,
+  ``metadata["blocked_at"]`` of ``"input"`` or ``"output"`` — and raises
+  [`RequestBlockedError`][comply_lab.errors.RequestBlockedError];
 - an exception from the call is logged as a failed entry (``metadata["error"]`` with its
   type and message, an ``error: <type>`` alert) and re-raised unchanged.
 
@@ -66,13 +69,16 @@ SafetyCheck = Callable[[str, str | None], SafetyVerdict | None]
 class Interaction:
     """Records one AI interaction and logs it as one entry when it ends.
 
-    Use it as a context manager (``with`` or ``async with``) around the call, setting
-    ``output`` (and tokens) inside; or call :meth:`start` and then :meth:`finish` or
-    :meth:`fail` (and their ``_async`` forms) as the integrations do.
+    Use it as a context manager (``with`` or ``async with``) around the call, setting ``output``
+    (and tokens) inside; or call [`start`][comply_lab.audit.interaction.Interaction.start] and
+    then [`finish`][comply_lab.audit.interaction.Interaction.finish] or
+    [`fail`][comply_lab.audit.interaction.Interaction.fail] (and their ``_async`` forms) as the
+    integrations do.
 
     Args:
         logger: Where the entry goes.
-        input: The prompt (may also be set after creation, before :meth:`start`).
+        input: The prompt (may also be set after creation, before
+            [`start`][comply_lab.audit.interaction.Interaction.start]).
         provider: AI provider.
         model: Model name (update it if the answer names the exact model).
         conversation_id: Conversation the interaction belongs to.
@@ -159,7 +165,7 @@ class Interaction:
         return self.entry_id
 
     async def start_async(self) -> Interaction:
-        """Async form of :meth:`start`."""
+        """Async form of [`start`][comply_lab.audit.interaction.Interaction.start]."""
         self._started = time.perf_counter()
         verdict = self._check(None)
         if verdict is not None and verdict.blocks:
@@ -169,7 +175,7 @@ class Interaction:
         return self
 
     async def finish_async(self) -> str:
-        """Async form of :meth:`finish`."""
+        """Async form of [`finish`][comply_lab.audit.interaction.Interaction.finish]."""
         verdict = self._check(self.output)
         if verdict is not None and verdict.blocks:
             self.entry_id = await self.logger.log(**self._blocked(verdict, "output"))
@@ -178,7 +184,7 @@ class Interaction:
         return self.entry_id
 
     async def fail_async(self, error: BaseException) -> str:
-        """Async form of :meth:`fail`."""
+        """Async form of [`fail`][comply_lab.audit.interaction.Interaction.fail]."""
         self._record_error(error)
         self.entry_id = await self.logger.log(**self._fields())
         return self.entry_id

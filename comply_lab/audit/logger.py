@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 import threading
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 import orjson
 
 from comply_lab import _forksafe
-from comply_lab._time import TimeLike, to_utc
+from comply_lab._time import TimeLike, to_utc, utc_now, utc_now_us
 from comply_lab._twins import Closing, asyncify
 from comply_lab.crypto.fingerprint import check_hash_key, fingerprint, hash_key_id
 from comply_lab.errors import ConfigurationError, InvalidEntryError
@@ -44,12 +44,34 @@ _Pending = tuple[str, int | None]
 """What an append leaves to acknowledge: the entry id and a durability ticket, if any."""
 
 
+def _explain_call(submit: Callable[..., object], args: Any, kwargs: dict[str, Any]) -> None:
+    """After a TypeError from ``log()``: if the call itself was wrong, say how, as ``log()``.
+
+    A misspelt keyword is named with the field it probably meant, even when the misspelling
+    left ``input`` or ``output`` missing (Python would only report the missing one).
+    """
+    unknown = {name: value for name, value in kwargs.items() if name not in _LOG_KEYWORDS}
+    if unknown:
+        validate.no_unknown(unknown, _LOG_KEYWORDS)
+    try:
+        inspect.signature(submit).bind(None, *args, **kwargs)
+    except TypeError as err:
+        raise TypeError(
+            f"log(): {err}; it takes input= and output= and the optional fields "
+            f"{', '.join(CALL_FIELDS)}"
+        ) from None
+
+
 def _acknowledged(
     submit: Callable[Concatenate[AuditLogger, P], _Pending],
 ) -> Callable[Concatenate[AuditLogger, P], str]:
     @functools.wraps(submit)
     def log_sync(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
-        entry_id, ticket = submit(self, *args, **kwargs)
+        try:
+            entry_id, ticket = submit(self, *args, **kwargs)
+        except TypeError:
+            _explain_call(submit, args, kwargs)
+            raise
         if ticket is not None:
             self.storage.wait_durable(ticket)
         return entry_id
@@ -63,7 +85,11 @@ def _acknowledged_async(
 ) -> Callable[Concatenate[AuditLogger, P], Coroutine[Any, Any, str]]:
     @functools.wraps(submit)
     async def log(self: AuditLogger, /, *args: P.args, **kwargs: P.kwargs) -> str:
-        entry_id, ticket = submit(self, *args, **kwargs)
+        try:
+            entry_id, ticket = submit(self, *args, **kwargs)
+        except TypeError:
+            _explain_call(submit, args, kwargs)
+            raise
         if ticket is not None:
             await asyncio.to_thread(self.storage.wait_durable, ticket)
         return entry_id
@@ -85,12 +111,15 @@ class AuditLogger(Closing):
     Args:
         storage: A storage object, or a directory path (meaning ``FileStorage(path)``).
         encryption: Encrypts stored content when ``store_content`` is True: an
-            ``EncryptionManager`` (Fernet, as the original tool) or AES-256-GCM content
-            keys bound to each entry and field, with key ids for rotation: a
-            :class:`KeyRing`, KMS-wrapped data keys per day (``EnvelopeKeys``) or keys per
-            data subject (``SubjectKeys``, for erasure by :func:`shred_subject`).
+            ``EncryptionManager`` (Fernet, as the original tool) or AES-256-GCM content keys
+            bound to each entry and field, with key ids for rotation: a
+            [`KeyRing`][comply_lab.keys.keyring.KeyRing], KMS-wrapped data keys per day
+            (``EnvelopeKeys``) or keys per data subject (``SubjectKeys``, for erasure by
+            `shred_subject`).
         store_content: Store the input and output text, not only their SHA-256 hashes.
-        retention_days: Age in days after which :meth:`cleanup_expired` deletes entries.
+        retention_days: Age in days after which
+            `cleanup_expired` deletes
+            entries.
         hash_key: Makes ``input_hash``/``output_hash`` HMAC-SHA256 under this secret (at
             least 16 bytes), so short prompts cannot be confirmed by guessing; entries
             record the key's fingerprint in ``hash_key_id``. Plain SHA-256 when None.
@@ -148,7 +177,7 @@ class AuditLogger(Closing):
 
     @property
     def writer_id(self) -> str:
-        """The id of the chain this logger's entries form (see :mod:`comply_lab.model.chain`)."""
+        """The id of the chain this logger's entries form (see `comply_lab.model.chain`)."""
         return self._chain.writer_id
 
     def _after_fork(self) -> None:
@@ -159,7 +188,7 @@ class AuditLogger(Closing):
 
     def _now_us(self) -> int:
         if self._clock is None:
-            return time.time_ns() // 1000
+            return utc_now_us()
         moment = to_utc(self._clock(), name="clock()")
         if not _FIRST <= moment < _LAST:
             raise InvalidEntryError(
@@ -314,7 +343,7 @@ class AuditLogger(Closing):
 
         Whole day partitions are deleted; no file is rewritten, and no entry younger than
         ``retention_days`` is ever deleted (an entry may outlive it by up to one day).
-        It is :func:`~comply_lab.retention.policy.plan_retention` and
+        It is `plan_retention` and
         ``apply_retention`` with the logger's ``retention_days``: partitions under a legal
         hold or S3 Object Lock are kept, each deletion is recorded in ``_retention``, and
         a retention floor recorded in the log is enforced.
@@ -331,7 +360,7 @@ class AuditLogger(Closing):
         if now is None and self._clock is not None:
             now = self._clock()
         if isinstance(self.storage, BackendAdapter):  # entry by entry, as the original
-            moment = to_utc(now, name="now") if now is not None else datetime.now(UTC)
+            moment = to_utc(now, name="now") if now is not None else utc_now()
             return self.storage.expire_sync(moment - timedelta(days=self.retention_days))
         plan = plan_retention(self.storage, self.retention_days, now, count=False)
         return apply_retention(self.storage, plan, reason="cleanup_expired").entries
@@ -351,7 +380,7 @@ class AuditLogger(Closing):
         Set ``rec.output`` (and ``rec.input_tokens``/``output_tokens``) inside the block;
         the latency is measured, an exception is logged as a failed entry and re-raised,
         and ``safety`` checks the input and output. Works with ``async with`` too. See
-        :mod:`comply_lab.audit.interaction`.
+        `comply_lab.audit.interaction`.
         """
         from comply_lab.audit.interaction import Interaction
 
@@ -366,11 +395,11 @@ class AuditLogger(Closing):
         )
 
     def schedule_cleanup(self, *, hour: int = 2, minute: int = 0) -> DailyCleanup:
-        """Run :meth:`cleanup_expired` daily at ``hour:minute`` UTC in the background.
+        """Run `cleanup_expired` daily at ``hour:minute`` UTC in the background.
 
         Call it from a running asyncio program; errors are logged and the next day's run
         still happens. Stop it with ``await schedule.stop()``. See
-        :mod:`comply_lab.audit.schedule`.
+        `comply_lab.audit.schedule`.
         """
         from comply_lab.audit.schedule import DailyCleanup
 

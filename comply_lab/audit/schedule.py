@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from comply_lab._time import to_utc
+from comply_lab._time import to_utc, utc_now
 from comply_lab.errors import InvalidQueryError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class DailyCleanup:
         self.logger = logger
         self.hour = hour
         self.minute = minute
-        self._clock = clock or logger.clock or (lambda: datetime.now(UTC))
+        self._clock = clock or logger.clock or (lambda: utc_now())
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self.runs = 0

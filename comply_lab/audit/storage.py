@@ -1,8 +1,11 @@
 """The original audit-logging API's ``audit.storage`` module, by the same name.
 
-Code written for it imports from here unchanged: :class:`AuditEntry`, the backends
-(:class:`FileStorage`, :class:`MemoryStorage`, and ``S3Storage``, which loads boto3 only
-when asked for), the :class:`StorageBackend` protocol and :func:`create_entry_id`.
+Code written for it imports from here unchanged:
+[`AuditEntry`][comply_lab.model.entry.AuditEntry], the backends
+([`FileStorage`][comply_lab.storage.file.FileStorage],
+[`MemoryStorage`][comply_lab.storage.memory.MemoryStorage], and ``S3Storage``, which loads boto3
+only when asked for), the [`StorageBackend`][comply_lab.storage.backend.StorageBackend] protocol
+and [`create_entry_id`][comply_lab.model.ids.create_entry_id].
 """
 
 from comply_lab.model.entry import AuditEntry

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from comply_lab.cli.options import (
+    KEY_FILE,
     day_pool,
     verification_options,
     workers_option,
@@ -135,7 +136,7 @@ def verify(
 @click.option(
     "--signing-key",
     "signing_key",
-    type=click.Path(exists=True, dir_okay=False),
+    type=KEY_FILE,
     help="Ed25519 private key file that signs the checkpoint.",
 )
 @click.option(
@@ -233,7 +234,7 @@ def checkpoint(
 @click.option(
     "--signing-key",
     "signing_key",
-    type=click.Path(exists=True, dir_okay=False),
+    type=KEY_FILE,
     help="The writer's Ed25519 private key: signs SHA256SUMS (and a checkpoint taken now, "
     "unless --checkpoint gives one), so anyone with the public key can check the bundle.",
 )
@@ -278,7 +279,7 @@ def evidence(
     "--key",
     "witness_key",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=KEY_FILE,
     help="The witness's Ed25519 private key (PEM or raw).",
 )
 @click.option(
@@ -291,7 +292,7 @@ def evidence(
     "--log-key",
     "log_key",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=KEY_FILE,
     help="The log writer's public key: the checkpoint must carry its signature.",
 )
 @click.option(
@@ -378,7 +379,7 @@ def timestamp(checkpoint_file: str, url: str) -> None:
     "--public-key",
     "public_key",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=KEY_FILE,
     help="The writer's Ed25519 public key (PEM), obtained from the writer, not the bundle.",
 )
 def verify_bundle_command(folder: Path, public_key: str) -> None:

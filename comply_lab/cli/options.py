@@ -11,7 +11,37 @@ from typing import Any, TypeVar
 
 import click
 
+from comply_lab.crypto.material import describe, shown_path
+
 F = TypeVar("F", bound=Any)
+
+
+class KeyFile(click.ParamType[str]):
+    """A file holding a key: an existing file, whose name is echoed only if it is plainly one.
+
+    Someone may have pasted the key itself where its file name belongs: such a value is
+    never repeated in the error.
+    """
+
+    name = "key file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """Return the value if it names a readable file; fail without showing a key."""
+        text = str(value)
+        try:
+            if Path(text).is_file():
+                return text
+        except (OSError, ValueError):
+            pass
+        self.fail(
+            f"no key file {shown_path(text)}: pass the path of a file holding the key "
+            "(keys are never given on the command line, which shell history keeps)",
+            param,
+            ctx,
+        )
+
+
+KEY_FILE = KeyFile()
 
 
 def verification_options(command: F) -> F:
@@ -24,7 +54,7 @@ def verification_options(command: F) -> F:
         click.option(
             "--public-key",
             "public_key",
-            type=click.Path(exists=True, dir_okay=False),
+            type=KEY_FILE,
             help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
         ),
         click.option(
@@ -43,7 +73,7 @@ def signing_key_option(command: F) -> F:
     return click.option(
         "--signing-key",
         "signing_key",
-        type=click.Path(exists=True, dir_okay=False),
+        type=KEY_FILE,
         help="Ed25519 private key file (PEM or raw) that signs the records this command "
         "appends; needed to keep a signed log verifiable.",
     )(command)
@@ -126,14 +156,21 @@ def json_cell(value: Any) -> str:
     return json.dumps(value.tolist() if hasattr(value, "tolist") else value)
 
 
-def read_keys(keys_env: str | None, keys_file: Path | None) -> Any:
+def read_keys(keys_env: str | None, keys_file: str | None) -> Any:
     """Read decryption keys from a file or an environment variable, never from argv."""
     import os
 
     from comply_lab.keys.encryption import keys_from_text
 
     if keys_file is not None:
-        text = keys_file.read_text()
+        data = Path(keys_file).read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise click.UsageError(
+                f"{keys_file} holds {describe(data)}; expected decryption keys (a key ring's "
+                "text form, or a Fernet key)"
+            ) from None
     else:
         text = os.environ.get(keys_env or "COMPLY_LAB_KEYS", "")
     keys = keys_from_text(text)

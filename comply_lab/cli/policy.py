@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from comply_lab.cli.options import (
+    KEY_FILE,
     read_keys,
     signing_key_option,
 )
@@ -108,7 +109,7 @@ def retention(
 )
 @click.option(
     "--keys-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=KEY_FILE,
     help="File holding the keys (a key ring's text form, or a Fernet key).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
@@ -120,7 +121,7 @@ def decrypt(
     reason: str,
     who: str | None,
     keys_env: str | None,
-    keys_file: Path | None,
+    keys_file: str | None,
     as_json: bool,
     signing_key: str | None,
 ) -> None:

@@ -1,8 +1,8 @@
 """How stored ciphertext looks, named once: key-ring ciphertexts and Fernet tokens.
 
 A key ring's ciphertext is ``cl1:<key id>:<base64url(nonce + ciphertext + tag)>`` (see
-:mod:`comply_lab.keys.keyring`); a Fernet token (the original tool's format) starts with
-``gAAAAA``, and stored it is base64 once more (``Z0FBQUFB``).
+[`comply_lab.keys.keyring`][comply_lab.keys.keyring]); a Fernet token (the original tool's
+format) starts with ``gAAAAA``, and stored it is base64 once more (``Z0FBQUFB``).
 """
 
 from __future__ import annotations

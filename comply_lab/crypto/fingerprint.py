@@ -53,7 +53,8 @@ def content_problem(entry: AuditEntry) -> str | None:
     """Say which stored plain text does not match its fingerprint; None if none differs.
 
     Ciphertext cannot be checked without its key (decryption checks it), nor can keyed
-    fingerprints without the hash key (see :func:`comply_lab.verify_content`).
+    fingerprints without the hash key (see
+    [`comply_lab.verify_content`][comply_lab.integrity.content.verify_content]).
     """
     if entry.hash_key_id is not None:
         return None

@@ -5,10 +5,11 @@ Leaves are hashed as ``SHA-256(0x00 || data)`` and interior nodes as
 of two below ``n``. Distinct prefixes make a leaf impossible to pass off as a node. The
 root of the empty tree is ``SHA-256("")``.
 
-:class:`MerkleTree` keeps every level of a tree, so that inclusion proofs (RFC 9162
-section 2.1.3) and consistency proofs (section 2.1.4) cost a few lookups each;
-:func:`verify_inclusion` and :func:`verify_consistency` check them with only the roots.
-Both are tested against the test vectors of transparency-dev/merkle.
+[`MerkleTree`][comply_lab.crypto.merkle.MerkleTree] keeps every level of a tree, so that
+inclusion proofs (RFC 9162 section 2.1.3) and consistency proofs (section 2.1.4) cost a few
+lookups each; [`verify_inclusion`][comply_lab.crypto.merkle.verify_inclusion] and
+[`verify_consistency`][comply_lab.crypto.merkle.verify_consistency] check them with only the
+roots. Both are tested against the test vectors of transparency-dev/merkle.
 """
 
 from __future__ import annotations
@@ -115,10 +116,11 @@ class MerkleTree:
     moving up unchanged, which gives exactly RFC 6962's split. Proofs for any earlier
     size of the tree come from the same levels.
 
-    Leaves may be unknown (``None``) where ``blocks`` gives the hashes of the complete
-    subtrees covering them (``(start, size) -> hash``, see :func:`dyadic_blocks`): what is
-    kept of entries deleted by retention. Roots and proofs that need only those subtrees
-    are computed as usual; one that needs a hash inside them raises ``LookupError``.
+    Leaves may be unknown (``None``) where ``blocks`` gives the hashes of the complete subtrees
+    covering them (``(start, size) -> hash``, see
+    [`dyadic_blocks`][comply_lab.crypto.merkle.dyadic_blocks]): what is kept of entries deleted
+    by retention. Roots and proofs that need only those subtrees are computed as usual; one that
+    needs a hash inside them raises ``LookupError``.
     """
 
     def __init__(
@@ -280,7 +282,8 @@ def verify_inclusion(
     """Check an inclusion proof (RFC 9162, section 2.1.3.2).
 
     Args:
-        leaf_digest: The leaf's hash (:func:`leaf_hash` of its data).
+        leaf_digest: The leaf's hash ([`leaf_hash`][comply_lab.crypto.merkle.leaf_hash] of its
+            data).
         index: The leaf's position.
         size: The number of leaves in the tree.
         proof: The audit path, bottom up.

@@ -6,10 +6,10 @@ per signer: ``— <key name> base64(4-byte key ID || signature)``. A verifier ke
 Two Ed25519 signature types are used here, both as the C2SP specifications define them:
 
 - ``0x01``, a plain Ed25519 signature over the note text (the log's own signature on a
-  checkpoint, :data:`ED25519`);
-- ``0x04``, a witness cosignature (C2SP ``tlog-cosignature`` v1, :data:`COSIGNATURE`):
-  8 bytes of POSIX time, big-endian, then an Ed25519 signature over
-  ``"cosignature/v1" LF "time <t>" LF || note text``.
+  checkpoint, [`ED25519`][comply_lab.crypto.note.ED25519]);
+- ``0x04``, a witness cosignature (C2SP ``tlog-cosignature`` v1,
+  [`COSIGNATURE`][comply_lab.crypto.note.COSIGNATURE]): 8 bytes of POSIX time, big-endian, then
+  an Ed25519 signature over ``"cosignature/v1" LF "time <t>" LF || note text``.
 
 A key ID is ``SHA-256(name || 0x0A || type || public key)[:4]``. A verifier ignores lines
 whose name and key ID match no key it knows, and rejects a note whose known-key line does
@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from comply_lab.crypto.material import describe
 from comply_lab.errors import IntegrityError, InvalidKeyError
 
 ED25519 = 0x01
@@ -90,7 +91,8 @@ class Verifier:
 
     Attributes:
         name: The key name in signature lines.
-        kind: :data:`ED25519` or :data:`COSIGNATURE`.
+        kind: [`ED25519`][comply_lab.crypto.note.ED25519] or
+            [`COSIGNATURE`][comply_lab.crypto.note.COSIGNATURE].
         public_key: The Ed25519 public key.
     """
 
@@ -133,8 +135,8 @@ class Verifier:
             ok = False
         if not ok:
             raise InvalidKeyError(
-                f"{vkey.strip()[:80]!r} is not a verifier key (name+hash+base64 of an Ed25519 or "
-                "cosignature key whose hash matches): ask the log's operator for its key"
+                f"expected a verifier key (name+hash+base64 of an Ed25519 or cosignature key "
+                f"whose hash matches); got {describe(vkey)}: ask the key's owner for it"
             )
         return verifier
 
@@ -168,7 +170,7 @@ class Signer:
 
     @property
     def verifier(self) -> Verifier:
-        """The matching :class:`Verifier`."""
+        """The matching [`Verifier`][comply_lab.crypto.note.Verifier]."""
         return Verifier(self.name, self.kind, self.private_key.public_key())
 
     def sign(self, text: str, time: int | None = None) -> Signature:

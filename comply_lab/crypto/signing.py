@@ -12,13 +12,14 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
+from comply_lab.crypto.material import describe, key_kind, shown_path
 from comply_lab.errors import InvalidKeyError
 
 PrivateKeyLike = Ed25519PrivateKey | bytes | str | os.PathLike[str]
@@ -26,7 +27,7 @@ PublicKeyLike = Ed25519PublicKey | Ed25519PrivateKey | bytes | str | os.PathLike
 
 
 def generate_signing_key() -> Ed25519PrivateKey:
-    """Return a new Ed25519 private key (save it with :func:`private_key_pem`)."""
+    """Return a new Ed25519 private key (save it with `private_key_pem`)."""
     return Ed25519PrivateKey.generate()
 
 
@@ -45,16 +46,25 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     )
 
 
-def _material(value: bytes | str | os.PathLike[str]) -> bytes:
+def _material(value: object, role: str) -> bytes:
     if isinstance(value, bytes):
         return value
+    if not isinstance(value, str | os.PathLike):
+        raise InvalidKeyError(
+            f"the {role} must be a key object, bytes, PEM text or a file name; "
+            f"got {type(value).__name__}"
+        )
     text = os.fspath(value)
-    if text.lstrip().startswith("-----BEGIN"):
-        return text.encode()
+    if isinstance(text, bytes) or text.lstrip().startswith("-----BEGIN"):
+        return text if isinstance(text, bytes) else text.encode()
     try:
         return Path(text).read_bytes()
-    except OSError as err:
-        raise InvalidKeyError(f"cannot read key file {text}: {err.strerror}") from None
+    except (OSError, ValueError) as err:
+        why = getattr(err, "strerror", None) or "not a file name"
+        raise InvalidKeyError(
+            f"cannot read the {role} file {shown_path(text)}: {why}; pass the path of a "
+            "file holding the key (PEM or raw 32 bytes)"
+        ) from None
 
 
 def load_private_key(value: PrivateKeyLike) -> Ed25519PrivateKey:
@@ -65,17 +75,17 @@ def load_private_key(value: PrivateKeyLike) -> Ed25519PrivateKey:
     """
     if isinstance(value, Ed25519PrivateKey):
         return value
-    raw = _material(value)
+    raw = _material(value, "signing key")
     try:
         if len(raw) == 32:
             return Ed25519PrivateKey.from_private_bytes(raw)
         key = serialization.load_pem_private_key(raw, password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidKeyError(
-            "the signing key is not an Ed25519 private key (raw 32 bytes or PEM); make one "
-            "with comply_lab.crypto.signing.generate_signing_key()"
+            f"the signing key is not an Ed25519 private key (raw 32 bytes or PEM): got "
+            f"{_kind(raw, key)}; make one with comply_lab.crypto.signing.generate_signing_key()"
         )
     return key
 
@@ -90,16 +100,24 @@ def load_public_key(value: PublicKeyLike) -> Ed25519PublicKey:
         return value.public_key()
     if isinstance(value, Ed25519PublicKey):
         return value
-    raw = _material(value)
+    raw = _material(value, "public key")
     try:
         if len(raw) == 32:
             return Ed25519PublicKey.from_public_bytes(raw)
         key = serialization.load_pem_public_key(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidKeyError("the public key is not an Ed25519 public key (raw 32 bytes or PEM)")
+        raise InvalidKeyError(
+            f"the public key is not an Ed25519 public key (raw 32 bytes or PEM): got "
+            f"{_kind(raw, key)}; ask the log's owner for writer.pub"
+        )
     return key
+
+
+def _kind(raw: bytes, key: object) -> str:
+    """Say what a key that did not load is: its type if it parsed, else its shape."""
+    return describe(raw) if key is None else key_kind(key)
 
 
 def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:

@@ -1,6 +1,7 @@
 """``Interaction`` and the safety hooks, kept importable here.
 
-They live in :mod:`comply_lab.audit.interaction`: ``logger.interaction(...)`` is part of
+They live in `comply_lab.audit.interaction`:
+``logger.interaction(...)`` is part of
 the logger, so the class moved to the ``audit`` layer; this name stays for code written
 against earlier releases.
 """

@@ -1,14 +1,15 @@
 """A LangChain callback handler that logs every chat-model and LLM call.
 
 Pass it in ``callbacks=[AuditCallbackHandler(logger)]`` to a model (or to ``invoke``'s
-config). Each call becomes one entry, as in :mod:`comply_lab.audit.interaction`:
+config). Each call becomes one entry, as in
+`comply_lab.audit.interaction`:
 the last human message (or prompt) as input, the generated text as output, provider and
 model from LangChain's run metadata (``ls_provider``, ``ls_model_name``), token usage,
 latency, the time to the first streamed token, and errors as failed entries.
 
 The handler sets ``raise_error``: a blocking safety verdict raises
-:class:`~comply_lab.errors.RequestBlockedError` out of the model call before anything is
-sent, and a failure to write the audit log is not silently swallowed.
+[`RequestBlockedError`][comply_lab.errors.RequestBlockedError] out of the model call before
+anything is sent, and a failure to write the audit log is not silently swallowed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from comply_lab.audit.logger import AuditLogger
 
 
 class AuditCallbackHandler(BaseCallbackHandler):
-    """Logs LangChain model calls to an :class:`~comply_lab.AuditLogger`.
+    """Logs LangChain model calls to an [`AuditLogger`][comply_lab.audit.logger.AuditLogger].
 
     Args:
         logger: Where entries go.

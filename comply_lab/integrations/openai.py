@@ -4,7 +4,7 @@ Wrap an ``openai.OpenAI`` or ``openai.AsyncOpenAI`` client (or one pointed at an
 OpenAI-compatible server through ``base_url``). ``chat.completions.create`` and
 ``responses.create`` behave exactly as the client's own — same arguments, same return
 values, streams included — and each call is logged as one entry (see
-:mod:`comply_lab.audit.interaction`):
+`comply_lab.audit.interaction`):
 
 - input: the last user message (chat) or the ``input`` (responses); output: the answer
   text (tool calls as JSON when there is no text);
@@ -12,10 +12,10 @@ values, streams included — and each call is logged as one entry (see
   the first token (``metadata["ttft_ms"]``) and ``metadata["stream"] = True``; a stream is
   logged when it ends, is closed, or fails. Streamed chat completions carry token usage
   only when asked for (``stream_options={"include_usage": True}``);
-- API errors are logged as failed entries and re-raised; the safety check blocks before
-  the call (nothing is sent) or withholds the answer after it, raising
-  :class:`~comply_lab.errors.RequestBlockedError`. A streamed answer has already been
-  shown when its check runs at the end of the stream: a blocking verdict is logged and
+- API errors are logged as failed entries and re-raised; the safety check blocks before the call
+  (nothing is sent) or withholds the answer after it, raising
+  [`RequestBlockedError`][comply_lab.errors.RequestBlockedError]. A streamed answer has already
+  been shown when its check runs at the end of the stream: a blocking verdict is logged and
   raised then.
 
 Everything else on the client passes through unchanged.

@@ -118,7 +118,8 @@ def import_spans(
         spans: Finished spans, e.g. from an ``InMemorySpanExporter`` or a span processor.
         storage: Where to log (a storage object or a directory).
         store_content: Store message text found in the spans (encrypted if ``encryption``).
-        encryption: Keys for the stored content, as for :class:`~comply_lab.AuditLogger`.
+        encryption: Keys for the stored content, as for
+            [`AuditLogger`][comply_lab.audit.logger.AuditLogger].
 
     Returns:
         The ids of the entries logged.

@@ -20,12 +20,12 @@ import base64
 import binascii
 import getpass
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
 from comply_lab.errors import InvalidQueryError
 from comply_lab.model.entry import format_timestamp
@@ -147,7 +147,7 @@ def declare_operator(
         "writer_key": raw_public(writer),
         "reason": reason,
         "who": who or getpass.getuser(),
-        "at": format_timestamp(datetime.now(UTC)),
+        "at": format_timestamp(utc_now()),
     }
     storage.append_metadata(SIGNERS, record)
     return key_id(operator)

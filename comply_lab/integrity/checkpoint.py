@@ -10,8 +10,9 @@ trail were only ever appended to: a removed hold record, a truncated access trai
 rewritten retention record no longer matches.
 
 A checkpoint is written in the C2SP ``tlog-checkpoint`` format: a signed note (see
-:mod:`comply_lab.crypto.note`) whose first three lines are the origin, the size of the
-log-wide tree of entry hashes (:mod:`comply_lab.integrity.tlog`) and its base64 root, and
+[`comply_lab.crypto.note`][comply_lab.crypto.note]) whose first three lines are the origin, the
+size of the log-wide tree of entry hashes
+([`comply_lab.integrity.tlog`][comply_lab.integrity.tlog]) and its base64 root, and
 whose extension lines carry the rest::
 
     comply-lab/1f2e3d4c5b6a7980
@@ -26,8 +27,9 @@ whose extension lines carry the rest::
 
 The signature line's key name is the origin, so any signed-note reader (Go's
 ``golang.org/x/mod/sumdb/note``, for one) opens it with the verifier key
-:func:`verifier_key` prints. Witnesses add cosignature lines; readers ignore lines of keys
-they do not know. JSON checkpoints of earlier versions are still read and checked.
+[`verifier_key`][comply_lab.integrity.checkpoint.verifier_key] prints. Witnesses add cosignature
+lines; readers ignore lines of keys they do not know. JSON checkpoints of earlier versions are
+still read and checked.
 """
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.merkle import MerkleBuilder, MerkleTree, digest_bytes
 from comply_lab.crypto.note import ED25519, Note, NoteError, Signer, Verifier, check_name
 from comply_lab.crypto.signing import key_id, signature_valid
@@ -312,7 +314,8 @@ def make_checkpoint(
         signing_key: Signs the checkpoint (unsigned: the note has no signature lines).
         trails: Each other trail's ``(records, head)``.
         tree: The tree of entry hashes (none: an empty tree).
-        origin: The log's name (default: :func:`default_origin`).
+        origin: The log's name (default:
+            [`default_origin`][comply_lab.integrity.checkpoint.default_origin]).
     """
     root, entries = _root(records)
     origin = origin or default_origin(signing_key)
@@ -320,7 +323,7 @@ def make_checkpoint(
     tree_root = (
         tree.root() if tree is not None else base64.b64encode(MerkleTree([]).root()).decode()
     )
-    time = format_timestamp(datetime.now(UTC))
+    time = format_timestamp(utc_now())
     head = records[-1].get("record_hash") if records else None
     heads = {name: [length, last] for name, (length, last) in (trails or {}).items()}
     signer = key_id(signing_key) if signing_key is not None else None

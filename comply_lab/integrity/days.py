@@ -9,8 +9,9 @@ Every segment the day's listing shows is checked:
   changed. ``deep`` decodes every segment that way;
 - a segment that claims to be sealed but has no record is ``inserted``;
 - a JSONL segment not sealed yet is checked line by line (each line must be exactly the
-  canonical line of its own values, see :mod:`comply_lab.integrity.lines`), against the
-  newest heartbeat that vouched for its first bytes, and reported ``unsealed``.
+  canonical line of its own values, see
+  [`comply_lab.integrity.lines`][comply_lab.integrity.lines]), against the newest heartbeat that
+  vouched for its first bytes, and reported ``unsealed``.
 
 Manifest records whose segment the listing no longer shows are ``missing``, or
 ``expired_by_policy`` when recorded retention deleted them.
@@ -45,7 +46,7 @@ from comply_lab.storage.segments import STAGING, Segment
 
 _FIELDS = [f.name for f in fields(AuditEntry)]
 _KEY_OF_CIPHERTEXT = f"^{re.escape(PREFIX)}(?P<key>[^:]+):"
-"""Where a key ring's ciphertext names its key (see :mod:`comply_lab.keys.keyring`)."""
+"""Where a key ring's ciphertext names its key (see `comply_lab.keys.keyring`)."""
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
 Snapshot = tuple[int, str, str]

@@ -1,11 +1,11 @@
-"""What verification makes of entries deleted on request (see :mod:`comply_lab.storage.deletions`).
+"""What verification makes of entries deleted on request (see `comply_lab.storage.deletions`).
 
 Only authentic deletion records count (checked like every trail, signatures included):
 
 - each is reported ``deleted_on_request`` (information), with who asked, why and when;
 - the chain position it records stands in for the entry once its bytes are gone, so the
-  writer's chain is checked across it, link by link (:class:`~comply_lab.integrity.chains.
-  ChainTracker`); a forged or unsigned record explains nothing, and the gap is ``missing``;
+  writer's chain is checked across it, link by link (`ChainTracker`); a forged or unsigned
+  record explains nothing, and the gap is ``missing``;
 - a manifest record that replaces a sealed part by one without some of its rows
   (``pruned_from``) is accepted only if every row it removes has such a record.
 """

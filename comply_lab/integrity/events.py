@@ -1,13 +1,14 @@
 """What checking one day yields: events the verifier replays in day order.
 
-Verification walks the days in order, and each writer's hash chain runs across them, so
-the chain can only be followed in that order. Everything else a day needs — reading its
-segments, hashing them, decoding and checking entries — is independent of other days.
-A day's check (:func:`comply_lab.integrity.days.check_day`) returns its findings as
-*events*, in the order they arose: problems, the chain observations to feed the
-tracker, and findings that hold only if nothing else was found since a mark. Replaying
-the events of the days in day order (:func:`replay`) gives exactly the report a single
-pass gives, so days can be checked in parallel (one task each) and replayed serially.
+Verification walks the days in order, and each writer's hash chain runs across them, so the
+chain can only be followed in that order. Everything else a day needs — reading its segments,
+hashing them, decoding and checking entries — is independent of other days. A day's check
+([`comply_lab.integrity.days.check_day`][comply_lab.integrity.days.check_day]) returns its
+findings as *events*, in the order they arose: problems, the chain observations to feed the
+tracker, and findings that hold only if nothing else was found since a mark. Replaying the
+events of the days in day order ([`replay`][comply_lab.integrity.events.replay]) gives exactly
+the report a single pass gives, so days can be checked in parallel (one task each) and replayed
+serially.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class IfClean(NamedTuple):
 
 
 class Mark(NamedTuple):
-    """Event: remember where the findings stand, for a later :class:`IfClean`."""
+    """Event: remember where the findings stand, for a later `IfClean`."""
 
 
 MARK = Mark()

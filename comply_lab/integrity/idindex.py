@@ -1,4 +1,4 @@
-"""Verifying the id index (see :mod:`comply_lab.storage.idindex`).
+"""Verifying the id index (see [`comply_lab.storage.idindex`][comply_lab.storage.idindex]).
 
 Lookups trust a run the way readers trust a part; verification checks it: every run
 an authentic record of the ``_ids.jsonl`` trail says is in use must hold exactly the

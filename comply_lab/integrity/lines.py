@@ -3,7 +3,7 @@
 Every line is one of:
 
 - ``entry``: a hashed entry stored exactly in its canonical form (see
-  :func:`comply_lab.model.entry.line_problem`);
+  [`comply_lab.model.entry.line_problem`][comply_lab.model.entry.line_problem]);
 - ``legacy``: a record written by another tool (the original one): no hash, no chain;
 - ``modified``: an entry whose line is not its canonical form, whose hash does not
   match, or whose integrity fields were altered or stripped;
@@ -11,9 +11,10 @@ Every line is one of:
   complete (disk full, a crash) leaves; it was never acknowledged;
 - ``damaged``: anything else (not JSON, not an entry).
 
-Decoding a line is shared with the readers (:func:`comply_lab.storage.jsonl.decode_line`);
-the last bytes of a segment without a newline are its *tail*
-(:func:`comply_lab.storage.jsonl.tail_kind`).
+Decoding a line is shared with the readers
+([`comply_lab.storage.jsonl.decode_line`][comply_lab.storage.jsonl.decode_line]); the last bytes
+of a segment without a newline are its *tail*
+([`comply_lab.storage.jsonl.tail_kind`][comply_lab.storage.jsonl.tail_kind]).
 """
 
 from __future__ import annotations

@@ -1,23 +1,24 @@
 """Publishing checkpoints to write-once storage: S3 Object Lock in compliance mode.
 
-A checkpoint kept only beside the log can be replaced by whoever controls the log. One
-written to a bucket with Object Lock, in *compliance* mode, can be neither overwritten
-nor deleted by anyone — the account's root user included — until its retention date.
-:func:`publish` writes the checkpoint (and, when given, its consistency proof and
-timestamp) under ``<prefix>checkpoints/<origin>/``, each object locked for
-``retain_days``, and refuses a bucket without Object Lock rather than write there
-unprotected. Keys never repeat (tree size and time in the name), and an existing key is
-never overwritten (``If-None-Match``).
+A checkpoint kept only beside the log can be replaced by whoever controls the log. One written
+to a bucket with Object Lock, in *compliance* mode, can be neither overwritten nor deleted by
+anyone — the account's root user included — until its retention date.
+[`publish`][comply_lab.integrity.publish.publish] writes the checkpoint (and, when given, its
+consistency proof and timestamp) under ``<prefix>checkpoints/<origin>/``, each object locked for
+``retain_days``, and refuses a bucket without Object Lock rather than write there unprotected.
+Keys never repeat (tree size and time in the name), and an existing key is never overwritten
+(``If-None-Match``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from comply_lab._time import system_now
 from comply_lab.errors import ConfigurationError, StorageError, aws_error_code
 from comply_lab.integrity.checkpoint import Checkpoint
 from comply_lab.storage.s3_client import check_prefix, make_client
@@ -58,7 +59,7 @@ def publish(
     bucket, prefix = parsed.netloc, check_prefix(parsed.path.lstrip("/"))
     client = make_client(None, endpoint_url)
     _require_object_lock(client, bucket)
-    until = (now or datetime.now(UTC)) + timedelta(days=retain_days)
+    until = (now or system_now()) + timedelta(days=retain_days)
     stamp = str(checkpoint.time).replace(":", "").replace("-", "")[:15]
     origin = "".join(c if c.isalnum() or c in "-." else "_" for c in str(checkpoint.origin))
     base = f"{prefix}checkpoints/{origin}/{int(checkpoint.size or 0):012d}-{stamp}.txt"

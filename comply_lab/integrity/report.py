@@ -191,7 +191,7 @@ class VerificationReport:
         )
 
     def raise_if_failed(self) -> None:
-        """Raise :class:`IntegrityError` if verification failed, for scripts.
+        """Raise `IntegrityError` if verification failed, for scripts.
 
         Raises:
             IntegrityError: with the summary and the first problems.

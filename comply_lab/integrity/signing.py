@@ -1,4 +1,4 @@
-"""Ed25519 signing helpers, kept importable here; they live in :mod:`comply_lab.crypto.signing`.
+"""Ed25519 signing helpers, kept importable here; they live in `comply_lab.crypto.signing`.
 
 Signing sits below storage (manifests and trails are signed), so it moved to the
 ``crypto`` layer; this name stays for code written against earlier releases.

@@ -7,9 +7,10 @@ leaf's data is the 32 raw bytes of the entry's ``entry_hash`` (so the leaf hash 
 ``SHA-256(0x00 || entry_hash)``; an entry another tool wrote, which has none, gives the
 hash of its canonical serialization). ``SPEC.md`` gives the recipe with test vectors.
 
-A checkpoint (:mod:`comply_lab.integrity.checkpoint`) states the tree's size and root;
-:func:`prove` gives, for chosen entries, what anyone holding only that checkpoint needs
-to check that each entry is in the log: its hash, position and audit path.
+A checkpoint ([`comply_lab.integrity.checkpoint`][comply_lab.integrity.checkpoint]) states the
+tree's size and root; [`prove`][comply_lab.integrity.tlog.prove] gives, for chosen entries, what
+anyone holding only that checkpoint needs to check that each entry is in the log: its hash,
+position and audit path.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class LogTree:
 
     @classmethod
     def of(cls, storage: Storage) -> LogTree:
-        """Build the tree of a store's sealed entries (see :meth:`build`)."""
+        """Build the tree of a store's sealed entries (see `build`)."""
         records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
         return cls.build(storage, records)
 
@@ -117,7 +118,7 @@ class InclusionProof:
 
 
 class Covered(Protocol):
-    """What :func:`prove` needs of a checkpoint: its tree's size and root."""
+    """What `prove` needs of a checkpoint: its tree's size and root."""
 
     @property
     def size(self) -> int | None:

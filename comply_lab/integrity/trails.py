@@ -1,14 +1,14 @@
 """Checking a chained metadata trail: canonical form, record hashes, the chain, signatures.
 
-Every trail (manifest, retention, holds, access, keys, shredded, heartbeat) is a sequence
-of records, each holding the hash of the one before it and, in a signed log, an Ed25519
-signature. A record counts as *authentic* when it is stored in its one canonical form
-(:func:`~comply_lab.storage.manifest.record_line`), matches its ``record_hash`` and —
-when a public key is given — carries a valid signature of that key. Only authentic
-records may explain anything (a deletion, a hold, an erased key): a forged or edited
-record is reported and otherwise ignored. A record that is authentic but does not follow
-the one before it is kept (it is genuine; what is wrong is that records around it were
-removed or reordered, which is reported).
+Every trail (manifest, retention, holds, access, keys, shredded, heartbeat) is a sequence of
+records, each holding the hash of the one before it and, in a signed log, an Ed25519 signature.
+A record counts as *authentic* when it is stored in its one canonical form
+([`record_line`][comply_lab.storage.manifest.record_line]), matches its ``record_hash`` and —
+when a public key is given — carries a valid signature of that key. Only authentic records may
+explain anything (a deletion, a hold, an erased key): a forged or edited record is reported and
+otherwise ignored. A record that is authentic but does not follow the one before it is kept (it
+is genuine; what is wrong is that records around it were removed or reordered, which is
+reported).
 
 A line that is not a record at all, at the end of a trail or between two records that
 chain to each other, is what a crash in the middle of an append leaves (the append never
@@ -63,7 +63,8 @@ def check_trail(data: bytes, name: str, keys: Mapping[str, Ed25519PublicKey] | N
     """Check the trail ``name`` holding ``data``.
 
     With ``keys`` (key id -> public key: the writer's and the operator keys it declared,
-    see :mod:`comply_lab.integrity.authority`), every record must carry a valid signature
+    see `comply_lab.integrity.authority`), every record must carry
+    a valid signature
     of one of them; without, signatures are not checked (the verifier then says the log is
     unverified if any record is signed).
     """

@@ -1,10 +1,11 @@
 """Verification: prove that nothing in a log was altered, removed, reordered or forged.
 
-What is checked (days one task each with an executor, see :mod:`comply_lab.integrity.days`):
+What is checked (days one task each with an executor, see
+[`comply_lab.integrity.days`][comply_lab.integrity.days]):
 
-- every trail (:data:`~comply_lab.storage.manifest.TRAILS`): each record's canonical
-  form, hash, link to the one before and, given the public key, Ed25519 signature. Only
-  authentic records explain anything (a retention, a deletion on request, an erasure);
+- every trail ([`TRAILS`][comply_lab.storage.manifest.TRAILS]): each record's canonical form,
+  hash, link to the one before and, given the public key, Ed25519 signature. Only authentic
+  records explain anything (a retention, a deletion on request, an erasure);
 - every segment with a manifest record, Parquet or JSONL, local or in S3: its size and
   SHA-256, and when they differ every entry, the count, the writers' positions and the
   Merkle root (``deep=True`` recomputes those for intact segments too); every unsealed
@@ -26,12 +27,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
-from comply_lab._time import TimeLike, to_range, to_utc
+from comply_lab._time import TimeLike, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
 from comply_lab.integrity.authority import authority, declarations
@@ -114,10 +115,10 @@ def verify(
         executor: Check days in parallel, one task per day, on this
             ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
             ``client.get_executor()``); the report is the same as without it (see
-            :mod:`comply_lab.integrity.events`).
+            [`comply_lab.integrity.events`][comply_lab.integrity.events]).
         witness_keys: Witness verifier keys (or files holding them): the checkpoint must
             carry at least ``witnesses`` valid cosignatures by them (see
-            :mod:`comply_lab.integrity.witness`).
+            `comply_lab.integrity.witness`).
         witnesses: The quorum of witnesses.
         timestamp: An RFC 3161 timestamp of the checkpoint (its bytes, or its file), to
             check against the authority's root certificates ``tsa_certs`` (a PEM file);
@@ -503,7 +504,7 @@ class _Verifier:
         if not times:
             return
         newest = max(times)
-        now = datetime.now(UTC) if as_of is None else to_utc(as_of, name="as_of")
+        now = utc_now() if as_of is None else to_utc(as_of, name="as_of")
         limit = timedelta(seconds=float(every)) + GRACE
         if now - newest > limit:
             self.add(

@@ -9,8 +9,9 @@ root at the same size, or an RFC 9162 consistency proof from the old size. A che
 smaller than, inconsistent with, or older than what it saw is refused and nothing is
 signed.
 
-Verification then asks for a quorum: at least ``N`` cosignatures by witness keys the
-verifier trusts (:func:`check_witnesses`). A rewritten history cannot gather them.
+Verification then asks for a quorum: at least ``N`` cosignatures by witness keys the verifier
+trusts ([`check_witnesses`][comply_lab.integrity.witness.check_witnesses]). A rewritten history
+cannot gather them.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def cosign(
 
     Args:
         checkpoint: The log's new checkpoint (a signed note).
-        signer: The witness's cosigner (:func:`witness_signer`).
+        signer: The witness's cosigner
+            ([`witness_signer`][comply_lab.integrity.witness.witness_signer]).
         state: The witness's folder: one file per log, its last cosigned checkpoint.
         log_key: The log's public key; the checkpoint must carry its valid signature.
         proof: A consistency proof from the last cosigned size to this one (from

@@ -1,11 +1,13 @@
 """Content encryption with a Fernet key, compatible with the original audit-logging API.
 
-Besides :class:`EncryptionManager`, the original API's helper functions are here with
-their signatures and behaviour: :func:`generate_key`, :func:`encrypt` and
-:func:`decrypt` (Fernet tokens as bytes, interchangeable with the original tool's) and
-:func:`hash_content` (hex SHA-256 of UTF-8 text). A wrong key raises
-:class:`~comply_lab.errors.WrongKeyError`, which is also the ``InvalidToken`` callers of
-the original API catch.
+Besides [`EncryptionManager`][comply_lab.keys.encryption.EncryptionManager], the original API's
+helper functions are here with their signatures and behaviour:
+[`generate_key`][comply_lab.keys.encryption.generate_key],
+[`encrypt`][comply_lab.keys.encryption.encrypt] and
+[`decrypt`][comply_lab.keys.encryption.decrypt] (Fernet tokens as bytes, interchangeable with
+the original tool's) and [`hash_content`][comply_lab.keys.encryption.hash_content] (hex SHA-256
+of UTF-8 text). A wrong key raises [`WrongKeyError`][comply_lab.errors.WrongKeyError], which is
+also the ``InvalidToken`` callers of the original API catch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 
 from comply_lab.crypto.ciphertext import PREFIX
+from comply_lab.crypto.material import describe
 from comply_lab.errors import (
     DecryptionError,
     EncryptionNotConfiguredError,
@@ -36,9 +39,10 @@ def _fernet(key: bytes) -> Fernet:
     try:
         return Fernet(key)
     except (ValueError, TypeError, binascii.Error):
+        got = describe(key) if isinstance(key, bytes | str) else type(key).__name__
         raise InvalidKeyError(
             "the encryption key is not a Fernet key (32 bytes, URL-safe base64 encoded, "
-            "44 characters); use generate_key() to make one"
+            f"44 characters): got {got}; use generate_key() to make one"
         ) from None
 
 
@@ -81,8 +85,9 @@ class EncryptionManager:
     are accepted too).
 
     Args:
-        key: A Fernet key (44 URL-safe base64 bytes). None generates a new one; save it
-            with :meth:`get_key`, or the content cannot be read again.
+        key: A Fernet key (44 URL-safe base64 bytes). None generates a new one; save it with
+            [`get_key`][comply_lab.keys.encryption.EncryptionManager.get_key], or the content
+            cannot be read again.
 
     Raises:
         InvalidKeyError: ``key`` is not a Fernet key (the key is never in the message).
@@ -111,7 +116,7 @@ class EncryptionManager:
         return base64.urlsafe_b64encode(token).decode("ascii")
 
     def decrypt(self, data: str) -> str:
-        """Decrypt what :meth:`encrypt` (or the original tool) produced.
+        """Decrypt what `encrypt` (or the original tool) produced.
 
         Raises:
             WrongKeyError: wrong key, or damaged or non-encrypted content (a
@@ -172,4 +177,10 @@ def keys_from_text(text: str) -> EncryptionManager | KeyRing | None:
     text = text.strip()
     if not text:
         return None
+    kind = describe(text)
+    if kind.startswith(("a PEM", "a signed-note")):
+        raise InvalidKeyError(
+            f"expected decryption keys (a key ring's text form id:base64key,... or a Fernet "
+            f"key); got {kind}, which signs or checks signatures and cannot decrypt content"
+        )
     return KeyRing.from_text(text) if ":" in text else EncryptionManager(text.encode())

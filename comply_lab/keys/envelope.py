@@ -1,8 +1,8 @@
 """Envelope encryption: a data key per UTC day, wrapped by an AWS KMS key.
 
 Content of each day is encrypted (AES-256-GCM, bound to entry and field like every
-:class:`~comply_lab.keys.keyring.ContentKeys`) with a data key that KMS generates. Only the
-*wrapped* data key is kept, as a record in the log's ``_keys`` metadata trail (chained like
+[`ContentKeys`][comply_lab.keys.keyring.ContentKeys]) with a data key that KMS generates. Only
+the *wrapped* data key is kept, as a record in the log's ``_keys`` metadata trail (chained like
 the manifest, an object per record on S3); the plaintext key lives in memory only. Reading
 unwraps each day's key with one KMS ``Decrypt`` call and caches it.
 
@@ -11,7 +11,8 @@ The wrapped key is bound to its key id by the KMS encryption context
 Several writers on one day reuse the first data key recorded for that day and KMS key; if
 two create one at the same moment, both keys are recorded and both read back.
 
-Moving to another KMS key is :func:`comply_lab.rotate_keys` with ``EnvelopeKeys`` of the new
+Moving to another KMS key is [`comply_lab.rotate_keys`][comply_lab.keys.rotate.rotate_keys] with
+``EnvelopeKeys`` of the new
 key: each day gets a data key wrapped by it and content is re-encrypted. KMS's own automatic
 rotation of key material needs nothing from comply_lab.
 """
@@ -22,11 +23,12 @@ import base64
 import binascii
 import secrets
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from comply_lab._time import utc_now
 from comply_lab.errors import DecryptionError, InvalidKeyError, InvalidQueryError, aws_error_code
 from comply_lab.keys.keyring import ContentKeys, MissingKeyError
 from comply_lab.model.entry import format_timestamp
@@ -45,8 +47,9 @@ class EnvelopeKeys(ContentKeys):
     Args:
         kms_key_id: The KMS key (id, ARN or ``alias/...``) that wraps the data keys.
         client: A boto3 KMS client; by default one from boto3's credential and region chain.
-        previous: Keys that read content written before these (a :class:`KeyRing` being
-            migrated from, for ``rotate_keys``); they never encrypt.
+        previous: Keys that read content written before these (a
+            [`KeyRing`][comply_lab.keys.keyring.KeyRing] being migrated from, for
+            ``rotate_keys``); they never encrypt.
         storage: The log's storage, where wrapped keys are recorded. Loggers, ``log.decrypt``
             and ``rotate_keys`` attach it themselves, so it is rarely given.
 
@@ -111,7 +114,7 @@ class EnvelopeKeys(ContentKeys):
 
     def write_key(self, day: date | None, subject: str | None) -> tuple[str, AESGCM]:
         """Return the data key of ``day`` (today if None), creating and recording it once."""
-        day = day or datetime.now(UTC).date()
+        day = day or utc_now().date()
         key_id = self._days.get(day)
         if key_id is not None:
             return key_id, self._ciphers[key_id]
@@ -149,7 +152,7 @@ class EnvelopeKeys(ContentKeys):
                 "kms_key": self.kms_key_id,
                 "kms_key_arn": response["KeyId"],
                 "wrapped": base64.b64encode(response["CiphertextBlob"]).decode(),
-                "created_at": format_timestamp(datetime.now(UTC)),
+                "created_at": format_timestamp(utc_now()),
             },
         )  # recorded before any content is encrypted with it
         self._ciphers[key_id] = AESGCM(response["Plaintext"])

@@ -7,15 +7,18 @@ id and the field name, so a ciphertext copied into another entry or field fails 
 decrypt. Nonces are 96 random bits from the operating system for every encryption.
 
 Keys come from bytes, an environment variable, a file or an AWS Secrets Manager secret
-(:meth:`KeyRing.from_env`, :meth:`KeyRing.from_file`, :meth:`KeyRing.from_aws_secret`);
-their text form is ``id:base64key`` pairs separated by commas,
-the first being the primary. Keys never appear in reprs or error messages.
+([`KeyRing.from_env`][comply_lab.keys.keyring.KeyRing.from_env],
+[`KeyRing.from_file`][comply_lab.keys.keyring.KeyRing.from_file],
+[`KeyRing.from_aws_secret`][comply_lab.keys.keyring.KeyRing.from_aws_secret]); their text form
+is ``id:base64key`` pairs separated by commas, the first being the primary. Keys never appear in
+reprs or error messages.
 
-:class:`ContentKeys` is what every key source shares: the ciphertext format and the
-encrypt/decrypt code. Sources differ only in how they choose a key for writing and find
-one for reading: a fixed ring (:class:`KeyRing`), data keys wrapped by AWS KMS per day
-(:class:`comply_lab.keys.envelope.EnvelopeKeys`), or a key per data subject
-(:class:`comply_lab.keys.subjects.SubjectKeys`).
+[`ContentKeys`][comply_lab.keys.keyring.ContentKeys] is what every key source shares: the
+ciphertext format and the encrypt/decrypt code. Sources differ only in how they choose a key for
+writing and find one for reading: a fixed ring ([`KeyRing`][comply_lab.keys.keyring.KeyRing]),
+data keys wrapped by AWS KMS per day
+([`comply_lab.keys.envelope.EnvelopeKeys`][comply_lab.keys.envelope.EnvelopeKeys]), or a key per
+data subject ([`comply_lab.keys.subjects.SubjectKeys`][comply_lab.keys.subjects.SubjectKeys]).
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from comply_lab.crypto.ciphertext import PREFIX
+from comply_lab.crypto.material import describe, shown_path
 from comply_lab.errors import DecryptionError, InvalidKeyError, aws_error_code
 
 if TYPE_CHECKING:
     from comply_lab.storage.base import Storage
 
 _NONCE = 12
+_RING_FORM = "id:base64key[,id:base64key...], as KeyRing.generate('k1').to_text() gives"
 
 
 class MissingKeyError(DecryptionError, KeyError):
@@ -55,8 +60,9 @@ class ShreddedKeyError(MissingKeyError):
 class ContentKeys:
     """What every content key source shares: the ciphertext format and the AEAD code.
 
-    Subclasses say which key encrypts new content (:meth:`write_key`) and find the key a
-    stored ciphertext names (:meth:`read_key`).
+    Subclasses say which key encrypts new content
+    ([`write_key`][comply_lab.keys.keyring.ContentKeys.write_key]) and find the key a stored
+    ciphertext names ([`read_key`][comply_lab.keys.keyring.ContentKeys.read_key]).
 
     Attributes:
         subject_field: The metadata field naming an entry's data subject, for sources that
@@ -109,7 +115,7 @@ class ContentKeys:
         return f"{PREFIX}{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, token: str, *, entry_id: str, field: str) -> str:
-        """Decrypt what :meth:`encrypt` produced for this entry and field.
+        """Decrypt what `encrypt` produced for this entry and field.
 
         Raises:
             MissingKeyError: the source lacks the key the ciphertext names.
@@ -121,8 +127,10 @@ class ContentKeys:
             plain = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _associated(entry_id, field))
         except InvalidTag:
             raise DecryptionError(
-                f"entry {entry_id}: {field} does not decrypt with key {key_id!r}: the "
-                "ciphertext was changed, or copied from another entry or field"
+                f"entry {entry_id}: {field} does not decrypt with key {key_id!r}. Most likely "
+                f"the key held under the id {key_id!r} is not the key that encrypted it (a key "
+                "id is a name, not a fingerprint: check that the ring is the log's own); "
+                "otherwise the ciphertext was changed, or copied from another entry or field"
             ) from None
         return plain.decode("utf-8")
 
@@ -148,16 +156,22 @@ class KeyRing(ContentKeys):
         if not keys:
             raise InvalidKeyError("a key ring needs at least one key")
         self._ciphers: dict[str, AESGCM] = {}
-        for key_id, key in keys.items():
-            if not key_id or ":" in key_id or "," in key_id:
-                raise InvalidKeyError(f"key id {key_id!r} must be non-empty, without ':' or ','")
+        for number, (key_id, key) in enumerate(keys.items(), 1):
+            if not valid_key_id(key_id):
+                raise InvalidKeyError(
+                    f"key {number} of the ring has an invalid id (not shown): an id is a "
+                    "short name of 1 to 64 characters without ':', ',' or spaces, like 'k1'"
+                )
             if not isinstance(key, bytes) or len(key) != 32:
-                raise InvalidKeyError(f"key {key_id!r} must be 32 random bytes (AES-256)")
+                got = describe(key) if isinstance(key, bytes | str) else type(key).__name__
+                raise InvalidKeyError(
+                    f"key {key_id!r} must be 32 random bytes (AES-256); got {got}"
+                )
             self._ciphers[key_id] = AESGCM(key)
         self._keys = dict(keys)
         self.primary = primary if primary is not None else next(iter(keys))
         if self.primary not in self._ciphers:
-            raise InvalidKeyError(f"primary key id {self.primary!r} is not in the ring")
+            raise InvalidKeyError("the primary key id is not one of the ring's key ids")
 
     @classmethod
     def generate(cls, key_id: str = "k1") -> KeyRing:
@@ -166,19 +180,44 @@ class KeyRing(ContentKeys):
 
     @classmethod
     def from_text(cls, text: str) -> KeyRing:
-        """Read ``id:base64key[,id:base64key...]``; the first key is the primary."""
+        """Read ``id:base64key[,id:base64key...]``; the first key is the primary.
+
+        Raises:
+            InvalidKeyError: the text is not a key ring; the message says what it looks
+                like instead (never any of its characters).
+        """
+        if not isinstance(text, str):
+            raise InvalidKeyError(f"a key ring is text; got {type(text).__name__}")
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        kind = describe(text)
+        if not parts or kind.startswith(("a PEM", "a signed-note")):
+            raise InvalidKeyError(f"expected a key ring ({_RING_FORM}); got {kind}")
         keys: dict[str, bytes] = {}
-        for part in (p.strip() for p in text.split(",") if p.strip()):
+        for number, part in enumerate(parts, 1):
+            where = "the key ring" if len(parts) == 1 else f"key {number} of the ring"
             key_id, sep, encoded = part.partition(":")
+            if not sep:
+                raise InvalidKeyError(
+                    f"{where} has no key id: got {describe(part)}; write it as {_RING_FORM}"
+                )
+            if not valid_key_id(key_id):
+                raise InvalidKeyError(
+                    f"{where} has an invalid key id (not shown): an id is a short name of 1 "
+                    f"to 64 characters without ':', ',' or spaces; write {_RING_FORM}"
+                )
+            if key_id in keys:
+                raise InvalidKeyError(f"the key ring holds key id {key_id!r} twice")
             try:
-                keys[key_id] = base64.urlsafe_b64decode(encoded.encode()) if sep else b""
+                keys[key_id] = base64.urlsafe_b64decode(encoded.encode())
             except (binascii.Error, ValueError):
-                keys[key_id] = b""
+                raise InvalidKeyError(
+                    f"key {key_id!r} is not base64: got {describe(encoded)}; write {_RING_FORM}"
+                ) from None
         return cls(keys)
 
     @classmethod
     def from_env(cls, variable: str = "COMPLY_LAB_KEYS") -> KeyRing:
-        """Read the ring from an environment variable (see :meth:`from_text`).
+        """Read the ring from an environment variable (see `from_text`).
 
         Raises:
             InvalidKeyError: the variable is not set.
@@ -190,11 +229,25 @@ class KeyRing(ContentKeys):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> KeyRing:
-        """Read the ring from a file (see :meth:`from_text`)."""
+        """Read the ring from a file (see [`from_text`][comply_lab.keys.keyring.KeyRing.from_text]).
+
+        Raises:
+            InvalidKeyError: the file cannot be read or holds no key ring (the message
+                says what it holds instead).
+        """
         try:
-            return cls.from_text(Path(path).read_text())
-        except OSError as err:
-            raise InvalidKeyError(f"cannot read key file {path}: {err.strerror}") from None
+            data = Path(path).read_bytes()
+        except (OSError, ValueError) as err:
+            why = getattr(err, "strerror", None) or "not a file name"
+            raise InvalidKeyError(f"cannot read key file {shown_path(path)}: {why}") from None
+        try:
+            return cls.from_text(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidKeyError(
+                f"the key file holds {describe(data)}; expected a key ring ({_RING_FORM})"
+            ) from None
+        except InvalidKeyError as err:
+            raise InvalidKeyError(f"key file {Path(path).name}: {err}") from None
 
     @classmethod
     def from_aws_secret(cls, secret_id: str, *, client: Any = None) -> KeyRing:
@@ -242,7 +295,7 @@ class KeyRing(ContentKeys):
         return self.primary, self._ciphers[self.primary]
 
     def read_key(self, key_id: str, entry_id: str, field: str) -> AESGCM:
-        """Return the key ``key_id``; raise :class:`MissingKeyError` if not held."""
+        """Return the key ``key_id``; raise `MissingKeyError` if not held."""
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise MissingKeyError(
@@ -250,6 +303,16 @@ class KeyRing(ContentKeys):
                 f"does not hold (it has {', '.join(self.key_ids)})"
             )
         return cipher
+
+
+def valid_key_id(key_id: object) -> bool:
+    """Whether ``key_id`` can name a key: 1 to 64 characters, no ':', ',' or whitespace."""
+    return (
+        isinstance(key_id, str)
+        and 0 < len(key_id) <= 64
+        and key_id.isprintable()
+        and not any(c in ":," or c.isspace() for c in key_id)
+    )
 
 
 def key_id_of(token: str) -> str | None:

@@ -21,22 +21,25 @@ A second run on a rotated log changes nothing. Only sealed segments are rotated:
 (or, on S3, flush) first. In an S3 bucket with versioning (Object Lock), replaced
 generations stay as non-current versions until their lock allows deleting them.
 
-What "differently" means is the keys' business (:meth:`ContentKeys.current`): a
-:class:`KeyRing` moves everything to its primary key, ``EnvelopeKeys`` to the data key of
-each day under its KMS key, and ``SubjectKeys`` moves content of entries naming a subject
-under that subject's key (so erasure can cover history written before subject keys were
-used) and leaves content already under a subject key — shredded or not — as it is.
+What "differently" means is the keys' business
+([`ContentKeys.current`][comply_lab.keys.keyring.ContentKeys.current]): a
+[`KeyRing`][comply_lab.keys.keyring.KeyRing] moves everything to its primary key,
+``EnvelopeKeys`` to the data key of each day under its KMS key, and ``SubjectKeys`` moves
+content of entries naming a subject under that subject's key (so erasure can cover history
+written before subject keys were used) and leaves content already under a subject key — shredded
+or not — as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, cast
 
 import orjson
 import pyarrow as pa
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
 from comply_lab.errors import ConfigurationError, InvalidQueryError
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
@@ -118,7 +121,7 @@ def _rotate(
                     kept,
                     rotated_from=record.get("sha256"),
                     rotated_to=sorted(set(written)),
-                    rotated_at=format_timestamp(datetime.now(UTC)),
+                    rotated_at=format_timestamp(utc_now()),
                     sha256=sha256,
                     bytes=size,
                 )

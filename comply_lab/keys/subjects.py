@@ -1,17 +1,17 @@
 """Keys per data subject, so one person's content can be erased without touching the log.
 
-With :class:`SubjectKeys`, content of entries whose metadata names a data subject (by
-default ``metadata["user_id"]``) is encrypted under a key of that subject alone. Erasing
-the subject (:func:`shred_subject`) destroys the key: their stored content can never be
-decrypted again, while every entry, hash, chain and manifest stays as it was, so
+With [`SubjectKeys`][comply_lab.keys.subjects.SubjectKeys], content of entries whose metadata
+names a data subject (by default ``metadata["user_id"]``) is encrypted under a key of that
+subject alone. Erasing the subject (`shred_subject`) destroys the key: their stored content can
+never be decrypted again, while every entry, hash, chain and manifest stays as it was, so
 verification keeps passing and reports those entries as ``shredded``.
 
-Subject keys are kept **outside the log**, in a directory of small files (one per subject,
-named by a hash of the subject, holding the key wrapped by another key source such as a
-:class:`~comply_lab.keys.keyring.KeyRing`): the log may be immutable (S3 Object Lock,
-WORM copies) while keys must be deletable. Keep that directory out of long-term backups,
-or a restored copy brings shredded keys back. Metadata (including the subject field) is
-never encrypted; use pseudonymous subject ids.
+Subject keys are kept **outside the log**, in a directory of small files (one per subject, named
+by a hash of the subject, holding the key wrapped by another key source such as a
+[`KeyRing`][comply_lab.keys.keyring.KeyRing]): the log may be immutable (S3 Object Lock, WORM
+copies) while keys must be deletable. Keep that directory out of long-term backups, or a
+restored copy brings shredded keys back. Metadata (including the subject field) is never
+encrypted; use pseudonymous subject ids.
 
 Shredding overwrites the key file before unlinking it and leaves a tombstone naming the
 destroyed key id, so later reads say "shredded" rather than "missing"; if the subject
@@ -27,13 +27,14 @@ import hashlib
 import os
 import secrets
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from comply_lab._time import utc_now
 from comply_lab.errors import InvalidKeyError, InvalidQueryError, StorageError
 from comply_lab.keys.keyring import ContentKeys, MissingKeyError, ShreddedKeyError
 from comply_lab.model.entry import format_timestamp
@@ -229,7 +230,7 @@ class SubjectKeys(ContentKeys):
         with self._lock:
             try:
                 with open(self._path(name, ".shredded"), "ab") as tomb:
-                    at = format_timestamp(datetime.now(UTC))
+                    at = format_timestamp(utc_now())
                     tomb.write(orjson.dumps({"key_id": key_id, "at": at}) + b"\n")
                     tomb.flush()
                     os.fsync(tomb.fileno())
@@ -260,7 +261,8 @@ def shred_subject(
     Args:
         log: An opened log (``open_log(...)``) or its storage.
         subject: The subject's id, as logged in ``metadata[keys.subject_field]``.
-        keys: The :class:`SubjectKeys` the log was written with.
+        keys: The [`SubjectKeys`][comply_lab.keys.subjects.SubjectKeys] the log was written
+            with.
         reason: Why (an erasure request number); required.
         who: Who shreds; defaults to the operating-system user.
 
@@ -286,7 +288,7 @@ def shred_subject(
             "key_id": key_id,
             "subject_field": keys.subject_field,
             "who": who or getpass.getuser(),
-            "at": format_timestamp(datetime.now(UTC)),
+            "at": format_timestamp(utc_now()),
             "reason": reason,
         },
     )

@@ -17,11 +17,11 @@ from __future__ import annotations
 import getpass
 import hashlib
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import fingerprint, hash_key_id
 from comply_lab.errors import DecryptionError, InvalidQueryError
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
@@ -103,7 +103,7 @@ def decrypt_entries(
         {
             "action": "decrypt",
             "who": who or getpass.getuser(),
-            "at": format_timestamp(datetime.now(UTC)),
+            "at": format_timestamp(utc_now()),
             "reason": reason,
             "entries": ids,
             "key_id": key_id,

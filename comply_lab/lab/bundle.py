@@ -1,13 +1,14 @@
 """What makes an evidence bundle checkable without comply_lab: proofs, keys and signed sums.
 
-:func:`write_proofs` adds to a bundle folder the entries as canonical JSON lines, an
-inclusion proof of each into the checkpoint, the checkpoint (with its cosignatures and
-timestamp), the writer's public key, the manifest trail and the standalone checker
-``verify_bundle.py``; :func:`seal_bundle` then writes ``SHA256SUMS`` (the format
-``sha256sum -c`` reads) over every file and ``SHA256SUMS.sig``, the writer's raw Ed25519
-signature of it (``openssl pkeyutl -verify -rawin`` checks it). :func:`check_bundle`
-is what ``comply-lab verify-bundle`` runs: the standalone checks, and the Parquet extract
-re-hashed against the JSON lines. ``SPEC.md`` gives every byte recipe.
+[`write_proofs`][comply_lab.lab.bundle.write_proofs] adds to a bundle folder the entries as
+canonical JSON lines, an inclusion proof of each into the checkpoint, the checkpoint (with its
+cosignatures and timestamp), the writer's public key, the manifest trail and the standalone
+checker ``verify_bundle.py``; [`seal_bundle`][comply_lab.lab.bundle.seal_bundle] then writes
+``SHA256SUMS`` (the format ``sha256sum -c`` reads) over every file and ``SHA256SUMS.sig``, the
+writer's raw Ed25519 signature of it (``openssl pkeyutl -verify -rawin`` checks it).
+[`check_bundle`][comply_lab.lab.bundle.check_bundle] is what ``comply-lab verify-bundle`` runs:
+the standalone checks, and the Parquet extract re-hashed against the JSON lines. ``SPEC.md``
+gives every byte recipe.
 """
 
 from __future__ import annotations

@@ -37,11 +37,13 @@ ALPHA = 0.05
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two selections compared (see :meth:`comply_lab.lab.summary.Stats.compare`).
+    """Two selections compared (see `comply_lab.lab.summary.Stats.compare`).
 
     Attributes:
-        rates: :func:`compare_rates`: failure rates, their difference and its test.
-        latency: :func:`compare_latency`: latency percentiles and their differences.
+        rates: [`compare_rates`][comply_lab.lab.compare.compare_rates]: failure rates, their
+            difference and its test.
+        latency: [`compare_latency`][comply_lab.lab.compare.compare_latency]: latency
+            percentiles and their differences.
     """
 
     rates: pd.DataFrame
@@ -64,7 +66,8 @@ def compare_rates(before: pd.DataFrame, after: pd.DataFrame, by: By = None) -> p
     Args:
         before: Entries of the first selection (the baseline).
         after: Entries of the second selection.
-        by: Grouping, as :func:`comply_lab.lab.stats.safety_rates` takes it.
+        by: Grouping, as
+            [`comply_lab.lab.stats.safety_rates`][comply_lab.lab.stats.safety_rates] takes it.
 
     Returns:
         Per group: ``entries_before``, ``failures_before``, ``rate_before``, the same
@@ -177,7 +180,8 @@ def compare_latency(
     Args:
         before: Entries of the first selection.
         after: Entries of the second selection.
-        by: Grouping, as :func:`comply_lab.lab.stats.latency_stats` takes it.
+        by: Grouping, as
+            [`comply_lab.lab.stats.latency_stats`][comply_lab.lab.stats.latency_stats] takes it.
         percentiles: Which percentiles.
         resamples: Bootstrap resamples (each selection resampled separately).
         seed: Seed of the resampling, so a report can be reproduced.

@@ -1,10 +1,11 @@
 """The log as a Dask DataFrame: one partition per day, read where the task runs.
 
-The partitions are the log's own day partitions, chosen by the same pruning as every
-other read, and each is decoded by the same code as :meth:`comply_lab.Log.entries` (the
-lab's scanner), so a partition holds exactly the rows and dtypes ``entries()`` would
-give for that day. The schema is declared up front (Dask infers nothing and reads
-nothing until asked), and only the chosen columns are decoded.
+The partitions are the log's own day partitions, chosen by the same pruning as every other read,
+and each is decoded by the same code as
+[`comply_lab.Log.entries`][comply_lab.lab.log.Log.entries] (the lab's scanner), so a partition
+holds exactly the rows and dtypes ``entries()`` would give for that day. The schema is declared
+up front (Dask infers nothing and reads nothing until asked), and only the chosen columns are
+decoded.
 
 A partition runs where Dask schedules it: in another process or on another machine the
 storage is rebuilt there from its description (``FileStorage`` from its path, which
@@ -43,10 +44,10 @@ def to_dask(
 ) -> dd.DataFrame:
     """Return the rows matching ``query`` as a Dask DataFrame with one partition per day.
 
-    Partitions are in day order and each is sorted by time, as :meth:`Log.entries` is;
-    the index restarts at 0 in every partition. ``on_corrupt`` is as for
-    :func:`~comply_lab.lab.scanner.scan`; with ``"skip"`` each day with damaged segments
-    warns where its partition is computed.
+    Partitions are in day order and each is sorted by time, as
+    [`Log.entries`][comply_lab.lab.log.Log.entries] is; the index restarts at 0 in every
+    partition. ``on_corrupt`` is as for [`scan`][comply_lab.lab.scanner.scan]; with ``"skip"``
+    each day with damaged segments warns where its partition is computed.
 
     Raises:
         InvalidQueryError: Dask is not installed.

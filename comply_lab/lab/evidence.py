@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab._time import TimeLike
+from comply_lab._time import TimeLike, utc_now
 from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
@@ -236,5 +235,5 @@ def _manifest(out: Path, about: dict[str, Any]) -> None:
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
         )
-    document = dict(about, created=datetime.now(UTC).isoformat(), files=files)
+    document = dict(about, created=utc_now().isoformat(), files=files)
     (out / "MANIFEST.json").write_text(json.dumps(document, indent=2))

@@ -1,20 +1,23 @@
 """``log.explore()``: an ipywidgets explorer for investigators.
 
-Filters (time range, provider, model, safety outcome, detector, conversation), a compact
-table of the selection (newest first by default, sortable, blocked rows highlighted) in
-which clicking a row opens the entry's detail, a thread view of the conversation an
-entry belongs to, the verification status of the days shown (amber while signatures are
-unchecked), a decrypt action that needs a key and a reason (and is recorded as an access
-event), and plots that follow the filters. Every control can also be driven from code
-(:meth:`Explorer.apply`, :meth:`Explorer.next_page`, :meth:`Explorer.select`,
-:meth:`Explorer.show_conversation`, :meth:`Explorer.decrypt`), which is how the tests
-use it besides a real browser.
+Filters (time range, provider, model, safety outcome, detector, conversation), a compact table
+of the selection (newest first by default, sortable, blocked rows highlighted) in which clicking
+a row opens the entry's detail, a thread view of the conversation an entry belongs to, the
+verification status of the days shown (amber while signatures are unchecked), a decrypt action
+that needs a key and a reason (and is recorded as an access event), and plots that follow the
+filters. Every control can also be driven from code
+([`Explorer.apply`][comply_lab.lab.explore.Explorer.apply],
+[`Explorer.next_page`][comply_lab.lab.explore.Explorer.next_page],
+[`Explorer.select`][comply_lab.lab.explore.Explorer.select],
+[`Explorer.show_conversation`][comply_lab.lab.explore.Explorer.show_conversation],
+[`Explorer.decrypt`][comply_lab.lab.explore.Explorer.decrypt]), which is how the tests use it
+besides a real browser.
 
-Applying a filter, changing the order and turning a page read only what the page needs
-(see :mod:`comply_lab.lab.paging`): the table answers in well under 200 ms on a
-1,000,000-entry log (``bench/explorer_speed.py``). Verifying the days shown runs when the
-range changes, and the charts, which read the whole selection, are drawn after the table
-(by default only for selections up to 100,000 entries; the *charts* box turns them on).
+Applying a filter, changing the order and turning a page read only what the page needs (see
+[`comply_lab.lab.paging`][comply_lab.lab.paging]): the table answers in well under 200 ms on a
+1,000,000-entry log (``bench/explorer_speed.py``). Verifying the days shown runs when the range
+changes, and the charts, which read the whole selection, are drawn after the table (by default
+only for selections up to 100,000 entries; the *charts* box turns them on).
 
 Where widgets cannot be shown (a static HTML export, a frontend without the widget
 manager), the explorer's display falls back to the current page as an HTML table.
@@ -69,7 +72,7 @@ class Explorer:
             shown verify with it. Without it the status is amber: signatures unchecked.
         checkpoint: A checkpoint the days shown are also checked against.
         charts: Draw the charts of the selection (None: when it holds at most
-            :data:`CHART_LIMIT` entries).
+            [`CHART_LIMIT`][comply_lab.lab.explore.CHART_LIMIT] entries).
     """
 
     def __init__(
@@ -165,7 +168,7 @@ class Explorer:
         self._draw()
 
     def filters(self) -> dict[str, Any]:
-        """Return the current filters as arguments of :meth:`Log.entries`."""
+        """Return the current filters as arguments of `Log.entries`."""
         chosen: dict[str, Any] = {}
         if self.provider.value:
             chosen["provider"] = list(self.provider.value)
@@ -184,7 +187,7 @@ class Explorer:
 
         Controls: ``start``, ``end`` (dates or ISO strings), ``provider``, ``model``,
         ``outcome`` ("passed", "failed" or "(all)"), ``detector``, ``conversation``,
-        ``sort`` (one of :data:`SORTS`).
+        ``sort`` (one of `SORTS`).
         """
         self._applying = True
         try:

@@ -63,7 +63,7 @@ def to_frame(table: pa.Table, metadata_keys: Sequence[str] | None = None) -> pd.
 def entries_frame(
     tables: list[pa.Table], query: Query, metadata_keys: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Return scanned tables as the DataFrame of :meth:`comply_lab.Log.entries`.
+    """Return scanned tables as the DataFrame of `comply_lab.Log.entries`.
 
     Rows are sorted by time (stably: segments come in day order and rows in write order,
     so only interleaved writers need the sort); ``metadata`` is kept only if ``query``
@@ -90,7 +90,7 @@ PARTITION_COLUMNS = ["date", "segments", "entries", "bytes", "format", "sealed"]
 
 
 def partitions_frame(storage: Storage) -> pd.DataFrame:
-    """Return one row per day partition of ``storage`` (see :meth:`Log.partitions`).
+    """Return one row per day partition of ``storage`` (see `Log.partitions`).
 
     Entries are counted from the manifest or Parquet footers where known; entries deleted
     on request are not counted, even before compaction removes them from the files.

@@ -1,8 +1,8 @@
 """Governance of a log: retention plans and their application, legal holds, operator keys.
 
-:class:`Governance` is a part of :class:`~comply_lab.lab.log.Log`: every method works on
-the log's store, and each change it makes is recorded (signed, when the log signs) in the
-log's trails before it takes effect.
+[`Governance`][comply_lab.lab.governance.Governance] is a part of
+[`Log`][comply_lab.lab.log.Log]: every method works on the log's store, and each change it makes
+is recorded (signed, when the log signs) in the log's trails before it takes effect.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ class Governance:
     ) -> pd.DataFrame:
         """Return what retention of ``days`` days would delete; nothing is changed.
 
-        One row per day partition: ``partition``, ``entries``, ``bytes``, ``action``
-        (``delete`` or ``keep``), ``reason`` (expired, within retention, under hold,
-        locked by object lock) and ``holds``. Pass it to :meth:`apply_retention`, after
-        removing any row you want kept. See :mod:`comply_lab.retention.policy`.
+        One row per day partition: ``partition``, ``entries``, ``bytes``, ``action`` (``delete``
+        or ``keep``), ``reason`` (expired, within retention, under hold, locked by object lock)
+        and ``holds``. Pass it to
+        [`apply_retention`][comply_lab.lab.governance.Governance.apply_retention], after
+        removing any row you want kept. See `comply_lab.retention.policy`.
 
         Only a legal-hold trail that verifies is trusted: with signed holds, open the log
         with its signing key or pass ``public_key``.
@@ -153,7 +154,7 @@ class Governance:
         Investigators, retention jobs and key rotations can then sign what they append
         with their own key instead of the writer's. The declaration is signed with the
         writer's key, so open the log with it (``open_log(..., signing_key=...)``). See
-        :mod:`comply_lab.integrity.authority`.
+        `comply_lab.integrity.authority`.
 
         Returns:
             The operator key's id.

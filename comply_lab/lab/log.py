@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -15,13 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from comply_lab._time import TimeLike, to_range
+from comply_lab._time import TimeLike, to_range, utc_now
 from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
     load_private_key,
 )
-from comply_lab.errors import StorageError, UnknownValueWarning
+from comply_lab.errors import NoLogError, StorageError, UnknownValueWarning
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.tlog import InclusionProof, LogTree, prove
@@ -46,6 +46,7 @@ from comply_lab.lab.stats import By, health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.base import Storage
+from comply_lab.storage.location import holds_log, local_path, logs_below, url_scheme
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import find_entry
 from comply_lab.storage.segments import Segment
@@ -70,16 +71,18 @@ def open_log(
         progress: Progress bars on long scans: None (default) shows them on terminals and
             notebooks, False never.
         signing_key: Signs every record this log appends — access records of
-            :meth:`Log.decrypt`, holds, retention, rotation — so a signed log stays
-            verifiable (the writer's key, or an operator key the log declares). For a
-            storage object, give the key to its constructor instead.
+            [`Log.decrypt`][comply_lab.lab.log.Log.decrypt], holds, retention, rotation — so a
+            signed log stays verifiable (the writer's key, or an operator key the log declares).
+            For a storage object, give the key to its constructor instead.
         on_corrupt: What reads do at a damaged segment: ``"raise"`` (default)
-            CorruptSegmentError naming it; ``"skip"`` go on without it and warn once per
-            read (:class:`~comply_lab.errors.CorruptSegmentWarning`) listing what was
-            skipped. Verification never skips: it reports damage.
+            CorruptSegmentError naming it; ``"skip"`` go on without it and warn once per read
+            ([`CorruptSegmentWarning`][comply_lab.errors.CorruptSegmentWarning]) listing what
+            was skipped. Verification never skips: it reports damage.
 
     Raises:
         StorageError: a local path that is not a directory (nothing is created).
+        NoLogError: a local folder that is neither empty nor a log (such as the folder
+            above one); the message names the logs found below it.
         InvalidQueryError: ``signing_key`` with a storage object, or an unknown
             ``on_corrupt``.
 
@@ -89,18 +92,34 @@ def open_log(
         >>> len(log)
         0
     """
-    if isinstance(target, str | os.PathLike):
-        text = os.fspath(target)
-        path = Path(text)
-        if "://" not in text and path.is_file():
-            raise StorageError(
-                f"{text} is a file, not a log: pass the directory that holds the log's "
-                "audit_*.jsonl files or date=*/ folders"
-            )
-        if "://" not in text and not path.is_dir():
-            raise StorageError(f"no log at {text}: the directory does not exist; check the path")
+    if isinstance(target, str | os.PathLike) and url_scheme(target) is None:
+        _check_folder(Path(local_path(target)))
     storage = open_storage(target, signing_key=signing_key)
     return Log(storage, progress=progress, on_corrupt=on_corrupt)
+
+
+def _bound_text(bound: datetime | None, open_end: str) -> str:
+    return open_end if bound is None else f"{bound:%Y-%m-%d %H:%M} UTC"
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse a local path that is not a log: a file, nothing, or a folder of other things."""
+    if path.is_file():
+        raise StorageError(
+            f"{path} is a file, not a log: pass the directory that holds the log's "
+            "audit_*.jsonl files or date=*/ folders"
+        )
+    if not path.is_dir():
+        raise StorageError(f"no log at {path}: the directory does not exist; check the path")
+    if holds_log(path) or not any(path.iterdir()):
+        return
+    below = logs_below(path)
+    hint = (
+        f"logs below it: {', '.join(below)}; open one of those"
+        if below
+        else "pass the directory that holds the log's audit_*.jsonl files or date=*/ folders"
+    )
+    raise NoLogError(f"{path} holds no log (no day files, partitions or log records); {hint}")
 
 
 class Log(Governance):
@@ -145,7 +164,8 @@ class Log(Governance):
     ) -> Iterator[pa.RecordBatch]:
         """Stream matching entries as Arrow record batches, for data larger than memory.
 
-        Takes the same arguments as :meth:`entries` (without ``metadata_keys``).
+        Takes the same arguments as [`entries`][comply_lab.lab.log.Log.entries] (without
+        ``metadata_keys``).
         """
         query = Query.build(start, end, **filters)
         for table in self._scan(query):
@@ -157,7 +177,7 @@ class Log(Governance):
         end: TimeLike | None = None,
         **filters: Unpack[Filters],
     ) -> pa.Table:
-        """Return matching entries as one Arrow table (arguments as :meth:`entries`)."""
+        """Return matching entries as one Arrow table (arguments as `entries`)."""
         query = Query.build(start, end, **filters)
         tables = list(self._scan(query))
         return pa.concat_tables(tables) if tables else query.schema.empty_table()
@@ -184,15 +204,16 @@ class Log(Governance):
                 not decoded).
 
         Returns:
-            One row per entry; see :mod:`comply_lab.lab.frame` for the dtypes.
+            One row per entry; see `comply_lab.lab.frame` for the dtypes.
 
         Raises:
             InvalidQueryError: a bound, filter or column is unusable, or a keyword is not a
                 filter (the message names the closest one).
 
         Warns:
-            UnknownValueWarning: nothing matched, and a provider, model or detector asked
-                for is in no entry of the range (the warning lists those that are).
+            UnknownValueWarning: nothing matched, and the range holds none of the log's
+                days (the warning names the days it holds), or a provider, model or
+                detector asked for is in no entry of the range (it lists those that are).
 
         Example:
             >>> log.entries("2026-01-29", "2026-01-29", model="gpt-4o", safety_passed=False,
@@ -207,7 +228,20 @@ class Log(Governance):
         return frame
 
     def _warn_unknown_values(self, query: Query) -> None:
-        """Warn when a filter matched nothing because a value it names is not in the range."""
+        """Warn when nothing matched because the range or a value asked for is not in the log."""
+        if query.start is not None or query.end is not None:
+            days = self.storage.days()
+            first = query.start.date() if query.start is not None else date.min
+            last = query.end.date() if query.end is not None else date.max
+            if days and not any(first <= day <= last for day in days):
+                warnings.warn(
+                    f"no entry from {_bound_text(query.start, 'the beginning')} to "
+                    f"{_bound_text(query.end, 'the end')}: "
+                    f"the log holds days {days[0]} to {days[-1]}",
+                    UnknownValueWarning,
+                    stacklevel=3,
+                )
+                return
         if not any(getattr(query, name) for name in VALUE_FILTERS):
             return
         seen = self.arrow(query.start, query.end, columns=list(VALUE_FILTERS.values()))
@@ -224,9 +258,10 @@ class Log(Governance):
     ) -> dd.DataFrame:
         """Return matching entries as a Dask DataFrame, one partition per day.
 
-        Takes the arguments of :meth:`entries` and gives the same rows with the same
-        dtypes, computed where Dask runs its tasks (see :mod:`comply_lab.lab.dask_frame`);
-        the statistics functions of :mod:`comply_lab.lab.stats` accept the result.
+        Takes the arguments of [`entries`][comply_lab.lab.log.Log.entries] and gives the same
+        rows with the same dtypes, computed where Dask runs its tasks (see
+        `comply_lab.lab.dask_frame`); the statistics functions of `comply_lab.lab.stats` accept
+        the result.
 
         Raises:
             InvalidQueryError: a bound, filter or column is unusable, or Dask is missing.
@@ -276,7 +311,8 @@ class Log(Governance):
     ) -> Stats:
         """Return statistics and evidence plots of the matching entries.
 
-        Takes the filters of :meth:`entries`; reads only the columns statistics need.
+        Takes the filters of [`entries`][comply_lab.lab.log.Log.entries]; reads only the columns
+        statistics need.
 
         Example:
             >>> log.stats("2026-01-01", "2026-01-31").safety(by="model")  # doctest: +SKIP
@@ -292,12 +328,12 @@ class Log(Governance):
         by: By = None,
         **filters: Unpack[Filters],
     ) -> Comparison:
-        """Compare two periods: did the failure rate or latency change? See :mod:`.compare`."""
+        """Compare two periods: did the failure rate or latency change? See `.compare`."""
         return self.stats(*before, **filters).compare(self.stats(*after, **filters), by)
 
     def health(self, now: datetime | None = None) -> pd.DataFrame:
         """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
-        moment = now or datetime.now(UTC)
+        moment = now or utc_now()
         recent = self.entries(
             moment - timedelta(hours=1), moment, columns=["timestamp", "safety_passed"]
         )
@@ -323,15 +359,16 @@ class Log(Governance):
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
-        See :mod:`comply_lab.integrity.verify` for what is checked.
+        See `comply_lab.integrity.verify` for what is checked.
 
         Args:
             start: First day to verify (None: from the beginning).
             end: Last day to verify (None: to the end).
             public_key: The writer's Ed25519 public key; every record must carry its
                 signature. A signed log verified without it is ``UNVERIFIED``.
-            checkpoint: A checkpoint saved earlier (:meth:`checkpoint`), which also
-                detects truncation of the newest data and of every trail.
+            checkpoint: A checkpoint saved earlier
+                ([`checkpoint`][comply_lab.lab.log.Log.checkpoint]), which also detects
+                truncation of the newest data and of every trail.
             deep: Recompute every entry hash even in segments whose digest matches.
             require_signatures: False accepts a signed log without checking signatures.
             as_of: Judge freshness at this time (default now): for a copy of a log.
@@ -340,7 +377,7 @@ class Log(Governance):
                 is the same.
             witness_keys: Witness verifier keys (or files holding them) whose
                 cosignatures of ``checkpoint`` count (see
-                :mod:`comply_lab.integrity.witness`).
+                `comply_lab.integrity.witness`).
             witnesses: How many of them must have cosigned it.
             timestamp: An RFC 3161 timestamp of ``checkpoint`` (bytes or a file), checked
                 against the authority's root certificates in ``tsa_certs`` (PEM file).
@@ -381,7 +418,8 @@ class Log(Governance):
     ) -> pd.DataFrame:
         """Decrypt the content of exactly the selected entries, recording the access.
 
-        See :func:`comply_lab.lab.access.decrypt_entries`; rows whose key is missing or
+        See `comply_lab.lab.access.decrypt_entries`; rows
+        whose key is missing or
         wrong, or whose decrypted text does not match the entry's fingerprints, come back
         marked (``decrypted`` False), never failing the whole call.
         """
@@ -399,7 +437,7 @@ class Log(Governance):
         checkpoint: Checkpoint | dict[str, Any] | str | None = None,
         charts: bool | None = None,
     ) -> Explorer:
-        """Return an interactive explorer for Jupyter (see :mod:`comply_lab.lab.explore`)."""
+        """Return an interactive explorer for Jupyter (see `comply_lab.lab.explore`)."""
         from comply_lab.lab.explore import Explorer
 
         return Explorer(
@@ -438,7 +476,7 @@ class Log(Governance):
     ) -> list[InclusionProof]:
         """Return proofs that entries are in the log, checkable with the checkpoint alone.
 
-        Each :class:`~comply_lab.integrity.tlog.InclusionProof` leads from the entry's
+        Each [`InclusionProof`][comply_lab.integrity.tlog.InclusionProof] leads from the entry's
         hash to the root of ``checkpoint`` (default: an unsigned one taken now), e.g.
         ``proof.verify(checkpoint.tree_root)``.
 
@@ -465,7 +503,7 @@ class Log(Governance):
         Parquet and JSON lines with an inclusion proof of each into a checkpoint, the
         verification findings, the trail records, and ``SHA256SUMS`` signed with
         ``signing_key``; anyone with the writer's public key can check it without
-        comply_lab. See :mod:`comply_lab.lab.evidence`.
+        comply_lab. See `comply_lab.lab.evidence`.
 
         Raises:
             InvalidQueryError: ``out_dir`` exists and is not empty.

@@ -1,14 +1,14 @@
 """Pages of a selection, read as they are needed: what keeps the explorer fast.
 
-Showing 20 rows of a million never loads the million. A :class:`Pager` walks the days of
-the selection in the order shown (newest first by default). It counts each day's
-matching entries once: from the manifest (or Parquet footers) when no row filter applies,
-else by decoding only the columns the filters read, one day per thread. The rows of a
-page are then read from the one or two days that hold them. Other orders (slowest first,
-blocked first) decode the sort column and the timestamps of the selection once, row group
-by row group, and keep their order with where each row lies: a page then decodes only the
-row groups holding its rows (finding each row again by its timestamp), a few thousand
-rows rather than the days they lie on.
+Showing 20 rows of a million never loads the million. A [`Pager`][comply_lab.lab.paging.Pager]
+walks the days of the selection in the order shown (newest first by default). It counts each
+day's matching entries once: from the manifest (or Parquet footers) when no row filter applies,
+else by decoding only the columns the filters read, one day per thread. The rows of a page are
+then read from the one or two days that hold them. Other orders (slowest first, blocked first)
+decode the sort column and the timestamps of the selection once, row group by row group, and
+keep their order with where each row lies: a page then decodes only the row groups holding its
+rows (finding each row again by its timestamp), a few thousand rows rather than the days they
+lie on.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class Pager:
     Args:
         storage: The log's store.
         query: The selection (time range, filters) and the columns of a page.
-        order: One of :data:`ORDERS`.
-        on_corrupt: As for every read (see :func:`comply_lab.lab.scanner.scan`).
+        order: One of [`ORDERS`][comply_lab.lab.paging.ORDERS].
+        on_corrupt: As for every read (see
+            [`comply_lab.lab.scanner.scan`][comply_lab.lab.scanner.scan]).
     """
 
     def __init__(
@@ -201,8 +202,8 @@ class Pager:
     def _top(self, count: int) -> pa.Table:
         """Return the timestamps and places of the first ``count`` rows in the pager's order.
 
-        A partial selection (``select_k``) instead of sorting the whole selection, of at
-        least :data:`_TOP` rows, kept for the pages that follow.
+        A partial selection (``select_k``) instead of sorting the whole selection, of at least
+        [`_TOP`][comply_lab.lab.paging._TOP] rows, kept for the pages that follow.
         """
         table = self._ranking()
         if self._sorted is None or self._sorted.num_rows < min(count, table.num_rows):

@@ -1,11 +1,12 @@
 """Evidence plots: matplotlib figures in one consistent, clean style.
 
-Every function takes an entries DataFrame and returns an :class:`EvidenceFigure` (a
-matplotlib ``Figure``) with a title, axis labels with units, legends beside the data
-rather than on it, and a footnote naming the period, the number of entries and where
-they come from. Figures are built without pyplot, so they work in scripts, servers and
-notebooks alike, and Jupyter shows them as pictures (PNG and SVG) with no
-``%matplotlib`` magic; :func:`save` writes PNG, SVG or PDF by the file suffix.
+Every function takes an entries DataFrame and returns an
+[`EvidenceFigure`][comply_lab.lab.plots.EvidenceFigure] (a matplotlib ``Figure``) with a title,
+axis labels with units, legends beside the data rather than on it, and a footnote naming the
+period, the number of entries and where they come from. Figures are built without pyplot, so
+they work in scripts, servers and notebooks alike, and Jupyter shows them as pictures (PNG and
+SVG) with no ``%matplotlib`` magic; [`save`][comply_lab.lab.plots.save] writes PNG, SVG or PDF
+by the file suffix.
 
 Plots over periods take the ``span`` the entries were selected for: periods only partly
 inside it (the first and last day of "the last 30 days") are drawn hollow and marked
@@ -377,7 +378,7 @@ def cooccurrence_heatmap(frame: pd.DataFrame, source: str = "", span: Span = Non
 def volume_timeline(
     frame: pd.DataFrame, freq: str = "h", source: str = "", span: Span = None
 ) -> Figure:
-    """Entries per period, with gaps in logging (see :func:`stats.gaps`) shaded."""
+    """Entries per period, with gaps in logging (see `stats.gaps`) shaded."""
     with _style():
         figure = _figure(frame, "Logging volume and gaps", source, span)
         axes = figure.axes[0]

@@ -1,6 +1,7 @@
 """Retention for investigators: plans, holds and the trail of deletions as DataFrames.
 
-A thin layer over :mod:`comply_lab.retention.policy`, which holds the rules; see there for
+A thin layer over `comply_lab.retention.policy`, which holds the
+rules; see there for
 what is kept, what is deleted, and what is recorded.
 """
 
@@ -31,7 +32,7 @@ _EVENT_COLUMNS = [
 
 
 def plan_of(plan: RetentionPlan | pd.DataFrame) -> RetentionPlan:
-    """Return the plan to apply: a :class:`RetentionPlan`, or the rows left in its DataFrame.
+    """Return the plan to apply: a `RetentionPlan`, or the rows left in its DataFrame.
 
     Rows removed from the DataFrame (or whose ``action`` was changed from ``"delete"``) are
     not deleted; a row cannot be added or turned into a deletion the plan did not make.

@@ -34,7 +34,7 @@ def _names(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | No
 
 
 class Filters(TypedDict, total=False):
-    """The keyword filters every lab read accepts (see :meth:`comply_lab.Log.entries`)."""
+    """The keyword filters every lab read accepts (see `comply_lab.Log.entries`)."""
 
     provider: str | Iterable[str] | None
     model: str | Iterable[str] | None
@@ -59,9 +59,9 @@ class Query:
         detector: Keep rows where one of these detectors fired.
         ids: Keep rows with these entry ids.
         columns: Columns to return, in order (all when None).
-        hidden: The entries deleted on request, which every read leaves out (None: not
-            looked up yet; the scan reads them from the store, see
-            :func:`comply_lab.lab.scanner.hiding`).
+        hidden: The entries deleted on request, which every read leaves out (None: not looked up
+            yet; the scan reads them from the store, see
+            [`comply_lab.lab.scanner.hiding`][comply_lab.lab.scanner.hiding]).
     """
 
     start: datetime | None = None
@@ -144,7 +144,7 @@ class Query:
         return result
 
     def filter_columns(self) -> list[str]:
-        """Return the columns :meth:`expression` reads."""
+        """Return the columns [`expression`][comply_lab.lab.query.Query.expression] reads."""
         names = [
             column
             for column, value in (
@@ -160,7 +160,7 @@ class Query:
         return names
 
     def filters_on(self, day: date) -> tuple[ds.Expression | None, list[str]]:
-        """Return :meth:`expression` and :meth:`filter_columns` for the rows of ``day``.
+        """Return `expression` and `filter_columns` for the rows of ``day``.
 
         On a day with entries deleted on request, the filter also leaves those out.
         """
@@ -233,7 +233,8 @@ def unknown_values(query: Query, seen: pa.Table) -> list[str]:
 
     Args:
         query: The query whose result was empty.
-        seen: The columns of :data:`VALUE_FILTERS` over the query's time range.
+        seen: The columns of [`VALUE_FILTERS`][comply_lab.lab.query.VALUE_FILTERS] over the
+            query's time range.
     """
     notes = []
     for name, column in VALUE_FILTERS.items():

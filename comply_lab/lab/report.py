@@ -15,10 +15,12 @@ import html
 import math
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
+
+from comply_lab._time import utc_now
 
 _CSS = """
 :root{color-scheme:light}
@@ -58,7 +60,7 @@ class Scope:
 
     Attributes:
         title: The report's title.
-        log: The log's location and format, in words (see :func:`summary.describe`).
+        log: The log's location and format, in words (see `summary.describe`).
         first: The start of the period (the query's, or the first entry's).
         last: The end of the period (the query's, or the last entry's).
         entries: How many entries the bundle holds.
@@ -80,9 +82,9 @@ class Verification:
 
     Attributes:
         verdict: ``OK``, ``FAILED`` or ``UNVERIFIED``.
-        line: :meth:`VerificationReport.summary_line`, as ``comply-lab verify`` prints it.
-        summary: :meth:`VerificationReport.summary`.
-        findings: :meth:`VerificationReport.to_frame`.
+        line: `VerificationReport.summary_line`, as ``comply-lab verify`` prints it.
+        summary: `VerificationReport.summary`.
+        findings: `VerificationReport.to_frame`.
         key_fingerprint: The fingerprint of the public key used, if any.
         checkpoint: The checkpoint compared with (its entries, records and time), if any.
     """
@@ -113,7 +115,7 @@ def render(
         figures: Names of the plots in ``plots/*.png``.
         version: The version of comply_lab that made the bundle.
     """
-    made = datetime.now(UTC)
+    made = utc_now()
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",

@@ -1,11 +1,11 @@
 """The lab's scan: Arrow tables from any store, pruned by day, filtered and projected.
 
 Segment selection (which days, which segments) is the storage scanner's
-(:func:`comply_lab.storage.scan.select_segments`), shared with the logger's queries; this
-module decodes the selected segments into Arrow. Parquet parts are decoded with only the
-columns needed (see :mod:`comply_lab.storage.parts`, which also says why row groups are
-not pruned by their statistics), then filtered; JSONL segments are decoded and filtered
-in memory.
+([`comply_lab.storage.scan.select_segments`][comply_lab.storage.scan.select_segments]), shared
+with the logger's queries; this module decodes the selected segments into Arrow. Parquet parts
+are decoded with only the columns needed (see
+[`comply_lab.storage.parts`][comply_lab.storage.parts], which also says why row groups are not
+pruned by their statistics), then filtered; JSONL segments are decoded and filtered in memory.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def scan(
             only on terminals and notebooks.
         on_corrupt: ``"raise"`` (default): a damaged segment raises CorruptSegmentError;
             ``"skip"``: the scan goes on without it, and once it is over one
-            :class:`~comply_lab.errors.CorruptSegmentWarning` lists every segment skipped.
+            [`CorruptSegmentWarning`][comply_lab.errors.CorruptSegmentWarning] lists every
+            segment skipped.
     """
     query = hiding(storage, query)
     selected = select_segments(storage, query.start, query.end)
@@ -139,9 +140,9 @@ def warn_skipped(storage: Storage, skipped: list[Segment] | None) -> None:
 
 
 WHOLE = -1
-"""The row group :func:`segment_rows` gives rows of a segment that has none (JSONL)."""
+"""The row group `segment_rows` gives rows of a segment that has none (JSONL)."""
 GROUP = "_group"
-"""The column :func:`segment_rows` adds: each row's row group in its segment."""
+"""The column `segment_rows` adds: each row's row group in its segment."""
 
 
 def segment_rows(
@@ -153,10 +154,11 @@ def segment_rows(
 ) -> pa.Table:
     """Return the rows of one segment matching ``query``, each with its row group.
 
-    A Parquet part's rows carry their row group's position in :data:`GROUP`; a JSONL
-    segment is decoded whole and its rows carry :data:`WHOLE`. A reader that keeps the
-    positions can come back for a few rows and decode only their groups (``groups``),
-    naming the rows by their timestamps (``stamps``: only rows with one of them are kept).
+    A Parquet part's rows carry their row group's position in
+    [`GROUP`][comply_lab.lab.scanner.GROUP]; a JSONL segment is decoded whole and its rows carry
+    [`WHOLE`][comply_lab.lab.scanner.WHOLE]. A reader that keeps the positions can come back for
+    a few rows and decode only their groups (``groups``), naming the rows by their timestamps
+    (``stamps``: only rows with one of them are kept).
     """
     query = hiding(storage, query)
     chosen = None if stamps is None else pc.field("timestamp").isin(stamps)

@@ -1,21 +1,24 @@
 """Safety, latency, token, volume and health statistics over an entries DataFrame.
 
-Every function takes a DataFrame as returned by :meth:`comply_lab.Log.entries` (only the
-columns it needs) and returns a tidy DataFrame with explicit column names and units.
-``by`` groups the result: a column name (``"model"``, ``"provider"``,
-``"conversation_id"``, ``"safety_passed"``...), a period of the timestamp (``"hour"``,
-``"day"``, ``"week"`` from Monday, ``"month"``; UTC), a metadata key (read from the
-``metadata`` column when it is not a column already), or a list of these. A name that is
-none of these is an error naming the closest one, never a column of nulls.
+Every function takes a DataFrame as returned by
+[`comply_lab.Log.entries`][comply_lab.lab.log.Log.entries] (only the columns it needs) and
+returns a tidy DataFrame with explicit column names and units. ``by`` groups the result: a
+column name (``"model"``, ``"provider"``, ``"conversation_id"``, ``"safety_passed"``...), a
+period of the timestamp (``"hour"``, ``"day"``, ``"week"`` from Monday, ``"month"``; UTC), a
+metadata key (read from the ``metadata`` column when it is not a column already), or a list of
+these. A name that is none of these is an error naming the closest one, never a column of nulls.
 
 Rates come with Wilson score 95% confidence intervals, which stay inside [0, 1] and
 behave at 0 and 100% and for small groups, unlike the normal approximation.
 
-:func:`safety_rates`, :func:`latency_stats` and :func:`detector_counts` also take a Dask
-DataFrame (:meth:`comply_lab.Log.to_dask`): each partition is reduced to counts where it
-lies, and the counts are added up, so the figures are those pandas gives on the same rows
-(percentiles within 0.5%, see :mod:`comply_lab.lab.sketch`). The other functions need
-pandas.
+[`safety_rates`][comply_lab.lab.stats.safety_rates],
+[`latency_stats`][comply_lab.lab.stats.latency_stats] and
+[`detector_counts`][comply_lab.lab.stats.detector_counts] also take a Dask
+DataFrame ([`comply_lab.Log.to_dask`][comply_lab.lab.log.Log.to_dask]): each partition is
+    reduced to
+counts where it lies, and the counts are added up, so the figures are those pandas gives on the
+same rows (percentiles within 0.5%, see [`comply_lab.lab.sketch`][comply_lab.lab.sketch]). The
+other functions need pandas.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from comply_lab._time import utc_now
 from comply_lab.errors import InvalidQueryError
 from comply_lab.lab import sketch
 from comply_lab.lab.query import did_you_mean
@@ -180,7 +184,7 @@ def _summed(
     partial: Callable[[pd.DataFrame], pd.DataFrame],
     names: list[str],
 ) -> pd.DataFrame:
-    """Apply ``partial`` (see :func:`_partials`) and add up its counts per group."""
+    """Apply ``partial`` (see `_partials`) and add up its counts per group."""
     parts = _partials(frame, partial)
     keys = names or ["_all"]
     combined = parts.groupby(keys, dropna=False, sort=True, observed=True).sum()
@@ -241,9 +245,9 @@ def _safety_counts(frame: pd.DataFrame, by: By) -> pd.DataFrame:
 def latency_stats(frame: pd.DataFrame | DaskFrame, by: By = None) -> pd.DataFrame:
     """Return count, mean, p50/p90/p95/p99 and max of ``latency_ms`` per group (ms).
 
-    On a pandas DataFrame every figure is exact. On a Dask DataFrame count, mean and max
-    are exact and the percentiles come from a mergeable sketch, within 0.5% of the exact
-    value (see :mod:`comply_lab.lab.sketch`).
+    On a pandas DataFrame every figure is exact. On a Dask DataFrame count, mean and max are
+    exact and the percentiles come from a mergeable sketch, within 0.5% of the exact value (see
+    [`comply_lab.lab.sketch`][comply_lab.lab.sketch]).
     """
     _need(frame, "latency_ms", "latency_stats")
     columns = ["count", "mean_ms", *(f"p{p}_ms" for p in PERCENTILES), "max_ms"]
@@ -404,8 +408,8 @@ def alert_counts(frame: pd.DataFrame, top: int | None = 10) -> pd.DataFrame:
 def volume(frame: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Return entries and failures per period, periods without entries as zeros.
 
-    ``freq`` is a period as :func:`period_start` takes it: ``"h"``, ``"D"``, ``"W"``,
-    ``"MS"`` or a fixed frequency.
+    ``freq`` is a period as [`period_start`][comply_lab.lab.stats.period_start] takes it:
+    ``"h"``, ``"D"``, ``"W"``, ``"MS"`` or a fixed frequency.
     """
     _pandas(frame, "volume")
     _need(frame, "timestamp", "volume")
@@ -522,7 +526,7 @@ def health(frame: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
     """Return the tutorial's health metrics: total entries, last hour's volume and failures."""
     _pandas(frame, "health")
     _need(frame, "timestamp", "health")
-    moment = pd.Timestamp(now if now is not None else datetime.now().astimezone()).tz_convert("UTC")
+    moment = pd.Timestamp(now if now is not None else utc_now()).tz_convert("UTC")
     recent = frame[frame["timestamp"] > moment - pd.Timedelta(hours=1)]
     failures = int((recent["safety_passed"] == False).sum()) if "safety_passed" in recent else 0  # noqa: E712
     return pd.DataFrame(

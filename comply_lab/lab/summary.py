@@ -42,13 +42,14 @@ def describe(storage: Storage, span: plots.Span = None) -> str:
 class Stats:
     """Statistics and evidence plots over one DataFrame of entries.
 
-    Every method returns a tidy DataFrame (see :mod:`comply_lab.lab.stats`) or a
-    matplotlib Figure (see :mod:`comply_lab.lab.plots`).
+    Every method returns a tidy DataFrame (see `comply_lab.lab.stats`) or a matplotlib Figure
+    (see [`comply_lab.lab.plots`][comply_lab.lab.plots]).
 
     Args:
         frame: Entries, with at least the columns the methods used need.
         source: Where the entries come from, in words, for plot footnotes.
-        span: The period the entries were selected for (see :data:`plots.Span`).
+        span: The period the entries were selected for (see
+            [`plots.Span`][comply_lab.lab.plots.Span]).
 
     Example:
         >>> s = log.stats("2026-01-01", "2026-01-31")  # doctest: +SKIP
@@ -157,9 +158,9 @@ class Stats:
     def compare(self, other: Stats, by: stats.By = None) -> Comparison:
         """Compare these entries (the baseline) with ``other``'s, to see what changed.
 
-        Failure rates with Newcombe intervals of the difference, a two-proportion (or
-        Fisher's exact) test, Holm-adjusted across groups; latency percentiles with
-        bootstrap intervals. See :mod:`comply_lab.lab.compare`.
+        Failure rates with Newcombe intervals of the difference, a two-proportion (or Fisher's
+        exact) test, Holm-adjusted across groups; latency percentiles with bootstrap intervals.
+        See [`comply_lab.lab.compare`][comply_lab.lab.compare].
         """
         return Comparison(
             compare_rates(self.frame, other.frame, by),

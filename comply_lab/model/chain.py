@@ -1,9 +1,9 @@
 """A writer's hash chain: the position and previous hash each new entry records.
 
-Every writer (an :class:`~comply_lab.audit.logger.AuditLogger`, or a store's
-``write()``) numbers its entries from 0 (``seq``) and links each to the ``entry_hash`` of
-the one before (``prev_hash``, 64 zeros first), under its own random ``writer_id``. The
-chain moves on only once the entry's line is stored, so a failed write leaves no gap.
+Every writer (an [`AuditLogger`][comply_lab.audit.logger.AuditLogger], or a store's ``write()``)
+numbers its entries from 0 (``seq``) and links each to the ``entry_hash`` of the one before
+(``prev_hash``, 64 zeros first), under its own random ``writer_id``. The chain moves on only
+once the entry's line is stored, so a failed write leaves no gap.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 class Chain:
-    """One writer's chain state; :meth:`append` places, hashes and stores one entry."""
+    """One writer's chain state; `append` places, hashes and stores one entry."""
 
     def __init__(self) -> None:
         self.restart()

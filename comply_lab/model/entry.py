@@ -1,8 +1,9 @@
 """The audit entry, its stored record form and its canonical, hashed serialization.
 
-A stored record is a JSON object with the fields of :class:`AuditEntry`; the timestamp is
-an ISO 8601 string with microseconds and ``+00:00``. Records written by comply_lab carry
-``hash_key_id`` (see :mod:`comply_lab.crypto.fingerprint`) and four integrity fields:
+A stored record is a JSON object with the fields of
+[`AuditEntry`][comply_lab.model.entry.AuditEntry]; the timestamp is an ISO 8601 string with
+microseconds and ``+00:00``. Records written by comply_lab carry ``hash_key_id`` (see
+[`comply_lab.crypto.fingerprint`][comply_lab.crypto.fingerprint]) and four integrity fields:
 ``writer_id`` and ``seq`` (the writer and its sequence number), ``prev_hash`` (the
 ``entry_hash`` of the writer's previous entry, 64 zeros for the first) and ``entry_hash``.
 
@@ -106,8 +107,9 @@ class AuditEntry:
         """Return the original API's dictionary: its seventeen fields, JSON types only.
 
         The timestamp is an ISO 8601 string in UTC (``+00:00``). The original tool's
-        ``AuditEntry.from_dict`` accepts it, and :meth:`from_dict` reads it back. The
-        integrity fields are in :meth:`record`.
+        ``AuditEntry.from_dict`` accepts it, and
+        [`from_dict`][comply_lab.model.entry.AuditEntry.from_dict] reads it back. The integrity
+        fields are in [`record`][comply_lab.model.entry.AuditEntry.record].
         """
         values = {name: getattr(self, name) for name in ENTRY_FIELDS}
         values["timestamp"] = format_timestamp(self.timestamp)
@@ -117,7 +119,7 @@ class AuditEntry:
         """Return the stored record: every field, integrity fields included (JSON types only).
 
         ``entry_hash`` is the SHA-256 of this record's canonical form without it
-        (:func:`entry_hash`).
+        (`entry_hash`).
         """
         values = {name: getattr(self, name) for name in _FIELD_NAMES}
         values["timestamp"] = format_timestamp(self.timestamp)
@@ -314,10 +316,11 @@ def encode_line(
 ) -> tuple[str, bytes]:
     """Hash a record (given without content or ``entry_hash``); return the hash and its line.
 
-    The line is the canonical serialization followed by ``entry_hash`` and then the
-    content fields, so it is produced with one serialization and the hashed bytes are a
-    prefix of the stored ones. This is the one *canonical line* of an entry: verification
-    accepts a stored line only if it is exactly these bytes (see :func:`line_problem`).
+    The line is the canonical serialization followed by ``entry_hash`` and then the content
+    fields, so it is produced with one serialization and the hashed bytes are a prefix of the
+    stored ones. This is the one *canonical line* of an entry: verification accepts a stored
+    line only if it is exactly these bytes (see
+    [`line_problem`][comply_lab.model.entry.line_problem]).
     """
     body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(body).hexdigest()
@@ -342,11 +345,11 @@ def _assemble(body: bytes, digest: str, input_content: object, output_content: o
 def line_problem(line: bytes, record: dict[str, Any]) -> str | None:
     """Say what is wrong with a stored JSONL line of a hashed entry; None if nothing is.
 
-    ``record`` is the line parsed. The line must be byte for byte the canonical line of
-    its own values (:func:`encode_line`, without the newline) and its ``entry_hash`` the
-    SHA-256 of the hashed part. Anything else is rejected: a field added, removed or
-    renamed, a key given twice (JSON readers keep the last value, while the hash covered
-    the first), keys out of order, other spacing or escaping, bytes after the record.
+    ``record`` is the line parsed. The line must be byte for byte the canonical line of its own
+    values ([`encode_line`][comply_lab.model.entry.encode_line], without the newline) and its
+    ``entry_hash`` the SHA-256 of the hashed part. Anything else is rejected: a field added,
+    removed or renamed, a key given twice (JSON readers keep the last value, while the hash
+    covered the first), keys out of order, other spacing or escaping, bytes after the record.
 
     Returns:
         None for a valid line, else why it is not.
@@ -374,7 +377,7 @@ def line_problem(line: bytes, record: dict[str, Any]) -> str | None:
 
 
 def tampered_ids(data: bytes) -> set[str]:
-    """Return the ids of the hashed JSONL entries of ``data`` that fail :func:`line_problem`.
+    """Return the ids of the hashed JSONL entries of ``data`` that fail `line_problem`.
 
     Lines that are not JSON objects, and records without ``entry_hash`` (another tool's),
     are not entries this check can vouch for either way; readers report them.

@@ -12,6 +12,8 @@ import os
 import threading
 from datetime import UTC, datetime, timedelta
 
+from comply_lab._time import utc_now
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RAND_BITS = 74
 _VERSION = 0x7
@@ -77,5 +79,5 @@ def create_entry_id() -> str:
     The original audit-logging API's ``create_entry_id()`` returns a random UUIDv4;
     comply_lab's ids are time-ordered, so they also name their entry's day partition.
     """
-    now = datetime.now(UTC)
+    now = utc_now()
     return _GENERATOR.new_id((now - _EPOCH) // timedelta(milliseconds=1))

@@ -33,8 +33,9 @@ def text(name: str, value: object) -> str:
 def optional_text(name: str, value: object) -> str | None:
     """Return ``value`` if it is None or a str.
 
-    Lone surrogates are caught when the record is serialized (see :func:`unencodable`),
-    which keeps this check cheap on the logging path.
+    Lone surrogates are caught when the record is serialized (see
+    [`unencodable`][comply_lab.model.validate.unencodable]), which keeps this check cheap on the
+    logging path.
     """
     if value is None or type(value) is str:
         return value
@@ -87,10 +88,11 @@ METADATA_MAX_SIZE = 1 << 20
 def metadata(name: str, value: object) -> dict[str, Any]:
     """Return ``value`` as a dict if it holds JSON values only, within the limits.
 
-    JSON values are str, finite float, int within 64 bits, bool, None, and lists, tuples
-    and str-keyed dicts of them; tuples come back as lists, as JSON reads them. Nesting
-    deeper than :data:`METADATA_MAX_DEPTH` or larger than :data:`METADATA_MAX_SIZE` is
-    refused; the check walks the value without recursion, so any depth gets this error.
+    JSON values are str, finite float, int within 64 bits, bool, None, and lists, tuples and
+    str-keyed dicts of them; tuples come back as lists, as JSON reads them. Nesting deeper than
+    [`METADATA_MAX_DEPTH`][comply_lab.model.validate.METADATA_MAX_DEPTH] or larger than
+    [`METADATA_MAX_SIZE`][comply_lab.model.validate.METADATA_MAX_SIZE] is refused; the check
+    walks the value without recursion, so any depth gets this error.
     """
     if value is None:
         return {}
@@ -200,7 +202,7 @@ def unencodable(record: Mapping[str, object]) -> InvalidEntryError:
 
 
 def no_unknown(unknown: Mapping[str, object], known: Sequence[str]) -> None:
-    """Raise :class:`UnknownFieldError` if ``unknown`` holds any keyword."""
+    """Raise `UnknownFieldError` if ``unknown`` holds any keyword."""
     for name in unknown:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(known)}"

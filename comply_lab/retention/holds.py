@@ -1,10 +1,10 @@
 """Legal holds, the minimum-retention floor, and deleting single entries under them.
 
-Holds, releases and floors are records of the log's chained ``_holds`` trail — signed
-when the store has a signing key — so every process sees them. Whatever decides what may
-be deleted (retention, a deletion on request) trusts that trail only if it verifies: a
-hold lifted by editing the trail must not let data go. :func:`refuse_held` is registered
-with :func:`~comply_lab.storage.deletions.guard_deletions`, so every store's ``delete``
+Holds, releases and floors are records of the log's chained ``_holds`` trail — signed when the
+store has a signing key — so every process sees them. Whatever decides what may be deleted
+(retention, a deletion on request) trusts that trail only if it verifies: a hold lifted by
+editing the trail must not let data go. `refuse_held` is registered with
+[`guard_deletions`][comply_lab.storage.deletions.guard_deletions], so every store's ``delete``
 refuses an entry an active hold covers, whichever API calls it.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, cast
 
-from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc
+from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import EntryHeldError, InvalidQueryError, RetentionError
 from comply_lab.integrity.authority import authority
@@ -168,7 +168,7 @@ def _reason(reason: object, what: str) -> str:
 
 
 def _stamp(record: dict[str, Any], who: str | None) -> dict[str, Any]:
-    return dict(record, who=who or getpass.getuser(), at=format_timestamp(datetime.now(UTC)))
+    return dict(record, who=who or getpass.getuser(), at=format_timestamp(utc_now()))
 
 
 def place_hold(
@@ -182,7 +182,7 @@ def place_hold(
     reason: str,
     who: str | None = None,
 ) -> Hold:
-    """Place a legal hold; see :meth:`comply_lab.lab.log.Log.hold`.
+    """Place a legal hold; see [`comply_lab.lab.log.Log.hold`][comply_lab.lab.log.Log.hold].
 
     Raises:
         InvalidQueryError: no reason, an empty name, a name already active, or a bad range.
@@ -261,9 +261,9 @@ def delete_entry(
 ) -> bool:
     """Delete one entry on request unless a legal hold covers it; False if there is none.
 
-    The holds trail is trusted only if it verifies, as retention requires; the deletion
-    itself is the store's ``delete`` (see
-    :meth:`~comply_lab.storage.base.StorageBase.delete_sync`).
+    The holds trail is trusted only if it verifies, as retention requires; the deletion itself
+    is the store's ``delete`` (see
+    [`delete_sync`][comply_lab.storage.base.StorageBase.delete_sync]).
 
     Raises:
         InvalidQueryError: no reason, or ``entry_id`` is not a string.
@@ -285,8 +285,8 @@ def refuse_held(
     """Refuse to delete ``entry`` if an active legal hold covers it.
 
     Every store's ``delete`` runs this first (registered with
-    :func:`~comply_lab.storage.deletions.guard_deletions`), trusting the holds trail only
-    if it verifies with ``public_key`` or the store's own signing key.
+    [`guard_deletions`][comply_lab.storage.deletions.guard_deletions]), trusting the holds trail
+    only if it verifies with ``public_key`` or the store's own signing key.
 
     Raises:
         EntryHeldError: an active hold covers the entry.

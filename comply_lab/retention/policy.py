@@ -3,22 +3,24 @@
 Retention deletes whole UTC day partitions, never rewrites a file, and never deletes what
 it was not shown first:
 
-1. :func:`plan_retention` lists every partition with what would happen to it and why —
+1. `plan_retention` lists every partition with what
+would happen to it and why —
    ``expired`` (delete), ``within retention``, ``under hold: <names>``, ``locked by
    object lock until ...`` (S3) — without changing anything;
-2. :func:`apply_retention` deletes exactly the partitions the plan marks for deletion,
+2. [`apply_retention`][comply_lab.retention.policy.apply_retention] deletes exactly the
+   partitions
+the plan marks for deletion,
    after checking holds and the floor again (a hold placed after planning still wins),
    and each deletion first appends a retention record (who, when, which policy) to
    ``_retention``, so verification reports the partition as ``expired_by_policy``.
 
-Legal holds (:func:`~comply_lab.retention.holds.place_hold`,
-:func:`~comply_lab.retention.holds.release_hold`) and the minimum-retention floor
-(:func:`~comply_lab.retention.holds.set_floor`) are records of the log's chained
-``_holds`` trail — signed when the store has a signing key — so every process that
-applies retention sees them, and an auditor can list who held, released or deleted
-what, and when. A hold covers the entries matching all of its criteria (a time range, a
-conversation, metadata values; none means the whole log); a partition holding any such
-entry is kept.
+Legal holds ([`place_hold`][comply_lab.retention.holds.place_hold],
+[`release_hold`][comply_lab.retention.holds.release_hold]) and the minimum-retention floor
+([`set_floor`][comply_lab.retention.holds.set_floor]) are records of the log's chained
+``_holds`` trail — signed when the store has a signing key — so every process that applies
+retention sees them, and an auditor can list who held, released or deleted what, and when. A
+hold covers the entries matching all of its criteria (a time range, a conversation, metadata
+values; none means the whole log); a partition holding any such entry is kept.
 
 The floor (for example 183 days, the EU AI Act's six months for deployers' logs) makes
 any plan with fewer retention days fail unless it carries an explicit ``override``
@@ -30,10 +32,10 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from comply_lab._time import TimeLike, day_end, days_before, to_utc
+from comply_lab._time import TimeLike, day_end, days_before, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import (
     RetentionFloorError,
@@ -65,7 +67,7 @@ class PlannedPartition:
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    """What retention would delete, made by :func:`plan_retention`; nothing is changed.
+    """What retention would delete, made by `plan_retention`; nothing is changed.
 
     Attributes:
         days: Entries whose whole UTC day is older than this many days are expired.
@@ -112,7 +114,7 @@ class RetentionPlan:
 
 @dataclass
 class RetentionResult:
-    """What :func:`apply_retention` did.
+    """What [`apply_retention`][comply_lab.retention.policy.apply_retention] did.
 
     Attributes:
         partitions: The partitions deleted.
@@ -158,10 +160,11 @@ def plan_retention(
     Raises:
         RetentionFloorError: ``days`` is below the floor and no override is given.
         InvalidQueryError: ``days`` or ``floor_days`` is not an int >= 0.
-        RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
+        RetentionError: the legal-hold trail does not verify (see
+            [`read_policy`][comply_lab.retention.holds.read_policy]).
     """
     check_days(days, "days")
-    moment = to_utc(now) if now is not None else datetime.now(UTC)
+    moment = to_utc(now) if now is not None else utc_now()
     policy = read_policy(storage, trusted=True, public_key=public_key)
     floors = [f for f in (policy.floor_days, floor_days) if f is not None]
     floor = max(check_days(f, "floor_days") for f in floors) if floors else None
@@ -240,13 +243,15 @@ def apply_retention(
 
     Args:
         storage: The store the plan was made for.
-        plan: From :func:`plan_retention` (or its DataFrame, via ``Log.apply_retention``).
+        plan: From `plan_retention` (or its DataFrame,
+            via ``Log.apply_retention``).
         who: Who applies it; defaults to the operating-system user.
         reason: Why (a policy name or ticket); recorded with each deletion.
         public_key: Checks the signatures of the legal-hold trail.
 
     Raises:
-        RetentionError: the legal-hold trail does not verify (see :func:`read_policy`).
+        RetentionError: the legal-hold trail does not verify (see
+            [`read_policy`][comply_lab.retention.holds.read_policy]).
         ConcurrentOperationError: another retention, compaction or key rotation is running.
     """
     with maintenance(storage, "retention"):

@@ -67,7 +67,7 @@ WRITE_OPTIONS: dict[str, Any] = {
 
 
 def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
-    """Return the entries as a table of :data:`SCHEMA`."""
+    """Return the entries as a table of [`SCHEMA`][comply_lab.storage.arrow.SCHEMA]."""
     if not entries:
         return SCHEMA.empty_table()
     columns: dict[str, Any] = dict(zip(COLUMNS, zip(*map(_ROW, entries), strict=True), strict=True))
@@ -77,7 +77,7 @@ def entries_to_table(entries: Sequence[AuditEntry]) -> pa.Table:
 
 
 def table_to_entries(table: pa.Table) -> Iterator[AuditEntry]:
-    """Return the rows of a table holding every column of :data:`SCHEMA` as entries, in order.
+    """Return the rows of a table holding every column of `SCHEMA` as entries, in order.
 
     Raises:
         KeyError: a column is missing.

@@ -1,14 +1,16 @@
 """Storage written for the original audit-logging API, used as it is.
 
 A team may have its own backend written against the original ``StorageBackend``
-protocol: five async methods, ``write(entry)``, ``read(entry_id)``,
-``list_entries(start, end)``, ``delete(entry_id)`` and ``count()``. Handed to
-:class:`~comply_lab.audit.logger.AuditLogger`, such an object is wrapped in a
-:class:`BackendAdapter`, and the logger's API works on it as it did with the original
-tool: ``log`` writes through ``write``, ``get_entry`` reads with ``read``,
-``get_entries`` lists with ``list_entries``, ``cleanup_expired`` deletes entry by entry
-(the only way that protocol offers). The backend receives and returns entries in the
-original's form (:class:`OriginalEntry`: the seventeen original fields, the timestamp an
+protocol: five async methods, ``write(entry)``, ``read(entry_id)``, ``list_entries(start,
+    end)``, ``delete(entry_id)`` and ``count()``. Handed to
+    [`AuditLogger`][comply_lab.audit.logger.AuditLogger], such an object is wrapped in a
+`BackendAdapter`, and the logger's API works on it as
+it did with the original
+tool: ``log`` writes through ``write``, ``get_entry`` reads with ``read``, ``get_entries`` lists
+    with ``list_entries``, ``cleanup_expired`` deletes entry by entry (the only way that
+    protocol offers). The backend receives and returns entries in the original's form
+    ([`OriginalEntry`][comply_lab.storage.backend.OriginalEntry]: the seventeen original
+fields, the timestamp an
 ISO 8601 string in UTC); anything with such fields and a ``to_dict()`` is read back.
 
 What such a backend cannot give — day partitions, sealing, manifests, trails — is not
@@ -87,7 +89,7 @@ timestamp an ISO 8601 string, with ``to_dict()`` and ``from_dict()``."""
 
 
 def _to_ours(value: Any) -> AuditEntry:
-    """Return what a backend gave back as an :class:`AuditEntry`."""
+    """Return what a backend gave back as an [`AuditEntry`][comply_lab.model.entry.AuditEntry]."""
     if isinstance(value, AuditEntry):
         return value
     data = value if isinstance(value, dict) else getattr(value, "to_dict", lambda: None)()
@@ -149,7 +151,7 @@ class BackendAdapter(StorageBase):
         raise FileNotFoundError(segment.name)
 
     def drop_day(self, day: date, details: Any = None) -> int:
-        """No partitions to drop (see :meth:`expire_sync`)."""
+        """No partitions to drop (see `expire_sync`)."""
         return 0
 
     def append_metadata(self, name: str, record: dict[str, Any]) -> None:

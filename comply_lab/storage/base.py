@@ -1,8 +1,8 @@
 """The storage protocol every backend implements, and the async twins derived from it.
 
 A store is a set of UTC **day partitions**. Backends implement a handful of primitive,
-synchronous methods; querying, retention and DataFrame loading are written once on top of
-them (see :mod:`comply_lab.storage.scan`), so every backend behaves the same.
+synchronous methods; querying, retention and DataFrame loading are written once on top of them
+(see [`comply_lab.storage.scan`][comply_lab.storage.scan]), so every backend behaves the same.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class Storage(Protocol):
         """Store one entry of UTC ``day``; ``line`` is its JSONL record, ending in a newline.
 
         Returns:
-            A ticket to pass to :meth:`wait_durable`, or None when the entry is already as
-            durable as the backend's policy promises.
+            A ticket to pass to [`wait_durable`][comply_lab.storage.base.Storage.wait_durable],
+            or None when the entry is already as durable as the backend's policy promises.
         """
         ...
 
@@ -79,7 +79,7 @@ class Storage(Protocol):
         """Delete a whole day partition and return how many entries it held.
 
         Backends record the deletion first (a ``_retention.jsonl`` record, see
-        :func:`~comply_lab.storage.manifest.retention_record`, with ``details`` such as
+        `retention_record`, with ``details`` such as
         who and under which policy), so verification reports the partition as expired by
         policy rather than missing.
         """
@@ -101,8 +101,8 @@ class Storage(Protocol):
 class StorageBase(Closing):
     """Shared behaviour of the bundled backends, written once over the primitives.
 
-    Subclasses implement the :class:`Storage` primitives; this class adds reading a day,
-    counting, async twins and context management.
+    Subclasses implement the [`Storage`][comply_lab.storage.base.Storage] primitives; this class
+    adds reading a day, counting, async twins and context management.
 
     Attributes:
         signing_key: The Ed25519 key that signs every record the store appends (None: the
@@ -143,23 +143,24 @@ class StorageBase(Closing):
         """Return the number of stored entries, from manifests where they know it.
 
         Entries deleted on request are not counted (see
-        :func:`~comply_lab.storage.decode.count_day`).
+        `count_day`).
         """
         hidden = deleted(self)
         return sum(count_day(self, day, hidden) for day in self.days())
 
     async def count(self) -> int:
-        """Return the number of stored entries (async twin of :meth:`count_sync`)."""
+        """Return the number of stored entries (async twin of `count_sync`)."""
         return await asyncio.to_thread(self.count_sync)
 
     def write_sync(self, entry: AuditEntry | Any) -> str:
         """Store an entry made elsewhere and return its id (the original API's ``write``).
 
-        ``entry`` is an :class:`AuditEntry`, or any object with the original entry's
-        ``to_dict()``. Its values are checked as ``log()`` checks them and it joins this
-        store's own writer chain (any chain fields it carried are replaced), so the log
-        still verifies; it is durable when this returns, as the store's fsync policy says.
-        Logging through :class:`~comply_lab.audit.logger.AuditLogger` is the fast path.
+        ``entry`` is an [`AuditEntry`][comply_lab.model.entry.AuditEntry], or any object with
+        the original entry's ``to_dict()``. Its values are checked as ``log()`` checks them and
+        it joins this store's own writer chain (any chain fields it carried are replaced), so
+        the log still verifies; it is durable when this returns, as the store's fsync policy
+        says. Logging through [`AuditLogger`][comply_lab.audit.logger.AuditLogger] is the fast
+        path.
 
         Raises:
             InvalidEntryError: a value cannot be stored (the error names the field).
@@ -190,7 +191,7 @@ class StorageBase(Closing):
         return entry.id
 
     async def write(self, entry: AuditEntry | Any) -> str:
-        """Store an entry made elsewhere (async twin of :meth:`write_sync`)."""
+        """Store an entry made elsewhere (async twin of `write_sync`)."""
         return await asyncio.to_thread(self.write_sync, entry)
 
     def _own_chain(self) -> Chain:
@@ -212,7 +213,7 @@ class StorageBase(Closing):
         return find_entry(cast("Storage", self), entry_id)  # every backend is a Storage
 
     async def read(self, entry_id: str) -> AuditEntry | None:
-        """Return the entry with ``entry_id``, or None (async twin of :meth:`read_sync`)."""
+        """Return the entry with ``entry_id``, or None (async twin of `read_sync`)."""
         return await asyncio.to_thread(self.read_sync, entry_id)
 
     def delete_sync(
@@ -221,12 +222,12 @@ class StorageBase(Closing):
         """Delete one entry on request (the original API's ``delete``); False if there is none.
 
         The deletion is recorded first in the ``_deletions.jsonl`` trail (signed with the
-        store's key, if it has one): the entry, its hash and chain position, ``by`` (who
-        asked) and ``reason``. Every read leaves the entry out from then on; its bytes are
-        removed when its segment is sealed, or, once sealed, at the next compaction
-        (:func:`~comply_lab.storage.compaction.compact`), many entries in one rewrite.
-        Verification reports it ``deleted_on_request``, not ``missing``. Readers that open
-        the Parquet files themselves (DuckDB, pandas) see it until then.
+        store's key, if it has one): the entry, its hash and chain position, ``by`` (who asked)
+        and ``reason``. Every read leaves the entry out from then on; its bytes are removed when
+        its segment is sealed, or, once sealed, at the next compaction
+        ([`compact`][comply_lab.storage.compaction.compact]), many entries in one rewrite.
+        Verification reports it ``deleted_on_request``, not ``missing``. Readers that open the
+        Parquet files themselves (DuckDB, pandas) see it until then.
 
         Raises:
             InvalidQueryError: ``entry_id`` is not a string.
@@ -242,7 +243,7 @@ class StorageBase(Closing):
     async def delete(
         self, entry_id: str, *, by: str | None = None, reason: str | None = None
     ) -> bool:
-        """Delete one entry on request (async twin of :meth:`delete_sync`)."""
+        """Delete one entry on request (async twin of `delete_sync`)."""
         return await asyncio.to_thread(self.delete_sync, entry_id, by=by, reason=reason)
 
     def list_entries_sync(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
@@ -256,5 +257,5 @@ class StorageBase(Closing):
         return entries_between(cast("Storage", self), start, end)
 
     async def list_entries(self, start: TimeLike, end: TimeLike) -> list[AuditEntry]:
-        """Return the entries of ``[start, end]`` (async twin of :meth:`list_entries_sync`)."""
+        """Return the entries of ``[start, end]`` (async twin of `list_entries_sync`)."""
         return await asyncio.to_thread(self.list_entries_sync, start, end)

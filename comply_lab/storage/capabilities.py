@@ -7,14 +7,19 @@ each one does there.
 
 | capability | FileStorage | S3Storage | MemoryStorage |
 | --- | --- | --- | --- |
-| :class:`DataFiles` (files dataset readers open, links) | yes | yes | |
-| :class:`Maintained` (one maintenance operation at a time) | yes | yes | yes |
-| :class:`LocalFiles` (segments read in place) | yes | | |
-| :class:`Located` (a URL SQL engines read) | yes | yes | |
-| :class:`SourceTracking` (segments renamed while listed) | | yes | |
-| :class:`ObjectLocked` (write-once locks) | | yes | |
-| :class:`Sealing` (a sink for parts and records) | yes | yes | |
-| :class:`Compactable` (JSONL or legacy data to convert) | yes | yes | |
+| [`DataFiles`][comply_lab.storage.capabilities.DataFiles] (files dataset readers open, links) | yes
+| yes | |
+| [`Maintained`][comply_lab.storage.capabilities.Maintained] (one maintenance operation at a time) |
+yes | yes | yes |
+| [`LocalFiles`][comply_lab.storage.capabilities.LocalFiles] (segments read in place) | yes | | |
+| [`Located`][comply_lab.storage.capabilities.Located] (a URL SQL engines read) | yes | yes | |
+| [`SourceTracking`][comply_lab.storage.capabilities.SourceTracking] (segments renamed while listed)
+| | yes | |
+| [`ObjectLocked`][comply_lab.storage.capabilities.ObjectLocked] (write-once locks) | | yes | |
+| [`Sealing`][comply_lab.storage.capabilities.Sealing] (a sink for parts and records) | yes | yes |
+|
+| [`Compactable`][comply_lab.storage.capabilities.Compactable] (JSONL or legacy data to convert) |
+yes | yes | |
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class DataFiles(Protocol):
     def data_files(self) -> list[str]:
         """Return every stored name that a dataset reader would read, relative to the root.
 
-        See :func:`~comply_lab.storage.segments.reader_visible`. Objects of the original
+        See `reader_visible`. Objects of the original
         tool's layout are left out: they are read, and reported, as their day's segment.
         """
         ...
@@ -62,7 +67,7 @@ class DataFiles(Protocol):
 class Maintained(Protocol):
     """A store whose maintenance operations (compaction, key rotation, retention) take turns.
 
-    See :mod:`comply_lab.storage.lock`.
+    See `comply_lab.storage.lock`.
     """
 
     def maintenance(self, operation: str) -> AbstractContextManager[None]:
@@ -85,7 +90,7 @@ class LocalFiles(Protocol):
 
 @runtime_checkable
 class Located(Protocol):
-    """A store that SQL engines can read where it is (see :mod:`comply_lab.ddl`)."""
+    """A store that SQL engines can read where it is (see `comply_lab.ddl`)."""
 
     def location(self) -> str:
         """Return the log's root as a URL: ``file:///abs/path/`` or ``s3://bucket/prefix/``."""
@@ -97,7 +102,7 @@ class SourceTracking(Protocol):
     """A store whose segments may be listed under other names while a reader lists them.
 
     Readers track segments by source so each entry is read once (see
-    :func:`~comply_lab.storage.decode.read_day_segments`); without this capability the
+    `read_day_segments`); without this capability the
     source is derived from the segment's name.
     """
 
@@ -128,8 +133,9 @@ class Sealing(Protocol):
 class Compactable(Protocol):
     """A store whose written data compaction converts into the sealed Parquet layout.
 
-    Local directories seal their JSONL segments (the original tool's included); S3 logs
-    move the original tool's per-entry objects. See :func:`comply_lab.storage.compaction.compact`.
+    Local directories seal their JSONL segments (the original tool's included); S3 logs move the
+    original tool's per-entry objects. See
+    [`comply_lab.storage.compaction.compact`][comply_lab.storage.compaction.compact].
     """
 
     def compact(self, executor: Executor | None = None) -> SealReport:

@@ -1,8 +1,8 @@
 """Compaction: converting what a log holds into the sealed Parquet layout, whatever its backend.
 
-A local directory seals its JSONL segments (the original tool's day files included); an
-S3 log moves the original tool's per-entry objects. The store does the work (the
-:class:`~comply_lab.storage.capabilities.Compactable` capability); this module finds the
+A local directory seals its JSONL segments (the original tool's day files included); an S3 log
+moves the original tool's per-entry objects. The store does the work (the
+[`Compactable`][comply_lab.storage.capabilities.Compactable] capability); this module finds the
 store for a path or URL and holds the log's maintenance lock while it runs.
 """
 
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from comply_lab.errors import ConfigurationError, StorageError
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Compactable, Sealing, maintenance
+from comply_lab.storage.location import local_path, url_scheme
 from comply_lab.storage.registry import open_storage
 
 if TYPE_CHECKING:
@@ -36,14 +37,14 @@ def compact(
     are moved) or a storage object (give it its signing key when you make it).
 
     Works on logs written by comply_lab in either format and on the original tool's
-    ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is
-    removed only after its Parquet parts were read back and matched entry by entry;
-    damaged lines are kept in ``_quarantine/``; segments in use by a writer are skipped.
-    Entries deleted on request are left out of what is sealed, and every sealed part
-    still holding some is rewritten once without them (see
-    :func:`~comply_lab.storage.generations.prune_deleted`), and the id index runs that
-    sealing wrote are merged into one (see :mod:`comply_lab.storage.idindex`).
-    With ``executor``, days are sealed in parallel (see :meth:`FileStorage.seal`).
+    ``audit_YYYYMMDD*.jsonl`` files (naive timestamps are read as UTC). Each segment is removed
+    only after its Parquet parts were read back and matched entry by entry; damaged lines are
+    kept in ``_quarantine/``; segments in use by a writer are skipped. Entries deleted on
+    request are left out of what is sealed, and every sealed part still holding some is
+    rewritten once without them (see `prune_deleted`), and the id index runs that sealing wrote
+    are merged into one (see [`comply_lab.storage.idindex`][comply_lab.storage.idindex]). With
+    ``executor``, days are sealed in parallel (see
+    [`FileStorage.seal`][comply_lab.storage.file.FileStorage.seal]).
 
     Raises:
         StorageError: ``path`` is not a directory.
@@ -55,7 +56,7 @@ def compact(
     """
     if isinstance(path, str | os.PathLike):
         text = os.fspath(path)
-        if "://" not in text and not Path(text).is_dir():
+        if url_scheme(text) is None and not Path(local_path(text)).is_dir():
             raise StorageError(
                 f"{text} is not a log directory; pass the directory holding audit_*.jsonl"
             )

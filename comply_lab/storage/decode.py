@@ -70,7 +70,7 @@ def read_day_segments(
 ) -> Iterator[T]:
     """Apply ``read`` to every segment of a day once, even while segments are being sealed.
 
-    See :func:`read_listed`, with the day's listing.
+    See [`read_listed`][comply_lab.storage.decode.read_listed], with the day's listing.
     """
     return read_listed(storage, lambda: storage.segments(day), read, skipped)
 
@@ -84,10 +84,10 @@ def read_listed(
     """Apply ``read`` to every segment ``listing`` gives once, even while some are sealed.
 
     A JSONL segment sealed between listing and reading has a Parquet twin by then: when a
-    segment has vanished, the listing is taken again and the segments not yet read are
-    read — by *source* (see :func:`~comply_lab.storage.segments.source_key`), so the twin
-    of a JSONL segment read before it was sealed is not read again. ``read`` must read
-    its segment fully (or raise FileNotFoundError) before returning.
+    segment has vanished, the listing is taken again and the segments not yet read are read — by
+    *source* (see [`source_key`][comply_lab.storage.segments.source_key]), so the twin of a
+    JSONL segment read before it was sealed is not read again. ``read`` must read its segment
+    fully (or raise FileNotFoundError) before returning.
 
     Args:
         storage: The store.

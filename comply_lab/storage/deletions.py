@@ -18,18 +18,19 @@ the log-wide Merkle tree keeps the removed rows' hashes as leaves, so checkpoint
 proofs issued before the deletion still verify. An entry removed by hand has no
 authentic record and stays ``missing``.
 
-Every store's ``delete`` first runs the checks registered with :func:`guard_deletions`:
-the retention layer registers legal holds there
-(:func:`comply_lab.retention.holds.refuse_held`), so a held entry is refused whichever
-API deletes it.
+Every store's ``delete`` first runs the checks registered with
+[`guard_deletions`][comply_lab.storage.deletions.guard_deletions]: the retention layer registers
+legal holds there (`comply_lab.retention.holds.refuse_held`), so a held entry is refused
+whichever API deletes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Protocol, TypeVar
 
+from comply_lab._time import utc_now
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp
 from comply_lab.storage.manifest import DELETIONS, parse_records
 
@@ -69,7 +70,7 @@ def deletion_record(entry: AuditEntry, by: str | None, reason: str | None) -> di
         "entry_id": entry.id,
         "date": entry.timestamp.date().isoformat(),
         "entry_hash": entry.entry_hash or entry_hash(entry.record()),
-        "deleted_at": format_timestamp(datetime.now(UTC)),
+        "deleted_at": format_timestamp(utc_now()),
     }
     if entry.writer_id is not None and entry.seq is not None:
         record.update(writer_id=entry.writer_id, seq=entry.seq, prev_hash=entry.prev_hash)

@@ -13,10 +13,11 @@ file: a full segment stays and the next one gets the next number, so several pro
 can append to one directory (each line is one ``O_APPEND`` write, which the kernel keeps
 whole) and readers never see a file move under them.
 
-With ``format="parquet"`` the JSONL segments are a write-ahead log: a segment is sealed
-into Parquet (see :mod:`comply_lab.storage.seal`) when its writer leaves it — on rotation,
-at day change, on :meth:`FileStorage.close` — or on :meth:`FileStorage.seal`. A writer
-holds a shared ``flock`` on the segment it appends to, so no segment in use is sealed.
+With ``format="parquet"`` the JSONL segments are a write-ahead log: a segment is sealed into
+Parquet (see [`comply_lab.storage.seal`][comply_lab.storage.seal]) when its writer leaves it —
+on rotation, at day change, on [`FileStorage.close`][comply_lab.storage.file.FileStorage.close]
+— or on [`FileStorage.seal`][comply_lab.storage.file.FileStorage.seal]. A writer holds a shared
+``flock`` on the segment it appends to, so no segment in use is sealed.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from comply_lab.storage.folder import (
     sweep_temporaries,
 )
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
+from comply_lab.storage.location import local_path, url_scheme
 from comply_lab.storage.lock import local_lock
 from comply_lab.storage.manifest import (
     RETENTION,
@@ -104,13 +106,14 @@ class FileStorage(StorageBase):
         format: ``"jsonl"`` (default; files stay JSONL, as the original tool wrote them) or
             ``"parquet"`` (closed segments are sealed into ``date=YYYY-MM-DD/`` Parquet).
         fsync: Durability against machine crashes: ``"never"``, ``"interval"`` (default)
-            or ``"always"``; see :mod:`comply_lab.storage.durability`.
+            or ``"always"``; see `comply_lab.storage.durability`.
         fsync_interval_s: Longest delay before written data is fsynced under ``"interval"``.
         signing_key: Ed25519 private key (object, raw bytes, PEM or a file) that signs
             every record this store appends (manifest, retention, holds, access,
             heartbeats); verifiers need only the public key.
         heartbeat_s: Seconds between heartbeat records while this store is writing (see
-            :mod:`comply_lab.storage.heartbeat`): the log then promises a signed record at
+            `comply_lab.storage.heartbeat`): the log then promises a
+            signed record at
             least that often, and each beat vouches for the unsealed bytes written so far.
             None beats only when the store is closed; 0 never beats. ``"auto"`` (default)
             beats hourly with ``format="parquet"`` and never with ``"jsonl"``, whose
@@ -142,7 +145,14 @@ class FileStorage(StorageBase):
             raise ConfigurationError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
         if format not in ("jsonl", "parquet"):
             raise ConfigurationError(f"format must be 'jsonl' or 'parquet', got {format!r}")
-        self.path = Path(path)
+        scheme = url_scheme(path)
+        if scheme is not None:
+            raise ConfigurationError(
+                f"FileStorage takes a local directory, and {os.fspath(path)!r} is a "
+                f"{scheme}:// URL: use open_log() or AuditLogger() with the URL, or the "
+                f"backend's own class (S3Storage(bucket, prefix) for s3://)"
+            )
+        self.path = Path(local_path(path))
         self.rotation_size_mb = rotation_size_mb
         self.format: StoreFormat = format
         self._limit = int(rotation_size_mb * 1024 * 1024)
@@ -344,10 +354,11 @@ class FileStorage(StorageBase):
         return f"file://{self.path.resolve().as_posix()}/"
 
     def compact(self, executor: Executor | None = None) -> SealReport:
-        """Seal every JSONL segment no writer holds (see :meth:`seal`).
+        """Seal every JSONL segment no writer holds (see `seal`).
 
-        The :class:`~comply_lab.storage.base.Compactable` capability, run through
-        :func:`comply_lab.storage.compaction.compact`, which takes the maintenance lock.
+        The `Compactable` capability, run through
+        [`comply_lab.storage.compaction.compact`][comply_lab.storage.compaction.compact], which
+        takes the maintenance lock.
         """
         return self.seal(executor)
 
@@ -499,8 +510,8 @@ class FileStorage(StorageBase):
     def data_files(self) -> list[str]:
         """Return every regular file below the root that a dataset reader would read.
 
-        Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones)
-        are not walked; symbolic links are :meth:`links`.
+        Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones) are
+        not walked; symbolic links are [`links`][comply_lab.storage.file.FileStorage.links].
         """
         found = []
         for folder, subfolders, files in os.walk(self.path):

@@ -1,12 +1,12 @@
 """Folders inside a log directory, opened without ever following a symbolic link.
 
-A log directory is where comply_lab writes, deletes and seals; anything inside it that is
-a symbolic link points somewhere comply_lab must not touch. Every file operation below
-the log's root therefore goes through a :class:`Folder`: a directory descriptor opened
-one path component at a time with ``O_NOFOLLOW``, and files opened, created, replaced and
-removed relative to it, again with ``O_NOFOLLOW``. A link anywhere on the way makes the
-operation fail with :class:`~comply_lab.errors.ForeignFileError`, before a byte is read
-or written through it; verification reports such links as ``foreign``.
+A log directory is where comply_lab writes, deletes and seals; anything inside it that is a
+symbolic link points somewhere comply_lab must not touch. Every file operation below the log's
+root therefore goes through a [`Folder`][comply_lab.storage.folder.Folder]: a directory
+descriptor opened one path component at a time with ``O_NOFOLLOW``, and files opened, created,
+replaced and removed relative to it, again with ``O_NOFOLLOW``. A link anywhere on the way makes
+the operation fail with [`ForeignFileError`][comply_lab.errors.ForeignFileError], before a byte
+is read or written through it; verification reports such links as ``foreign``.
 
 The root itself is where the caller said the log is, link or not.
 """
@@ -206,7 +206,8 @@ def temporary_name(name: str) -> str:
     """Return a hidden temporary name for ``name`` that names this process.
 
     ``.<name>.<pid>.<random>.tmp``: readers skip hidden files, and
-    :func:`sweep_temporaries` can tell one left by a killed process from one in use.
+    [`sweep_temporaries`][comply_lab.storage.folder.sweep_temporaries] can tell one left by a
+    killed process from one in use.
     """
     return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
@@ -288,8 +289,8 @@ def links(root: Path) -> list[str]:
 def sweep_temporaries(root: Path, relative: str = "") -> list[str]:
     """Delete the temporaries below a folder that processes no longer running left.
 
-    Only regular files named by :func:`temporary_name` whose process is gone are removed;
-    links are neither entered nor removed.
+    Only regular files named by [`temporary_name`][comply_lab.storage.folder.temporary_name]
+    whose process is gone are removed; links are neither entered nor removed.
 
     Returns:
         The names removed, relative to ``root``.

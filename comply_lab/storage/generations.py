@@ -1,20 +1,21 @@
 """New generations of sealed parts: a part replaced, under its name, by a changed copy.
 
-Key rotation (:mod:`comply_lab.keys.rotate`) and compaction after deletions on request
-(:func:`prune_deleted`) both replace a sealed part the same crash-safe way: the new
-generation is staged where no reader looks, a manifest record for it naming the digest
-it replaces is appended, and the staged copy then replaces the part in one step. A run
-cut short between record and replacement is finished by the next (:func:`finish_staged`).
+Key rotation ([`comply_lab.keys.rotate`][comply_lab.keys.rotate]) and compaction after deletions
+on request (`prune_deleted`) both replace a sealed part the same crash-safe way: the new
+generation is staged where no reader looks, a manifest record for it naming the digest it
+replaces is appended, and the staged copy then replaces the part in one step. A run cut short
+between record and replacement is finished by the next
+([`finish_staged`][comply_lab.storage.generations.finish_staged]).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from comply_lab._time import utc_now
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.arrow import entries_to_table, table_to_entries
 from comply_lab.storage.base import Storage
@@ -116,7 +117,7 @@ def _prune(
     new.update(
         pruned_from=record.get("sha256"),
         removed=sorted(removed),
-        pruned_at=format_timestamp(datetime.now(UTC)),
+        pruned_at=format_timestamp(utc_now()),
     )
     sink.record(new)
     sink.commit(segment.name)

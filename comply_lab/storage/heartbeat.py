@@ -33,9 +33,9 @@ import threading
 import uuid
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from comply_lab._time import utc_now
 from comply_lab.errors import ComplyLabWarning, InvalidQueryError
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage
@@ -102,8 +102,8 @@ class Heartbeat:
     def start(self) -> None:
         """Start the beats, if not done yet (call it on every write: it is cheap after one).
 
-        With a cadence, a thread beats at once and then every ``every`` seconds; without
-        one, the only beat is the final one at :meth:`stop`.
+        With a cadence, a thread beats at once and then every ``every`` seconds; without one,
+        the only beat is the final one at [`stop`][comply_lab.storage.heartbeat.Heartbeat.stop].
         """
         if self._started or not self.enabled:
             return
@@ -123,7 +123,7 @@ class Heartbeat:
             record = {
                 "kind": "heartbeat",
                 "source": self._source,
-                "at": format_timestamp(datetime.now(UTC)),
+                "at": format_timestamp(utc_now()),
                 "every": self.every,
                 "final": final,
                 "unsealed": self._snapshots(),

@@ -182,8 +182,8 @@ def merge_runs(storage: Storage, sink: Sink) -> str | None:
     are dropped. The merged run is stored and recorded (naming the runs it replaces)
     before they are deleted, so a crash leaves only unused files behind.
 
-    The merged run is split into files of :data:`SHARD_ROWS` ids, each recorded with its
-    first and last id, so a lookup opens one of them.
+    The merged run is split into files of [`SHARD_ROWS`][comply_lab.storage.idindex.SHARD_ROWS]
+    ids, each recorded with its first and last id, so a lookup opens one of them.
 
     Returns:
         The merged run's files (a glob), or None when there was at most one run.

@@ -1,10 +1,10 @@
 """Reading JSONL segments: one record per line, damaged lines reported and skipped.
 
-A line can be damaged by a crash in the middle of a write (a *torn* line, always the last
-of its file until a later writer starts a fresh line after it) or by outside tampering.
-Either way the line is skipped with a :class:`~comply_lab.errors.CorruptLineWarning`
-naming the file and line number, and every other line is still read: one bad line never
-hides the rest of the log.
+A line can be damaged by a crash in the middle of a write (a *torn* line, always the last of its
+file until a later writer starts a fresh line after it) or by outside tampering. Either way the
+line is skipped with a [`CorruptLineWarning`][comply_lab.errors.CorruptLineWarning] naming the
+file and line number, and every other line is still read: one bad line never hides the rest of
+the log.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ WriterSpan = dict[str, Any]
 def summarize_jsonl(data: bytes) -> tuple[int, dict[str, WriterSpan]]:
     """Return the number of entry records in a JSONL segment and each writer's span.
 
-    Faster than :func:`parse_segment` (no entries are built, nothing is warned about):
-    for recording what is about to be deleted.
+    Faster than [`parse_segment`][comply_lab.storage.jsonl.parse_segment] (no entries are built,
+    nothing is warned about): for recording what is about to be deleted.
     """
     count = 0
     spans: dict[str, WriterSpan] = {}

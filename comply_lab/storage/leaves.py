@@ -1,11 +1,14 @@
 """The leaves of the log-wide Merkle tree, and what retention keeps of those it deletes.
 
-The tree (see :mod:`comply_lab.integrity.tlog` and ``SPEC.md``) has one leaf per sealed
-entry: the sealed parts in the order of their first manifest record, each part's rows in
-stored order, each leaf the entry's ``entry_hash``. Deleting a partition must not make the
-tree impossible to rebuild, so before retention deletes a sealed part it records, in its
-retention record, the largest complete subtrees covering the part's leaves
-(:func:`kept_subtrees`): a few hashes per part, from which every root and proof that does
+The tree (see [`comply_lab.integrity.tlog`][comply_lab.integrity.tlog] and ``SPEC.md``) has one
+leaf per sealed
+entry: the sealed parts in the order of their first manifest record, each part's rows in stored
+    order, each leaf the entry's ``entry_hash``. Deleting a partition must not make the tree
+    impossible to rebuild, so before retention deletes a sealed part it records, in its
+    retention record, the largest complete subtrees covering the part's leaves
+    ([`kept_subtrees`][comply_lab.storage.leaves.kept_subtrees]): a few hashes per part, from
+    which
+every root and proof that does
 not look inside the deleted entries is still computed.
 """
 
@@ -47,7 +50,8 @@ def removed_rows(records: Iterable[dict[str, Any]]) -> dict[str, list[tuple[int,
     """Return, per part, the rows compaction removed after deletions on request.
 
     Each is ``(row in the part's first generation, entry id, entry hash)``, from the
-    part's newest manifest record (see :func:`~comply_lab.storage.generations.prune_deleted`).
+    part's newest manifest record (see
+    `prune_deleted`).
     """
     found: dict[str, list[tuple[int, str, str]]] = {}
     for record in records:
@@ -84,8 +88,9 @@ def part_hashes(
 ) -> tuple[list[str], list[str]]:
     """Return the ids and entry hashes of a sealed part (Parquet or JSONL), in stored order.
 
-    ``removed``: the rows compaction removed from the part (see :func:`removed_rows`);
-    they are put back in their places, so the part gives the leaves it first gave.
+    ``removed``: the rows compaction removed from the part (see
+    [`removed_rows`][comply_lab.storage.leaves.removed_rows]); they are put back in their
+    places, so the part gives the leaves it first gave.
 
     Raises:
         FileNotFoundError: the part is gone.
@@ -124,9 +129,9 @@ def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, lis
     """Return, per sealed part among ``segments``, the subtrees covering its leaves.
 
     Each is ``[first leaf, leaves, hex hash]``, as
-    :func:`~comply_lab.crypto.merkle.dyadic_blocks` gives them.
-    Parts no manifest record describes (unsealed JSONL) are not in the tree and are left
-    out, as are parts that vanished or cannot be decoded (verification reports those).
+    [`dyadic_blocks`][comply_lab.crypto.merkle.dyadic_blocks] gives them. Parts no manifest
+    record describes (unsealed JSONL) are not in the tree and are left out, as are parts that
+    vanished or cannot be decoded (verification reports those).
     """
     records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
     start, offsets = 0, {}

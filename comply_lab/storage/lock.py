@@ -1,9 +1,9 @@
 """One maintenance operation at a time per log: compaction, key rotation, retention.
 
 Writers never wait for this lock: appending and a writer's own sealing are safe alongside
-anything (per-segment ``flock`` and create-only names see to that). Operations that
-rewrite or delete what is stored take the log's maintenance lock first, and a second one
-started meanwhile stops at once with :class:`~comply_lab.errors.ConcurrentOperationError`
+anything (per-segment ``flock`` and create-only names see to that). Operations that rewrite or
+delete what is stored take the log's maintenance lock first, and a second one started meanwhile
+stops at once with [`ConcurrentOperationError`][comply_lab.errors.ConcurrentOperationError]
 naming the operation that holds it — never a half-done race on the same files.
 
 - Locally the lock is an exclusive ``flock`` on ``_maintenance.lock`` in the log's
@@ -11,7 +11,8 @@ naming the operation that holds it — never a half-done race on the same files.
   leaves the log locked.
 - In S3 it is an object ``_maintenance/lock`` created only if absent. A process that dies
   holding it cannot release it, so the object names its holder and an expiry
-  (:data:`S3_LOCK_HOURS`); once expired, the next operation takes it over.
+  ([`S3_LOCK_HOURS`][comply_lab.storage.lock.S3_LOCK_HOURS]); once expired, the next operation
+  takes it over.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
+from comply_lab._time import utc_now
 from comply_lab.errors import ConcurrentOperationError
 from comply_lab.storage.folder import Folder
 
@@ -44,7 +46,7 @@ def _holder(operation: str) -> dict[str, str | int]:
         "operation": operation,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": utc_now().isoformat(timespec="seconds"),
     }
 
 
@@ -98,7 +100,7 @@ def s3_lock(store: S3Objects, operation: str) -> Iterator[None]:
         ConcurrentOperationError: another process holds it and it has not expired.
     """
     holder = dict(_holder(operation))
-    expires = datetime.now(UTC) + timedelta(hours=S3_LOCK_HOURS)
+    expires = utc_now() + timedelta(hours=S3_LOCK_HOURS)
     holder["expires"] = expires.isoformat(timespec="seconds")
     body = orjson.dumps(holder)
     if not store.put_new(S3_LOCK, body):
@@ -109,7 +111,7 @@ def s3_lock(store: S3Objects, operation: str) -> Iterator[None]:
             held, current = b"", {}
         until = current.get("expires") if isinstance(current, dict) else None
         try:
-            expired = datetime.fromisoformat(str(until)) < datetime.now(UTC)
+            expired = datetime.fromisoformat(str(until)) < utc_now()
         except ValueError:
             expired = True  # unreadable: treat as left by a process that died
         if not expired:

@@ -1,14 +1,14 @@
 """Chained metadata records: the manifest of sealed segments, and the other trails.
 
-Each record of ``_manifest.jsonl`` names a sealed segment and what it must contain: entry
-count, time range, SHA-256 and size of its bytes, the Merkle root (RFC 6962) over its
-entry hashes, per-writer chain positions, and ``prev_record_hash``, the hash of the record
-before it — so the file is itself a hash chain, like CloudTrail digest files. With a
-signing key each record also carries an Ed25519 ``signature`` (over the record without
-``record_hash``) and ``signer``, the fingerprint of the key that made it;
-``record_hash`` covers the signature, so stripping it breaks the chain. The other trails
-(retention, holds, access, keys, shredded, heartbeats, deletions, id index) are chained
-and signed the same way. Every record is stored in one canonical form (:func:`record_line`).
+Each record of ``_manifest.jsonl`` names a sealed segment and what it must contain: entry count,
+time range, SHA-256 and size of its bytes, the Merkle root (RFC 6962) over its entry hashes,
+per-writer chain positions, and ``prev_record_hash``, the hash of the record before it — so the
+file is itself a hash chain, like CloudTrail digest files. With a signing key each record also
+carries an Ed25519 ``signature`` (over the record without ``record_hash``) and ``signer``, the
+fingerprint of the key that made it; ``record_hash`` covers the signature, so stripping it
+breaks the chain. The other trails (retention, holds, access, keys, shredded, heartbeats,
+deletions, id index) are chained and signed the same way. Every record is stored in one
+canonical form ([`record_line`][comply_lab.storage.manifest.record_line]).
 
 The files start with ``_`` so dataset readers (pyarrow, DuckDB, Spark) ignore them.
 Several processes may append; an exclusive ``flock`` keeps each chain linear.
@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.signing import key_id, sign
 from comply_lab.errors import ForeignFileError, SigningKeyRequiredError
 from comply_lab.model.entry import GENESIS_HASH, format_timestamp
@@ -245,7 +246,7 @@ def chain_record(
 def refuse_unsigned(
     previous: dict[str, Any] | None, signing_key: Ed25519PrivateKey | None, where: str
 ) -> None:
-    """Refuse to chain an unsigned record after a signed one (see :func:`append_record`).
+    """Refuse to chain an unsigned record after a signed one (see `append_record`).
 
     Raises:
         SigningKeyRequiredError: ``previous`` is signed and there is no ``signing_key``.
@@ -272,7 +273,8 @@ def append_record(
         The record as written, with ``prev_record_hash``, signature and ``record_hash``.
 
     A trail whose records are signed, or a new trail of a log whose manifest, heartbeat or
-    signers trail is (:data:`SIGNED_LOG`), takes only signed records: an unsigned one (a
+    signers trail is ([`SIGNED_LOG`][comply_lab.storage.manifest.SIGNED_LOG]), takes only signed
+    records: an unsigned one (a
     process opened without the key) would make verification fail, so it is refused.
 
     Raises:
@@ -310,17 +312,17 @@ def retention_record(
 ) -> dict[str, Any]:
     """Return the ``_retention`` record of deleting a day partition (before it is deleted).
 
-    ``writers`` holds each writer's ``first_seq``, ``last_seq`` and ``last_hash`` in the
-    deleted segments that no manifest record describes (unsealed JSONL), so verification
-    can tell the gap they leave in a chain from entries gone missing, and check that the
-    chain resumes right after them. ``tree`` holds, per deleted sealed part, the Merkle
-    subtrees covering its entries (see :mod:`comply_lab.storage.leaves`).
+    ``writers`` holds each writer's ``first_seq``, ``last_seq`` and ``last_hash`` in the deleted
+    segments that no manifest record describes (unsealed JSONL), so verification can tell the
+    gap they leave in a chain from entries gone missing, and check that the chain resumes right
+    after them. ``tree`` holds, per deleted sealed part, the Merkle subtrees covering its
+    entries (see [`comply_lab.storage.leaves`][comply_lab.storage.leaves]).
     """
     record = {
         "date": day.isoformat(),
         "segments": segments,
         "entries": entries,
-        "deleted_at": format_timestamp(datetime.now(UTC)),
+        "deleted_at": format_timestamp(utc_now()),
         **(details or {}),
     }
     if writers:

@@ -3,18 +3,21 @@
 Every reader of Parquet parts (the lab's scans, the logger's queries, counts, retention,
 key rotation, verification) decodes through this module, so that:
 
-- **Damage is a** :class:`~comply_lab.errors.CorruptSegmentError` naming the part and what
+- **Damage is a** [`CorruptSegmentError`][comply_lab.errors.CorruptSegmentError] naming the part
+  and
+what
   is wrong — a bad footer, a failed decompression, a truncation, junk bytes, a column of the
   wrong type, text that is not UTF-8, metadata that is not a JSON object — never a raw
   ``OSError`` from Arrow. A part that vanished since it was listed still raises
   ``FileNotFoundError``: the day is listed again (see
-  :func:`~comply_lab.storage.decode.read_day_segments`).
-- **Decompression bombs are refused before decoding.** The footer is read first: a part
-  that declares more rows than its manifest record, or more decoded bytes than
-  :data:`EXPANSION_LIMIT` times its stored size (and more than :data:`EXPANSION_FLOOR`), is
-  decoded only if its bytes are exactly those its manifest record vouches for (SHA-256), as
-  a part this project sealed from very repetitive content would be. Memory while decoding a
-  part therefore stays within a small multiple of the size its footer declares.
+  `read_day_segments`).
+- **Decompression bombs are refused before decoding.** The footer is read first: a part that
+  declares more rows than its manifest record, or more decoded bytes than
+  [`EXPANSION_LIMIT`][comply_lab.storage.parts.EXPANSION_LIMIT] times its stored size (and more
+  than [`EXPANSION_FLOOR`][comply_lab.storage.parts.EXPANSION_FLOOR]), is decoded only if its
+  bytes are exactly those its manifest record vouches for (SHA-256), as a part this project
+  sealed from very repetitive content would be. Memory while decoding a part therefore stays
+  within a small multiple of the size its footer declares.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def corrupt_segment(storage: object, segment: Segment, err: BaseException) -> Co
 
 @contextmanager
 def decoding(storage: object, segment: Segment) -> Iterator[None]:
-    """Turn what decoding damaged bytes raises into :class:`CorruptSegmentError`.
+    """Turn what decoding damaged bytes raises into `CorruptSegmentError`.
 
     ``FileNotFoundError`` (the segment vanished since it was listed) and comply_lab's own
     errors (a ``StorageError`` reading the bytes, say) pass through; a record that is not
@@ -106,14 +109,14 @@ def read_part(
     row_groups: Sequence[int] | None = None,
     group_column: str | None = None,
 ) -> pa.Table:
-    """Decode a stored Parquet part into a table of :data:`~comply_lab.storage.arrow.SCHEMA`.
+    """Decode a stored Parquet part into a table of [`SCHEMA`][comply_lab.storage.arrow.SCHEMA].
 
-    A local file is read in place; other stores' bytes are copied into Arrow's memory
-    first (see :func:`~comply_lab.storage.arrow.native_reader`). Decoding uses Parquet's
-    file reader, not the dataset scanner, whose error paths can leave a read waiting
-    forever on a damaged file; and row groups are not pruned by their statistics, whose
-    decoding can abort the process on a damaged footer (rows are filtered once read: a
-    part holds one row group per 8K entries).
+    A local file is read in place; other stores' bytes are copied into Arrow's memory first (see
+    [`native_reader`][comply_lab.storage.arrow.native_reader]). Decoding uses Parquet's file
+    reader, not the dataset scanner, whose error paths can leave a read waiting forever on a
+    damaged file; and row groups are not pruned by their statistics, whose decoding can abort
+    the process on a damaged footer (rows are filtered once read: a part holds one row group per
+    8K entries).
 
     Args:
         storage: Where the part is.
@@ -144,8 +147,8 @@ def read_groups(
 ) -> pa.Table:
     """Decode some row groups of a Parquet file that is not a part (an id index run).
 
-    The same checks as :func:`read_part` (typed errors, the bound on decoded bytes),
-    without the entry schema.
+    The same checks as [`read_part`][comply_lab.storage.parts.read_part] (typed errors, the
+    bound on decoded bytes), without the entry schema.
     """
     with decoding(storage, segment), _opened(storage, segment, 0) as parquet:
         count = parquet.metadata.num_row_groups
@@ -175,7 +178,7 @@ def decode_part(
     count_rows: bool = True,
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Decode a part's bytes already in hand, with the checks of :func:`read_part`.
+    """Decode a part's bytes already in hand, with the checks of `read_part`.
 
     Verification passes ``count_rows=False`` to decode a part that grew beyond its
     record (to name the entries added); the bound on decoded bytes still holds.
@@ -238,7 +241,7 @@ def _conform(table: pa.Table, names: list[str]) -> pa.Table:
 
 
 def part_rows(storage: PartSource, segment: Segment) -> int:
-    """Return how many rows a part's footer declares (typed errors as :func:`read_part`)."""
+    """Return how many rows a part's footer declares (typed errors as `read_part`)."""
     with decoding(storage, segment):
         if isinstance(storage, LocalFiles):
             return int(pq.read_metadata(str(storage.local_path(segment))).num_rows)
@@ -265,7 +268,8 @@ def check_footer(
         stored: The part's size in bytes.
         data: The part's bytes, if already read (to compare with its record's SHA-256).
         count_rows: Whether to refuse more rows than the record holds.
-        honest_size: A decoded size accepted without a record (see :func:`read_part`).
+        honest_size: A decoded size accepted without a record (see
+            [`read_part`][comply_lab.storage.parts.read_part]).
 
     Raises:
         CorruptSegmentError: more rows than the record, or an expansion no record vouches for.

@@ -1,10 +1,10 @@
 """Which backend serves a log: a storage object, a directory, or a URL by its scheme.
 
 One lookup, used by ``open_log``, ``AuditLogger``, ``compact`` and the command line. As in
-fsspec's registry, a scheme names the module and class that serve it, imported only when
-a URL with that scheme is opened (so ``import comply_lab`` does not load boto3), with a
-hint on what to install when the import fails. Any other path is a directory
-(:class:`~comply_lab.storage.file.FileStorage`); ``file://`` URLs are paths.
+fsspec's registry, a scheme names the module and class that serve it, imported only when a URL
+with that scheme is opened (so ``import comply_lab`` does not load boto3), with a hint on what
+to install when the import fails. Any other path is a directory
+([`FileStorage`][comply_lab.storage.file.FileStorage]); ``file://`` URLs are paths.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from comply_lab.errors import ConfigurationError
 from comply_lab.storage.backend import BackendAdapter, StorageBackend
 from comply_lab.storage.base import Storage
 from comply_lab.storage.file import FileStorage
+from comply_lab.storage.location import local_path, url_scheme
 
 
 class FromUrl(Protocol):
@@ -61,7 +62,7 @@ def open_storage(
     """Return the storage for ``target``.
 
     A storage object is used as is (one written for the original API's ``StorageBackend``
-    protocol is wrapped in a :class:`~comply_lab.storage.backend.BackendAdapter`); a URL
+    protocol is wrapped in a `BackendAdapter`); a URL
     goes to the backend registered for its scheme
     (``s3://bucket/prefix``: S3Storage, with credentials and region from boto3's chain);
     any other path is a log directory (FileStorage).
@@ -76,11 +77,10 @@ def open_storage(
             object comes with a ``signing_key``, or ``target`` is neither.
     """
     if isinstance(target, str | os.PathLike):
-        text = os.fspath(target)
-        scheme, sep, _ = text.partition("://")
-        if not sep or scheme == "file":
-            return FileStorage(text.removeprefix("file://"), signing_key=signing_key)
-        return backend_class(scheme).from_url(text, signing_key=signing_key)
+        scheme = url_scheme(target)
+        if scheme is None:
+            return FileStorage(local_path(target), signing_key=signing_key)
+        return backend_class(scheme).from_url(os.fspath(target), signing_key=signing_key)
     if not isinstance(target, Storage) and isinstance(target, StorageBackend):
         return BackendAdapter(target)  # written for the original API: see storage.backend
     if not isinstance(target, Storage):

@@ -7,14 +7,16 @@ Layout under ``s3://bucket/prefix``::
     _retention/..., _access/...                          retention and access trails
     2026-01-29/<id>.json                                 the original tool's objects (read only)
 
-Writes go to a local **spool**: JSONL day segments (a :class:`FileStorage`), durable per
-the fsync policy as soon as ``log()`` returns. Closed spool segments are uploaded as whole
-objects — every ``flush_interval_s`` seconds, every ``flush_max_entries`` entries, on
-:meth:`S3Storage.flush` and on :meth:`S3Storage.close` — with ``If-None-Match: *`` so an
-object is never overwritten, then removed from the spool. A crash at any point leaves the
-spool segment in place; the next start uploads it, and a create-only conflict with an
-identical earlier upload counts as done: every acknowledged entry lands exactly once.
-Requests are retried with backoff on throttling and 5xx by botocore's adaptive retry mode.
+Writes go to a local **spool**: JSONL day segments (a
+[`FileStorage`][comply_lab.storage.file.FileStorage]), durable per the fsync policy as soon as
+``log()`` returns. Closed spool segments are uploaded as whole objects — every
+``flush_interval_s`` seconds, every ``flush_max_entries`` entries, on
+[`S3Storage.flush`][comply_lab.storage.s3.S3Storage.flush] and on
+[`S3Storage.close`][comply_lab.storage.s3.S3Storage.close] — with ``If-None-Match: *`` so an
+object is never overwritten, then removed from the spool. A crash at any point leaves the spool
+segment in place; the next start uploads it, and a create-only conflict with an identical
+earlier upload counts as done: every acknowledged entry lands exactly once. Requests are retried
+with backoff on throttling and 5xx by botocore's adaptive retry mode.
 
 Metadata records are separate objects named by their position in the chain, written
 create-only: two writers racing for the same position cannot both win, so each chain
@@ -65,8 +67,11 @@ from comply_lab.storage.manifest import (
 from comply_lab.storage.memory import MemoryStorage
 from comply_lab.storage.s3_client import (
     check_prefix,
+    claim_spool,
     default_spool,
+    destination,
     make_client,
+    spool_owner,
 )
 from comply_lab.storage.s3_objects import S3Objects
 from comply_lab.storage.s3_sink import S3Sink
@@ -103,18 +108,32 @@ class S3Storage(StorageBase):
         format: ``"parquet"`` (default) or ``"jsonl"`` objects.
         endpoint_url: An S3-compatible endpoint (MinIO, a local test server).
         client: A ready boto3 S3 client (then ``region``/``endpoint_url`` are ignored).
-        spool_dir: Local spool directory; defaults to
-            ``$COMPLY_LAB_SPOOL_DIR`` or ``~/.cache/comply-lab/spool``, per bucket and prefix.
-            ``":memory:"`` keeps the spool in memory, for places without a writable disk:
-            then entries logged since the last upload are lost if the process dies, so
-            flush often (a small ``flush_interval_s``) or call :meth:`flush` yourself.
+        spool_dir: Local spool directory; defaults to ``$COMPLY_LAB_SPOOL_DIR`` or
+            ``~/.cache/comply-lab/spool``, per bucket and prefix. ``":memory:"`` keeps the spool
+            in memory, for places without a writable disk: then entries logged since the last
+            upload are lost if the process dies, so flush often (a small ``flush_interval_s``)
+            or call [`flush`][comply_lab.storage.s3.S3Storage.flush] yourself.
         flush_interval_s: Upload at most this long after an entry was logged.
         flush_max_entries: Upload once this many entries are waiting.
         rotation_size_mb: Largest spool segment, so the largest object uploaded.
-        fsync: fsync policy of the spool (see :mod:`comply_lab.storage.durability`).
+        fsync: fsync policy of the spool (see
+            `comply_lab.storage.durability`).
         signing_key: Ed25519 key that signs every record this store appends.
         heartbeat_s: Seconds between heartbeat records while this store is writing (see
-            :mod:`comply_lab.storage.heartbeat`); None beats only at close, 0 never.
+            `comply_lab.storage.heartbeat`); None beats only at
+            close, 0 never.
+        offline: Accept entries into the spool even when no AWS credentials are found
+            (they upload once credentials are there). By default a store without
+            credentials is refused at once, rather than at its first upload.
+
+    The spool records where its entries go (``_destination.json``: the endpoint, bucket
+    and prefix) and only a store for that destination uploads, reads or adds to them: a
+    store opened on a spool folder that waits for another bucket leaves it untouched,
+    with a warning, and refuses to log into it.
+
+    Raises:
+        ConfigurationError: no AWS credentials (unless ``offline``), or a bad option.
+        StorageError: a bad ``rotation_size_mb``.
 
     Example:
         >>> storage = S3Storage("my-audit-bucket", "prod/ai-audit/", "us-west-2")  # doctest: +SKIP
@@ -137,6 +156,7 @@ class S3Storage(StorageBase):
         fsync: FsyncPolicy = "interval",
         signing_key: PrivateKeyLike | None = None,
         heartbeat_s: float | None = DEFAULT_HEARTBEAT_S,
+        offline: bool = False,
     ) -> None:
         if format not in ("parquet", "jsonl"):
             raise ConfigurationError(f"format must be 'parquet' or 'jsonl', got {format!r}")
@@ -148,16 +168,30 @@ class S3Storage(StorageBase):
         self.bucket = bucket
         self.prefix = check_prefix(prefix)
         self.format = format
-        self.client = client if client is not None else make_client(region, endpoint_url)
+        self.client = (
+            client
+            if client is not None
+            else make_client(region, endpoint_url, credentials=not offline)
+        )
         self.objects = S3Objects(self.client, bucket, self.prefix)
         self._place = (region, endpoint_url, client is None)
+        self.destination = destination(self.client, bucket, self.prefix)
         self.in_memory = spool_dir == ":memory:"
         base = (
             Path(spool_dir)
             if spool_dir is not None and not self.in_memory
-            else default_spool(bucket, self.prefix, endpoint_url)
+            else default_spool(self.destination)
         )
         self.spool_dir = base
+        self._foreign = None if self.in_memory else spool_owner(base, self.destination)
+        if self._foreign is not None:
+            warnings.warn(
+                f"the spool {base} holds entries waiting for {self._foreign}, not for {self}: "
+                "they are kept there, not uploaded or read here; pass spool_dir= to log "
+                "into this store",
+                ComplyLabWarning,
+                stacklevel=2,
+            )
         self._memory = MemoryStorage() if self.in_memory else None
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
@@ -175,7 +209,7 @@ class S3Storage(StorageBase):
         self._pending = 0
         self._last_flush = time.monotonic()
         self._timer: threading.Timer | None = None
-        if not self.in_memory and base.is_dir():
+        if not self.in_memory and self._foreign is None and base.is_dir():
             self._upload_closed()  # what an earlier process left behind
         _forksafe.register(self)
 
@@ -215,6 +249,12 @@ class S3Storage(StorageBase):
         """The local spool (created on first use)."""
         with self._lock:
             if self._spool is None:
+                if self._foreign is not None:
+                    raise ConfigurationError(
+                        f"the spool {self.spool_dir} waits for {self._foreign}; pass "
+                        f"spool_dir= to log into {self}"
+                    )
+                claim_spool(self.spool_dir, self.destination)
                 self._spool = FileStorage(
                     self.spool_dir, self._rotation_size_mb, fsync=self._fsync, heartbeat_s=0
                 )
@@ -229,7 +269,7 @@ class S3Storage(StorageBase):
         try:
             return path.read_text().strip()
         except FileNotFoundError:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            claim_spool(self.spool_dir, self.destination)
             candidate = uuid.uuid4().hex[:12]
             try:
                 with path.open("x") as f:
@@ -285,6 +325,8 @@ class S3Storage(StorageBase):
     def _upload_closed(self) -> int:
         from comply_lab.storage.seal import seal_segment
 
+        if self._foreign is not None:
+            return 0  # another destination's entries: kept (warned at opening)
         sink = self.sink()
         uploaded = 0
         for name in sorted(os.listdir(self.spool_dir)) if self.spool_dir.is_dir() else []:
@@ -318,9 +360,10 @@ class S3Storage(StorageBase):
     def compact(self, executor: Executor | None = None) -> SealReport:
         """Move the original tool's per-entry objects into the Parquet layout.
 
-        Each day's objects become one part, stored and recorded like any sealed segment;
-        the per-entry objects are deleted only after that (in batches). Records are signed
-        with the store's key. Run it through :func:`comply_lab.storage.compaction.compact`, which
+        Each day's objects become one part, stored and recorded like any sealed segment; the
+        per-entry objects are deleted only after that (in batches). Records are signed with the
+        store's key. Run it through
+        [`comply_lab.storage.compaction.compact`][comply_lab.storage.compaction.compact], which
         takes the maintenance lock.
 
         Raises:
@@ -356,7 +399,7 @@ class S3Storage(StorageBase):
     def locked_until(self, day: date) -> datetime | None:
         """Return until when S3 Object Lock keeps an object of ``day``; None if none is locked.
 
-        See :meth:`~comply_lab.storage.s3_objects.S3Objects.locked_until`.
+        See `locked_until`.
         """
         return self.objects.locked_until([f"date={day.isoformat()}/", f"{day.isoformat()}/"])
 
@@ -381,7 +424,9 @@ class S3Storage(StorageBase):
             return self._memory
         if self._spool is not None:
             return self._spool
-        return FileStorage(self.spool_dir) if self.spool_dir.is_dir() else None
+        if self._foreign is not None or not self.spool_dir.is_dir():
+            return None
+        return FileStorage(self.spool_dir)
 
     def days(self) -> list[date]:
         """Return the days with objects (sealed, or the original tool's) or spooled entries."""
@@ -536,8 +581,9 @@ class S3Storage(StorageBase):
     def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete a day's objects in batches (and its spool); return the entries deleted.
 
-        Objects that cannot be deleted (Object Lock, permissions) are kept, reported with
-        a :class:`RetentionWarning`, and their entries are not counted as deleted.
+        Objects that cannot be deleted (Object Lock, permissions) are kept, reported with a
+        [`RetentionWarning`][comply_lab.errors.RetentionWarning], and their entries are not
+        counted as deleted.
         """
         segments = [s for s in self.segments(day) if s.origin != "spool"]
         if not segments:

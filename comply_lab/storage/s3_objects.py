@@ -1,9 +1,10 @@
 """The S3 objects of one log: create-only puts, reads, listings, batched deletes, Object Lock.
 
-The one place that talks to the bucket for :class:`~comply_lab.storage.s3.S3Storage`, its
-sink (:mod:`comply_lab.storage.s3_sink`) and the maintenance lock: names are relative to
-the log's prefix, and every failure becomes a :class:`~comply_lab.errors.StorageError`
-that names the key and says what to do (see :mod:`comply_lab.storage.s3_client`).
+The one place that talks to the bucket for [`S3Storage`][comply_lab.storage.s3.S3Storage], its
+sink ([`comply_lab.storage.s3_sink`][comply_lab.storage.s3_sink]) and the maintenance lock:
+names are relative to the log's prefix, and every failure becomes a
+[`StorageError`][comply_lab.errors.StorageError] that names the key and says what to do (see
+[`comply_lab.storage.s3_client`][comply_lab.storage.s3_client]).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from comply_lab._time import system_now
 from comply_lab.errors import aws_error_code
 from comply_lab.storage.s3_client import translate_error
 
@@ -163,7 +165,7 @@ class S3Objects:
         """
         if not self.object_lock():
             return None
-        now = datetime.now(UTC)
+        now = system_now()
         latest: datetime | None = None
         for folder in folders:
             for name, _ in self.list_objects(folder):

@@ -46,7 +46,7 @@ class S3Sink:
         )
 
     def store_part(self, name: str, table: Any) -> tuple[str, int]:
-        """Stage ``table`` for :meth:`publish`; a part published already must hold its rows."""
+        """Stage ``table`` for `publish`; a part published already must hold its rows."""
         from comply_lab.storage.arrow import parquet_bytes, read_parquet, table_to_jsonl
         from comply_lab.storage.parts import DECODE_ERRORS
         from comply_lab.storage.seal import check_part

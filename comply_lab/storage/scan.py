@@ -1,4 +1,4 @@
-"""Queries written once over the :class:`~comply_lab.storage.base.Storage` primitives.
+"""Queries written once over the [`Storage`][comply_lab.storage.base.Storage] primitives.
 
 Every query prunes by day partition first: a time range reads only the days it touches,
 an entry id (UUIDv7) reads only the day its id names, and retention deletes whole days.
@@ -50,8 +50,8 @@ def iter_range(
 ) -> Iterator[AuditEntry]:
     """Yield entries with ``start <= timestamp <= end``, reading only the days in range.
 
-    Entries come day by day in stored order. See :func:`comply_lab._time.to_range` for
-    how bounds are read.
+    Entries come day by day in stored order. See
+    [`comply_lab._time.to_range`][comply_lab._time.to_range] for how bounds are read.
 
     Raises:
         InvalidQueryError: ``start`` is after ``end`` or a bound is not a time.
@@ -75,10 +75,11 @@ def find_entry(
 ) -> AuditEntry | None:
     """Return the entry with ``entry_id``, or None.
 
-    A UUIDv7 id names its day, so only that day is read; another id (written by other
-    tools) is looked up in the id index, and only the row groups it names are decoded,
-    besides unsealed segments and parts no index covers (see
-    :mod:`comply_lab.storage.idindex`). Entries deleted on request are not found.
+    A UUIDv7 id names its day, so only that day is read; another id (written by other tools) is
+    looked up in the id index, and only the row groups it names are decoded, besides unsealed
+    segments and parts no index covers (see
+    [`comply_lab.storage.idindex`][comply_lab.storage.idindex]). Entries deleted on request are
+    not found.
 
     Args:
         storage: The store.

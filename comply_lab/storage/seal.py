@@ -30,13 +30,14 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import content_problem
 from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
 from comply_lab.errors import (
@@ -156,8 +157,9 @@ class LocalSink:
     def publish(self, name: str) -> None:
         """Do nothing: a local part is in place once stored.
 
-        Readers leave an unrecorded part aside while its JSONL source is there, so the
-        record alone decides what they read (see :meth:`FileStorage.segments`).
+        Readers leave an unrecorded part aside while its JSONL source is there, so the record
+        alone decides what they read (see
+        [`FileStorage.segments`][comply_lab.storage.file.FileStorage.segments]).
         """
 
     def quarantine(self, source: str, data: bytes) -> None:
@@ -317,7 +319,7 @@ def invalid_ids(data: bytes, entries: list[AuditEntry]) -> set[str]:
     """Return the ids of a source's entries that verification would not accept.
 
     Their lines are not their canonical form or do not match their hash
-    (:func:`~comply_lab.model.entry.tampered_ids`), or their stored plain text does not
+    ([`tampered_ids`][comply_lab.model.entry.tampered_ids]), or their stored plain text does not
     match its fingerprint: sealing stores them as they are but lists them in the manifest
     record, so it never vouches for an entry verification of the source would reject.
     """
@@ -351,8 +353,9 @@ def write_parts(
 ) -> None:
     """Store a source's entries as one part per day, and record each in the manifest.
 
-    ``tampered`` names entries verification would not accept (see :func:`invalid_ids`):
-    they are stored, but the manifest lists them, so sealing never vouches for them.
+    ``tampered`` names entries verification would not accept (see
+    [`invalid_ids`][comply_lab.storage.seal.invalid_ids]): they are stored, but the manifest
+    lists them, so sealing never vouches for them.
 
     Entries deleted on request are left out; each record names those of its day
     (``removed_on_request``), and a source whose every entry was deleted gets a record
@@ -484,7 +487,7 @@ def _quarantine(root: Path, name: str, data: bytes) -> None:
 
 
 def _now() -> str:
-    return format_timestamp(datetime.now(UTC))
+    return format_timestamp(utc_now())
 
 
 class Sealer:

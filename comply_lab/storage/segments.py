@@ -55,7 +55,8 @@ class Segment:
         size: Size in bytes.
         sealed: True for immutable segments; False for JSONL still open to appends.
         entries: Number of entries when known without reading (from the manifest).
-        origin: Where it is (see :data:`SegmentOrigin`); readers and retention decide by it.
+        origin: Where it is (see [`SegmentOrigin`][comply_lab.storage.segments.SegmentOrigin]);
+            readers and retention decide by it.
         ceiling: The most rows any generation of the part held, per the manifest: the row
             limit when ``entries`` is unknown (a part compaction rewrote).
     """

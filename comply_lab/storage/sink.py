@@ -1,9 +1,10 @@
 """Where sealing puts what it writes: the sink protocol of local and S3 stores.
 
-Sealing (:mod:`comply_lab.storage.seal`), key rotation and compaction after deletions
-(:mod:`comply_lab.storage.generations`) and the id index (:mod:`comply_lab.storage.idindex`)
-write through a sink: :class:`~comply_lab.storage.seal.LocalSink` for a directory,
-:class:`~comply_lab.storage.s3_sink.S3Sink` for a bucket.
+Sealing ([`comply_lab.storage.seal`][comply_lab.storage.seal]), key rotation and compaction
+after deletions ([`comply_lab.storage.generations`][comply_lab.storage.generations]) and the id
+index ([`comply_lab.storage.idindex`][comply_lab.storage.idindex]) write through a sink:
+[`LocalSink`][comply_lab.storage.seal.LocalSink] for a directory,
+[`S3Sink`][comply_lab.storage.s3_sink.S3Sink] for a bucket.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Sink(Protocol):
         ...
 
     def store_index(self, name: str, data: bytes) -> None:
-        """Store an id index run (see :mod:`comply_lab.storage.idindex`), replacing any."""
+        """Store an id index run (see `comply_lab.storage.idindex`), replacing any."""
         ...
 
     def remove_index(self, names: list[str]) -> None:

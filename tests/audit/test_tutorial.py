@@ -1,7 +1,8 @@
 """Every flow of the original audit-logging tutorial that needs no network or LLM.
 
-The code follows the tutorial line by line; only the package name and the log directory
-(a temporary one instead of /var/log/ai-audit) differ.
+The code follows the tutorial line by line; only the package name, the log directory
+(a temporary one instead of /var/log/ai-audit) and the clock differ: the tutorial's
+``utcnow()`` is the test run's fixed "now" (``tests.conftest.utcnow``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from comply_lab import AuditLogger, EncryptionManager
 from comply_lab.audit import FileStorage, MemoryStorage
+from tests.conftest import utcnow
 
 
 def run(coro: Any) -> Any:
@@ -39,7 +41,7 @@ def test_simple_file_based_logging(tmp_path: Path):
         return entry_id
 
     entry_id = run(main())
-    assert os.listdir(tmp_path) == [f"audit_{datetime.utcnow():%Y%m%d}.jsonl"]
+    assert os.listdir(tmp_path) == [f"audit_{utcnow():%Y%m%d}.jsonl"]
     assert len(entry_id) == 36
 
 
@@ -218,7 +220,7 @@ def test_query_last_seven_days(tmp_path: Path):
     logger = AuditLogger(str(tmp_path))
     run(logger.log(input="a", output="b", safety_passed=True, latency_ms=100.0))
     run(logger.log(input="c", output="", safety_passed=False, latency_ms=50.0))
-    end = datetime.utcnow()
+    end = utcnow()
     start = end - timedelta(days=7)
     entries = run(logger.get_entries(start, end))
     safety_failures = sum(1 for e in entries if not e.safety_passed)
@@ -255,8 +257,8 @@ def test_audit_health_metrics(tmp_path: Path):
     async def check_audit_health() -> dict[str, int]:
         count = await storage.count()
         entries = await logger.get_entries(
-            datetime.utcnow() - timedelta(hours=1),
-            datetime.utcnow(),
+            utcnow() - timedelta(hours=1),
+            utcnow(),
         )
         metrics = {
             "total_entries": count,
