@@ -5,8 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS := --disable-pip-version-check --quiet
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# The demo and the benchmarks run with a home of their own (.home/), so they never read or
+# write the user's files, caches, credentials or S3 spool; the tests make their own in a
+# temporary folder (tests/hermetic.py) and fail if anything under the real home changed.
+RUN_HOME := $(CURDIR)/.home
+RUN_ENV := HOME=$(RUN_HOME) XDG_CACHE_HOME=$(RUN_HOME)/.cache XDG_CONFIG_HOME=$(RUN_HOME)/.config \
+	MPLCONFIGDIR=$(RUN_HOME)/.config/matplotlib AWS_CONFIG_FILE=$(RUN_HOME)/.aws/config \
+	AWS_SHARED_CREDENTIALS_FILE=$(RUN_HOME)/.aws/credentials AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: demo test lint typecheck unit suite browser golang interop docs bench crash fuzz tamper spark install clean
+.PHONY: demo test lint typecheck unit suite browser golang interop docs bench bench-run crash fuzz tamper spark install clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +24,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m comply_lab.demo
+	$(RUN_ENV) $(BIN)/python -m comply_lab.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -86,6 +93,9 @@ $(BENCH_VENV)/.installed: pyproject.toml requirements/constraints.txt requiremen
 
 # Benchmarks run in their own environment, which also holds the original tool.
 bench: $(BENCH_VENV)/.installed
+	$(RUN_ENV) $(MAKE) --no-print-directory bench-run
+
+bench-run:
 	$(BENCH_VENV)/bin/python bench/log_throughput.py
 	$(BENCH_VENV)/bin/python bench/query_scale.py
 	$(BENCH_VENV)/bin/python bench/verify_speed.py
@@ -99,4 +109,4 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/versus.py --profile
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) data/demo site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(RUN_HOME) data/demo site .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -18,7 +19,8 @@ from comply_lab.audit import FileStorage
 from comply_lab.sample import write_sample
 from comply_lab.storage.compaction import compact
 
-OUT = Path(__file__).parent / "out"
+OUT = Path(os.environ.get("COMPLY_LAB_BENCH_OUT") or Path(__file__).parent / "out")
+"""Where result files go: bench/out/, or $COMPLY_LAB_BENCH_OUT (the tests' own folder)."""
 END = datetime(2026, 1, 31, tzinfo=UTC)
 
 
@@ -131,7 +133,7 @@ def report(name: str, results: list[dict[str, Any]]) -> None:
         for key, value in r.items():
             if key.startswith("note") and value:
                 print(f"    {value}")
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
 
 

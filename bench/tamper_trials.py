@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import local_s3
 from tests.tamper import OPERATIONS, run_trial
 
-OUT = Path(__file__).parent / "out"
+OUT = Path(os.environ.get("COMPLY_LAB_BENCH_OUT") or Path(__file__).parent / "out")
 
 
 def trial(backend: str, seed: int, endpoint: str | None, tally: Counter[tuple[str, str]]) -> None:
@@ -79,7 +80,7 @@ def main() -> None:
         f"\n{count(': ') - honest:,} edits, {missed} missed; {honest:,} honest histories, "
         f"{alarms} false alarms; {time.perf_counter() - started:.0f} s"
     )
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "histories": args.histories,
         "s3_histories": s3_histories,

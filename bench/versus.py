@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import timed
 
 HERE = Path(__file__).parent
-OUT = HERE / "out"
+OUT = Path(os.environ.get("COMPLY_LAB_BENCH_OUT") or HERE / "out")
 DAYS = 30
 PROMPT = "Summarize the quarterly report for the finance team, with the main risks"
 ANSWER = "Q4 showed 15% revenue growth, driven by the new subscription tier; risks are ..."
@@ -623,7 +623,7 @@ def profile(n: int) -> list[str]:
 
 def write_results(results: Results, args: argparse.Namespace, profiled: list[str]) -> None:
     """Write RESULTS.md and out/versus.json."""
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     payload = {
         "machine": platform.machine(),
         "python": platform.python_version(),

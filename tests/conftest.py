@@ -94,12 +94,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(RUN_HOME, ignore_errors=True)
     if changed:
         print(
-            f"\nthe test run changed files under the real home {guard.home}: "
-            + ", ".join(changed),
+            f"\nthe test run changed files under the real home {guard.home}: " + ", ".join(changed),
             file=sys.stderr,
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
 
 
 StorageFactory = Callable[[], Storage]

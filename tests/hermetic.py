@@ -69,9 +69,20 @@ def isolate() -> Path:
     }
     for name, path in places.items():
         os.environ[name] = str(path)
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # no credential lookups off this machine
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "COMPLY_LAB_SPOOL_DIR", "COMPLY_LAB_KEYS"):
         os.environ.pop(name, None)
     return root
+
+
+def real_clock_env() -> dict[str, str]:
+    """Return this process's environment without the clock shift.
+
+    For programs that compare comply_lab's times with the system clock themselves (the
+    README's examples, the benchmarks beside the original tool): they see the real date,
+    as a reader would, and only compare times they made in the same run.
+    """
+    return {k: v for k, v in os.environ.items() if k != CLOCK_SHIFT_VARIABLE}
 
 
 def real_home() -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from comply_lab import AuditLogger, KeyRing, open_log, rotate_keys
+from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.errors import ConcurrentOperationError, CorruptLineWarning
 from comply_lab.retention.policy import apply_retention, plan_retention
@@ -75,7 +76,7 @@ def _run(make: Callable[[int], Storage], reader: Storage) -> list[int]:
         assert len(ids) == len(set(ids)), "a reader saw an entry twice"
         seen.append(len(ids))
         if len(seen) == 2:  # retention runs while the writers write
-            apply_retention(reader, plan_retention(reader, 2, datetime.now(UTC)))
+            apply_retention(reader, plan_retention(reader, 2, utc_now()))
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -83,7 +84,7 @@ def _run(make: Callable[[int], Storage], reader: Storage) -> list[int]:
 
 
 def _old_days(storage: Storage) -> None:
-    clock = FakeClock(datetime.now(UTC) - timedelta(days=OLD_DAYS + 3))
+    clock = FakeClock(utc_now() - timedelta(days=OLD_DAYS + 3))
     with AuditLogger(storage, clock=clock) as logger:
         for _ in range(OLD_DAYS):
             clock.advance(days=1)
@@ -95,7 +96,7 @@ def _check(storage: Storage) -> None:
     log = open_log(storage, progress=False)
     frame = log.entries(columns=["id", "writer_id", "seq", "timestamp"])
     assert frame["id"].is_unique
-    recent = frame[frame["timestamp"] > datetime.now(UTC) - timedelta(days=1)]
+    recent = frame[frame["timestamp"] > utc_now() - timedelta(days=1)]
     assert len(recent) == TOTAL
     assert Counter(recent["writer_id"]) == Counter(
         {w: TOTAL // PROCESSES for w in set(recent["writer_id"])}

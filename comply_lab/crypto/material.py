@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
@@ -84,9 +85,40 @@ def shown_path(value: object) -> str:
     anything but plain text such as ``keys/writer.pem``) is never repeated.
     """
     text = str(value)
-    if len(text) < 300 and describe(text).startswith("text of ") and text.isprintable():
-        return repr(text)
-    return HIDDEN
+    plain = (
+        len(text) < 300
+        and text.isprintable()
+        and describe(text).startswith("text of ")
+        and not any(_random_looking(part) for part in re.split(r"[/\\]", text))
+    )
+    return repr(text) if plain else HIDDEN
+
+
+def _random_looking(part: str) -> bool:
+    """Whether a piece of text looks random: long, with upper and lower case and digits."""
+    return (
+        len(part) >= 16
+        and any(c.isupper() for c in part)
+        and any(c.islower() for c in part)
+        and any(c.isdigit() for c in part)
+    )
+
+
+def public_url(url: str) -> str:
+    """Return ``url`` as messages may show it: no password, token or query string.
+
+    Example:
+        >>> public_url("https://alice:s3cret@tsa.example.com/tsr?apikey=abc")
+        'https://alice@tsa.example.com/tsr?…'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    if parts.username:
+        host = f"{parts.username}@{host}"
+    query = "?…" if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, "", "")) + query
 
 
 def _decoded_size(text: str) -> int | None:

@@ -12,8 +12,10 @@ authority's certificate and carries a nonce, which the answer must repeat.
 
 from __future__ import annotations
 
+import base64
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from comply_lab.crypto.material import public_url
 from comply_lab.crypto.note import Note
 from comply_lab.errors import ComplyLabError, IntegrityError, InvalidKeyError, InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint
@@ -57,26 +60,40 @@ def request_timestamp(checkpoint: Checkpoint, url: str, timeout: float = TIMEOUT
         TimestampRequestBuilder().data(stamped_text(checkpoint)).nonce(nonce=True)
         .cert_request(cert_request=True).build()
     )  # fmt: skip
-    http = urllib.request.Request(
-        url,
-        data=request.as_bytes(),
-        headers={"Content-Type": "application/timestamp-query"},
-        method="POST",
-    )
+    shown = public_url(url)
+    address, headers = _credentials(url)
+    headers["Content-Type"] = "application/timestamp-query"
     try:
+        http = urllib.request.Request(
+            address, data=request.as_bytes(), headers=headers, method="POST"
+        )
         with urllib.request.urlopen(http, timeout=timeout) as answer:
             data: bytes = answer.read()
-    except (urllib.error.URLError, OSError) as err:
-        raise TimestampError(f"the time-stamp authority at {url} did not answer: {err}") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        why = getattr(err, "reason", None) or getattr(err, "strerror", None) or type(err).__name__
+        raise TimestampError(f"the time-stamp authority at {shown} did not answer: {why}") from None
     try:
         response = decode_timestamp_response(data)
     except ValueError as err:
-        raise TimestampError(f"{url} did not answer with a timestamp ({err})") from None
+        raise TimestampError(f"{shown} did not answer with a timestamp ({err})") from None
     if response.status not in (0, 1) or response.tst_info.nonce != request.nonce:
         raise TimestampError(
-            f"{url} refused the request (status {response.status}) or answered another one"
+            f"{shown} refused the request (status {response.status}) or answered another one"
         )
     return data
+
+
+def _credentials(url: str) -> tuple[str, dict[str, str]]:
+    """Move a user and password given in the URL into a Basic authorization header."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    secret = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    address = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return address, {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
 
 
 def save_timestamp(data: bytes, checkpoint_file: str | os.PathLike[str]) -> Path:

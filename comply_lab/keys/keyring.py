@@ -160,7 +160,7 @@ class KeyRing(ContentKeys):
             if not valid_key_id(key_id):
                 raise InvalidKeyError(
                     f"key {number} of the ring has an invalid id (not shown): an id is a "
-                    "short name of 1 to 64 characters without ':', ',' or spaces, like 'k1'"
+                    "short name of 1 to 32 characters without ':', ',' or spaces, like 'k1'"
                 )
             if not isinstance(key, bytes) or len(key) != 32:
                 got = describe(key) if isinstance(key, bytes | str) else type(key).__name__
@@ -203,7 +203,7 @@ class KeyRing(ContentKeys):
             if not valid_key_id(key_id):
                 raise InvalidKeyError(
                     f"{where} has an invalid key id (not shown): an id is a short name of 1 "
-                    f"to 64 characters without ':', ',' or spaces; write {_RING_FORM}"
+                    f"to 32 characters without ':', ',' or spaces; write {_RING_FORM}"
                 )
             if key_id in keys:
                 raise InvalidKeyError(f"the key ring holds key id {key_id!r} twice")
@@ -211,7 +211,7 @@ class KeyRing(ContentKeys):
                 keys[key_id] = base64.urlsafe_b64decode(encoded.encode())
             except (binascii.Error, ValueError):
                 raise InvalidKeyError(
-                    f"key {key_id!r} is not base64: got {describe(encoded)}; write {_RING_FORM}"
+                    f"key {key_id!r} is not base64 of 32 bytes: got {describe(encoded)}; write {_RING_FORM}"
                 ) from None
         return cls(keys)
 
@@ -306,10 +306,14 @@ class KeyRing(ContentKeys):
 
 
 def valid_key_id(key_id: object) -> bool:
-    """Whether ``key_id`` can name a key: 1 to 64 characters, no ':', ',' or whitespace."""
+    """Whether ``key_id`` can name a key: 1 to 32 characters, no ':', ',' or whitespace.
+
+    Ids are names (``k1``, ``2026-01``), recorded in every ciphertext: short enough that a
+    key pasted where its id belongs is refused, not recorded.
+    """
     return (
         isinstance(key_id, str)
-        and 0 < len(key_id) <= 64
+        and 0 < len(key_id) <= 32
         and key_id.isprintable()
         and not any(c in ":," or c.isspace() for c in key_id)
     )

@@ -32,7 +32,9 @@ def make_client(region: str | None, endpoint_url: str | None, *, credentials: bo
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(region_name=region)
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION  # as boto3.client() does: its event hooks see our calls
     if credentials and session.get_credentials() is None:
         raise ConfigurationError(
             "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
@@ -41,6 +43,7 @@ def make_client(region: str | None, endpoint_url: str | None, *, credentials: bo
         )
     return session.client(
         "s3",
+        region_name=region,
         endpoint_url=endpoint_url,
         config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
     )

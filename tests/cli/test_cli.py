@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from comply_lab import AuditLogger, KeyRing, open_log
+from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
 from tests.conftest import ROOT, FakeClock
@@ -26,7 +27,7 @@ def log_dir(tmp_path: Path) -> Path:
     """Make a small JSONL log over three days, content encrypted with a ring in keys.txt."""
     ring = KeyRing.generate("k1")
     (tmp_path / "keys.txt").write_text(ring.to_text())
-    clock = FakeClock(datetime.now(UTC) - timedelta(days=2))
+    clock = FakeClock(utc_now() - timedelta(days=2))
     path = tmp_path / "log"
     with AuditLogger(
         FileStorage(path, fsync="never"), ring, store_content=True, clock=clock

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -118,7 +118,9 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
         ["compact", str(log), "--signing-key", key],
         ["hold", str(log), "matter-1", "--reason", "litigation", "--signing-key", key],
         ["release", str(log), "matter-1", "--reason", "closed", "--signing-key", key],
-        ["retention", str(log), "--days", "310", "--apply", "--signing-key", key],
+        # Entries run from 20 to 28 January; the run's clock reads 1 February (see
+        # tests/hermetic.py): this deletes 20 and 21 January, whatever today's date.
+        ["retention", str(log), "--days", "10", "--apply", "--signing-key", key],
         [
             "decrypt",
             str(log),
@@ -161,7 +163,9 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
     _verifies(log, keys, "--checkpoint", str(tmp_path / "cp.json"))
     python = open_log(log, signing_key=keys / f"{signer}.pem")
     python.hold("matter-2", reason="by the Python API")
-    python.apply_retention(python.retention_plan(309), reason="one more day")
+    python.apply_retention(python.retention_plan(9), reason="one more day")
+    # The command deleted 20 and 21 January; matter-2 holds every day since.
+    assert min(python.storage.days()) == date(2026, 1, 22)
     python.decrypt(ids[-2:], KeyRing.from_text((keys / "new-ring.txt").read_text()), reason="r")
     _verifies(log, keys)
     stranger = open_log(log, signing_key=keys / "stranger.pem")

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from comply_lab import AuditLogger, EncryptionManager, KeyRing, open_log, rotate_keys
+from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.errors import (
@@ -723,7 +724,7 @@ def beating(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
 class TestStaleness:
     def test_a_cleanly_closed_log_is_never_stale(self, beating: Case):
         """A log whose writers closed ends with a final heartbeat: not stale, ever."""
-        later = datetime.now(UTC) + timedelta(days=30)
+        later = utc_now() + timedelta(days=30)
         assert beating.verify(as_of=later).ok
         assert beating.cli_verify("--as-of", later.isoformat()) == 0
 
@@ -743,10 +744,10 @@ class TestStaleness:
         beat = storage._heartbeat if case.local else storage.heartbeat  # type: ignore[attr-defined]
         beat._stop.set()  # the process dies here: no final beat
         assert case.verify().ok
-        report = case.verify(as_of=datetime.now(UTC) + timedelta(minutes=30))
+        report = case.verify(as_of=utc_now() + timedelta(minutes=30))
         assert errors(report) == {"stale"}
         assert "promises a heartbeat every 1 minutes" in report.errors[0].explanation
-        assert case.cli_verify("--as-of", (datetime.now(UTC) + timedelta(hours=1)).isoformat()) == 1
+        assert case.cli_verify("--as-of", (utc_now() + timedelta(hours=1)).isoformat()) == 1
 
     def test_a_cut_tail_is_stale(self, beating: Case):
         """A tail cut with its records and heartbeats: stale once the cadence has passed."""
@@ -762,7 +763,7 @@ class TestStaleness:
             assert "missing" in errors(beating.verify())
             return
         assert beating.verify().ok  # at once, the cut is invisible without a checkpoint
-        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        later = (utc_now() + timedelta(hours=2)).isoformat()
         assert errors(beating.verify(as_of=later)) == {"stale"}
         assert beating.cli_verify("--as-of", later) == 1
 

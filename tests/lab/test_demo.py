@@ -14,6 +14,7 @@ from comply_lab import demo
 from comply_lab.lab import plots
 from comply_lab.sample import interactions
 from tests.conftest import ROOT
+from tests.hermetic import real_clock_env
 
 pytestmark = pytest.mark.slow  # runs the demo and the benchmark smoke test
 
@@ -87,7 +88,7 @@ class TestDemo:
         ("explorer_speed", ["--entries", "3000"], "open: first page, newest first"),
     ],
 )
-def test_bench_scripts_run(script: str, args: list[str], first: str):
+def test_bench_scripts_run(script: str, args: list[str], first: str, tmp_path: Path):
     """Each benchmark runs on small data and writes figures beside their baselines."""
     subprocess.run(
         [sys.executable, f"bench/{script}.py", *args],
@@ -95,8 +96,9 @@ def test_bench_scripts_run(script: str, args: list[str], first: str):
         check=True,
         capture_output=True,
         timeout=600,
+        env={**real_clock_env(), "COMPLY_LAB_BENCH_OUT": str(tmp_path)},
     )
-    results = json.loads((ROOT / "bench" / "out" / f"{script}.json").read_text())
+    results = json.loads((tmp_path / f"{script}.json").read_text())
     assert results[0]["workload"] == first
     assert all(r["ours"] > 0 and r["baseline"] > 0 for r in results)
 
@@ -121,8 +123,9 @@ def test_side_by_side_benchmark_runs(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
         timeout=600,
+        env={**real_clock_env(), "COMPLY_LAB_BENCH_OUT": str(tmp_path)},
     )
-    rows = json.loads((ROOT / "bench" / "out" / "versus.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "versus.json").read_text())["rows"]
     assert rows[0]["workload"].startswith("awaited log(), hash-only")
     assert all(r["ours"] > 0 for r in rows)
     assert all(

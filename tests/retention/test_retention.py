@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from comply_lab import AuditLogger, InvalidQueryError, open_log
+from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage, Storage
 from comply_lab.audit.schedule import DailyCleanup, next_run
 from comply_lab.crypto.signing import generate_signing_key, public_key_pem
@@ -296,7 +297,7 @@ def test_cli_retention_dry_run_then_apply(tmp_path: Path, s3_endpoint: str) -> N
 
     bucket = new_bucket(s3_endpoint)
     store = S3Storage(bucket, "logs/", endpoint_url=s3_endpoint, spool_dir=tmp_path / "spool")
-    clock = FakeClock(datetime.now(UTC) - timedelta(days=40))
+    clock = FakeClock(utc_now() - timedelta(days=40))
     with AuditLogger(store, clock=clock) as logger:
         for _ in range(40):
             logger.log_sync(input="q", output="a")

@@ -27,6 +27,7 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 
 from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
+from comply_lab._time import utc_now  # noqa: E402
 from comply_lab.crypto.signing import generate_signing_key, public_key_pem  # noqa: E402
 from comply_lab.retention.policy import apply_retention, plan_retention  # noqa: E402
 from comply_lab.storage.compaction import compact  # noqa: E402
@@ -94,9 +95,7 @@ class TestLayoutAndReads:
         assert logger.get_entry_sync(first) is not None
         storage.flush()
         second = logger.log_sync(input="b", output="")
-        found = [
-            e.id for e in logger.get_entries_sync(T0 - timedelta(days=3650), datetime.now(UTC))
-        ]
+        found = [e.id for e in logger.get_entries_sync(T0 - timedelta(days=3650), utc_now())]
         assert sorted(found) == sorted([first, second])
         logger.close()
 
