@@ -211,7 +211,8 @@ class KeyRing(ContentKeys):
                 keys[key_id] = base64.urlsafe_b64decode(encoded.encode())
             except (binascii.Error, ValueError):
                 raise InvalidKeyError(
-                    f"key {key_id!r} is not base64 of 32 bytes: got {describe(encoded)}; write {_RING_FORM}"
+                    f"key {key_id!r} is not base64 of 32 bytes: got {describe(encoded)}; "
+                    f"write {_RING_FORM}"
                 ) from None
         return cls(keys)
 
