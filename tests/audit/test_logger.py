@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,6 +159,38 @@ class TestOptions:
         """A URL whose scheme has no backend is refused with a hint."""
         with pytest.raises(InvalidQueryError, match="no storage backend for ftp://"):
             AuditLogger("ftp://host/log")
+
+    @pytest.mark.parametrize(
+        ("call", "message"),
+        [
+            (
+                {"inptu": "q", "output": "a"},
+                "inptu: not an audit entry field; did you mean 'input'",
+            ),
+            (
+                {"input": "q", "ouput": "a"},
+                "ouput: not an audit entry field; did you mean 'output'",
+            ),
+            ({"input": "q", "output": "a", "modle": "m"}, "did you mean 'model'"),
+            ({"input": "q"}, "log(): missing a required argument: 'output'"),
+        ],
+    )
+    def test_a_misspelt_or_missing_keyword_is_named(self, call: dict[str, str], message: str):
+        """Misspelt fields get 'did you mean', even when they leave input or output missing."""
+        logger = AuditLogger(MemoryStorage())
+        with pytest.raises(TypeError, match=re.escape(message)):
+            logger.log_sync(**call)
+        with pytest.raises(TypeError, match=re.escape(message)):
+            asyncio.run(logger.log(**call))
+        assert logger.storage.count_sync() == 0
+
+    def test_a_url_is_no_directory(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        """FileStorage refuses a URL instead of making a folder named 's3:'."""
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(InvalidQueryError, match=r"s3:// URL: use open_log\(\)"):
+            FileStorage("s3://bucket/audit/")
+        assert not (tmp_path / "s3:").exists()
+        assert FileStorage(f"file://{tmp_path}/log").path == tmp_path / "log"
 
     def test_retention_zero_keeps_today(self, clock: FakeClock):
         """retention_days=0 deletes yesterday and before, never today."""

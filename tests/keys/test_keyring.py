@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from comply_lab import AuditLogger, DecryptionError, EncryptionManager, KeyRing, open_log
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem
 from comply_lab.errors import InvalidKeyError, InvalidQueryError
 from comply_lab.keys.keyring import MissingKeyError
 from tests.conftest import FakeClock
@@ -123,6 +124,29 @@ class TestSources:
         monkeypatch.delenv("COMPLY_LAB_KEYS", raising=False)
         with pytest.raises(InvalidKeyError, match="holds no keys"):
             KeyRing.from_env()
+
+    def test_errors_say_what_was_given_and_what_is_expected(self, tmp_path: Path):
+        """A key without its id, or a signing key file, is named for what it is."""
+        raw = KeyRing.generate("k1").to_text().split(":", 1)[1]
+        with pytest.raises(InvalidKeyError, match="has no key id: got a Fernet key") as caught:
+            KeyRing.from_text(raw)
+        assert raw[:8] not in str(caught.value)
+        pem = tmp_path / "writer.pem"
+        pem.write_bytes(private_key_pem(generate_signing_key()))
+        with pytest.raises(InvalidKeyError, match=r"expected a key ring .*got a PEM private key"):
+            KeyRing.from_file(pem)
+        with pytest.raises(InvalidKeyError, match="holds key id 'k1' twice"):
+            KeyRing.from_text(f"k1:{raw},k1:{raw}")
+
+    def test_a_wrong_key_under_the_right_id_is_named_first(self, tmp_path: Path, clock: FakeClock):
+        """Same id, other key: the message says the key is probably wrong before tampering."""
+        logger, ids = _log(tmp_path, KeyRing.generate("k1"), clock)
+        logger.close()
+        stranger = KeyRing.generate("k1")
+        note = open_log(tmp_path).decrypt(ids[:1], stranger, reason="r")["note"][0]
+        assert note.index("the key held under the id 'k1' is not the key") < note.index(
+            "otherwise the ciphertext was changed"
+        )
 
     def test_keys_never_leak(self, tmp_path: Path, clock: FakeClock):
         """No written byte, repr or error message contains the key material."""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from comply_lab import AuditLogger, InvalidQueryError, Log, open_log
 from comply_lab import _progress as progress
 from comply_lab.audit import FileStorage, MemoryStorage
-from comply_lab.errors import CorruptSegmentError, UnknownValueWarning
+from comply_lab.errors import CorruptSegmentError, NoLogError, UnknownValueWarning
 from comply_lab.storage.arrow import COLUMNS
 from tests.conftest import FakeClock
 
@@ -211,12 +211,14 @@ def test_range_semantics_match_a_brute_force_filter(
     end = start + timedelta(microseconds=span)
     expected = [s for s in stamps if start <= s <= end]
     log = open_log(path)
-    got = log.entries(start, end, columns=["timestamp"])["timestamp"].tolist()
+    with warnings.catch_warnings():  # a range beyond the log's days says so: not what is tested
+        warnings.simplefilter("ignore", UnknownValueWarning)
+        got = log.entries(start, end, columns=["timestamp"])["timestamp"].tolist()
+        naive = log.entries(
+            start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
+        )
     assert got == expected
     assert log.count(start, end) == len(expected)
-    naive = log.entries(
-        start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
-    )
     assert len(naive) == len(expected)
     assert [e.timestamp for e in AuditLogger(path).get_entries_sync(start, end)] == expected
 
@@ -257,7 +259,28 @@ def test_opening_a_missing_log_is_an_error(tmp_path: Path):
     assert not (tmp_path / "typo").exists()
 
 
+def test_the_folder_above_a_log_names_the_logs_below_it(tmp_path: Path, clock: FakeClock):
+    """open_log of a folder holding no log (such as data/demo) says so and lists the logs."""
+    _fill(FileStorage(tmp_path / "demo" / "log"), clock, days=1)
+    (tmp_path / "demo" / "writer.pub").write_text("key")
+    (tmp_path / "demo" / "plots").mkdir()
+    with pytest.raises(NoLogError, match=r"holds no log .*logs below it: .*demo/log"):
+        open_log(tmp_path / "demo")
+    with pytest.raises(NoLogError, match=r"logs below it: .*demo/log"):
+        open_log(tmp_path)
+    (tmp_path / "empty").mkdir()
+    assert len(open_log(tmp_path / "empty")) == 0  # an empty folder may become a log
+
+
 class TestNoSilentWrongAnswers:
+    def test_a_range_outside_the_log_warns_with_its_days(self, log: Log):
+        """Asking for days the log does not hold says which days it holds."""
+        with pytest.warns(UnknownValueWarning, match=r"the log holds days 2026-01-29 to"):
+            assert log.entries("2025-01-01", "2025-01-31").empty
+        with pytest.warns(UnknownValueWarning, match=r"no entry from 2027-01-01 00:00 UTC to the"):
+            assert log.entries("2027-01-01").empty
+
+
     def test_unknown_filters_and_columns_name_the_closest(self, log: Log):
         """A misspelt filter keyword or column is an error with a did-you-mean."""
         with pytest.raises(InvalidQueryError, match=r"'detectors_triggered' is not a filter \(did"):

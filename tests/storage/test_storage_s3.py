@@ -14,6 +14,7 @@ class TestS3JsonlContract(StorageContract):
 
 
 import json  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -26,9 +27,10 @@ from pathlib import Path  # noqa: E402
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 
-from comply_lab import AuditLogger, StorageError, open_log  # noqa: E402
+from comply_lab import AuditLogger, ComplyLabWarning, StorageError, open_log  # noqa: E402
 from comply_lab._time import utc_now  # noqa: E402
 from comply_lab.crypto.signing import generate_signing_key, public_key_pem  # noqa: E402
+from comply_lab.errors import ConfigurationError  # noqa: E402
 from comply_lab.retention.policy import apply_retention, plan_retention  # noqa: E402
 from comply_lab.storage.compaction import compact  # noqa: E402
 from comply_lab.storage.s3 import S3Storage  # noqa: E402
@@ -321,3 +323,76 @@ class TestObjectLock:
         """A segment must fit one PUT."""
         with pytest.raises(StorageError, match="at most 5 GB"):
             S3Storage("b", rotation_size_mb=10_000, spool_dir=tmp_path)
+
+
+class TestCredentialsAndSpool:
+    @pytest.fixture
+    def no_credentials(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Take the test server's credentials away (boto3 caches them per session)."""
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+    def test_no_credentials_is_refused_at_once(
+        self, s3_endpoint: str, tmp_path: Path, no_credentials: None
+    ):
+        """Without credentials a store is refused when made, not at its first upload."""
+        bucket = "no-such-credentials"
+        with pytest.raises(ConfigurationError, match="no AWS credentials found"):
+            _storage(s3_endpoint, bucket, tmp_path / "spool")
+        with pytest.raises(ConfigurationError, match="offline=True"):
+            open_log(f"s3://{bucket}/prod/ai-audit/")
+        assert not (tmp_path / "spool").exists()
+
+    def test_offline_spooling_keeps_entries_until_credentials_come(
+        self, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        """offline=True accepts entries; an upload that fails keeps them in the spool."""
+        bucket = new_bucket(s3_endpoint)
+        credentials = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        for name in credentials:
+            monkeypatch.delenv(name)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+        storage = _storage(s3_endpoint, bucket, tmp_path / "spool", offline=True, heartbeat_s=0)
+        entry_id = AuditLogger(storage).log_sync(input="q", output="a")
+        with pytest.raises(StorageError):
+            storage.flush()
+        assert list((tmp_path / "spool").glob("audit_*.jsonl"))
+        for name, value in credentials.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+        _storage(s3_endpoint, bucket, tmp_path / "spool").close()  # uploads what waited
+        assert open_log(f"s3://{bucket}/prod/ai-audit/").entry(entry_id) is not None
+        assert not list((tmp_path / "spool").glob("audit_*.jsonl"))
+
+    def test_a_spool_waiting_for_another_bucket_is_left_alone(
+        self, s3_endpoint: str, tmp_path: Path
+    ):
+        """Entries spooled for bucket A are never uploaded to, read by or mixed with B's."""
+        spool = tmp_path / "spool"
+        first, other = new_bucket(s3_endpoint), new_bucket(s3_endpoint)
+        waiting = _storage(s3_endpoint, first, spool)
+        entry_id = AuditLogger(waiting).log_sync(input="for A", output="a")
+        waiting.spool.close()  # closed, not uploaded: as if the process had died
+        recorded = json.loads((spool / "_destination.json").read_text())
+        assert recorded == {"bucket": first, "endpoint": s3_endpoint, "prefix": "prod/ai-audit/"}
+        with pytest.warns(ComplyLabWarning, match=f"waiting for s3://{first}/prod/ai-audit/"):
+            stranger = _storage(s3_endpoint, other, spool)
+        assert stranger.days() == [] and _keys(s3_endpoint, other) == []
+        with pytest.raises(ConfigurationError, match="pass spool_dir="):
+            AuditLogger(stranger).log_sync(input="for B", output="b")
+        stranger.close()
+        assert _keys(s3_endpoint, other) == [] and list(spool.glob("audit_*.jsonl"))
+        _storage(s3_endpoint, first, spool).close()  # its own store uploads it
+        assert open_log(f"s3://{first}/prod/ai-audit/").entry(entry_id) is not None
+
+    def test_default_spools_are_per_destination(
+        self, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    ):
+        """The same bucket and prefix on two endpoints never share a default spool."""
+        monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        here = S3Storage("audit", "p/", endpoint_url=s3_endpoint).spool_dir
+        aws = S3Storage("audit", "p/", region="eu-west-1").spool_dir
+        elsewhere = S3Storage("audit", "p/", region="us-east-2").spool_dir
+        assert here != aws == elsewhere  # a bucket name is unique across AWS
+        assert Path.home() / ".cache" / "comply-lab" / "spool" in here.parents
