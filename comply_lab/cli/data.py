@@ -214,4 +214,47 @@ def demo(out: Path, count: int) -> None:
     sys.exit(run(["--out", str(out), "--entries", str(count)]))
 
 
-COMMANDS = [compact, ddl, stats, entries, demo]
+@click.command()
+@click.argument("target")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "kind",
+    type=click.Choice(["original"]),
+    required=True,
+    help="original: day files the original tool (rotalabs-comply) reads.",
+)
+@click.option("--start", help="First day or instant (ISO 8601), or 24h, 7d... back from now.")
+@click.option("--end", help="Last day or instant (a bare day means its end).")
+def export(target: str, out_dir: Path, kind: str, start: str | None, end: str | None) -> None:
+    """Write the log's entries in another tool's format, into a new or empty DIR.
+
+    With --to original, each day becomes audit_YYYYMMDD.jsonl as rotalabs-comply writes
+    it (its seventeen fields, naive UTC timestamps), so its FileStorage and AuditLogger
+    read them. Integrity fields and signed records do not go back: verify the log first.
+    Content encrypted with a key ring is written as stored (the original cannot decrypt
+    it) and counted.
+
+    For instance:
+
+        \b
+        comply-lab export /var/log/ai-audit --to original /var/log/ai-audit-original
+    """
+    from comply_lab.audit.export import export_original
+    from comply_lab.lab import open_log
+
+    log = open_log(target, progress=False)
+    report = export_original(log.storage, out_dir, start, end)
+    click.echo(
+        f"exported {report.entries:,} entries into {len(report.files)} day file(s) in "
+        f"{report.directory}/ for rotalabs-comply's FileStorage"
+    )
+    if report.key_ring_content:
+        click.echo(
+            f"warning: {report.key_ring_content:,} entries hold content encrypted with a key "
+            "ring (AES-GCM); the original tool cannot decrypt it",
+            err=True,
+        )
+
+
+COMMANDS = [compact, ddl, stats, entries, export, demo]
