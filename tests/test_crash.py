@@ -9,6 +9,7 @@ and verification passes or reports only the unacknowledged tail (``unsealed``).
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections import Counter
@@ -278,6 +279,9 @@ def test_s3_upload(tmp_path: Path, s3_endpoint: str) -> None:
     def trial(point: int | None, number: int) -> tuple[bool, int, str, Path]:
         bucket = new_bucket(s3_endpoint)
         spool = shutil.copytree(template, tmp_path / f"spool-{number}")
+        # As if the writer that left this spool had been writing to this trial's bucket.
+        place = {"bucket": bucket, "endpoint": s3_endpoint, "prefix": "a/"}
+        (spool / "_destination.json").write_text(json.dumps(place))
         killed, _, total = run_child(lambda ack: storage(bucket, spool).close(), point)
         return killed, total, bucket, spool
 

@@ -52,6 +52,7 @@ from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.jsonl import summarize_jsonl
+from comply_lab.storage.location import BUNDLE_HINT
 from comply_lab.storage.manifest import (
     DELETIONS,
     HEARTBEAT,
@@ -548,10 +549,7 @@ def _no_log(storage: Storage, files: list[str]) -> str:
         else "nothing at all"
     )
     if "SHA256SUMS" in files:
-        return (
-            f"{storage} is an evidence bundle, not a log: check it with comply-lab "
-            "verify-bundle DIR --public-key WRITER.pub"
-        )
+        return f"{storage} {BUNDLE_HINT}"
     return (
         f"{storage} holds no log: no segments (audit_*.jsonl, date=*/part-*.parquet) and no "
         f"manifest or other trail; found {what}. Check the path"

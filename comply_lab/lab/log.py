@@ -46,7 +46,7 @@ from comply_lab.lab.stats import By, health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.base import Storage
-from comply_lab.storage.location import holds_log, local_path, logs_below, url_scheme
+from comply_lab.storage.location import BUNDLE_HINT, holds_log, local_path, logs_below, url_scheme
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import find_entry
 from comply_lab.storage.segments import Segment
@@ -113,6 +113,8 @@ def _check_folder(path: Path) -> None:
         raise StorageError(f"no log at {path}: the directory does not exist; check the path")
     if holds_log(path) or not any(path.iterdir()):
         return
+    if (path / "SHA256SUMS").is_file():
+        raise NoLogError(f"{path} {BUNDLE_HINT}")
     below = logs_below(path)
     hint = (
         f"logs below it: {', '.join(below)}; open one of those"

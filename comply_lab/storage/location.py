@@ -32,6 +32,14 @@ def local_path(target: str | os.PathLike[str]) -> str:
     return text[len("file://") :] if text.lower().startswith("file://") else text
 
 
+BUNDLE_HINT = (
+    "is an evidence bundle, not a log: check it with comply-lab verify-bundle DIR "
+    "--public-key WRITER.pub"
+)
+"""What to say of a folder that holds an evidence bundle (its ``SHA256SUMS``) where a log
+was expected."""
+
+
 def holds_log(folder: str | os.PathLike[str]) -> bool:
     """Whether a local folder holds a log: day files, partitions or the log's own records.
 

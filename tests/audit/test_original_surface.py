@@ -94,7 +94,7 @@ def test_entries_have_the_original_fields_and_defaults():
         lambda tmp: ours.MemoryStorage(),
         lambda tmp: ours.FileStorage(str(tmp)),
         lambda tmp: ours.FileStorage(str(tmp), format="parquet"),
-        lambda tmp: S3Storage("bucket-not-contacted"),
+        lambda tmp: S3Storage("bucket-not-contacted", offline=True, spool_dir=tmp),
     ],
     ids=["memory", "jsonl", "parquet", "s3"],
 )

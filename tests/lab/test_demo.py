@@ -133,3 +133,39 @@ def test_side_by_side_benchmark_runs(tmp_path: Path) -> None:
     )
     text = results.read_text()
     assert "| workload | original | comply_lab |" in text and "## Limits" in text
+
+
+def test_bench_compare_flags_figures_more_than_twice_worse(tmp_path: Path):
+    """compare.py collects a run and flags ratios that fell by more than 2x, and only those."""
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = [
+        {"workload": "steady", "unit": "s", "ours": 1.0, "baseline": 10.0, "ratio": 10.0},
+        {"workload": "slower", "unit": "s", "ours": 3.0, "baseline": 10.0, "ratio": 3.3},
+    ]
+    (out / "speed.json").write_text(json.dumps(rows))
+    (out / "versus.json").write_text(
+        json.dumps({"rows": [{"workload": "vs", "ours": 5.0, "original": 1.0, "ratio": 5.0}]})
+    )
+    script = [sys.executable, str(ROOT / "bench" / "compare.py")]
+    subprocess.run([*script, "collect", "--out", str(out)], check=True, capture_output=True)
+    new = json.loads((out / "results.json").read_text())
+    assert [f["workload"] for f in new["figures"]] == ["steady", "slower", "vs"]
+    old = json.loads(json.dumps(new))
+    for figure in old["figures"]:
+        figure["ratio"] = {"steady": 15.0, "slower": 10.0, "vs": 5.0}[figure["workload"]]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    done = subprocess.run(
+        [*script, str(tmp_path / "old.json"), str(out / "results.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "speed: slower: ratio 10 -> 3.3" in done.stdout
+    assert "steady" not in done.stdout.split("worse than before:")[1]
+    same = subprocess.run(
+        [*script, str(out / "results.json"), str(out / "results.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert same.returncode == 0 and "no figure more than 2x worse" in same.stdout

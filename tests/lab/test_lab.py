@@ -280,7 +280,6 @@ class TestNoSilentWrongAnswers:
         with pytest.warns(UnknownValueWarning, match=r"no entry from 2027-01-01 00:00 UTC to the"):
             assert log.entries("2027-01-01").empty
 
-
     def test_unknown_filters_and_columns_name_the_closest(self, log: Log):
         """A misspelt filter keyword or column is an error with a did-you-mean."""
         with pytest.raises(InvalidQueryError, match=r"'detectors_triggered' is not a filter \(did"):
