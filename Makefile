@@ -65,7 +65,7 @@ TIMELESS_TESTS := tests/test_timeless.py tests/retention tests/audit tests/cli/t
 timeless: $(STAMP) faketime
 	@for clock in +1y +3y "@2028-02-29 12:00:00"; do \
 		echo "tests under faketime $$clock"; \
-		FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$$clock" \
+		PYTHONPATH=$(CURDIR)/tests/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$$clock" \
 			$(BIN)/pytest -q -n 2 -m "not slow" -p no:cacheprovider $(TIMELESS_TESTS) || exit 1; \
 	done
 
