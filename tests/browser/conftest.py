@@ -61,7 +61,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        # Chromium does not run under libfaketime (make timeless): it keeps the real clock.
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, env=env)
         yield chromium
         chromium.close()
 

@@ -115,7 +115,7 @@ def test_side_by_side_benchmark_runs(tmp_path: Path) -> None:
             "--log-entries",
             "200",
             "--bound",
-            "60",
+            "180",
             "--results",
             str(results),
         ],
