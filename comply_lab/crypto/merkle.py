@@ -234,8 +234,11 @@ def dyadic_blocks(start: int, leaf_hashes: Sequence[bytes]) -> list[tuple[int, i
         size = position & -position if position else 1 << (end - 1).bit_length()
         while position + size > end:
             size >>= 1
-        part = MerkleTree(leaf_hashes[position - start : position - start + size])
-        blocks.append((position, size, part.root()))
+        level = list(leaf_hashes[position - start : position - start + size])
+        while len(level) > 1:  # a complete subtree: pairs all the way up
+            pairs = zip(level[0::2], level[1::2], strict=True)
+            level = [_sha256(b"\x01" + left + right).digest() for left, right in pairs]
+        blocks.append((position, size, level[0]))
         position += size
     return blocks
 

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from comply_lab.crypto.ciphertext import PREFIX
 from comply_lab.crypto.fingerprint import content_problem
-from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
+from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes, dyadic_blocks, leaf_hash
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
@@ -326,9 +326,11 @@ class _DayCheck:
     ) -> None:
         """Compare decoded entries with their manifest record: who, how many, which order."""
         leaves = MerkleBuilder()
+        hashes = []
         writers = record.get("writers") or {}
         for entry, digest in zip(entries, digests, strict=True):
-            leaves.add(digest_bytes(digest))
+            hashes.append(leaf_hash(digest_bytes(digest)))
+            leaves.add_leaf_hash(hashes[-1])
             chain = writers.get(entry.writer_id) if entry.writer_id else None
             if (
                 entry.writer_id
@@ -356,6 +358,7 @@ class _DayCheck:
                     segment.name,
                 )
             )
+        self._check_subtrees(segment, record, hashes)
         # Said only if nothing was found since MARK (chain findings included), which is
         # known when the events are replayed in order.
         if leaves.root().hex() != record.get("merkle_root"):
@@ -381,6 +384,32 @@ class _DayCheck:
                         segment.day,
                         segment.name,
                     ),
+                )
+            )
+
+    def _check_subtrees(
+        self, segment: Segment, record: dict[str, Any], hashes: list[bytes]
+    ) -> None:
+        """Report a part whose record keeps subtrees (for retention) that are not its own.
+
+        Checked where the part is decoded (``deep``, or a part that differs from its
+        record): an intact part's subtrees are the writer's signed statement, as its
+        Merkle root is.
+        """
+        if "subtrees" not in record:
+            return
+        start = record.get("tree_start")
+        placed = dyadic_blocks(start, hashes) if isinstance(start, int) and start >= 0 else []
+        if record["subtrees"] != [[s, n, h.hex()] for s, n, h in placed]:
+            self.add(
+                IfClean(
+                    Problem(
+                        "modified",
+                        "the subtrees its manifest record keeps for retention do not match "
+                        "its entries: retention would keep a tree that is not the log's",
+                        segment.day,
+                        segment.name,
+                    )
                 )
             )
 

@@ -13,12 +13,11 @@ behave at 0 and 100% and for small groups, unlike the normal approximation.
 
 [`safety_rates`][comply_lab.lab.stats.safety_rates],
 [`latency_stats`][comply_lab.lab.stats.latency_stats] and
-[`detector_counts`][comply_lab.lab.stats.detector_counts] also take a Dask
-DataFrame ([`comply_lab.Log.to_dask`][comply_lab.lab.log.Log.to_dask]): each partition is
-    reduced to
-counts where it lies, and the counts are added up, so the figures are those pandas gives on the
-same rows (percentiles within 0.5%, see [`comply_lab.lab.sketch`][comply_lab.lab.sketch]). The
-other functions need pandas.
+[`detector_counts`][comply_lab.lab.stats.detector_counts] also take a Dask DataFrame
+([`comply_lab.Log.to_dask`][comply_lab.lab.log.Log.to_dask]): each partition is reduced to
+counts where it lies, and the counts are added up, so the figures are those pandas gives on
+the same rows (percentiles within 0.5%, see [`comply_lab.lab.sketch`][comply_lab.lab.sketch]).
+The other functions need pandas.
 """
 
 from __future__ import annotations

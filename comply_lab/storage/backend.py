@@ -2,16 +2,15 @@
 
 A team may have its own backend written against the original ``StorageBackend``
 protocol: five async methods, ``write(entry)``, ``read(entry_id)``, ``list_entries(start,
-    end)``, ``delete(entry_id)`` and ``count()``. Handed to
-    [`AuditLogger`][comply_lab.audit.logger.AuditLogger], such an object is wrapped in a
-`BackendAdapter`, and the logger's API works on it as
-it did with the original
-tool: ``log`` writes through ``write``, ``get_entry`` reads with ``read``, ``get_entries`` lists
-    with ``list_entries``, ``cleanup_expired`` deletes entry by entry (the only way that
-    protocol offers). The backend receives and returns entries in the original's form
-    ([`OriginalEntry`][comply_lab.storage.backend.OriginalEntry]: the seventeen original
-fields, the timestamp an
-ISO 8601 string in UTC); anything with such fields and a ``to_dict()`` is read back.
+end)``, ``delete(entry_id)`` and ``count()``. Handed to
+[`AuditLogger`][comply_lab.audit.logger.AuditLogger], such an object is wrapped in a
+`BackendAdapter`, and the logger's API works on it as it did with the original tool: ``log``
+writes through ``write``, ``get_entry`` reads with ``read``, ``get_entries`` lists with
+``list_entries``, ``cleanup_expired`` deletes entry by entry (the only way that protocol
+offers). The backend receives and returns entries in the original's form
+([`OriginalEntry`][comply_lab.storage.backend.OriginalEntry]: the seventeen original fields,
+the timestamp an ISO 8601 string in UTC); anything with such fields and a ``to_dict()`` is
+read back.
 
 What such a backend cannot give — day partitions, sealing, manifests, trails — is not
 offered: verification, checkpoints, holds and the lab need one of comply_lab's backends

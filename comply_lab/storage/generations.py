@@ -110,7 +110,7 @@ def _prune(
     sha256, size = sink.stage(segment.name, kept)
     rows = list(table_to_entries(kept))
     damaged = int(record.get("damaged_lines") or 0)
-    new = manifest_record(segment.name, str(record.get("source")), segment.day, rows, sha256,
+    new, _ = manifest_record(segment.name, str(record.get("source")), segment.day, rows, sha256,
                           size, damaged)  # fmt: skip
     new["foreign_ids"] = len(foreign_rows(rows))
     new["invalid_entries"] = [i for i in record.get("invalid_entries") or [] if i not in gone]

@@ -117,14 +117,28 @@ def summarize_jsonl(data: bytes) -> tuple[int, dict[str, WriterSpan]]:
     """
     count = 0
     spans: dict[str, WriterSpan] = {}
+    loads, error = orjson.loads, orjson.JSONDecodeError
     for line in split_lines(data)[0]:
-        record = decode_line(line) if line else None
-        if not isinstance(record, dict) or "id" not in record:
+        try:
+            record = loads(line) if line else None
+        except error:
+            continue
+        if type(record) is not dict or "id" not in record:
             continue
         count += 1
         writer, seq = record.get("writer_id"), record.get("seq")
-        if isinstance(writer, str) and isinstance(seq, int) and not isinstance(seq, bool):
-            merge_span(spans, writer, seq, seq, record.get("entry_hash"))
+        if type(writer) is not str or type(seq) is not int:
+            continue
+        span = spans.get(writer)
+        if span is None:
+            digest = record.get("entry_hash")
+            last_hash = digest if type(digest) is str else None
+            spans[writer] = {"first_seq": seq, "last_seq": seq, "last_hash": last_hash}
+        elif seq > span["last_seq"]:
+            digest = record.get("entry_hash")
+            span["last_seq"], span["last_hash"] = seq, digest if type(digest) is str else None
+        elif seq < span["first_seq"]:
+            span["first_seq"] = seq
     return count, spans
 
 

@@ -1,21 +1,18 @@
 """The leaves of the log-wide Merkle tree, and what retention keeps of those it deletes.
 
-The tree (see [`comply_lab.integrity.tlog`][comply_lab.integrity.tlog] and ``SPEC.md``) has one
-leaf per sealed
-entry: the sealed parts in the order of their first manifest record, each part's rows in stored
-    order, each leaf the entry's ``entry_hash``. Deleting a partition must not make the tree
-    impossible to rebuild, so before retention deletes a sealed part it records, in its
-    retention record, the largest complete subtrees covering the part's leaves
-    ([`kept_subtrees`][comply_lab.storage.leaves.kept_subtrees]): a few hashes per part, from
-    which
-every root and proof that does
-not look inside the deleted entries is still computed.
+The tree (see [`comply_lab.integrity.tlog`][comply_lab.integrity.tlog] and ``SPEC.md``) has
+one leaf per sealed entry: the sealed parts in the order of their first manifest record, each
+part's rows in stored order, each leaf the entry's ``entry_hash``. Deleting a partition must
+not make the tree impossible to rebuild, so before retention deletes a sealed part it records,
+in its retention record, the largest complete subtrees covering the part's leaves
+([`kept_subtrees`][comply_lab.storage.leaves.kept_subtrees]): a few hashes per part, from
+which every root and proof that does not look inside the deleted entries is still computed.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -24,7 +21,7 @@ from comply_lab.errors import CorruptLineWarning, CorruptSegmentError
 from comply_lab.model.entry import AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
 from comply_lab.storage.decode import SegmentSource, segment_entries
-from comply_lab.storage.manifest import MANIFEST, parse_records
+from comply_lab.storage.manifest import MANIFEST, Extend, parse_records
 from comply_lab.storage.parts import PartSource, read_part
 from comply_lab.storage.segments import Segment
 
@@ -125,17 +122,74 @@ def _stored_hashes(storage: Source, part: Segment) -> tuple[list[str], list[str]
     return table.column("id").to_pylist(), table.column("entry_hash").to_pylist()
 
 
+def tree_place(record: Mapping[str, Any], leaves: Sequence[bytes]) -> Extend:
+    """Return how a new part's manifest record is placed in the tree, once its place is known.
+
+    Given the records before it in the manifest, it returns ``tree_start`` (the part's first
+    leaf) and ``subtrees`` (the largest complete subtrees covering its leaves, as
+    [`dyadic_blocks`][comply_lab.crypto.merkle.dyadic_blocks] gives them, ``[first leaf,
+    leaves, hex hash]``): what retention keeps when it deletes the part, recorded while the
+    hashes are at hand. A part already in the tree gets nothing.
+    """
+    name = record.get("segment")
+
+    def place(previous: list[dict[str, Any]]) -> dict[str, Any]:
+        parts = tree_parts(previous)
+        if any(part.name == name for part in parts):
+            return {}
+        start = sum(int(part.entries or 0) for part in parts)
+        blocks = dyadic_blocks(start, leaves)
+        return {"tree_start": start, "subtrees": [[s, n, h.hex()] for s, n, h in blocks]}
+
+    return place
+
+
+def recorded_subtrees(record: Mapping[str, Any], start: int) -> list[list[Any]] | None:
+    """Return the subtrees a part's first manifest record gives, if they are sound.
+
+    Sound: placed at ``start`` (the part's first leaf, as the manifest orders the tree),
+    and well formed: complete, aligned subtrees of hex hashes covering exactly its
+    ``entries`` leaves from there. Anything else gives None (then they are computed).
+    """
+    blocks = record.get("subtrees")
+    if record.get("tree_start") != start or not isinstance(blocks, list):
+        return None
+    position = start
+    for block in blocks:
+        if not (
+            isinstance(block, list)
+            and len(block) == 3
+            and block[0] == position
+            and isinstance(block[1], int)
+            and block[1] > 0
+            and block[1] & (block[1] - 1) == 0
+            and position % block[1] == 0
+            and isinstance(block[2], str)
+            and len(block[2]) == 64
+            and all(c in "0123456789abcdef" for c in block[2])
+        ):
+            return None
+        position += block[1]
+    return blocks if position == start + int(record.get("entries") or 0) else None
+
+
 def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, list[list[Any]]]:
     """Return, per sealed part among ``segments``, the subtrees covering its leaves.
 
     Each is ``[first leaf, leaves, hex hash]``, as
-    [`dyadic_blocks`][comply_lab.crypto.merkle.dyadic_blocks] gives them. Parts no manifest
-    record describes (unsealed JSONL) are not in the tree and are left out, as are parts that
-    vanished or cannot be decoded (verification reports those).
+    [`dyadic_blocks`][comply_lab.crypto.merkle.dyadic_blocks] gives them. A part with one
+    manifest record (no later generation) that holds them, at its place in the tree, gives
+    them from there (`tree_place` recorded them at sealing; verification checks them against
+    the part's entries); the others are read and hashed. Parts no manifest record describes
+    (unsealed JSONL) are not in the tree and are left out, as are parts that vanished or
+    cannot be decoded (verification reports those).
     """
     records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
     start, offsets = 0, {}
     removed = removed_rows(records)
+    generations: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        generations.setdefault(str(record.get("segment")), []).append(record)
     for part in tree_parts(records):
         offsets[part.name] = (start, part)
         start += int(part.entries or 0)
@@ -144,6 +198,11 @@ def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, lis
         if segment.name not in offsets:
             continue
         first, part = offsets[segment.name]
+        held = generations[part.name]
+        recorded = recorded_subtrees(held[0], first) if len(held) == 1 else None
+        if recorded is not None:
+            kept[segment.name] = recorded
+            continue
         try:
             _, hashes = part_hashes(storage, part, removed.get(part.name, ()))
         except (FileNotFoundError, ValueError, OSError):

@@ -20,7 +20,7 @@ import fcntl
 import functools
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
@@ -117,7 +117,7 @@ _TEXT_FIELDS = (
     "writer_id",
     "pruned_from",
 )
-_COUNT_FIELDS = ("bytes", "days", "damaged_lines", "seq")
+_COUNT_FIELDS = ("bytes", "days", "damaged_lines", "seq", "tree_start")
 
 
 def _well_formed(record: dict[str, Any]) -> bool:
@@ -261,13 +261,22 @@ def refuse_unsigned(
         )
 
 
+Extend = Callable[[list[dict[str, Any]]], dict[str, Any]]
+"""Fields a record gets from the records before it in its trail (see `append_record`)."""
+
+
 def append_record(
     root: Path,
     record: dict[str, Any],
     name: str = MANIFEST,
     signing_key: Ed25519PrivateKey | None = None,
+    *,
+    extend: Extend | None = None,
 ) -> dict[str, Any]:
     """Chain ``record`` to the file's last record, sign it if a key is given, append it.
+
+    ``extend``, given the readable records already in the file, returns fields to add to
+    the record: what depends on its place in the trail, known only under the lock.
 
     Returns:
         The record as written, with ``prev_record_hash``, signature and ``record_hash``.
@@ -287,7 +296,10 @@ def append_record(
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
-        previous = [r for _, r in parse_records(data) if r is not None and "record_hash" in r]
+        readable = [r for _, r in parse_records(data) if r is not None]
+        if extend is not None:
+            record = {**record, **extend(readable)}
+        previous = [r for r in readable if "record_hash" in r]
         last = previous[-1] if previous else None
         for trail in SIGNED_LOG if last is None and signing_key is None else ():
             heads = read_records(root, trail)  # a new trail of a signed log is signed too

@@ -59,7 +59,9 @@ from comply_lab.storage.manifest import (
     RETENTION,
     SIGNED_LOG,
     TRAILS,
+    Extend,
     chain_record,
+    parse_records,
     record_line,
     refuse_unsigned,
     retention_record,
@@ -548,10 +550,14 @@ class S3Storage(StorageBase):
         record: dict[str, Any],
         *,
         signing_key: Ed25519PrivateKey | None = None,
+        extend: Extend | None = None,
     ) -> None:
         """Append a chained record as the next object of the trail, create-only.
 
         It is signed with ``signing_key``, or else the store's signing key if it has one.
+        ``extend`` adds fields that depend on the records before it (see
+        [`append_record`][comply_lab.storage.manifest.append_record]), computed again when
+        another writer took the position first.
         """
         folder = _METADATA_FOLDERS.get(name)
         if folder is None:
@@ -567,7 +573,11 @@ class S3Storage(StorageBase):
                 head = orjson.loads(self._trail_object(*heads[-1])) if heads else None
                 refuse_unsigned(head, None, f"s3://{self.bucket}/{self.objects.key(signed)}")
             refuse_unsigned(last, key, f"s3://{self.bucket}/{self.objects.key(folder)}")
-            chained = chain_record(record, last, key)
+            fields = {}
+            if extend is not None:
+                readable = parse_records(b"\n".join(self._trail_object(*n) for n in names))
+                fields = extend([r for _, r in readable if r is not None])
+            chained = chain_record({**record, **fields}, last, key)
             name, body = f"{folder}{position:012d}.json", record_line(chained)
             # Taken: by another writer, or by this very request, retried after S3 stored
             # it but the answer was lost (then the stored bytes are exactly ours).

@@ -12,10 +12,12 @@ in ``_staging/`` is ``incomplete`` for verification.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError
+from comply_lab.storage.leaves import tree_place
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.segments import QUARANTINE, STAGING, day_digits
 
@@ -112,15 +114,16 @@ class S3Sink:
         self.store.append_metadata(trail, record, signing_key=self.signing_key)
         self._trails.pop(trail, None)
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: dict[str, Any], leaves: Sequence[bytes] | None = None) -> None:
         """Append a manifest record (signed with the sink's key or the store's).
 
         The heartbeat cadence the store promises is recorded too, so the promise outlives
-        its heartbeat trail.
+        its heartbeat trail; a new part is placed in the log-wide tree.
         """
         if self.store.heartbeat.promised:
             record = dict(record, heartbeat_s=self.store.heartbeat.promised)
-        self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key)
+        place = None if leaves is None else tree_place(record, leaves)
+        self.store.append_metadata(MANIFEST, record, signing_key=self.signing_key, extend=place)
         self.recorded().add(str(record.get("segment")))
 
     def quarantine(self, source: str, data: bytes) -> None:

@@ -28,7 +28,7 @@ import queue
 import stat
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import content_problem
-from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes
+from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes, leaf_hash
 from comply_lab.errors import (
     CorruptLineWarning,
     IntegrityError,
@@ -51,6 +51,7 @@ from comply_lab.storage.deletions import deletion_records_in
 from comply_lab.storage.folder import Folder, refused, sweep_temporaries
 from comply_lab.storage.idindex import FOLDER, foreign_rows, run_bytes, run_record, run_table
 from comply_lab.storage.jsonl import parse_segment
+from comply_lab.storage.leaves import tree_place
 from comply_lab.storage.manifest import DELETIONS, IDS, append_record, read_records
 from comply_lab.storage.segments import (
     QUARANTINE,
@@ -147,12 +148,13 @@ class LocalSink:
         """Append to another trail of the store, under its lock."""
         append_record(self.root, record, trail, self.signing_key)
 
-    def record(self, record: dict[str, Any]) -> None:
-        """Append to ``_manifest.jsonl`` under its lock."""
+    def record(self, record: dict[str, Any], leaves: Sequence[bytes] | None = None) -> None:
+        """Append to ``_manifest.jsonl`` under its lock (placing a new part in the tree)."""
         promised = self.promise() if self.promise is not None else None
         if promised:
             record = dict(record, heartbeat_s=promised)
-        append_record(self.root, record, signing_key=self.signing_key)
+        place = None if leaves is None else tree_place(record, leaves)
+        append_record(self.root, record, signing_key=self.signing_key, extend=place)
 
     def publish(self, name: str) -> None:
         """Do nothing: a local part is in place once stored.
@@ -383,12 +385,12 @@ def write_parts(
         indexed += [(entry_id, name, group) for entry_id, group in foreign]
         digest, size = sink.store_part(name, entries_to_table(rows))
         if name not in recorded:
-            record = manifest_record(name, source, part_day, rows, digest, size, damaged)
+            record, leaves = manifest_record(name, source, part_day, rows, digest, size, damaged)
             record["foreign_ids"] = len(foreign)
             record["invalid_entries"] = [e.id for e in rows if e.id in tampered]
             if removed.get(part_day):
                 record["removed_on_request"] = removed[part_day]
-            sink.record(record)
+            sink.record(record, leaves)
         sink.publish(name)
         report.parts.append(name)
         report.entries += len(rows)
@@ -450,12 +452,17 @@ def manifest_record(
     digest: str,
     size: int,
     damaged: int,
-) -> dict[str, Any]:
-    """Return the manifest record of part ``name`` holding ``rows`` (see the module docs)."""
-    leaves = MerkleBuilder()
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Return the manifest record of part ``name`` holding ``rows``, and the rows' leaf hashes.
+
+    The leaf hashes (see [`comply_lab.storage.leaves`][comply_lab.storage.leaves]) give the
+    record its place in the log-wide tree when it is appended (``tree_start``, ``subtrees``).
+    """
+    leaves = [leaf_hash(digest_bytes(e.entry_hash or entry_hash(e.record()))) for e in rows]
+    root = MerkleBuilder()
     writers: dict[str, dict[str, Any]] = {}
-    for entry in rows:
-        leaves.add(digest_bytes(entry.entry_hash or entry_hash(entry.record())))
+    for entry, leaf in zip(rows, leaves, strict=True):
+        root.add_leaf_hash(leaf)
         if entry.writer_id is not None and entry.seq is not None:
             chain = writers.setdefault(entry.writer_id, {"first_seq": entry.seq, "entries": 0})
             chain["entries"] += 1
@@ -470,13 +477,13 @@ def manifest_record(
         "last_timestamp": format_timestamp(max(e.timestamp for e in rows)) if rows else None,
         "first_entry_hash": rows[0].entry_hash if rows else None,
         "last_entry_hash": rows[-1].entry_hash if rows else None,
-        "merkle_root": leaves.root().hex(),
+        "merkle_root": root.root().hex(),
         "writers": writers,
         "sha256": digest,
         "bytes": size,
         "damaged_lines": damaged,
         "sealed_at": _now(),
-    }
+    }, leaves
 
 
 def _quarantine(root: Path, name: str, data: bytes) -> None:

@@ -9,6 +9,7 @@ index ([`comply_lab.storage.idindex`][comply_lab.storage.idindex]) write through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,8 +58,12 @@ class Sink(Protocol):
         """Append a (chained, signed) record to another trail than the manifest."""
         ...
 
-    def record(self, record: dict[str, Any]) -> None:
-        """Append a (chained, signed) manifest record."""
+    def record(self, record: dict[str, Any], leaves: Sequence[bytes] | None = None) -> None:
+        """Append a (chained, signed) manifest record.
+
+        ``leaves``: the leaf hashes of a new part, placed in the log-wide tree at the
+        record's position in the chain (see `tree_place`).
+        """
         ...
 
     def publish(self, name: str) -> None:

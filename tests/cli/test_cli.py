@@ -17,6 +17,7 @@ from comply_lab import AuditLogger, KeyRing, open_log
 from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from tests.conftest import ROOT, FakeClock
 
 GUIDE = ROOT / "docs" / "guide.md"
@@ -131,6 +132,24 @@ class TestCommands:
         assert code == 2 and "give entry ids" in err
         code, _, err = run("decrypt", str(log_dir), some_id)
         assert code == 2 and "--reason" in err
+
+    def test_a_key_file_of_the_wrong_kind_says_what_it_holds(self, log_dir: Path, tmp_path: Path):
+        """--keys-file with a signing key, or a signing key option with a key ring: named."""
+        some_id = str(open_log(log_dir).entries(columns=["id"])["id"][0])
+        key = generate_signing_key()
+        (tmp_path / "writer.pem").write_bytes(private_key_pem(key))
+        (tmp_path / "writer.pub").write_bytes(public_key_pem(key))
+        for name, kind in (("writer.pem", "PEM private key"), ("writer.pub", "PEM public key")):
+            code, _, err = run(
+                "decrypt", str(log_dir), some_id, "--reason", "r",
+                "--keys-file", str(tmp_path / name),
+            )  # fmt: skip
+            assert code == 2, err
+            assert "expected decryption keys (a key ring's text form" in err and kind in err
+        code, _, err = run("verify", str(log_dir), "--public-key", str(log_dir.parent / "keys.txt"))
+        assert code == 2 and "not an Ed25519 public key" in err and "got a key ring" in err
+        code, _, err = run("verify", str(log_dir), "--public-key", "no-such.pub")
+        assert code == 2 and "no key file 'no-such.pub'" in err
 
     def test_hold_list_release_and_retention(self, log_dir: Path):
         """Holds placed and released from the shell protect days from retention."""

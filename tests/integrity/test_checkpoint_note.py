@@ -14,13 +14,17 @@ from click.testing import CliRunner
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
-from comply_lab.crypto.merkle import MerkleTree, leaf_hash
+from comply_lab.crypto.merkle import MerkleTree, dyadic_blocks, leaf_hash
 from comply_lab.crypto.note import Note, Signer, Verifier
 from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.errors import InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint, verifier_key
 from comply_lab.integrity.tlog import ConsistencyProof, LogTree, consistency
 from comply_lab.sample import write_sample
+from comply_lab.storage import leaves as leaves_module
+from comply_lab.storage.leaves import kept_subtrees, tree_parts
+from comply_lab.storage.manifest import MANIFEST, chain_record, parse_records, record_line
+from tests.conftest import storage_factory
 
 KEY = generate_signing_key()
 
@@ -173,6 +177,71 @@ def test_malformed_checkpoint_notes_get_a_typed_error(text: str, tmp_path: Path)
     """Not a checkpoint note: InvalidQueryError saying what is expected."""
     with pytest.raises(InvalidQueryError, match="checkpoint"):
         Checkpoint.load(text if "\n" in text else text + "\n\n")
+
+
+@pytest.mark.parametrize("backend", ["parquet", "s3-parquet"])
+def test_sealing_records_each_part_s_place_in_the_tree(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+):
+    """A part's first manifest record holds its first leaf and the subtrees covering it.
+
+    Retention keeps those subtrees (from the record: it neither reads nor hashes the part);
+    they are the ones its entries give, and the tree they rebuild is the checkpoint's.
+    """
+    endpoint = request.getfixturevalue("s3_endpoint") if backend.startswith("s3") else None
+    storage = storage_factory(backend, endpoint)()
+    storage.signing_key = KEY  # type: ignore[attr-defined]
+    write_sample(lambda c: AuditLogger(storage, clock=c), 300, 4, seed=3).close()
+    records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r]
+    parts = tree_parts(records)
+    leaves = LogTree.of(storage).tree.levels[0]
+    start = 0
+    for part in parts:
+        record = next(r for r in records if r.get("segment") == part.name)
+        assert record["tree_start"] == start
+        mine = leaves[start : start + int(part.entries or 0)]
+        assert record["subtrees"] == [[s, n, h.hex()] for s, n, h in dyadic_blocks(start, mine)]
+        start += int(part.entries or 0)
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("retention read a part it had the subtrees of")
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(leaves_module, "part_hashes", never)
+    try:
+        kept = kept_subtrees(storage, storage.segments(parts[0].day))
+    finally:
+        monkeypatch.undo()
+    assert kept[parts[0].name] == records[0]["subtrees"]
+
+
+def test_subtrees_the_key_holder_got_wrong_are_found(tmp_path: Path):
+    """A manifest rewritten and signed again with other subtrees: deep verification says so."""
+    path = tmp_path / "log"
+    storage = FileStorage(path, format="parquet", signing_key=KEY, heartbeat_s=0)
+    write_sample(lambda c: AuditLogger(storage, clock=c), 80, 2, seed=4).close()
+    lines = (path / MANIFEST).read_bytes().splitlines()
+    records, previous = [], None
+    for number, line in enumerate(lines):
+        record = {
+            k: v
+            for k, v in json.loads(line).items()
+            if k not in ("prev_record_hash", "record_hash", "signer", "signature")
+        }
+        if number == 0:
+            record["subtrees"][0][2] = "00" * 32
+        previous = chain_record(record, previous, KEY)
+        records.append(record_line(previous))
+    (path / MANIFEST).write_bytes(b"\n".join(records) + b"\n")
+    log = open_log(path)
+    assert log.verify(public_key=KEY).ok  # an intact part: its record is the writer's word
+    found = log.verify(public_key=KEY, deep=True).problems
+    assert [(p.status, p.segment) for p in found] == [("modified", records_first(path))]
+    assert "subtrees its manifest record keeps" in found[0].explanation
+
+
+def records_first(path: Path) -> str:
+    return str(json.loads((path / MANIFEST).read_bytes().splitlines()[0])["segment"])
 
 
 def test_retention_keeps_the_tree_whole(tmp_path: Path):
