@@ -11,6 +11,7 @@ import click
 from comply_lab.cli.options import (
     KEY_FILE,
     day_pool,
+    root_key_option,
     verification_options,
     workers_option,
 )
@@ -139,6 +140,7 @@ def verify(
     type=KEY_FILE,
     help="Ed25519 private key file that signs the checkpoint.",
 )
+@root_key_option
 @click.option(
     "--output",
     "-o",
@@ -167,6 +169,7 @@ def verify(
 def checkpoint(
     target: str,
     signing_key: str | None,
+    public_key: str | None,
     output: Path | None,
     origin: str | None,
     since: Path | None,
@@ -195,7 +198,7 @@ def checkpoint(
 
     if (since is not None or publish is not None) and output is None:
         raise click.UsageError("--since and --publish need the checkpoint file: give --output")
-    log = open_log(target, progress=False)
+    log = open_log(target, progress=False, public_key=public_key)
     made = log.checkpoint(signing_key, origin=origin)
     if output is None:
         click.echo(made.to_note(), nl=False)

@@ -79,6 +79,17 @@ def signing_key_option(command: F) -> F:
     )(command)
 
 
+def root_key_option(command: F) -> F:
+    """Add --public-key: the log's root key, which the trails checked before acting need."""
+    return click.option(
+        "--public-key",
+        "public_key",
+        type=KEY_FILE,
+        help="The log's public key (the writer's): the legal holds and trails this command "
+        "checks before acting must verify under it. Needed with an operator's --signing-key.",
+    )(command)
+
+
 def workers_option(command: F) -> F:
     """Add --workers: how many day partitions to process at once (compact, verify)."""
     return click.option(

@@ -12,8 +12,10 @@ import click
 from comply_lab.cli.options import (
     KEY_FILE,
     read_keys,
+    root_key_option,
     signing_key_option,
 )
+from comply_lab.integrity.authority import ALL_SCOPES
 
 
 @click.command()
@@ -29,6 +31,7 @@ from comply_lab.cli.options import (
 @click.option("--reason", help="Why (a policy or ticket); recorded with each deletion.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (and result) as JSON.")
 @signing_key_option
+@root_key_option
 def retention(
     target: str,
     days: int,
@@ -38,6 +41,7 @@ def retention(
     reason: str | None,
     as_json: bool,
     signing_key: str | None,
+    public_key: str | None,
 ) -> None:
     """Show which day partitions retention would delete and why; delete with --apply.
 
@@ -53,7 +57,7 @@ def retention(
     from comply_lab.lab import open_log
     from comply_lab.retention.policy import apply_retention, plan_retention
 
-    log = open_log(target, progress=False, signing_key=signing_key)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
     plan = plan_retention(log.storage, days, floor_days=floor_days, override=override)
     result = apply_retention(log.storage, plan, reason=reason) if apply_plan else None
     if as_json:
@@ -114,6 +118,7 @@ def retention(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @signing_key_option
+@root_key_option
 def decrypt(
     target: str,
     ids: tuple[str, ...],
@@ -124,6 +129,7 @@ def decrypt(
     keys_file: str | None,
     as_json: bool,
     signing_key: str | None,
+    public_key: str | None,
 ) -> None:
     """Decrypt the stored content of selected entries, recording the access first.
 
@@ -145,7 +151,7 @@ def decrypt(
     if not wanted:
         raise click.UsageError("give entry ids as arguments or with --ids-file")
     keys = read_keys(keys_env, keys_file)
-    log = open_log(target, progress=False, signing_key=signing_key)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
     result = log.decrypt(wanted, keys, reason=reason, who=who)
     if as_json:
         click.echo(result.to_json(orient="records", lines=True, date_format="iso"), nl=False)
@@ -171,6 +177,7 @@ def decrypt(
 @click.option("--list", "show", is_flag=True, help="List the active holds instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the holds as JSON.")
 @signing_key_option
+@root_key_option
 def hold(
     target: str,
     name: str | None,
@@ -183,6 +190,7 @@ def hold(
     show: bool,
     as_json: bool,
     signing_key: str | None,
+    public_key: str | None,
 ) -> None:
     """Place a legal hold so retention never deletes the entries it covers; or --list them.
 
@@ -199,7 +207,7 @@ def hold(
     """
     from comply_lab.lab import open_log
 
-    log = open_log(target, progress=False, signing_key=signing_key)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
     if not show:
         if not name or not reason:
             raise click.UsageError("a hold needs a NAME and --reason (or use --list)")
@@ -236,7 +244,15 @@ def hold(
 @click.option("--reason", required=True, help="Why the hold is released; recorded.")
 @click.option("--who", help="Who releases it (default: the operating-system user).")
 @signing_key_option
-def release(target: str, name: str, reason: str, who: str | None, signing_key: str | None) -> None:
+@root_key_option
+def release(
+    target: str,
+    name: str,
+    reason: str,
+    who: str | None,
+    signing_key: str | None,
+    public_key: str | None,
+) -> None:
     """Release a legal hold; later retention may delete what it covered.
 
     For instance:
@@ -246,7 +262,8 @@ def release(target: str, name: str, reason: str, who: str | None, signing_key: s
     """
     from comply_lab.lab import open_log
 
-    open_log(target, progress=False, signing_key=signing_key).release(name, reason, who=who)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
+    log.release(name, reason, who=who)
     click.echo(f"hold {name!r} released")
 
 
@@ -256,8 +273,14 @@ def release(target: str, name: str, reason: str, who: str | None, signing_key: s
 @click.option("--reason", required=True, help="Why (an erasure request, a ticket); recorded.")
 @click.option("--who", help="Who asks (default: the operating-system user).")
 @signing_key_option
+@root_key_option
 def delete(
-    target: str, entry_ids: tuple[str, ...], reason: str, who: str | None, signing_key: str | None
+    target: str,
+    entry_ids: tuple[str, ...],
+    reason: str,
+    who: str | None,
+    signing_key: str | None,
+    public_key: str | None,
 ) -> None:
     """Delete entries on request: recorded first, out of every read at once.
 
@@ -274,7 +297,7 @@ def delete(
 
     from comply_lab.lab import open_log
 
-    log = open_log(target, progress=False, signing_key=signing_key)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
     who = who or getpass.getuser()
     unknown = []
     for entry_id in entry_ids:
@@ -296,24 +319,36 @@ def delete(
     type=click.Path(exists=True, dir_okay=False),
     help="The operator's Ed25519 public key file (PEM or raw), with --add.",
 )
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(ALL_SCOPES),
+    help="Where the key's signatures count, with --add (repeatable; all by default).",
+)
 @click.option("--reason", help="Why the key is declared (recorded), with --add.")
 @click.option("--who", help="Who declares it (default: the operating-system user).")
 @click.option("--json", "as_json", is_flag=True, help="Print the declared keys as JSON.")
 @signing_key_option
+@root_key_option
 def operators(
     target: str,
     name: str | None,
     operator_key: str | None,
+    scopes: tuple[str, ...],
     reason: str | None,
     who: str | None,
     as_json: bool,
     signing_key: str | None,
+    public_key: str | None,
 ) -> None:
-    """List the operator keys a log declares, or declare one with --add.
+    """List the operator keys a log declares, or certify one with --add.
 
-    Records signed by a declared operator key verify like the writer's own, so people
-    and jobs can sign what they record without holding the writer's key. Declaring one
-    needs the writer's key (--signing-key).
+    Records an operator key signs within its scopes (--scope: seal, retention, holds,
+    deletions, decryption, keys, erasure; all by default) verify like the root key's, so
+    people and jobs can sign what they record without holding the writer's key.
+    Certifying one needs the root (writer's) key (--signing-key); verification counts
+    only the keys the root it is given certified.
 
     For instance:
 
@@ -325,18 +360,22 @@ def operators(
     """
     from comply_lab.lab import open_log
 
-    log = open_log(target, progress=False, signing_key=signing_key)
+    log = open_log(target, progress=False, signing_key=signing_key, public_key=public_key)
     if name is not None:
         if operator_key is None or not reason:
             raise click.UsageError("--add needs --key (the operator's public key) and --reason")
-        added = log.add_operator(operator_key, name, reason=reason, who=who)
+        added = log.add_operator(
+            operator_key, name, reason=reason, who=who, scopes=list(scopes) or None
+        )
         click.echo(f"declared operator key {added} ({name})")
     table = log.operators()
     if as_json:
         click.echo(table.to_json(orient="records"))
     elif name is None:
         for row in table.itertuples():
-            click.echo(f"{row.key_id}  {row.name}  (declared by writer key {row.writer_id})")
+            click.echo(
+                f"{row.key_id}  {row.name}  scopes {row.scopes}  (declared by key {row.writer_id})"
+            )
         click.echo(f"{len(table)} operator key(s)")
 
 

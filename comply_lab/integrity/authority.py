@@ -1,17 +1,17 @@
-"""Who may sign a log's records: its writer's key, and the operator keys it declares.
+"""Who may sign a log's records: its root key, and the operator keys the root certified.
 
-A log is signed by its **writer** key. People and jobs that act on the log without that
-key — investigators decrypting, operators placing holds or applying retention, a key
-rotation job — sign with **operator** keys, which the writer declares: each declaration
-is a record of the ``_signers`` trail, signed by the writer's key, naming the operator
-key (and carrying the writer's public key, so the declaration can be checked). A record
-signed by any other key is ``bad_signature``: verification accepts exactly the writer's
-key and the operator keys that key declared.
+Trust has one root: the public key the verifier pins (``public_key=``, ``--public-key``;
+for a process acting on a log, the key it was opened with). Nothing a log says about
+itself adds to it. The root key signs what the writer records; people and jobs that act
+on the log without that key (investigators decrypting, operators placing holds or
+applying retention, a key rotation job) sign with **operator** keys, each certified by a
+record of the ``_signers`` trail that the root key signed, naming the operator key and
+its **scopes**: the trails its signatures count in (see `SCOPES`). A record signed by any
+other key, or by an operator key outside its scopes, is ``bad_signature``, whatever the
+log's own records claim: a declaration signed by another key is ignored, even one naming
+the root key as its "operator".
 
-Whoever holds one of those keys can work out the rest from the log: given the writer's
-key, the operators it declared; given an operator's key, the writer whose declaration
-names it, and that writer's other operators. Operator keys are not revoked: to stop
-trusting one, move the log to a new writer key.
+Operator keys are not revoked: to stop trusting one, move the log to a new root key.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,25 +28,67 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
-from comply_lab.errors import InvalidQueryError
+from comply_lab.errors import InvalidQueryError, SigningKeyRequiredError
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
-from comply_lab.storage.manifest import SIGNERS, parse_lines, record_hash, signed_bytes
+from comply_lab.storage.manifest import (
+    ACCESS,
+    DELETIONS,
+    HEARTBEAT,
+    HOLDS,
+    IDS,
+    KEYS,
+    MANIFEST,
+    RETENTION,
+    SHREDDED,
+    SIGNERS,
+    parse_lines,
+    record_hash,
+    signed_bytes,
+)
+
+SCOPES: dict[str, str] = {
+    MANIFEST: "seal",
+    HEARTBEAT: "seal",
+    IDS: "seal",
+    RETENTION: "retention",
+    HOLDS: "holds",
+    DELETIONS: "deletions",
+    ACCESS: "decryption",
+    KEYS: "keys",
+    SHREDDED: "erasure",
+}
+"""The scope an operator key needs for its signatures to count in each trail (checkpoints
+need ``seal``). Declarations in the ``_signers`` trail are the root key's alone."""
+
+ALL_SCOPES = tuple(sorted(set(SCOPES.values())))
+"""Every scope, in order: what an operator key declared without ``scopes`` gets."""
 
 
 @dataclass
 class Authority:
-    """The keys whose signatures a log's records may carry.
+    """The keys whose signatures a log's records may carry, from one pinned root.
 
     Attributes:
-        keys: Key id -> public key.
-        writer: The writer's key id, when known.
-        operators: Declared operator key id -> its name.
+        keys: Key id -> public key: the root and every operator key it certified.
+        writer: The root key's id, when a root is known.
+        operators: Certified operator key id -> its name.
+        scopes: Certified operator key id -> the scopes it was given.
     """
 
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     writer: str | None = None
     operators: dict[str, str] = field(default_factory=dict)
+    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def keys_for(self, trail: str) -> dict[str, Ed25519PublicKey]:
+        """Return the keys whose signatures count in ``trail`` (or ``"checkpoint"``)."""
+        scope = "seal" if trail == "checkpoint" else SCOPES.get(trail)
+        return {
+            key: public
+            for key, public in self.keys.items()
+            if key == self.writer or (scope is not None and scope in self.scopes.get(key, ()))
+        }
 
 
 def raw_public(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
@@ -64,11 +107,21 @@ def _key(text: object) -> Ed25519PublicKey | None:
         return None
 
 
-def declarations(data: bytes) -> list[tuple[Ed25519PublicKey, Ed25519PublicKey, str]]:
+@dataclass(frozen=True)
+class Declaration:
+    """An operator key certified in the ``_signers`` trail, by the key that signed it."""
+
+    writer: Ed25519PublicKey
+    operator: Ed25519PublicKey
+    name: str
+    scopes: tuple[str, ...]
+
+
+def declarations(data: bytes, root: Ed25519PublicKey | None = None) -> list[Declaration]:
     """Return the authentic operator declarations of a ``_signers`` trail.
 
-    Each is ``(writer key, operator key, name)``: a record whose hash holds and that the
-    writer key it names has signed.
+    Authentic: its record hash holds and the key it names as its writer signed it. With
+    ``root``, only those that key signed: the others certify nothing.
     """
     found = []
     for _, _, record in parse_lines(data):
@@ -76,56 +129,123 @@ def declarations(data: bytes) -> list[tuple[Ed25519PublicKey, Ed25519PublicKey, 
             continue
         writer, operator = _key(record.get("writer_key")), _key(record.get("operator_key"))
         signature = record.get("signature")
+        scopes = _scopes(record.get("scopes"))
         if (
             writer is not None
             and operator is not None
+            and scopes is not None
             and isinstance(signature, str)
             and record.get("record_hash") == record_hash(record)
             and record.get("signer") == key_id(writer)
+            and (root is None or key_id(root) == key_id(writer))
             and signature_valid(writer, signed_bytes(record), signature)
         ):
-            found.append((writer, operator, str(record.get("name"))))
+            found.append(Declaration(writer, operator, str(record.get("name")), scopes))
     return found
 
 
+def _scopes(value: object) -> tuple[str, ...] | None:
+    """Return a declaration's scopes: all of them when absent, None when malformed."""
+    if value is None:
+        return ALL_SCOPES  # declared before scopes existed: the root gave it everything
+    if isinstance(value, list) and all(isinstance(v, str) and v in ALL_SCOPES for v in value):
+        return tuple(sorted(set(value)))
+    return None
+
+
 def authority(signers: bytes, key: PublicKeyLike | None) -> Authority:
-    """Return who may sign a log's records, starting from one key known to be its.
+    """Return who may sign a log's records, from its pinned root key.
 
     Args:
         signers: The log's ``_signers`` trail.
-        key: The writer's key, or an operator key the writer declared (None: unknown).
+        key: The root key (the writer's public key; None: unknown). Operator keys count
+            only through declarations this key signed; the trail cannot name another root.
     """
     if key is None:
         return Authority()
-    given = load_public_key(key)
-    given_id = key_id(given)
-    declared = declarations(signers)
-    writer = given
-    for declaring, operator, _ in declared:
-        if key_id(operator) == given_id:
-            writer = declaring  # an operator's key: its writer is the one who named it
-            break
-    writer_id = key_id(writer)
-    result = Authority({writer_id: writer}, writer_id)
-    for declaring, operator, name in declared:
-        if key_id(declaring) == writer_id:
-            result.keys[key_id(operator)] = operator
-            result.operators[key_id(operator)] = name
-    result.keys.setdefault(given_id, given)
+    root = load_public_key(key)
+    root_id = key_id(root)
+    result = Authority({root_id: root}, root_id)
+    for declared in declarations(signers, root):
+        operator_id = key_id(declared.operator)
+        if operator_id == root_id:
+            continue
+        result.keys[operator_id] = declared.operator
+        result.operators[operator_id] = declared.name
+        result.scopes[operator_id] = tuple(
+            sorted(set(result.scopes.get(operator_id, ())) | set(declared.scopes))
+        )
     return result
 
 
+def pinned_root(storage: Storage, public_key: PublicKeyLike | None = None) -> PublicKeyLike | None:
+    """Return the root key to check a store's trails with, before acting on them.
+
+    ``public_key`` if given, else the root the store was opened with
+    ([`StorageBase.root_key`][comply_lab.storage.base.StorageBase.root_key]), else its own
+    signing key (right for the writer; a process signing with an operator key must pin
+    the root). None when there is none: the trails' signatures are not checked.
+    """
+    if public_key is not None:
+        return public_key
+    if isinstance(storage, StorageBase):
+        return storage.root_key or storage.signing_key
+    return None
+
+
+def check_may_sign(storage: Storage, trail: str) -> None:
+    """Refuse, before anything is done, a record its store's key may not sign in ``trail``.
+
+    Only where the store pins a root ([`StorageBase.root_key`][comply_lab.storage.base.
+    StorageBase.root_key]) other than its signing key: an operator key must be certified
+    by that root for the trail's scope, or what it records would fail verification.
+
+    Raises:
+        SigningKeyRequiredError: the key is not certified for that scope.
+    """
+    if not isinstance(storage, StorageBase):
+        return
+    key, root = storage.signing_key, storage.root_key
+    if key is None or root is None or key_id(key) == key_id(root):
+        return
+    if key_id(key) in authority(storage.read_metadata(SIGNERS), root).keys_for(trail):
+        return
+    scope = SCOPES.get(trail, "none: only the root key signs it")
+    raise SigningKeyRequiredError(
+        f"the signing key {key_id(key)} is not certified by the log's root key "
+        f"{key_id(root)} to sign {trail} (scope {scope}): what it records would fail "
+        "verification, so nothing was done. Sign with the root key, or have it certify this "
+        "key for that scope (log.add_operator(..., scopes=[...]), comply-lab operators --add "
+        "--scope ...)"
+    )
+
+
 def declare_operator(
-    storage: Storage, public_key: PublicKeyLike, name: str, *, reason: str, who: str | None = None
+    storage: Storage,
+    public_key: PublicKeyLike,
+    name: str,
+    *,
+    reason: str,
+    who: str | None = None,
+    scopes: Sequence[str] | None = None,
 ) -> str:
-    """Declare an operator key, signed with the store's (the writer's) signing key.
+    """Certify an operator key, signed with the store's signing key (the log's root key).
+
+    Args:
+        storage: The log's store, opened with the root key.
+        public_key: The operator's public key.
+        name: Who or what holds it.
+        reason: Why it is certified (recorded).
+        who: Who certifies it (default: the operating-system user).
+        scopes: The trails its signatures count in (see `SCOPES`); all of them by
+            default.
 
     Returns:
         The operator key's id.
 
     Raises:
-        InvalidQueryError: the store has no signing key, the key is the writer's own, or
-            the name or reason is missing.
+        InvalidQueryError: the store has no signing key, the key is the root's own, a
+            scope is unknown, or the name or reason is missing.
     """
     writer = storage.signing_key if isinstance(storage, StorageBase) else None
     if writer is None:
@@ -139,9 +259,17 @@ def declare_operator(
     for text, what in ((name, "a name"), (reason, "a reason")):
         if not isinstance(text, str) or not text.strip():
             raise InvalidQueryError(f"declaring an operator key needs {what}")
+    given = ALL_SCOPES if scopes is None else tuple(scopes)
+    unknown = [scope for scope in given if scope not in ALL_SCOPES]
+    if unknown or not given:
+        raise InvalidQueryError(
+            f"unknown scope(s) {', '.join(map(repr, unknown))}: an operator key's scopes "
+            f"are among {', '.join(ALL_SCOPES)}"
+        )
     record: dict[str, Any] = {
         "kind": "operator",
         "name": name,
+        "scopes": sorted(set(given)),
         "operator_key": raw_public(operator),
         "operator_id": key_id(operator),
         "writer_key": raw_public(writer),

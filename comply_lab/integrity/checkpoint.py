@@ -56,7 +56,7 @@ from comply_lab.integrity.report import Problem
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import format_timestamp
-from comply_lab.storage.base import Storage
+from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
 
 FORMAT = "comply-lab-checkpoint/3"
@@ -341,7 +341,7 @@ def take_checkpoint(
 
     A checkpoint vouches for what it covers, so every trail is checked first (canonical
     form, record hashes, chain and — when the log is signed and a key is given — every
-    record's signature, with that key's public half).
+    record's signature, under the root key the store pinned, or else the signing key's).
 
     Raises:
         NothingSealedError: nothing is sealed yet, so it would cover no entry.
@@ -349,9 +349,11 @@ def take_checkpoint(
     """
     data = {name: storage.read_metadata(name) for name in TRAILS}
     trails = [check_trail(data[name], name, None) for name in TRAILS]
-    if signing_key is not None and any(t.signed for t in trails):
-        keys = authority(data[SIGNERS], signing_key).keys
-        trails = [check_trail(data[name], name, keys) for name in TRAILS]
+    pinned = storage.root_key if isinstance(storage, StorageBase) else None
+    root = pinned or signing_key
+    if root is not None and any(t.signed for t in trails):
+        known = authority(data[SIGNERS], root)
+        trails = [check_trail(data[name], name, known.keys_for(name)) for name in TRAILS]
     heads: dict[str, tuple[int, str | None]] = {}
     records: list[dict[str, Any]] = []
     for trail in trails:

@@ -184,12 +184,11 @@ class _Verifier:
             self.report.scope = f"{lo.date() if lo else '...'} to {hi.date() if hi else '...'}"
         data = {name: self.storage.read_metadata(name) for name in TRAILS}
         self.authority = authority(data[SIGNERS], self.public_key)
-        keys = self.authority.keys if self.public_key is not None else None
-        trails = {name: check_trail(data[name], name, keys) for name in TRAILS}
-        if keys is not None and self.authority.writer is not None:
-            # Only the writer's key declares operators.
-            writer = {self.authority.writer: keys[self.authority.writer]}
-            trails[SIGNERS] = check_trail(data[SIGNERS], SIGNERS, writer)
+        pinned = self.public_key is not None
+        trails = {
+            name: check_trail(data[name], name, self.authority.keys_for(name) if pinned else None)
+            for name in TRAILS
+        }
         days = self.storage.days()
         files = self.storage.data_files() if isinstance(self.storage, DataFiles) else []
         if not days and not any(t.hashes for t in trails.values()):
@@ -247,7 +246,8 @@ class _Verifier:
             hashes = {name: trail.hashes for name, trail in trails.items()}
             saved = Checkpoint.load(checkpoint)
             tree = self._tree(manifest) if saved.size is not None else None
-            found = check_checkpoint(saved, manifest, keys, hashes, tree)
+            signers = self.authority.keys_for("checkpoint") if pinned else None
+            found = check_checkpoint(saved, manifest, signers, hashes, tree)
             self.report.problems.extend(found)
             self.report.checkpoint = "failed" if found else "matched"
         return self.report
@@ -343,7 +343,7 @@ class _Verifier:
         if not key_ids:
             return
         writers = trails[SIGNERS].key_ids or set(list(key_ids)[:1])
-        declared = {key_id(o) for _, o, _ in declarations(self.storage.read_metadata(SIGNERS))}
+        declared = {key_id(d.operator) for d in declarations(self.storage.read_metadata(SIGNERS))}
         strangers = key_ids - writers - declared
         if len(writers) > 1 or (strangers and len(key_ids) > 1):
             self.add(

@@ -24,6 +24,7 @@ import pandas as pd
 from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import fingerprint, hash_key_id
 from comply_lab.errors import DecryptionError, InvalidQueryError
+from comply_lab.integrity.authority import check_may_sign
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
 from comply_lab.keys.keyring import ContentKeys, ShreddedKeyError
 from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
@@ -98,6 +99,7 @@ def decrypt_entries(
         key_id = encryption.label
     elif encryption is not None:
         key_id = hashlib.sha256(encryption.get_key()).hexdigest()[:16]
+    check_may_sign(log.storage, ACCESS)
     log.storage.append_metadata(
         ACCESS,
         {

@@ -7,6 +7,7 @@ is recorded (signed, when the log signs) in the log's trails before it takes eff
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -147,31 +148,49 @@ class Governance:
         return holds_frame(self.storage)
 
     def add_operator(
-        self, public_key: PublicKeyLike, name: str, *, reason: str, who: str | None = None
+        self,
+        public_key: PublicKeyLike,
+        name: str,
+        *,
+        reason: str,
+        who: str | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> str:
-        """Declare an operator key: records it signs are then as valid as the writer's.
+        """Certify an operator key: records it signs within its scopes count as the root's.
 
         Investigators, retention jobs and key rotations can then sign what they append
-        with their own key instead of the writer's. The declaration is signed with the
-        writer's key, so open the log with it (``open_log(..., signing_key=...)``). See
-        `comply_lab.integrity.authority`.
+        with their own key instead of the root (writer) key. The certificate is signed
+        with the root key, so open the log with it (``open_log(..., signing_key=...)``).
+        ``scopes`` limits where its signatures count (``"retention"``, ``"holds"``,
+        ``"decryption"``, ...: see `comply_lab.integrity.authority.SCOPES`); all by default.
 
         Returns:
             The operator key's id.
 
         Raises:
-            InvalidQueryError: the log was not opened with a signing key, or no name or
-                reason is given.
+            InvalidQueryError: the log was not opened with a signing key, a scope is
+                unknown, or no name or reason is given.
         """
-        return declare_operator(self.storage, public_key, name, reason=reason, who=who)
+        return declare_operator(
+            self.storage, public_key, name, reason=reason, who=who, scopes=scopes
+        )
 
     def operators(self) -> pd.DataFrame:
-        """Return the operator keys the writer declared: name, key_id, writer_id."""
+        """Return the operator keys declared in the log: name, key_id, writer_id, scopes.
+
+        Every declaration authentic under the key it names is listed; verification counts
+        only those the pinned root key signed.
+        """
         rows = [
-            {"name": name, "key_id": key_id(operator), "writer_id": key_id(writer)}
-            for writer, operator, name in declarations(self.storage.read_metadata(SIGNERS))
+            {
+                "name": d.name,
+                "key_id": key_id(d.operator),
+                "writer_id": key_id(d.writer),
+                "scopes": ",".join(d.scopes),
+            }
+            for d in declarations(self.storage.read_metadata(SIGNERS))
         ]
-        return pd.DataFrame(rows, columns=["name", "key_id", "writer_id"])
+        return pd.DataFrame(rows, columns=["name", "key_id", "writer_id", "scopes"])
 
     def set_retention_floor(self, days: int, reason: str, *, who: str | None = None) -> None:
         """Record a minimum retention (0 removes it) that every plan must respect."""

@@ -20,6 +20,7 @@ from comply_lab.crypto.signing import (
     PrivateKeyLike,
     PublicKeyLike,
     load_private_key,
+    load_public_key,
 )
 from comply_lab.errors import NoLogError, StorageError, UnknownValueWarning
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
@@ -45,7 +46,7 @@ from comply_lab.lab.scanner import (
 from comply_lab.lab.stats import By, health
 from comply_lab.lab.summary import STATS_COLUMNS, Stats, describe
 from comply_lab.model.entry import AuditEntry
-from comply_lab.storage.base import Storage
+from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.location import BUNDLE_HINT, holds_log, local_path, logs_below, url_scheme
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import find_entry
@@ -63,6 +64,7 @@ def open_log(
     progress: bool | None = None,
     signing_key: PrivateKeyLike | None = None,
     on_corrupt: OnCorrupt = "raise",
+    public_key: PublicKeyLike | None = None,
 ) -> Log:
     """Open a log: a directory, an ``s3://bucket/prefix`` URL, or a storage object.
 
@@ -78,6 +80,10 @@ def open_log(
             CorruptSegmentError naming it; ``"skip"`` go on without it and warn once per read
             ([`CorruptSegmentWarning`][comply_lab.errors.CorruptSegmentWarning]) listing what
             was skipped. Verification never skips: it reports damage.
+        public_key: The log's root public key (the writer's), pinned for what this process
+            checks before acting: the legal holds before retention or a deletion, every
+            trail before a checkpoint. Needed when ``signing_key`` is an operator key; by
+            default the signing key is taken for the root.
 
     Raises:
         StorageError: a local path that is not a directory (nothing is created).
@@ -95,6 +101,8 @@ def open_log(
     if isinstance(target, str | os.PathLike) and url_scheme(target) is None:
         _check_folder(Path(local_path(target)))
     storage = open_storage(target, signing_key=signing_key)
+    if public_key is not None and isinstance(storage, StorageBase):
+        storage.root_key = load_public_key(public_key)
     return Log(storage, progress=progress, on_corrupt=on_corrupt)
 
 
@@ -366,8 +374,10 @@ class Log(Governance):
         Args:
             start: First day to verify (None: from the beginning).
             end: Last day to verify (None: to the end).
-            public_key: The writer's Ed25519 public key; every record must carry its
-                signature. A signed log verified without it is ``UNVERIFIED``.
+            public_key: The writer's Ed25519 public key (the log's root); every record must
+                carry its signature or that of an operator key it certified. Default: the
+                root ``open_log(..., public_key=...)`` pinned. A signed log verified without
+                any is ``UNVERIFIED``.
             checkpoint: A checkpoint saved earlier
                 ([`checkpoint`][comply_lab.lab.log.Log.checkpoint]), which also detects
                 truncation of the newest data and of every trail.
@@ -392,11 +402,12 @@ class Log(Governance):
         Raises:
             NoLogError: there is no log here at all.
         """
+        pinned = self.storage.root_key if isinstance(self.storage, StorageBase) else None
         return verify(
             self.storage,
             start,
             end,
-            public_key=public_key,
+            public_key=public_key if public_key is not None else pinned,
             checkpoint=checkpoint,
             deep=deep,
             require_signatures=require_signatures,

@@ -19,12 +19,12 @@ from typing import Any, cast
 from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import EntryHeldError, InvalidQueryError, RetentionError
-from comply_lab.integrity.authority import authority
+from comply_lab.integrity.authority import authority, check_may_sign, pinned_root
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import AuditEntry, format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.deletions import guard_deletions
-from comply_lab.storage.manifest import HOLDS, SIGNERS, parse_records
+from comply_lab.storage.manifest import DELETIONS, HOLDS, SIGNERS, parse_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +127,25 @@ def read_policy(
 def _trusted(
     data: bytes, storage: Storage, public_key: PublicKeyLike | None
 ) -> list[dict[str, Any]]:
-    """Return the records of the ``_holds`` trail, if it verifies."""
-    own = storage.signing_key if isinstance(storage, StorageBase) else None
-    key = public_key if public_key is not None else own
-    keys = authority(storage.read_metadata(SIGNERS), key).keys if key is not None else None
+    """Return the records of the ``_holds`` trail, if it verifies under the pinned root."""
+    key = pinned_root(storage, public_key)
+    keys = None if key is None else authority(storage.read_metadata(SIGNERS), key).keys_for(HOLDS)
     trail = check_trail(data, HOLDS, keys)
     if trail.problems:
+        operator = (
+            public_key is None
+            and isinstance(storage, StorageBase)
+            and storage.root_key is None
+            and any(p.status == "bad_signature" for p in trail.problems)
+        )
+        hint = (
+            " (a process signing with an operator key checks it under the log's root key: "
+            "pass public_key= / --public-key with the writer's public key)"
+            if operator
+            else ""
+        )
         raise RetentionError(
-            f"the legal-hold trail does not verify ({trail.problems[0].line()}), so "
+            f"the legal-hold trail does not verify ({trail.problems[0].line()}){hint}, so "
             "retention will not decide what may be deleted: verify the log, and restore the "
             f"trail {HOLDS} from a backup"
         )
@@ -211,6 +222,7 @@ def place_hold(
         },
         who,
     )
+    check_may_sign(storage, HOLDS)
     storage.append_metadata(HOLDS, record)
     return _hold(record)
 
@@ -226,6 +238,7 @@ def release_hold(storage: Storage, name: str, *, reason: str, who: str | None = 
     if name not in active:
         names = ", ".join(sorted(active)) or "none"
         raise InvalidQueryError(f"no active hold named {name!r} (active: {names})")
+    check_may_sign(storage, HOLDS)
     storage.append_metadata(HOLDS, _stamp({"kind": "release", "name": name, "reason": reason}, who))
 
 
@@ -237,6 +250,7 @@ def set_floor(storage: Storage, days: int, *, reason: str, who: str | None = Non
     """
     reason = _reason(reason, "a retention floor")
     check_days(days, "days")
+    check_may_sign(storage, HOLDS)
     storage.append_metadata(HOLDS, _stamp({"kind": "floor", "days": days, "reason": reason}, who))
 
 
@@ -269,8 +283,10 @@ def delete_entry(
         InvalidQueryError: no reason, or ``entry_id`` is not a string.
         EntryHeldError: an active hold covers the entry; nothing was deleted.
         RetentionError: the holds trail does not verify.
+        SigningKeyRequiredError: the store's operator key is not certified for deletions.
     """
     reason = _reason(reason, "a deletion")
+    check_may_sign(storage, DELETIONS)
     entry = cast(StorageBase, storage).read_sync(entry_id)
     if entry is None:
         return False

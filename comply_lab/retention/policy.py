@@ -40,6 +40,7 @@ from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import (
     RetentionFloorError,
 )
+from comply_lab.integrity.authority import check_may_sign
 from comply_lab.model.entry import format_timestamp
 from comply_lab.retention.holds import Hold, Policy, check_days, read_policy
 from comply_lab.storage.base import Storage
@@ -162,6 +163,8 @@ def plan_retention(
         InvalidQueryError: ``days`` or ``floor_days`` is not an int >= 0.
         RetentionError: the legal-hold trail does not verify (see
             [`read_policy`][comply_lab.retention.holds.read_policy]).
+        SigningKeyRequiredError: the store signs with an operator key its pinned root did
+            not certify for retention.
     """
     check_days(days, "days")
     moment = to_utc(now) if now is not None else utc_now()
@@ -252,8 +255,11 @@ def apply_retention(
     Raises:
         RetentionError: the legal-hold trail does not verify (see
             [`read_policy`][comply_lab.retention.holds.read_policy]).
+        SigningKeyRequiredError: the store signs with an operator key its pinned root did
+            not certify for retention.
         ConcurrentOperationError: another retention, compaction or key rotation is running.
     """
+    check_may_sign(storage, RETENTION)
     with maintenance(storage, "retention"):
         return _apply(storage, plan, who, reason, public_key)
 

@@ -27,7 +27,10 @@ from comply_lab.storage.scan import entries_between, find_entry
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
     from comply_lab._time import TimeLike
 
@@ -107,9 +110,14 @@ class StorageBase(Closing):
     Attributes:
         signing_key: The Ed25519 key that signs every record the store appends (None: the
             store signs nothing).
+        root_key: The log's root public key, pinned by whoever opened the store
+            (``open_log(..., public_key=...)``): the trails the store checks before acting
+            (holds before retention or a deletion, every trail before a checkpoint) must
+            verify under it. None: the signing key's own is taken for the root.
     """
 
     signing_key: Ed25519PrivateKey | None = None
+    root_key: Ed25519PublicKey | None = None
 
     def __dask_tokenize__(self) -> tuple[str, int]:
         """Name this storage in Dask task keys by identity (its data changes over time)."""

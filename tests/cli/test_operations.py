@@ -114,13 +114,14 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
         assert done.returncode == 0, done.stderr
         _verifies(log, keys)
     ids = list(open_log(log).entries(columns=["id"])["id"])
+    pin = ["--public-key", str(keys / "writer.pub")]  # the root, which an operator pins
     commands = [
         ["compact", str(log), "--signing-key", key],
-        ["hold", str(log), "matter-1", "--reason", "litigation", "--signing-key", key],
-        ["release", str(log), "matter-1", "--reason", "closed", "--signing-key", key],
+        ["hold", str(log), "matter-1", "--reason", "litigation", "--signing-key", key, *pin],
+        ["release", str(log), "matter-1", "--reason", "closed", "--signing-key", key, *pin],
         # Entries run from 20 to 28 January; the run's clock reads 1 February (see
         # tests/hermetic.py): this deletes 20 and 21 January, whatever today's date.
-        ["retention", str(log), "--days", "10", "--apply", "--signing-key", key],
+        ["retention", str(log), "--days", "10", "--apply", "--signing-key", key, *pin],
         [
             "decrypt",
             str(log),
@@ -133,7 +134,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
             "--signing-key",
             key,
         ],
-        ["checkpoint", str(log), "--signing-key", key, "-o", str(tmp_path / "cp.json")],
+        ["checkpoint", str(log), "--signing-key", key, *pin, "-o", str(tmp_path / "cp.json")],
         ["stats", str(log)],
         ["entries", str(log), "-o", str(tmp_path / "all.csv")],
         ["ddl", "--engine", "duckdb", str(log)],
@@ -161,7 +162,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
     )
     assert rotation.returncode == 0 and "date=" in rotation.stdout, rotation.stderr
     _verifies(log, keys, "--checkpoint", str(tmp_path / "cp.json"))
-    python = open_log(log, signing_key=keys / f"{signer}.pem")
+    python = open_log(log, signing_key=keys / f"{signer}.pem", public_key=keys / "writer.pub")
     python.hold("matter-2", reason="by the Python API")
     python.apply_retention(python.retention_plan(9), reason="one more day")
     # The command deleted 20 and 21 January; matter-2 holds every day since.

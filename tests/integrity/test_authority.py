@@ -1,0 +1,121 @@
+"""One root of trust: the key the verifier pins, and the operator keys it certified.
+
+The attacker here can write every file of the log and runs comply_lab with keys of their
+own; they never hold the root (writer) key. Nothing they write about the log's keys may
+make their key count.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from comply_lab import AuditLogger, open_log
+from comply_lab.audit import FileStorage
+from comply_lab.cli import main
+from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
+from comply_lab.errors import InvalidQueryError, RetentionError, SigningKeyRequiredError
+from tests.conftest import NOW, FakeClock
+
+ROOT = generate_signing_key()
+OPERATOR = generate_signing_key()
+ATTACKER = generate_signing_key()
+
+
+def _log(path: Path, key: object, days: int = 3) -> Path:
+    clock = FakeClock(NOW - timedelta(days=days + 1))
+    storage = FileStorage(path, format="parquet", signing_key=key)
+    with AuditLogger(storage, clock=clock) as logger:
+        for i in range(days * 4):
+            clock.advance(hours=6)
+            logger.log_sync(input=f"q{i}", output="a", conversation_id=f"c{i % 3}")
+    return path
+
+
+def _statuses(path: Path, key: object) -> set[str]:
+    return {p.status for p in open_log(path).verify(public_key=key).problems}
+
+
+def test_a_self_signed_declaration_makes_no_key_trusted(tmp_path: Path):
+    """A log written under the attacker's key, 'declaring' the real key its operator, fails."""
+    path = _log(tmp_path / "log", ATTACKER)
+    open_log(path, signing_key=ATTACKER).add_operator(ROOT.public_key(), "real", reason="ruse")
+    assert open_log(path).verify(public_key=ATTACKER).ok  # the attacker's own view
+    report = open_log(path).verify(public_key=ROOT)
+    assert not report.ok and "bad_signature" in {p.status for p in report.problems}
+    (tmp_path / "root.pub").write_bytes(public_key_pem(ROOT))
+    result = CliRunner().invoke(
+        main, ["verify", str(path), "--public-key", str(tmp_path / "root.pub")]
+    )
+    assert result.exit_code == 1 and "BAD_SIGNATURE" in result.output
+    minted = open_log(path).checkpoint(ATTACKER)
+    assert not open_log(path).verify(public_key=ROOT, checkpoint=minted).ok
+
+
+def test_an_attacker_release_lifts_no_hold(tmp_path: Path):
+    """A release signed by a key the root never certified: retention refuses, verify fails."""
+    path = _log(tmp_path / "log", ROOT)
+    writer = open_log(path, signing_key=ROOT)
+    writer.hold("matter-1", reason="litigation")
+    open_log(path, signing_key=ATTACKER).release("matter-1", "lifted by a stranger")
+    with pytest.raises(RetentionError, match="does not verify"):
+        writer.apply_retention(writer.retention_plan(0), reason="policy")
+    assert len(open_log(path).storage.days()) >= 3  # nothing deleted
+    assert "bad_signature" in _statuses(path, ROOT)
+
+
+def test_operator_keys_count_within_their_scopes(tmp_path: Path):
+    """An operator certified for holds places holds; anything else it signs is refused.
+
+    Refused before acting where the root is pinned; recorded anyway by a process that
+    pins nothing, it is ``bad_signature``.
+    """
+    path = _log(tmp_path / "log", ROOT)
+    open_log(path, signing_key=ROOT).add_operator(
+        OPERATOR.public_key(), "legal", reason="holds only", scopes=["holds"]
+    )
+    legal = open_log(path, signing_key=OPERATOR, public_key=ROOT.public_key())
+    legal.hold("matter-2", conversation_id="c1", reason="litigation")
+    legal.release("matter-2", "settled")
+    assert open_log(path).verify(public_key=ROOT).ok
+    days = open_log(path).storage.days()
+    with pytest.raises(SigningKeyRequiredError, match=r"not certified .* _retention.jsonl"):
+        legal.apply_retention(legal.retention_plan(1), reason="out of scope")
+    assert open_log(path).storage.days() == days and open_log(path).verify(public_key=ROOT).ok
+    unpinned = open_log(path, signing_key=OPERATOR)
+    some = unpinned.entries(columns=["id"])["id"].tolist()[:1]
+    unpinned.decrypt(some, None, reason="out of scope")
+    report = open_log(path).verify(public_key=ROOT)
+    assert {p.status for p in report.problems if p.severity == "error"} == {"bad_signature"}
+    with pytest.raises(InvalidQueryError, match=r"unknown scope.*'retension'"):
+        open_log(path, signing_key=ROOT).add_operator(
+            ATTACKER.public_key(), "x", reason="r", scopes=["retension"]
+        )
+
+
+def test_an_operator_process_pins_the_root(tmp_path: Path):
+    """With an operator key, checks before acting need the root key; with it, all verifies."""
+    path = _log(tmp_path / "log", ROOT)
+    writer = open_log(path, signing_key=ROOT)
+    writer.add_operator(OPERATOR.public_key(), "ops", reason="retention job")
+    writer.hold("matter-3", conversation_id="c2", reason="litigation")
+    alone = open_log(path, signing_key=OPERATOR)
+    with pytest.raises(RetentionError, match="pass public_key= / --public-key"):
+        alone.apply_retention(alone.retention_plan(1), reason="nightly")
+    pinned = open_log(path, signing_key=OPERATOR, public_key=ROOT.public_key())
+    pinned.release("matter-3", "closed")
+    result = pinned.apply_retention(pinned.retention_plan(1), reason="nightly")
+    assert result.entries > 0
+    assert pinned.verify().ok  # the pinned root is the default public key
+    (tmp_path / "op.pem").write_bytes(private_key_pem(OPERATOR))
+    (tmp_path / "root.pub").write_bytes(public_key_pem(ROOT))
+    done = CliRunner().invoke(
+        main,
+        ["retention", str(path), "--days", "0", "--apply", "--signing-key",
+         str(tmp_path / "op.pem"), "--public-key", str(tmp_path / "root.pub")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert open_log(path).verify(public_key=ROOT).ok
