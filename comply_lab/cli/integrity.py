@@ -59,6 +59,11 @@ from comply_lab.cli.options import (
     type=click.Path(exists=True, dir_okay=False),
     help="The checkpoint's RFC 3161 timestamp (default: CHECKPOINT.tsr beside it).",
 )
+@click.option(
+    "--origin",
+    help="The log's origin, which --checkpoint must name (default: the verifier key's, "
+    "or the key's default comply-lab/<fingerprint>).",
+)
 @workers_option
 def verify(
     target: str,
@@ -74,6 +79,7 @@ def verify(
     witnesses: int,
     tsa_cert: str | None,
     timestamp: str | None,
+    origin: str | None,
     workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
@@ -113,6 +119,7 @@ def verify(
             witnesses=witnesses,
             timestamp=timestamp,
             tsa_certs=tsa_cert,
+            origin=origin,
         )
     if as_json:
         frame = report.to_frame()
@@ -304,6 +311,12 @@ def evidence(
     help="Consistency proof from the last cosigned checkpoint (default: CHECKPOINT.proof).",
 )
 @click.option("--name", help="The witness's name in its cosignature lines.")
+@click.option(
+    "--new-origin",
+    is_flag=True,
+    help="Cosign a first checkpoint under an origin this witness has not seen for a log key "
+    "it cosigns under another (a log renamed on purpose).",
+)
 def witness(
     checkpoint_file: Path,
     witness_key: str,
@@ -311,6 +324,7 @@ def witness(
     log_key: str,
     proof: Path | None,
     name: str | None,
+    new_origin: bool,
 ) -> None:
     """Cosign CHECKPOINT as a witness, only if the log grew from what the witness saw.
 
@@ -335,7 +349,12 @@ def witness(
     consistency = ConsistencyProof.load(proof.read_text()) if proof.is_file() else None
     try:
         done = cosign(
-            Checkpoint.load(checkpoint_file), signer, state, load_public_key(log_key), consistency
+            Checkpoint.load(checkpoint_file),
+            signer,
+            state,
+            load_public_key(log_key),
+            consistency,
+            new_origin=new_origin,
         )
     except WitnessRefusal as err:
         click.echo(f"REFUSED: {err}", err=True)

@@ -55,7 +55,8 @@ def verification_options(command: F) -> F:
             "--public-key",
             "public_key",
             type=KEY_FILE,
-            help="The writer's Ed25519 public key (PEM or raw); signatures are checked.",
+            help="The log's public key (PEM or raw, or its verifier key origin+hash+key): "
+            "the root every signature is checked against.",
         ),
         click.option(
             "--checkpoint",

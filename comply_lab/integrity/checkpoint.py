@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from comply_lab._time import utc_now
 from comply_lab.crypto.merkle import MerkleBuilder, MerkleTree, digest_bytes
 from comply_lab.crypto.note import ED25519, Note, NoteError, Signer, Verifier, check_name
-from comply_lab.crypto.signing import key_id, signature_valid
+from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
 from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
 from comply_lab.integrity.authority import authority
 from comply_lab.integrity.report import Problem
@@ -208,6 +208,50 @@ def _inline(value: str) -> bool:
 def default_origin(signing_key: Ed25519PrivateKey | None) -> str:
     """Return a log's default origin: ``comply-lab/`` and its key's fingerprint."""
     return f"comply-lab/{key_id(signing_key) if signing_key is not None else 'unsigned'}"
+
+
+def pinned_verifier(
+    public_key: PublicKeyLike, origin: str | None = None
+) -> tuple[Ed25519PublicKey, str]:
+    """Return the root key a verifier pins, and the origin its checkpoints must name.
+
+    Args:
+        public_key: The log's key (object, PEM, raw bytes, or a file of either), or its C2SP
+            verifier key (``origin+hash+base64``, or a file holding it), which carries the
+            origin too.
+        origin: The origin, when the key does not carry it. Default: the verifier key's,
+            else [`default_origin`][comply_lab.integrity.checkpoint.default_origin] of the
+            key (what checkpoints are signed under unless another origin was chosen).
+
+    Raises:
+        InvalidKeyError: the key is none of these.
+        InvalidQueryError: ``origin`` differs from the one the verifier key carries.
+    """
+    vkey = _verifier_text(public_key)
+    if vkey is not None:
+        verifier = Verifier.parse(vkey)
+        if origin is not None and origin != verifier.name:
+            raise InvalidQueryError(
+                f"the verifier key is for origin {verifier.name!r}, not {origin!r}: give one"
+            )
+        return verifier.public_key, verifier.name
+    key = load_public_key(public_key)
+    return key, origin if origin is not None else f"comply-lab/{key_id(key)}"
+
+
+def _verifier_text(value: object) -> str | None:
+    """Return a C2SP verifier key given as text or in a (small) file, else None."""
+    text: object = value
+    if isinstance(value, str | os.PathLike) and not str(value).lstrip().startswith("-----"):
+        try:
+            path = Path(value)
+            if path.is_file() and path.stat().st_size < 4096:
+                text = path.read_bytes().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            text = value
+    if isinstance(text, str) and text.strip().count("+") >= 2 and "\n" not in text.strip():
+        return text.strip()
+    return None
 
 
 def verifier_key(public_key: Ed25519PublicKey, origin: str) -> str:
@@ -373,6 +417,8 @@ def take_checkpoint(
             "it first (comply-lab compact, log with format='parquet', or flush an S3 log) and "
             "take the checkpoint then"
         )
+    if origin is None and pinned is not None:
+        origin = f"comply-lab/{key_id(pinned)}"  # the log's, whoever signs (an operator)
     return make_checkpoint(records, signing_key, heads, LogTree.build(storage, records), origin)
 
 
@@ -382,6 +428,7 @@ def check_checkpoint(
     keys: Mapping[str, Ed25519PublicKey] | None,
     trails: Mapping[str, Sequence[str | None]] | None = None,
     tree: LogTree | None = None,
+    origin: str | None = None,
 ) -> list[Problem]:
     """Return the problems of a log against a saved checkpoint.
 
@@ -392,8 +439,20 @@ def check_checkpoint(
             signature is checked when given.
         trails: Each trail's ``record_hash`` values, line by line.
         tree: The log's tree of entry hashes now, checked against a note checkpoint's root.
+        origin: The origin the verifier pinned: a checkpoint naming another is refused,
+            however it is signed (a history started over under a new name).
     """
     problems = []
+    if origin is not None and checkpoint.origin is not None and checkpoint.origin != origin:
+        problems.append(
+            Problem(
+                "bad_signature",
+                f"the checkpoint is of origin {checkpoint.origin!r}, not of the log the "
+                f"verifier pinned ({origin!r}): give that log's origin (--origin, or its "
+                "verifier key) if the log was renamed",
+                segment="checkpoint",
+            )
+        )
     if keys is not None and checkpoint.note is not None:
         problems += _note_signature(checkpoint, keys)
     elif keys is not None:

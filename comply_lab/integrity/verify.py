@@ -37,7 +37,12 @@ from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
 from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
-from comply_lab.integrity.checkpoint import Checkpoint, check_checkpoint, check_heads
+from comply_lab.integrity.checkpoint import (
+    Checkpoint,
+    check_checkpoint,
+    check_heads,
+    pinned_verifier,
+)
 from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
@@ -99,6 +104,7 @@ def verify(
     witnesses: int = 1,
     timestamp: bytes | str | os.PathLike[str] | None = None,
     tsa_certs: str | os.PathLike[str] | None = None,
+    origin: str | None = None,
 ) -> VerificationReport:
     """Verify a store and return the report (see the module documentation for what is checked).
 
@@ -125,6 +131,9 @@ def verify(
             check against the authority's root certificates ``tsa_certs`` (a PEM file);
             the report then states when the checkpoint is proven to have existed.
         tsa_certs: See ``timestamp``.
+        origin: The log's origin, which ``checkpoint`` must name (default: the one a
+            verifier key given as ``public_key`` carries, else the key's default origin,
+            ``comply-lab/<fingerprint>``).
 
     Raises:
         NoLogError: the store holds no log at all (no segment, no trail).
@@ -132,7 +141,10 @@ def verify(
             out of range, or a timestamp without the authority's certificates.
         InvalidKeyError: a witness key is not one, or the certificates are unreadable.
     """
-    verifier = _Verifier(storage, public_key, deep, require_signatures)
+    pinned = None
+    if public_key is not None:
+        public_key, pinned = pinned_verifier(public_key, origin)
+    verifier = _Verifier(storage, public_key, deep, require_signatures, pinned)
     if witness_keys and checkpoint is None:
         raise InvalidQueryError("witnesses cosign checkpoints: give the checkpoint they cosigned")
     report = verifier.run(start, end, checkpoint, as_of, progress, executor)
@@ -161,9 +173,11 @@ class _Verifier:
         public_key: PublicKeyLike | None,
         deep: bool,
         require_signatures: bool,
+        origin: str | None = None,
     ) -> None:
         self.storage = storage
         self.public_key = public_key
+        self.origin = origin
         self.deep = deep
         self.require_signatures = require_signatures
         self.report = VerificationReport()
@@ -247,7 +261,7 @@ class _Verifier:
             saved = Checkpoint.load(checkpoint)
             tree = self._tree(manifest) if saved.size is not None else None
             signers = self.authority.keys_for("checkpoint") if pinned else None
-            found = check_checkpoint(saved, manifest, signers, hashes, tree)
+            found = check_checkpoint(saved, manifest, signers, hashes, tree, self.origin)
             self.report.problems.extend(found)
             self.report.checkpoint = "failed" if found else "matched"
         return self.report

@@ -7,11 +7,13 @@ cosigns a new one (a C2SP ``tlog-cosignature/v1`` line, with the time it signed)
 when the log's signature verifies and the new tree provably extends the one it saw: same
 root at the same size, or an RFC 9162 consistency proof from the old size. A checkpoint
 smaller than, inconsistent with, or older than what it saw is refused and nothing is
-signed.
+signed. Its state is kept per origin *and* log key, and a log key it cosigns under one
+origin is refused under another (unless told the log was renamed): otherwise the key's
+holder could start a rewritten history over under a fresh name.
 
-Verification then asks for a quorum: at least ``N`` cosignatures by witness keys the verifier
-trusts ([`check_witnesses`][comply_lab.integrity.witness.check_witnesses]). A rewritten history
-cannot gather them.
+Verification then asks for a quorum: cosignatures by at least ``N`` distinct witness keys
+the verifier trusts ([`check_witnesses`][comply_lab.integrity.witness.check_witnesses]; a
+key counts once, however many lines it signed). A rewritten history cannot gather them.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def cosign(
     log_key: Ed25519PublicKey,
     proof: ConsistencyProof | None = None,
     now: int | None = None,
+    *,
+    new_origin: bool = False,
 ) -> Cosigned:
     """Cosign ``checkpoint`` if it extends the last checkpoint of its log this witness saw.
 
@@ -71,21 +75,33 @@ def cosign(
         checkpoint: The log's new checkpoint (a signed note).
         signer: The witness's cosigner
             ([`witness_signer`][comply_lab.integrity.witness.witness_signer]).
-        state: The witness's folder: one file per log, its last cosigned checkpoint.
+        state: The witness's folder: one file per log (origin and log key), its last
+            cosigned checkpoint.
         log_key: The log's public key; the checkpoint must carry its valid signature.
         proof: A consistency proof from the last cosigned size to this one (from
             ``comply-lab checkpoint --since``); not needed the first time, or when the size
             did not change.
         now: The POSIX time of the cosignature (default: now).
+        new_origin: Cosign a first checkpoint under an origin the witness has not seen for
+            a log key it already cosigns under another (a log renamed on purpose).
 
     Raises:
-        WitnessRefusal: the log's signature does not verify, or the checkpoint is smaller,
-            older, or not proven to extend what the witness cosigned before.
+        WitnessRefusal: the log's signature does not verify, the checkpoint is smaller,
+            older, or not proven to extend what the witness cosigned before, or it names a
+            new origin for a known log key (without ``new_origin``).
     """
     note = _log_signed(checkpoint, log_key)
     folder = Path(state)
     folder.mkdir(parents=True, exist_ok=True)
-    seen_file = folder / _state_name(str(checkpoint.origin))
+    origin = str(checkpoint.origin)
+    seen_file = folder / _state_name(origin, log_key)
+    known = sorted(folder.glob(f"*-{key_id(log_key)}.txt"))
+    if not new_origin and known and seen_file not in known:
+        raise WitnessRefusal(
+            f"refused: this witness cosigns the log key {key_id(log_key)} under another origin "
+            f"({known[0].name}): a new origin would let the key's holder start its history "
+            "over. If the log was renamed on purpose, cosign with --new-origin"
+        )
     seen = Checkpoint.load(seen_file) if seen_file.exists() else None
     if seen is not None:
         _extends(seen, checkpoint, proof)
@@ -153,10 +169,10 @@ def _extends(seen: Checkpoint, new: Checkpoint, proof: ConsistencyProof | None) 
         )
 
 
-def _state_name(origin: str) -> str:
-    """Return the state file of a log: readable origin, and a hash that keeps it unique."""
+def _state_name(origin: str, log_key: Ed25519PublicKey) -> str:
+    """Return the state file of a log: readable origin, a hash of it, and the log key's id."""
     safe = "".join(c if c.isalnum() or c in "-." else "_" for c in origin)[:80]
-    return f"{safe}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}.txt"
+    return f"{safe}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}-{key_id(log_key)}.txt"
 
 
 def _now() -> int:
@@ -194,21 +210,24 @@ def check_witnesses(
     Raises:
         InvalidQueryError: ``quorum`` is not between 1 and the number of keys given.
     """
-    if not 1 <= quorum <= len(verifiers):
+    distinct = list({verifier.vkey(): verifier for verifier in verifiers}.values())
+    if not 1 <= quorum <= len(distinct):
         raise InvalidQueryError(
-            f"--witnesses {quorum} needs between 1 and {len(verifiers)} (the witness keys given)"
+            f"--witnesses {quorum} needs between 1 and {len(distinct)} (the distinct witness "
+            "keys given)"
         )
-    cosigned: list[tuple[str, int]] = []
+    cosigned: dict[str, tuple[str, int]] = {}
     if checkpoint.note is not None and "\n\n" in checkpoint.note:
         try:
-            found = Note.parse(checkpoint.note).verified_by(verifiers)
+            found = Note.parse(checkpoint.note).verified_by(distinct)
         except NoteError as err:
             return [Problem("bad_signature", f"the checkpoint: {err}", segment="checkpoint")], []
-        cosigned = [(v.name, cosignature_time(s)) for v, s in found]
+        for verifier, signature in found:  # a key counts once, however many lines it signed
+            cosigned.setdefault(verifier.vkey(), (verifier.name, cosignature_time(signature)))
     if len(cosigned) >= quorum:
-        return [], cosigned
+        return [], list(cosigned.values())
     detail = (
-        f"the checkpoint carries {len(cosigned)} valid cosignature(s) of the {len(verifiers)} "
+        f"the checkpoint carries valid cosignatures of {len(cosigned)} of the {len(distinct)} "
         f"witness key(s) given, {quorum} required: no quorum of witnesses saw this history"
     )
-    return [Problem("unwitnessed", detail, segment="checkpoint")], cosigned
+    return [Problem("unwitnessed", detail, segment="checkpoint")], list(cosigned.values())

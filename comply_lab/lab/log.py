@@ -366,6 +366,7 @@ class Log(Governance):
         witnesses: int = 1,
         timestamp: bytes | str | os.PathLike[str] | None = None,
         tsa_certs: str | os.PathLike[str] | None = None,
+        origin: str | None = None,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
@@ -394,6 +395,8 @@ class Log(Governance):
             timestamp: An RFC 3161 timestamp of ``checkpoint`` (bytes or a file), checked
                 against the authority's root certificates in ``tsa_certs`` (PEM file).
             tsa_certs: See ``timestamp``.
+            origin: The origin ``checkpoint`` must name (default: the verifier key's, or
+                the key's default ``comply-lab/<fingerprint>``).
 
         Returns:
             The report: ``report.ok``, ``report.verdict``, ``report.to_frame()`` (one row
@@ -418,6 +421,7 @@ class Log(Governance):
             witnesses=witnesses,
             timestamp=timestamp,
             tsa_certs=tsa_certs,
+            origin=origin,
         )
 
     def decrypt(

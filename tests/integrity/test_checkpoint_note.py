@@ -54,7 +54,13 @@ def test_a_checkpoint_is_a_signed_note_over_every_sealed_entry(tmp_path: Path):
     checkpoint.save(saved)
     for form in (saved, str(saved), saved.read_text(), checkpoint.to_json(), checkpoint):
         assert Checkpoint.load(form) == checkpoint
-    assert log.verify(public_key=KEY, checkpoint=saved).ok
+    assert log.verify(public_key=KEY, checkpoint=saved, origin="example.com/audit").ok
+    vkey = tmp_path / "writer.vkey"
+    vkey.write_text(verifier_key(KEY.public_key(), "example.com/audit") + "\n")
+    assert log.verify(public_key=vkey, checkpoint=saved).ok  # the verifier key pins both
+    elsewhere = log.verify(public_key=KEY, checkpoint=saved)  # the key's default origin
+    assert [p.status for p in elsewhere.problems] == ["bad_signature"]
+    assert "not of the log the verifier pinned" in elsewhere.problems[0].explanation
 
 
 def checkpoint_order(path: Path) -> list[str]:

@@ -141,3 +141,52 @@ def test_witness_keys_and_quorums_are_checked(tmp_path: Path):
         log.verify(witness_keys=[witness])
     report = log.verify(public_key=WRITER, checkpoint=checkpoint, witness_keys=[witness])
     assert report.verdict == "FAILED" and "unwitnessed" in set(report.to_frame()["status"])
+
+
+def test_a_witness_counts_once_however_many_lines_it_signed(tmp_path: Path, keys):
+    """Insider: one witness's cosignature pasted twice, or given twice, is one of a quorum."""
+    log = tmp_path / "log"
+    _grow(log, 40, seed=3)
+    _checkpoint(log, keys, tmp_path / "cp.txt")
+    code, out = _witness(keys, "a", tmp_path / "cp.txt", tmp_path / "state")
+    vkey_a = out.split("witness key: ")[1].strip()
+    text = (tmp_path / "cp.txt").read_text()
+    line = next(row for row in text.splitlines() if row.startswith("\u2014 comply-lab-witness"))
+    (tmp_path / "cp.txt").write_text(text + line + "\n")  # the same line twice
+    signer_b = witness_signer(generate_signing_key())
+    vkey_b = signer_b.verifier.vkey()
+    code, out = cli("verify", log, "--public-key", keys["pub"], "--checkpoint",
+                    tmp_path / "cp.txt", "--witness-key", vkey_a, "--witness-key", vkey_b,
+                    "--witnesses", "2")  # fmt: skip
+    assert code == 1 and "UNWITNESSED" in out and "cosignatures of 1 of the 2" in out
+    code, out = cli("verify", log, "--public-key", keys["pub"], "--checkpoint",
+                    tmp_path / "cp.txt", "--witness-key", vkey_a, "--witness-key", vkey_a,
+                    "--witnesses", "2")  # fmt: skip
+    assert code == 2 and "distinct witness keys" in out
+
+
+def test_a_history_started_over_under_a_new_origin_is_refused(tmp_path: Path, keys):
+    """Insider: the writer's key holder rewrites under '<origin>-v2': no witness, no verify."""
+    log = tmp_path / "log"
+    _grow(log, 40, seed=4)
+    _checkpoint(log, keys, tmp_path / "cp.txt")
+    code, out = _witness(keys, "a", tmp_path / "cp.txt", tmp_path / "state")
+    assert code == 0, out
+    rewritten = tmp_path / "rewritten"
+    _grow(rewritten, 30, seed=5)
+    origin = Checkpoint.load(tmp_path / "cp.txt").origin
+    code, out = cli("checkpoint", rewritten, "--signing-key", keys["writer"], "--origin",
+                    f"{origin}-v2", "-o", tmp_path / "v2.txt")  # fmt: skip
+    assert code == 0, out
+    code, out = _witness(keys, "a", tmp_path / "v2.txt", tmp_path / "state")
+    assert code == 1 and "under another origin" in out
+    signer = witness_signer(generate_signing_key())
+    fresh = cosign(Checkpoint.load(tmp_path / "v2.txt"), signer, tmp_path / "fresh",
+                   WRITER.public_key())  # fmt: skip
+    fresh.checkpoint.save(tmp_path / "v2.txt")  # a witness that never saw the log cosigns
+    code, out = cli("verify", rewritten, "--public-key", keys["pub"], "--checkpoint",
+                    tmp_path / "v2.txt", "--witness-key", signer.verifier.vkey())  # fmt: skip
+    assert code == 1 and "not of the log the verifier pinned" in out
+    code, out = cli("witness", "--key", keys["a"], "--state", tmp_path / "state" / "a",
+                    "--log-key", keys["pub"], "--new-origin", tmp_path / "v2.txt")  # fmt: skip
+    assert code == 0, out  # a log renamed on purpose, said so
