@@ -15,7 +15,7 @@ from comply_lab.cli.options import (
     root_key_option,
     signing_key_option,
 )
-from comply_lab.integrity.authority import ALL_SCOPES
+from comply_lab.storage.signers import ALL_SCOPES
 
 
 @click.command()

@@ -1,196 +1,24 @@
-"""Who may sign a log's records: its root key, and the operator keys the root certified.
+"""Certifying operator keys, and refusing what a store's key may not sign.
 
-Trust has one root: the public key the verifier pins (``public_key=``, ``--public-key``;
-for a process acting on a log, the key it was opened with). Nothing a log says about
-itself adds to it. The root key signs what the writer records; people and jobs that act
-on the log without that key (investigators decrypting, operators placing holds or
-applying retention, a key rotation job) sign with **operator** keys, each certified by a
-record of the ``_signers`` trail that the root key signed, naming the operator key and
-its **scopes**: the trails its signatures count in (see `SCOPES`). A record signed by any
-other key, or by an operator key outside its scopes, is ``bad_signature``, whatever the
-log's own records claim: a declaration signed by another key is ignored, even one naming
-the root key as its "operator".
-
-Operator keys are not revoked: to stop trusting one, move the log to a new root key.
+Who may sign what is read from the log by `comply_lab.storage.signers` (one root, pinned
+by the verifier; operator keys certified by it for scopes).
+Here the root key certifies an operator key, and a process acting with an operator key is
+refused, before anything happens, what that key may not sign.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import getpass
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from comply_lab._time import utc_now
-from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
+from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key
 from comply_lab.errors import InvalidQueryError, SigningKeyRequiredError
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
-from comply_lab.storage.manifest import (
-    ACCESS,
-    DELETIONS,
-    HEARTBEAT,
-    HOLDS,
-    IDS,
-    KEYS,
-    MANIFEST,
-    RETENTION,
-    SHREDDED,
-    SIGNERS,
-    parse_lines,
-    record_hash,
-    signed_bytes,
-)
-
-SCOPES: dict[str, str] = {
-    MANIFEST: "seal",
-    HEARTBEAT: "seal",
-    IDS: "seal",
-    RETENTION: "retention",
-    HOLDS: "holds",
-    DELETIONS: "deletions",
-    ACCESS: "decryption",
-    KEYS: "keys",
-    SHREDDED: "erasure",
-}
-"""The scope an operator key needs for its signatures to count in each trail (checkpoints
-need ``seal``). Declarations in the ``_signers`` trail are the root key's alone."""
-
-ALL_SCOPES = tuple(sorted(set(SCOPES.values())))
-"""Every scope, in order: what an operator key declared without ``scopes`` gets."""
-
-
-@dataclass
-class Authority:
-    """The keys whose signatures a log's records may carry, from one pinned root.
-
-    Attributes:
-        keys: Key id -> public key: the root and every operator key it certified.
-        writer: The root key's id, when a root is known.
-        operators: Certified operator key id -> its name.
-        scopes: Certified operator key id -> the scopes it was given.
-    """
-
-    keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
-    writer: str | None = None
-    operators: dict[str, str] = field(default_factory=dict)
-    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def keys_for(self, trail: str) -> dict[str, Ed25519PublicKey]:
-        """Return the keys whose signatures count in ``trail`` (or ``"checkpoint"``)."""
-        scope = "seal" if trail == "checkpoint" else SCOPES.get(trail)
-        return {
-            key: public
-            for key, public in self.keys.items()
-            if key == self.writer or (scope is not None and scope in self.scopes.get(key, ()))
-        }
-
-
-def raw_public(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
-    """Return a public key as base64 of its 32 raw bytes, as declarations store it."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _key(text: object) -> Ed25519PublicKey | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    except (ValueError, binascii.Error):
-        return None
-
-
-@dataclass(frozen=True)
-class Declaration:
-    """An operator key certified in the ``_signers`` trail, by the key that signed it."""
-
-    writer: Ed25519PublicKey
-    operator: Ed25519PublicKey
-    name: str
-    scopes: tuple[str, ...]
-
-
-def declarations(data: bytes, root: Ed25519PublicKey | None = None) -> list[Declaration]:
-    """Return the authentic operator declarations of a ``_signers`` trail.
-
-    Authentic: its record hash holds and the key it names as its writer signed it. With
-    ``root``, only those that key signed: the others certify nothing.
-    """
-    found = []
-    for _, _, record in parse_lines(data):
-        if record is None or record.get("kind") != "operator":
-            continue
-        writer, operator = _key(record.get("writer_key")), _key(record.get("operator_key"))
-        signature = record.get("signature")
-        scopes = _scopes(record.get("scopes"))
-        if (
-            writer is not None
-            and operator is not None
-            and scopes is not None
-            and isinstance(signature, str)
-            and record.get("record_hash") == record_hash(record)
-            and record.get("signer") == key_id(writer)
-            and (root is None or key_id(root) == key_id(writer))
-            and signature_valid(writer, signed_bytes(record), signature)
-        ):
-            found.append(Declaration(writer, operator, str(record.get("name")), scopes))
-    return found
-
-
-def _scopes(value: object) -> tuple[str, ...] | None:
-    """Return a declaration's scopes: all of them when absent, None when malformed."""
-    if value is None:
-        return ALL_SCOPES  # declared before scopes existed: the root gave it everything
-    if isinstance(value, list) and all(isinstance(v, str) and v in ALL_SCOPES for v in value):
-        return tuple(sorted(set(value)))
-    return None
-
-
-def authority(signers: bytes, key: PublicKeyLike | None) -> Authority:
-    """Return who may sign a log's records, from its pinned root key.
-
-    Args:
-        signers: The log's ``_signers`` trail.
-        key: The root key (the writer's public key; None: unknown). Operator keys count
-            only through declarations this key signed; the trail cannot name another root.
-    """
-    if key is None:
-        return Authority()
-    root = load_public_key(key)
-    root_id = key_id(root)
-    result = Authority({root_id: root}, root_id)
-    for declared in declarations(signers, root):
-        operator_id = key_id(declared.operator)
-        if operator_id == root_id:
-            continue
-        result.keys[operator_id] = declared.operator
-        result.operators[operator_id] = declared.name
-        result.scopes[operator_id] = tuple(
-            sorted(set(result.scopes.get(operator_id, ())) | set(declared.scopes))
-        )
-    return result
-
-
-def pinned_root(storage: Storage, public_key: PublicKeyLike | None = None) -> PublicKeyLike | None:
-    """Return the root key to check a store's trails with, before acting on them.
-
-    ``public_key`` if given, else the root the store was opened with
-    ([`StorageBase.root_key`][comply_lab.storage.base.StorageBase.root_key]), else its own
-    signing key (right for the writer; a process signing with an operator key must pin
-    the root). None when there is none: the trails' signatures are not checked.
-    """
-    if public_key is not None:
-        return public_key
-    if isinstance(storage, StorageBase):
-        return storage.root_key or storage.signing_key
-    return None
+from comply_lab.storage.manifest import SIGNERS
+from comply_lab.storage.signers import ALL_SCOPES, SCOPES, authority, raw_public
 
 
 def check_may_sign(storage: Storage, trail: str) -> None:

@@ -51,13 +51,13 @@ from comply_lab.crypto.merkle import MerkleBuilder, MerkleTree, digest_bytes
 from comply_lab.crypto.note import ED25519, Note, NoteError, Signer, Verifier, check_name
 from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
 from comply_lab.errors import IntegrityError, InvalidQueryError, NothingSealedError
-from comply_lab.integrity.authority import authority
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
+from comply_lab.storage.signers import authority
 
 FORMAT = "comply-lab-checkpoint/3"
 """The format tag of a checkpoint written as a C2SP signed note."""

@@ -35,7 +35,6 @@ from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
-from comply_lab.integrity.authority import authority, declarations
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import (
     Checkpoint,
@@ -69,6 +68,7 @@ from comply_lab.storage.manifest import (
     TRAILS,
 )
 from comply_lab.storage.segments import QUARANTINE, Segment, parse_jsonl_name
+from comply_lab.storage.signers import authority, declarations
 
 GRACE = timedelta(minutes=15)
 """How late a promised heartbeat may be before the log is reported stale."""

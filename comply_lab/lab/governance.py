@@ -14,7 +14,7 @@ import pandas as pd
 
 from comply_lab._time import TimeLike
 from comply_lab.crypto.signing import PublicKeyLike, key_id
-from comply_lab.integrity.authority import declarations, declare_operator
+from comply_lab.integrity.authority import declare_operator
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
 from comply_lab.retention.holds import Hold, delete_entry, place_hold, release_hold, set_floor
 from comply_lab.retention.policy import (
@@ -25,6 +25,7 @@ from comply_lab.retention.policy import (
 )
 from comply_lab.storage.base import Storage
 from comply_lab.storage.manifest import SIGNERS
+from comply_lab.storage.signers import declarations
 
 
 class Governance:

@@ -19,12 +19,13 @@ from typing import Any, cast
 from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import EntryHeldError, InvalidQueryError, RetentionError
-from comply_lab.integrity.authority import authority, check_may_sign, pinned_root
+from comply_lab.integrity.authority import check_may_sign
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import AuditEntry, format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.deletions import guard_deletions
 from comply_lab.storage.manifest import DELETIONS, HOLDS, SIGNERS, parse_records
+from comply_lab.storage.signers import authority, pinned_root
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ trail names the file, its SHA-256, the parts it covers and its *fences* (the fir
 each row group), so a lookup bisects the fences, decodes one row group of each live run
 whose ids span its id, then one row group of the part: a few milliseconds whatever the
 log's size. Compaction merges the runs into one, stored in files of 64K ids. A reader
-without comply_lab can use the runs too:
-``SELECT part FROM read_parquet('_idindex/*.parquet') WHERE id = ?``.
+without comply_lab can use the runs too, those the trail lists (a file dropped into
+``_idindex/`` is no run): ``SELECT part FROM read_parquet([...]) WHERE id = ?``.
 
 Each manifest record names how many of its part's ids do not name their day
 (``foreign_ids``). A part whose record lacks it (sealed by an earlier version) and every
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.model.ids import id_time
-from comply_lab.storage.manifest import IDS, MANIFEST, parse_records
+from comply_lab.storage.manifest import IDS, MANIFEST, SIGNERS, parse_records
 from comply_lab.storage.segments import ROW_GROUP_SIZE, Segment
 
 if TYPE_CHECKING:
@@ -116,27 +116,42 @@ def run_segment(record: dict[str, Any]) -> Segment:
 def locate(storage: Storage, entry_id: str) -> tuple[dict[str, list[int]], set[str]]:
     """Return where the index places ``entry_id``, and the parts it vouches for.
 
+    A run vouches for its parts (a lookup that does not find an id there reads none of
+    them) only if its bytes are those its record names and, where the store knows its
+    root key ([`store_root`][comply_lab.storage.signers.store_root]), its record is signed
+    by a key that root certified for sealing. A run that is gone, damaged, rewritten or
+    recorded by anyone else covers nothing: a lookup reads its parts in full
+    (verification reports the run).
+
     Returns:
         The parts holding the id, each with its row groups there; and the parts the
-        live, readable runs cover. A part of a run that is gone or damaged is not covered
-        (a lookup reads it in full; verification reports the run).
+        live, trusted runs cover.
     """
     import pyarrow.compute as pc
 
     from comply_lab.storage.parts import read_groups
+    from comply_lab.storage.signers import authority, signed_by, store_root
 
+    root = store_root(storage)
+    keys = None if root is None else authority(storage.read_metadata(SIGNERS), root).keys_for(IDS)
     found: dict[str, list[int]] = {}
     covered: set[str] = set()
     broken: set[str] = set()
     for run in live_runs(storage.read_metadata(IDS)):
         parts = {str(p) for p in run["parts"]}
+        if keys is not None and not signed_by(run, keys):
+            broken |= parts
+            continue
         at = bisect.bisect_right(run["fences"], entry_id) - 1
         last = run.get("last")
         if at < 0 or (isinstance(last, str) and entry_id > last):
             covered |= parts
             continue
         try:
-            table = read_groups(storage, run_segment(run), [at], COLUMNS)
+            data = storage.read_segment(run_segment(run))
+            if hashlib.sha256(data).hexdigest() != run.get("sha256"):
+                raise CorruptSegmentError(f"{run['file']} differs from its record")
+            table = read_groups(storage, run_segment(run), [at], COLUMNS, data)
         except (FileNotFoundError, CorruptSegmentError):
             broken |= parts
             continue

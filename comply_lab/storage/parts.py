@@ -143,24 +143,33 @@ def read_part(
 
 
 def read_groups(
-    storage: PartSource, segment: Segment, groups: Sequence[int], columns: Sequence[str]
+    storage: PartSource,
+    segment: Segment,
+    groups: Sequence[int],
+    columns: Sequence[str],
+    data: bytes | None = None,
 ) -> pa.Table:
     """Decode some row groups of a Parquet file that is not a part (an id index run).
 
     The same checks as [`read_part`][comply_lab.storage.parts.read_part] (typed errors, the
-    bound on decoded bytes), without the entry schema.
+    bound on decoded bytes), without the entry schema. ``data``: the file's bytes, when
+    the caller read them already (to check their digest).
     """
-    with decoding(storage, segment), _opened(storage, segment, 0) as parquet:
+    with decoding(storage, segment), _opened(storage, segment, 0, data) as parquet:
         count = parquet.metadata.num_row_groups
         return parquet.read_row_groups([g for g in groups if 0 <= g < count], list(columns))
 
 
 @contextmanager
-def _opened(storage: PartSource, segment: Segment, honest_size: int) -> Iterator[pq.ParquetFile]:
+def _opened(
+    storage: PartSource, segment: Segment, honest_size: int, data: bytes | None = None
+) -> Iterator[pq.ParquetFile]:
     """Open a part, local in place or from its bytes, with its footer checked."""
-    data = None
-    if isinstance(storage, LocalFiles):
-        source: Any = str(storage.local_path(segment))
+    if data is not None:
+        source: Any = native_reader(data)
+        size = len(data)
+    elif isinstance(storage, LocalFiles):
+        source = str(storage.local_path(segment))
         size = segment.size or _file_size(source)
     else:
         data = storage.read_segment(segment)

@@ -43,9 +43,9 @@ def _reads(monkeypatch) -> list[str]:
     opened: list[str] = []
     real = parts._opened
 
-    def counting(storage, segment, honest_size):
+    def counting(storage, segment, honest_size, data=None):
         opened.append(segment.name)
-        return real(storage, segment, honest_size)
+        return real(storage, segment, honest_size, data)
 
     monkeypatch.setattr(parts, "_opened", counting)
     return opened
@@ -72,12 +72,14 @@ def test_a_migrated_log_is_looked_up_through_one_merged_run(tmp_path: Path, monk
 
 
 def test_any_reader_can_use_the_index(tmp_path: Path):
-    """The runs are plain Parquet: DuckDB finds an id's part without comply_lab."""
+    """The runs the trail lists are plain Parquet: DuckDB finds an id's part without us."""
     records = _original_log(tmp_path / "log")
     compact(tmp_path / "log")
-    runs = str(tmp_path / "log" / "_idindex" / "*.parquet")
+    trail = [json.loads(line) for line in (tmp_path / "log" / IDS).read_text().split()]
+    merged = {name for r in trail for name in r.get("merges") or []}
+    runs = [str(tmp_path / "log" / r["file"]) for r in trail if r["file"] not in merged]
     wanted = records[50]["id"]
-    query = f"select part from read_parquet('{runs}') where id = '{wanted}'"
+    query = f"select part from read_parquet({runs}) where id = '{wanted}'"
     (part,) = duckdb.sql(query).fetchall()[0]
     assert part == "date=2026-01-30/part-20260130-000.parquet"
 
@@ -144,6 +146,33 @@ def test_a_forged_index_record_is_caught(tmp_path: Path):
         file.write(record_line(chain_record(body, last)) + b"\n")
     report = open_log(tmp_path / "log").verify(public_key=KEY)
     assert not report.ok and "bad_signature" in {p.status for p in report.problems}
+
+
+def test_a_rewritten_or_planted_run_hides_no_entry(tmp_path: Path):
+    """A run rewritten without an id, or a run and record a keyless attacker added: found."""
+    from comply_lab.storage.idindex import run_bytes, run_record, run_table
+    from comply_lab.storage.manifest import chain_record, record_line
+
+    records = _original_log(tmp_path / "log")
+    compact(tmp_path / "log", KEY)
+    log = tmp_path / "log"
+    (run,) = (log / "_idindex").iterdir()
+    wanted = records[7]["id"]
+    rows = duckdb.sql(f"select id, part, \"group\" from read_parquet('{run}')").fetchall()
+    table = run_table((i, p, g) for i, p, g in rows if i != wanted)
+    run.write_bytes(run_bytes(table))  # the same run without the id
+    assert open_log(log).entry(wanted).id == wanted
+    assert open_log(log, public_key=KEY.public_key()).entry(wanted).id == wanted
+    trail = log / IDS
+    last = json.loads(trail.read_text().splitlines()[-1])
+    data = run_bytes(table)
+    (log / "_idindex" / "planted.parquet").write_bytes(data)
+    parts_all = sorted({p for _, p, _ in rows})
+    forged = run_record("_idindex/planted.parquet", table, data, parts=parts_all)
+    with trail.open("ab") as file:  # chained right, signed by nobody
+        file.write(record_line(chain_record(forged, last)) + b"\n")
+    assert open_log(log, public_key=KEY.public_key()).entry(wanted).id == wanted
+    assert "bad_signature" in {p.status for p in open_log(log).verify(public_key=KEY).problems}
 
 
 def test_lookups_survive_compaction_after_deletions(tmp_path: Path):
