@@ -22,7 +22,13 @@ from comply_lab.crypto.signing import (
     load_private_key,
     load_public_key,
 )
-from comply_lab.errors import NoLogError, StorageError, UnknownValueWarning
+from comply_lab.errors import (
+    CorruptSegmentError,
+    InvalidQueryError,
+    NoLogError,
+    StorageError,
+    UnknownValueWarning,
+)
 from comply_lab.integrity.checkpoint import Checkpoint, take_checkpoint
 from comply_lab.integrity.report import VerificationReport
 from comply_lab.integrity.tlog import InclusionProof, LogTree, prove
@@ -552,6 +558,12 @@ class Log(Governance):
         Only the days in ``[start, end]`` are part of ``entries`` (partition pruning);
         DuckDB pushes its own filters and column choices into the Parquet scan.
 
+        Raises:
+            InvalidQueryError: DuckDB cannot run the query (its syntax, a column or table
+                that is not there); the message is DuckDB's.
+            CorruptSegmentError: a file of the log could not be read for it (DuckDB's
+                message names it): verify the log.
+
         Example:
             >>> log.sql("select model, avg(latency_ms) from entries group by 1")  # doctest: +SKIP
         """
@@ -559,5 +571,12 @@ class Log(Governance):
         try:
             connection.register("entries", self.dataset(start, end))
             return to_frame(connection.sql(query).to_arrow_table())
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as err:
+            raise InvalidQueryError(f"DuckDB cannot run the query: {err}") from None
+        except duckdb.Error as err:
+            raise CorruptSegmentError(
+                f"a file of {self.storage} could not be read for the query ({err}); verify "
+                "the log (comply-lab verify) to see which, and what happened to it"
+            ) from None
         finally:
             connection.close()

@@ -150,6 +150,19 @@ class TestEntries:
         day = log.sql("select count(*) as n from entries", start="2026-01-29", end="2026-01-29")
         assert day["n"][0] == len(log.entries("2026-01-29", "2026-01-29"))
 
+    def test_sql_errors_are_typed(self, log: Log, tmp_path: Path):
+        """A bad query is an InvalidQueryError; a damaged file a CorruptSegmentError."""
+        with pytest.raises(InvalidQueryError, match="DuckDB cannot run the query"):
+            log.sql("selec nonsense")
+        with pytest.raises(InvalidQueryError, match='"nope" not found'):
+            log.sql("select nope from entries")
+        parts = sorted(tmp_path.glob("date=*/*.parquet"))
+        if not parts:
+            return
+        parts[0].write_bytes(b"PAR1 not a part any more PAR1")
+        with pytest.raises(CorruptSegmentError, match="verify the log"):
+            log.sql("select count(*) from entries")
+
     def test_batches_stream_everything(self, log: Log):
         """batches() yields Arrow record batches covering exactly the rows of entries()."""
         batches = list(log.batches(columns=["id", "latency_ms"]))
