@@ -112,12 +112,12 @@ class FileStorage(StorageBase):
             every record this store appends (manifest, retention, holds, access,
             heartbeats); verifiers need only the public key.
         heartbeat_s: Seconds between heartbeat records while this store is writing (see
-            `comply_lab.storage.heartbeat`): the log then promises a
-            signed record at
-            least that often, and each beat vouches for the unsealed bytes written so far.
-            None beats only when the store is closed; 0 never beats. ``"auto"`` (default)
-            beats hourly with ``format="parquet"`` and never with ``"jsonl"``, whose
-            directory then holds exactly the original tool's files.
+            `comply_lab.storage.heartbeat`): the log then promises a signed record at
+            least that often, and each beat vouches for the unsealed bytes written so far,
+            so cutting the newest entries is found within one period. None beats only when
+            the store is closed; 0 never beats. ``"auto"`` (default) beats hourly for a
+            signed store or ``format="parquet"``, and never for an unsigned ``"jsonl"``
+            one, whose directory then holds exactly the original tool's files.
 
     Raises:
         StorageError: the directory cannot be created.
@@ -162,7 +162,8 @@ class FileStorage(StorageBase):
         self._sealer: Sealer | None = None
         self.signing_key = None if signing_key is None else load_private_key(signing_key)
         if heartbeat_s == "auto":
-            heartbeat_s = DEFAULT_HEARTBEAT_S if format == "parquet" else 0
+            signed_or_sealed = format == "parquet" or self.signing_key is not None
+            heartbeat_s = DEFAULT_HEARTBEAT_S if signed_or_sealed else 0
         self._heartbeat = Heartbeat(self, self._snapshots, heartbeat_s)
         self._touched: set[tuple[date, int]] = set()
         try:

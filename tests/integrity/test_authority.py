@@ -119,3 +119,23 @@ def test_an_operator_process_pins_the_root(tmp_path: Path):
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     assert open_log(path).verify(public_key=ROOT).ok
+
+
+def test_a_signed_jsonl_log_beats_so_a_cut_tail_is_found(tmp_path: Path):
+    """A signed JSONL log has heartbeats by default: its newest lines cannot go unnoticed."""
+    path = tmp_path / "log"
+    clock = FakeClock(NOW - timedelta(hours=3))
+    with AuditLogger(FileStorage(path, signing_key=ROOT), clock=clock) as logger:
+        for i in range(6):
+            clock.advance(minutes=10)
+            logger.log_sync(input=f"q{i}", output="a")
+    assert (path / "_heartbeat.jsonl").is_file()
+    assert open_log(path).verify(public_key=ROOT).ok
+    (day,) = sorted(path.glob("audit_*.jsonl"))
+    day.write_bytes(b"".join(day.read_bytes().splitlines(keepends=True)[:-2]))
+    assert "missing" in _statuses(path, ROOT)
+    plain = tmp_path / "plain"
+    with AuditLogger(FileStorage(plain)) as logger:  # unsigned: the original tool's files only
+        logger.log_sync(input="q", output="a")
+    assert sorted(p.name for p in plain.iterdir())[0].startswith("audit_")
+    assert not (plain / "_heartbeat.jsonl").exists()
