@@ -13,6 +13,7 @@ from comply_lab.cli.options import (
     day_pool,
     filters_of,
     json_cell,
+    root_key_option,
     selection_options,
     signing_key_option,
     workers_option,
@@ -24,8 +25,11 @@ from comply_lab.storage.segments import QUARANTINE
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @signing_key_option
+@root_key_option
 @workers_option
-def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> None:
+def compact(
+    path: str, as_json: bool, signing_key: str | None, public_key: str | None, workers: int
+) -> None:
     """Convert a log's JSONL day files (or the original tool's S3 objects) into Parquet.
 
     Each source is removed only after its Parquet copy was stored and matched entry by
@@ -47,7 +51,7 @@ def compact(path: str, as_json: bool, signing_key: str | None, workers: int) -> 
 
     key = None if signing_key is None else load_private_key(signing_key)
     with day_pool(workers) as pool:
-        report = run(path, key, executor=pool)
+        report = run(path, key, executor=pool, public_key=public_key)
     if as_json:
         click.echo(json.dumps(report.__dict__))
         return

@@ -60,6 +60,12 @@ from comply_lab.cli.options import (
     help="The checkpoint's RFC 3161 timestamp (default: CHECKPOINT.tsr beside it).",
 )
 @click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Accept a log that carries no signature at all (exit 0 if consistent); without "
+    "it such a log is UNSIGNED (exit 1): consistent, but no proof.",
+)
+@click.option(
     "--origin",
     help="The log's origin, which --checkpoint must name (default: the verifier key's, "
     "or the key's default comply-lab/<fingerprint>).",
@@ -79,15 +85,17 @@ def verify(
     witnesses: int,
     tsa_cert: str | None,
     timestamp: str | None,
+    allow_unsigned: bool,
     origin: str | None,
     workers: int,
 ) -> None:
     """Verify that a log was not altered, cut, reordered or forged.
 
     Prints one line per problem and a summary. Exits 0 when everything verifies; 1 when
-    an integrity problem was found, or when the log is signed and no --public-key was
-    given (UNVERIFIED; --no-signatures accepts that); 2 on bad usage, including a path
-    that holds no log.
+    an integrity problem was found, when the log is signed and no --public-key was given
+    (UNVERIFIED; --no-signatures accepts that), or when nothing in it is signed
+    (UNSIGNED; --allow-unsigned accepts that without a key); 2 on bad usage, including a
+    path that holds no log.
 
     For instance:
 
@@ -120,6 +128,7 @@ def verify(
             timestamp=timestamp,
             tsa_certs=tsa_cert,
             origin=origin,
+            allow_unsigned=allow_unsigned,
         )
     if as_json:
         frame = report.to_frame()

@@ -1,9 +1,9 @@
 """Certifying operator keys, and refusing what a store's key may not sign.
 
 Who may sign what is read from the log by `comply_lab.storage.signers` (one root, pinned
-by the verifier; operator keys certified by it for scopes).
-Here the root key certifies an operator key, and a process acting with an operator key is
-refused, before anything happens, what that key may not sign.
+by the verifier; operator keys certified by it for scopes), which also refuses a process
+acting with an operator key, before anything happens, what that key may not sign
+(`check_may_sign`). Here the root key certifies an operator key.
 """
 
 from __future__ import annotations
@@ -14,38 +14,11 @@ from typing import Any
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key
-from comply_lab.errors import InvalidQueryError, SigningKeyRequiredError
+from comply_lab.errors import InvalidQueryError
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.manifest import SIGNERS
-from comply_lab.storage.signers import ALL_SCOPES, SCOPES, authority, raw_public
-
-
-def check_may_sign(storage: Storage, trail: str) -> None:
-    """Refuse, before anything is done, a record its store's key may not sign in ``trail``.
-
-    Only where the store pins a root ([`StorageBase.root_key`][comply_lab.storage.base.
-    StorageBase.root_key]) other than its signing key: an operator key must be certified
-    by that root for the trail's scope, or what it records would fail verification.
-
-    Raises:
-        SigningKeyRequiredError: the key is not certified for that scope.
-    """
-    if not isinstance(storage, StorageBase):
-        return
-    key, root = storage.signing_key, storage.root_key
-    if key is None or root is None or key_id(key) == key_id(root):
-        return
-    if key_id(key) in authority(storage.read_metadata(SIGNERS), root).keys_for(trail):
-        return
-    scope = SCOPES.get(trail, "none: only the root key signs it")
-    raise SigningKeyRequiredError(
-        f"the signing key {key_id(key)} is not certified by the log's root key "
-        f"{key_id(root)} to sign {trail} (scope {scope}): what it records would fail "
-        "verification, so nothing was done. Sign with the root key, or have it certify this "
-        "key for that scope (log.add_operator(..., scopes=[...]), comply-lab operators --add "
-        "--scope ...)"
-    )
+from comply_lab.storage.signers import ALL_SCOPES, raw_public
 
 
 def declare_operator(

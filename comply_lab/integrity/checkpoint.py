@@ -57,7 +57,7 @@ from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
-from comply_lab.storage.signers import authority
+from comply_lab.storage.signers import authority, check_may_sign
 
 FORMAT = "comply-lab-checkpoint/3"
 """The format tag of a checkpoint written as a C2SP signed note."""
@@ -245,11 +245,19 @@ def _verifier_text(value: object) -> str | None:
     if isinstance(value, str | os.PathLike) and not str(value).lstrip().startswith("-----"):
         try:
             path = Path(value)
-            if path.is_file() and path.stat().st_size < 4096:
-                text = path.read_bytes().decode("utf-8", "replace")
+            if path.is_file():
+                data = path.read_bytes()
+                if len(data) <= 32 or len(data) > 4096:
+                    return None  # a raw 32-byte key, or no verifier key
+                text = data.decode("ascii")
         except (OSError, ValueError):
-            text = value
-    if isinstance(text, str) and text.strip().count("+") >= 2 and "\n" not in text.strip():
+            return None
+    if (
+        isinstance(text, str)
+        and text.strip().count("+") >= 2
+        and text.strip().isprintable()
+        and " " not in text.strip()
+    ):
         return text.strip()
     return None
 
@@ -390,7 +398,10 @@ def take_checkpoint(
     Raises:
         NothingSealedError: nothing is sealed yet, so it would cover no entry.
         IntegrityError: a trail does not verify, or a sealed part is gone.
+        SigningKeyRequiredError: ``signing_key`` is an operator key without the ``seal``
+            scope under the store's pinned root (or one given without pinning the root).
     """
+    check_may_sign(storage, "checkpoint", signing_key)
     data = {name: storage.read_metadata(name) for name in TRAILS}
     trails = [check_trail(data[name], name, None) for name in TRAILS]
     pinned = storage.root_key if isinstance(storage, StorageBase) else None

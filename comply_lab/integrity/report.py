@@ -28,6 +28,7 @@ Status = Literal[
     "clock_step",
     "unwitnessed",
     "bad_timestamp",
+    "unsigned",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
@@ -60,7 +61,8 @@ class Problem:
             ``foreign`` (a symbolic link inside the log: never followed),
             ``bad_signature``, ``stale`` (no signed record as recent as the log
             promises), ``unverified`` (signatures present but not checked: no public
-            key) — errors; ``unsealed`` (warning: not yet covered by a manifest),
+            key), ``unsigned`` (nothing in the log is signed: consistent, not proven)
+            — errors; ``unsealed`` (warning: not yet covered by a manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
             ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
             (info: the content's key was destroyed by a recorded erasure),
@@ -138,11 +140,17 @@ class VerificationReport:
 
     @property
     def verdict(self) -> str:
-        """``"OK"``, ``"FAILED"``, or ``"UNVERIFIED"`` when the only error is unchecked keys."""
+        """``"OK"`` (proven), ``"FAILED"``, or the one thing that keeps it from proof.
+
+        ``"UNVERIFIED"``: signed, but no key was given to check the signatures;
+        ``"UNSIGNED"``: nothing in the log is signed, so it is only internally consistent.
+        """
         errors = {p.status for p in self.errors}
         if not errors:
             return "OK"
-        return "UNVERIFIED" if errors == {"unverified"} else "FAILED"
+        if errors == {"unverified"}:
+            return "UNVERIFIED"
+        return "UNSIGNED" if errors == {"unsigned"} else "FAILED"
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per finding (empty, with the columns, when there are none)."""

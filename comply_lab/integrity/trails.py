@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from comply_lab.crypto.signing import signature_valid
@@ -73,9 +74,21 @@ def check_trail(data: bytes, name: str, keys: Mapping[str, Ed25519PublicKey] | N
     torn: list[str] = []  # lines that are not records, since the last record
     for number, line, record in parse_lines(data):
         where = f"{name} line {number}"
-        if record is None or not isinstance(record.get("record_hash"), str):
+        if record is None and not _whole_json(line):
             trail.hashes.append(None)
             torn.append(where)
+            continue
+        if record is None or not isinstance(record.get("record_hash"), str):
+            # Whole JSON is no append cut short: it was written by hand.
+            trail.hashes.append(None)
+            trail.problems.append(
+                Problem(
+                    "inserted",
+                    "a record without a record_hash, which comply_lab never writes: added by "
+                    "hand or by other software; no reader acts on it",
+                    segment=where,
+                )
+            )
             continue
         trail.hashes.append(record["record_hash"])
         if torn:
@@ -161,3 +174,12 @@ def _signature(
             )
         ]
     return []
+
+
+def _whole_json(line: bytes) -> bool:
+    """Whether a line is complete JSON (which no append cut short by a crash leaves)."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -105,6 +105,7 @@ def verify(
     timestamp: bytes | str | os.PathLike[str] | None = None,
     tsa_certs: str | os.PathLike[str] | None = None,
     origin: str | None = None,
+    allow_unsigned: bool = False,
 ) -> VerificationReport:
     """Verify a store and return the report (see the module documentation for what is checked).
 
@@ -134,6 +135,9 @@ def verify(
         origin: The log's origin, which ``checkpoint`` must name (default: the one a
             verifier key given as ``public_key`` carries, else the key's default origin,
             ``comply-lab/<fingerprint>``).
+        allow_unsigned: Accept a log with no signature at all (the original tool's, or
+            one written without a signing key) as OK, when no key is given; by default it
+            is ``UNSIGNED``: consistent, which proves nothing against whoever can write it.
 
     Raises:
         NoLogError: the store holds no log at all (no segment, no trail).
@@ -144,7 +148,7 @@ def verify(
     pinned = None
     if public_key is not None:
         public_key, pinned = pinned_verifier(public_key, origin)
-    verifier = _Verifier(storage, public_key, deep, require_signatures, pinned)
+    verifier = _Verifier(storage, public_key, deep, require_signatures, pinned, allow_unsigned)
     if witness_keys and checkpoint is None:
         raise InvalidQueryError("witnesses cosign checkpoints: give the checkpoint they cosigned")
     report = verifier.run(start, end, checkpoint, as_of, progress, executor)
@@ -174,10 +178,12 @@ class _Verifier:
         deep: bool,
         require_signatures: bool,
         origin: str | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         self.storage = storage
         self.public_key = public_key
         self.origin = origin
+        self.allow_unsigned = allow_unsigned
         self.deep = deep
         self.require_signatures = require_signatures
         self.report = VerificationReport()
@@ -348,13 +354,16 @@ class _Verifier:
         """Say how signatures were checked; a signed log without its key is unverified.
 
         Without a key no signature can be checked, but the keys records name still must
-        be the writer's and the operators it declared: any other is a change of key.
+        be the writer's and the operators it declared: any other is a change of key. A
+        log with no signature at all proves nothing against whoever can write its files:
+        ``UNSIGNED``, unless the caller accepts that.
         """
         key_ids = set().union(*(t.key_ids for t in trails.values()))
+        if not key_ids:
+            self._unsigned()
+            return
         if self.public_key is not None:
             self.report.signatures = "checked"
-            return
-        if not key_ids:
             return
         writers = trails[SIGNERS].key_ids or set(list(key_ids)[:1])
         declared = {key_id(d.operator) for d in declarations(self.storage.read_metadata(SIGNERS))}
@@ -378,6 +387,27 @@ class _Verifier:
                 "the log is signed, but no public key was given, so no signature was "
                 "checked: pass the writer's public key (--public-key), or accept unsigned "
                 "checking explicitly (--no-signatures, require_signatures=False)",
+            )
+        )
+
+    def _unsigned(self) -> None:
+        """Report a log with no signature at all (unless accepted without a key)."""
+        if self.public_key is None and self.allow_unsigned:
+            return
+        given = (
+            "a public key was given, but nothing in the log is signed (no sealed part, "
+            "heartbeat or record): it may have been replaced by an unsigned log. "
+            if self.public_key is not None
+            else ""
+        )
+        self.add(
+            Problem(
+                "unsigned",
+                f"{given}UNSIGNED: internally consistent; not proof against anyone who can "
+                "write the files. To start signing, write with a signing key "
+                "(FileStorage(..., signing_key=...), comply-lab compact --signing-key) and "
+                "keep its public key; to accept an unsigned log, pass allow_unsigned=True "
+                "(--allow-unsigned)",
             )
         )
 

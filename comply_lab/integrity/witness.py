@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time as clock
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from comply_lab._time import utc_now
 from comply_lab.crypto.note import (
     COSIGNATURE,
     ED25519,
@@ -40,6 +41,15 @@ from comply_lab.errors import IntegrityError, InvalidKeyError, InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.tlog import ConsistencyProof
+from comply_lab.model.entry import parse_time
+
+FUTURE = timedelta(hours=1)
+"""How far ahead of the witness's clock a checkpoint may be dated (clocks differ a little)."""
+
+
+def _instant(text: object) -> datetime | None:
+    """Return a checkpoint's time as an instant (its offset applied), None if unreadable."""
+    return parse_time(text) if isinstance(text, str) else None
 
 
 class WitnessRefusal(IntegrityError):
@@ -91,6 +101,13 @@ def cosign(
             new origin for a known log key (without ``new_origin``).
     """
     note = _log_signed(checkpoint, log_key)
+    dated = _instant(checkpoint.time)
+    if dated is not None and dated > utc_now() + FUTURE:
+        raise WitnessRefusal(
+            f"refused: the checkpoint is dated {checkpoint.time}, ahead of this witness's clock "
+            "by more than an hour: cosigning it would make every honest checkpoint after it "
+            "look back-dated"
+        )
     folder = Path(state)
     folder.mkdir(parents=True, exist_ok=True)
     origin = str(checkpoint.origin)
@@ -137,10 +154,11 @@ def _extends(seen: Checkpoint, new: Checkpoint, proof: ConsistencyProof | None) 
             f"refused: the checkpoint covers {new_size:,} entries, fewer than the {old_size:,} "
             "already cosigned (the log shrank, or this is an old checkpoint)"
         )
-    if new.time < seen.time:
+    then, now = _instant(seen.time), _instant(new.time)
+    if now is None or (then is not None and now < then):
         raise WitnessRefusal(
             f"refused: the checkpoint is dated {new.time}, before the one cosigned at "
-            f"{seen.time} (a back-dated checkpoint)"
+            f"{seen.time} (a back-dated checkpoint), or not dated at all"
         )
     if new_size == old_size:
         if new.tree_root != seen.tree_root:
@@ -176,7 +194,7 @@ def _state_name(origin: str, log_key: Ed25519PublicKey) -> str:
 
 
 def _now() -> int:
-    return int(clock.time())
+    return int(utc_now().timestamp())
 
 
 def witness_verifiers(values: list[str]) -> list[Verifier]:

@@ -48,7 +48,9 @@ from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Sealing, maintenance
 from comply_lab.storage.generations import finish_staged, latest_records
+from comply_lab.storage.manifest import MANIFEST
 from comply_lab.storage.parts import read_part
+from comply_lab.storage.signers import check_may_sign
 from comply_lab.storage.sink import Sink
 
 _CHAIN_FIELDS = ("prev_record_hash", "record_hash", "signature", "signer")
@@ -85,14 +87,20 @@ def rotate_keys(
         keys: The new keys; they must also hold every key the content is under now.
         legacy: The ``EncryptionManager`` of content written with Fernet, if any.
         signing_key: Signs the new manifest records, as the writer's key does (by default
-            the store's own signing key, if it was opened with one).
+            the store's own signing key, if it was opened with one). An operator key needs
+            the ``seal`` scope, checked under the root key the log was opened with
+            (``open_log(..., public_key=...)``) before anything is done.
 
     Raises:
         InvalidQueryError: the store is neither local nor S3, or content needs a key not given.
         DecryptionError: stored content does not decrypt (it is left as it was).
         ConcurrentOperationError: another key rotation, compaction or retention is running.
+        SigningKeyRequiredError: the signing key may not sign manifest records.
     """
     storage = cast(Storage, getattr(target, "storage", target))
+    check_may_sign(
+        storage, MANIFEST, None if signing_key is None else load_private_key(signing_key)
+    )
     sink = _sink(storage, signing_key)
     keys = keys.bind(storage)
     with maintenance(storage, "key rotation"):

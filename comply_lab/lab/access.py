@@ -24,11 +24,11 @@ import pandas as pd
 from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import fingerprint, hash_key_id
 from comply_lab.errors import DecryptionError, InvalidQueryError
-from comply_lab.integrity.authority import check_may_sign
 from comply_lab.keys.encryption import EncryptionManager, decrypt_text
 from comply_lab.keys.keyring import ContentKeys, ShreddedKeyError
 from comply_lab.model.entry import CONTENT_FIELDS, format_timestamp
 from comply_lab.storage.manifest import ACCESS, parse_records
+from comply_lab.storage.signers import check_may_sign
 
 if TYPE_CHECKING:
     from comply_lab.lab.log import Log

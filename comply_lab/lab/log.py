@@ -373,6 +373,7 @@ class Log(Governance):
         timestamp: bytes | str | os.PathLike[str] | None = None,
         tsa_certs: str | os.PathLike[str] | None = None,
         origin: str | None = None,
+        allow_unsigned: bool = False,
     ) -> VerificationReport:
         """Prove the log was not altered, cut, reordered or forged.
 
@@ -403,6 +404,8 @@ class Log(Governance):
             tsa_certs: See ``timestamp``.
             origin: The origin ``checkpoint`` must name (default: the verifier key's, or
                 the key's default ``comply-lab/<fingerprint>``).
+            allow_unsigned: Accept a log that carries no signature at all as ``OK``
+                (without a key); by default it is ``UNSIGNED``, which is no proof.
 
         Returns:
             The report: ``report.ok``, ``report.verdict``, ``report.to_frame()`` (one row
@@ -428,6 +431,7 @@ class Log(Governance):
             timestamp=timestamp,
             tsa_certs=tsa_certs,
             origin=origin,
+            allow_unsigned=allow_unsigned,
         )
 
     def decrypt(

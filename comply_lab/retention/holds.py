@@ -19,13 +19,12 @@ from typing import Any, cast
 from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import EntryHeldError, InvalidQueryError, RetentionError
-from comply_lab.integrity.authority import check_may_sign
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import AuditEntry, format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.deletions import guard_deletions
 from comply_lab.storage.manifest import DELETIONS, HOLDS, SIGNERS, parse_records
-from comply_lab.storage.signers import authority, pinned_root
+from comply_lab.storage.signers import authority, check_may_sign, pinned_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +131,13 @@ def _trusted(
     key = pinned_root(storage, public_key)
     keys = None if key is None else authority(storage.read_metadata(SIGNERS), key).keys_for(HOLDS)
     trail = check_trail(data, HOLDS, keys)
-    if trail.problems:
+    errors = [p for p in trail.problems if p.severity == "error"]  # a torn append is not one
+    if errors:
         operator = (
             public_key is None
             and isinstance(storage, StorageBase)
             and storage.root_key is None
-            and any(p.status == "bad_signature" for p in trail.problems)
+            and any(p.status == "bad_signature" for p in errors)
         )
         hint = (
             " (a process signing with an operator key checks it under the log's root key: "
@@ -146,7 +146,7 @@ def _trusted(
             else ""
         )
         raise RetentionError(
-            f"the legal-hold trail does not verify ({trail.problems[0].line()}){hint}, so "
+            f"the legal-hold trail does not verify ({errors[0].line()}){hint}, so "
             "retention will not decide what may be deleted: verify the log, and restore the "
             f"trail {HOLDS} from a backup"
         )
@@ -287,7 +287,7 @@ def delete_entry(
         SigningKeyRequiredError: the store's operator key is not certified for deletions.
     """
     reason = _reason(reason, "a deletion")
-    check_may_sign(storage, DELETIONS)
+    check_may_sign(storage, DELETIONS, root=public_key)
     entry = cast(StorageBase, storage).read_sync(entry_id)
     if entry is None:
         return False

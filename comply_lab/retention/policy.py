@@ -40,13 +40,13 @@ from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import (
     RetentionFloorError,
 )
-from comply_lab.integrity.authority import check_may_sign
 from comply_lab.model.entry import format_timestamp
 from comply_lab.retention.holds import Hold, Policy, check_days, read_policy
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import ObjectLocked, maintenance
 from comply_lab.storage.decode import count_segments, read_day
 from comply_lab.storage.manifest import HOLDS, RETENTION, parse_records, trail_head
+from comply_lab.storage.signers import check_may_sign
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,7 +259,7 @@ def apply_retention(
             not certify for retention.
         ConcurrentOperationError: another retention, compaction or key rotation is running.
     """
-    check_may_sign(storage, RETENTION)
+    check_may_sign(storage, RETENTION, root=public_key)
     with maintenance(storage, "retention"):
         return _apply(storage, plan, who, reason, public_key)
 

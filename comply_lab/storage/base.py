@@ -19,6 +19,7 @@ from comply_lab._twins import Closing
 from comply_lab.errors import InvalidEntryError
 from comply_lab.model.chain import Chain
 from comply_lab.model.entry import AuditEntry
+from comply_lab.model.ids import id_time
 from comply_lab.model.validate import stored_fields, unencodable
 from comply_lab.storage.decode import count_day, read_day
 from comply_lab.storage.deletions import check_deletion, deleted, deletion_record
@@ -170,6 +171,9 @@ class StorageBase(Closing):
         says. Logging through [`AuditLogger`][comply_lab.audit.logger.AuditLogger] is the fast
         path.
 
+        A UUIDv7 id names its day, and lookups by id read only that day, so an id whose day
+        differs from the timestamp's is refused.
+
         Raises:
             InvalidEntryError: a value cannot be stored (the error names the field).
             StorageError: the store failed; nothing was written.
@@ -181,6 +185,14 @@ class StorageBase(Closing):
                     "entry", f"expected an AuditEntry, got {type(entry).__name__}"
                 )
             entry = AuditEntry.from_dict(to_dict())
+        named = id_time(entry.id)
+        if named is not None and named.date() != entry.timestamp.date():
+            raise InvalidEntryError(
+                "id",
+                f"a UUIDv7 id names its day ({named.date()}) but the entry's timestamp is on "
+                f"{entry.timestamp.date()}, so lookups by id would not find "
+                "it: give the entry a new id (or its own timestamp)",
+            )
         record = stored_fields(entry.record())
         chain = self._own_chain()
         storage = cast("Storage", self)  # every backend is a Storage

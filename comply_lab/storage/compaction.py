@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from comply_lab.crypto.signing import PublicKeyLike, load_public_key
 from comply_lab.errors import ConfigurationError, StorageError
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Compactable, Sealing, maintenance
 from comply_lab.storage.location import local_path, url_scheme
+from comply_lab.storage.manifest import MANIFEST
 from comply_lab.storage.registry import open_storage
+from comply_lab.storage.signers import Keyed, check_may_sign
 
 if TYPE_CHECKING:
     from comply_lab.storage.seal import SealReport
@@ -30,6 +33,7 @@ def compact(
     signing_key: Ed25519PrivateKey | None = None,
     *,
     executor: Executor | None = None,
+    public_key: PublicKeyLike | None = None,
 ) -> SealReport:
     """Convert the JSONL segments of a log into the Parquet layout.
 
@@ -46,6 +50,9 @@ def compact(
     ``executor``, days are sealed in parallel (see
     [`FileStorage.seal`][comply_lab.storage.file.FileStorage.seal]).
 
+    Sealing signs manifest records, so an operator's ``signing_key`` needs the ``seal``
+    scope, checked under ``public_key`` (the log's root key), before anything is done.
+
     Raises:
         StorageError: ``path`` is not a directory.
         ConfigurationError: ``path`` is a URL no backend serves, or a store with nothing
@@ -53,6 +60,7 @@ def compact(
             it was written).
         IntegrityError: a Parquet part does not match its source (the source is kept).
         ConcurrentOperationError: another compaction, key rotation or retention is running.
+        SigningKeyRequiredError: ``signing_key`` may not sign manifest records.
     """
     if isinstance(path, str | os.PathLike):
         text = os.fspath(path)
@@ -61,6 +69,9 @@ def compact(
                 f"{text} is not a log directory; pass the directory holding audit_*.jsonl"
             )
     storage = open_storage(path, signing_key=signing_key)
+    if public_key is not None and isinstance(storage, Keyed):
+        storage.root_key = load_public_key(public_key)
+    check_may_sign(storage, MANIFEST)
     if not isinstance(storage, Compactable):
         raise ConfigurationError(f"{storage!r} keeps nothing that compaction converts")
     from comply_lab.storage.generations import prune_deleted  # not on the logging path

@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 from comply_lab._time import utc_now
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp
 from comply_lab.storage.manifest import DELETIONS, parse_records
+from comply_lab.storage.signers import trail_records
 
 
 class MetadataSource(Protocol):
@@ -92,8 +93,13 @@ def deletion_records_in(records: Iterable[dict[str, Any]]) -> list[dict[str, Any
 
 
 def deleted(storage: MetadataSource) -> Hidden:
-    """Return what reads must leave out of ``storage``: every entry a record deletes."""
-    return Hidden.of(deletion_records(storage.read_metadata(DELETIONS)))
+    """Return what reads must leave out of ``storage``: every entry a record deletes.
+
+    Only records that count (see [`trail_records`][comply_lab.storage.signers.trail_records]):
+    a line added by hand, or signed by a key the store's root did not certify, hides
+    nothing.
+    """
+    return Hidden.of(deletion_records_in(trail_records(storage, DELETIONS)))
 
 
 class Hidden:

@@ -73,6 +73,7 @@ from comply_lab.storage.segments import (
     partition_dir,
     reader_visible,
 )
+from comply_lab.storage.signers import store_root
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -563,7 +564,12 @@ class FileStorage(StorageBase):
         from comply_lab.storage.seal import LocalSink
 
         heartbeat = self._heartbeat
-        return LocalSink(self.path, signing_key or self.signing_key, lambda: heartbeat.promised)
+        return LocalSink(
+            self.path,
+            signing_key or self.signing_key,
+            lambda: heartbeat.promised,
+            store_root(self),
+        )
 
     def local_path(self, segment: Segment) -> Path:
         """Return the file of a segment, for readers that open files themselves."""

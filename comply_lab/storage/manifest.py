@@ -90,9 +90,28 @@ def parse_lines(data: bytes) -> Iterator[tuple[int, bytes, dict[str, Any] | None
 
 
 def parse_records(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """Yield (line number, record) for each non-blank line; None for one that is not a record."""
-    for number, _, record in parse_lines(data):
-        yield number, record
+    """Yield (line number, record) for each non-blank line; None where no record counts.
+
+    What every reader and every maintenance step acts on: a record counts only as a link
+    of the trail's chain, its ``record_hash`` its own, stored in its one canonical form,
+    and following (``prev_record_hash``) the last record that counted. A line written by
+    hand without or with a wrong hash, edited, or spliced in out of order is None here
+    (verification reports it), so it can hide, release, count or retire nothing. Whether a
+    record is signed by a key the reader trusts is the next question (see
+    `comply_lab.storage.signers.trail_records`).
+    """
+    previous = GENESIS_HASH
+    for number, line, record in parse_lines(data):
+        if (
+            record is not None
+            and record.get("prev_record_hash") == previous
+            and record.get("record_hash") == record_hash(record)
+            and line == record_line(record)
+        ):
+            previous = record["record_hash"]
+            yield number, record
+        else:
+            yield number, None
 
 
 _TEXT_FIELDS = (

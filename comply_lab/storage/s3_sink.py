@@ -20,6 +20,7 @@ from comply_lab.errors import IntegrityError
 from comply_lab.storage.leaves import tree_place
 from comply_lab.storage.manifest import MANIFEST, parse_records
 from comply_lab.storage.segments import QUARANTINE, STAGING, day_digits
+from comply_lab.storage.signers import counted, store_root
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -98,7 +99,8 @@ class S3Sink:
         """
         if trail not in self._trails:
             data = self.store.read_metadata(trail)
-            self._trails[trail] = [r for _, r in parse_records(data) if r is not None]
+            readable = [r for _, r in parse_records(data) if r is not None]
+            self._trails[trail] = counted(readable, self.store, store_root(self.store), trail)
         return self._trails[trail]
 
     def store_index(self, name: str, data: bytes) -> None:

@@ -35,20 +35,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.fingerprint import content_problem
 from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes, leaf_hash
 from comply_lab.errors import (
     CorruptLineWarning,
+    ForeignFileError,
     IntegrityError,
     SealWarning,
 )
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
 from comply_lab.storage.deletions import deletion_records_in
-from comply_lab.storage.folder import Folder, refused, sweep_temporaries
+from comply_lab.storage.folder import Folder, read_file, refused, sweep_temporaries
 from comply_lab.storage.idindex import FOLDER, foreign_rows, run_bytes, run_record, run_table
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.leaves import tree_place
@@ -61,6 +62,7 @@ from comply_lab.storage.segments import (
     parquet_name,
     parse_partition,
 )
+from comply_lab.storage.signers import counted
 from comply_lab.storage.sink import Sink
 
 
@@ -101,6 +103,8 @@ class LocalSink:
         signing_key: Signs the manifest records.
         promise: Returns the heartbeat cadence the writing store promises, if any; it is
             recorded in each manifest record, so the promise outlives the heartbeat trail.
+        trusted: The store's root key: trail records read while sealing (deletions on
+            request) count only if it, or a key it certified, signed them.
     """
 
     def __init__(
@@ -108,10 +112,12 @@ class LocalSink:
         root: Path,
         signing_key: Ed25519PrivateKey | None = None,
         promise: Callable[[], float | None] | None = None,
+        trusted: Ed25519PublicKey | None = None,
     ) -> None:
         self.root = root
         self.signing_key = signing_key
         self.promise = promise
+        self.trusted = trusted
 
     def part_name(self, part_day: date, source_day: date, index: int) -> str:
         """Return ``date=.../part-YYYYMMDD-NNN.parquet``."""
@@ -126,8 +132,15 @@ class LocalSink:
         return {str(r.get("segment")) for r in read_records(self.root)}
 
     def records(self, trail: str) -> list[dict[str, Any]]:
-        """Return the readable records of a trail of the store."""
-        return read_records(self.root, trail)
+        """Return the records of a trail of the store that count (see `counted`)."""
+        return counted(read_records(self.root, trail), self, self.trusted, trail)
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a trail's bytes (empty if there is none)."""
+        try:
+            return read_file(self.root, name)
+        except (FileNotFoundError, ForeignFileError):
+            return b""
 
     def store_index(self, name: str, data: bytes) -> None:
         """Write an index run atomically under ``_idindex/`` (replacing an unrecorded one)."""

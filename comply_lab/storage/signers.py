@@ -12,8 +12,9 @@ log's own records claim: a declaration signed by another key is ignored, even on
 the root key as its "operator".
 
 Operator keys are not revoked: to stop trusting one, move the log to a new root key.
-This module reads the certificates (readers and verification use it); certifying a key
-and refusing what a key may not sign are `comply_lab.integrity.authority`'s.
+This module reads the certificates (readers and verification use it) and refuses, before
+anything is done, what a process's key may not sign (`check_may_sign`); certifying a key
+is `comply_lab.integrity.authority`'s.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key, signature_valid
-from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.errors import SigningKeyRequiredError
 from comply_lab.storage.manifest import (
     ACCESS,
     DELETIONS,
@@ -38,7 +39,9 @@ from comply_lab.storage.manifest import (
     MANIFEST,
     RETENTION,
     SHREDDED,
+    SIGNERS,
     parse_lines,
+    parse_records,
     record_hash,
     signed_bytes,
 )
@@ -174,7 +177,15 @@ def authority(signers: bytes, key: PublicKeyLike | None) -> Authority:
     return result
 
 
-def pinned_root(storage: Storage, public_key: PublicKeyLike | None = None) -> PublicKeyLike | None:
+@runtime_checkable
+class Keyed(Protocol):
+    """A store that may sign what it appends and may pin its log's root key."""
+
+    signing_key: Ed25519PrivateKey | None
+    root_key: Ed25519PublicKey | None
+
+
+def pinned_root(storage: object, public_key: PublicKeyLike | None = None) -> PublicKeyLike | None:
     """Return the root key to check a store's trails with, before acting on them.
 
     ``public_key`` if given, else the root the store was opened with
@@ -184,9 +195,57 @@ def pinned_root(storage: Storage, public_key: PublicKeyLike | None = None) -> Pu
     """
     if public_key is not None:
         return public_key
-    if isinstance(storage, StorageBase):
+    if isinstance(storage, Keyed):
         return storage.root_key or storage.signing_key
     return None
+
+
+def check_may_sign(
+    storage: object,
+    trail: str,
+    key: Ed25519PrivateKey | None = None,
+    root: PublicKeyLike | None = None,
+) -> None:
+    """Refuse, before anything is done, a record ``key`` may not sign in ``trail``.
+
+    ``key`` defaults to the store's signing key, ``root`` to the root the store pinned
+    ([`StorageBase.root_key`][comply_lab.storage.base.StorageBase.root_key]); ``trail``
+    may be ``"checkpoint"``. An operator key must be certified by the root for the trail's
+    scope.
+    Without a pinned root the key is taken as the root, so a key the log certifies as an
+    operator is refused: what it signed would be checked as the root's and fail.
+
+    Raises:
+        SigningKeyRequiredError: the key may not sign there (the message says what to do).
+    """
+    if not isinstance(storage, Keyed) or not isinstance(storage, MetadataSource):
+        return
+    key = key or storage.signing_key
+    pinned = storage.root_key if root is None else load_public_key(root)
+    if key is None or (pinned is not None and key_id(key) == key_id(pinned)):
+        return
+    signers = storage.read_metadata(SIGNERS)
+    if pinned is None:
+        if any(key_id(d.operator) == key_id(key) for d in declarations(signers)):
+            raise SigningKeyRequiredError(
+                f"the signing key {key_id(key)} is certified as an operator of this log, "
+                "not its root, and no root key is pinned: pin the log's public key "
+                "(open_log(..., public_key=...), --public-key) so that what it signs is "
+                "checked against the scopes the root gave it; nothing was done"
+            )
+        return
+    if key_id(key) in authority(signers, pinned).keys_for(trail):
+        return
+    scope = (
+        "seal" if trail == "checkpoint" else SCOPES.get(trail, "none: only the root key signs it")
+    )
+    raise SigningKeyRequiredError(
+        f"the signing key {key_id(key)} is not certified by the log's root key "
+        f"{key_id(pinned)} to sign {trail} (scope {scope}): what it records would fail "
+        "verification, so nothing was done. Sign with the root key, or have it certify this "
+        "key for that scope (log.add_operator(..., scopes=[...]), comply-lab operators --add "
+        "--scope ...)"
+    )
 
 
 def signed_by(record: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> bool:
@@ -201,10 +260,47 @@ def signed_by(record: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> bool
     )
 
 
-def store_root(storage: Storage) -> Ed25519PublicKey | None:
+def store_root(storage: object) -> Ed25519PublicKey | None:
     """Return the root a store pinned, or its signing key's public half; None without either."""
-    if not isinstance(storage, StorageBase):
+    if not isinstance(storage, Keyed):
         return None
     if storage.root_key is not None:
         return storage.root_key
     return None if storage.signing_key is None else storage.signing_key.public_key()
+
+
+@runtime_checkable
+class MetadataSource(Protocol):
+    """What reading a trail needs of a store."""
+
+    def read_metadata(self, name: str) -> bytes:
+        """Return a metadata file's bytes (empty if there is none)."""
+        ...
+
+
+def trail_records(storage: MetadataSource, trail: str) -> list[dict[str, Any]]:
+    """Return the records of a trail that readers and maintenance may act on.
+
+    The links of its chain (see `comply_lab.storage.manifest.parse_records`) and, when the
+    store knows its root key (pinned, or its own signing key: `store_root`), only those
+    signed by the root or an operator key it certified for the trail: a record anyone
+    else added hides, releases or removes nothing.
+    """
+    records = [r for _, r in parse_records(storage.read_metadata(trail)) if r is not None]
+    return counted(records, storage, store_root(storage), trail)
+
+
+def counted(
+    records: list[dict[str, Any]],
+    storage: MetadataSource,
+    root: Ed25519PublicKey | None,
+    trail: str,
+) -> list[dict[str, Any]]:
+    """Return the ``records`` of ``trail`` signed by ``root`` or a key it certified for it.
+
+    All of them when there is no root to check with (a store without any key).
+    """
+    if root is None:
+        return records
+    keys = authority(storage.read_metadata(SIGNERS), root).keys_for(trail)
+    return [record for record in records if signed_by(record, keys)]

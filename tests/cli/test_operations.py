@@ -116,7 +116,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
     ids = list(open_log(log).entries(columns=["id"])["id"])
     pin = ["--public-key", str(keys / "writer.pub")]  # the root, which an operator pins
     commands = [
-        ["compact", str(log), "--signing-key", key],
+        ["compact", str(log), "--signing-key", key, *pin],
         ["hold", str(log), "matter-1", "--reason", "litigation", "--signing-key", key, *pin],
         ["release", str(log), "matter-1", "--reason", "closed", "--signing-key", key, *pin],
         # Entries run from 20 to 28 January; the run's clock reads 1 February (see
@@ -133,6 +133,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
             str(keys / "ring.txt"),
             "--signing-key",
             key,
+            *pin,
         ],
         ["checkpoint", str(log), "--signing-key", key, *pin, "-o", str(tmp_path / "cp.json")],
         ["stats", str(log)],
@@ -150,11 +151,12 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
             "-c",
             "import sys\n"
             "from comply_lab import KeyRing, open_log, rotate_keys\n"
-            "log = open_log(sys.argv[1], signing_key=sys.argv[2])\n"
+            "log = open_log(sys.argv[1], signing_key=sys.argv[2], public_key=sys.argv[4])\n"
             "print(rotate_keys(log, KeyRing.from_text(open(sys.argv[3]).read())).rotated)\n",
             str(log),
             key,
             str(keys / "new-ring.txt"),
+            str(keys / "writer.pub"),
         ],
         capture_output=True,
         text=True,

@@ -70,8 +70,9 @@ def test_an_attacker_release_lifts_no_hold(tmp_path: Path):
 def test_operator_keys_count_within_their_scopes(tmp_path: Path):
     """An operator certified for holds places holds; anything else it signs is refused.
 
-    Refused before acting where the root is pinned; recorded anyway by a process that
-    pins nothing, it is ``bad_signature``.
+    Refused before acting where the root is pinned, and refused when the operator key is
+    used without pinning the root; a record signed by a key nobody certified is
+    ``bad_signature``.
     """
     path = _log(tmp_path / "log", ROOT)
     open_log(path, signing_key=ROOT).add_operator(
@@ -85,9 +86,10 @@ def test_operator_keys_count_within_their_scopes(tmp_path: Path):
     with pytest.raises(SigningKeyRequiredError, match=r"not certified .* _retention.jsonl"):
         legal.apply_retention(legal.retention_plan(1), reason="out of scope")
     assert open_log(path).storage.days() == days and open_log(path).verify(public_key=ROOT).ok
-    unpinned = open_log(path, signing_key=OPERATOR)
-    some = unpinned.entries(columns=["id"])["id"].tolist()[:1]
-    unpinned.decrypt(some, None, reason="out of scope")
+    some = open_log(path).entries(columns=["id"])["id"].tolist()[:1]
+    with pytest.raises(SigningKeyRequiredError, match="no root key is pinned"):
+        open_log(path, signing_key=OPERATOR).decrypt(some, None, reason="unpinned")
+    open_log(path, signing_key=ATTACKER).decrypt(some, None, reason="a stranger's record")
     report = open_log(path).verify(public_key=ROOT)
     assert {p.status for p in report.problems if p.severity == "error"} == {"bad_signature"}
     with pytest.raises(InvalidQueryError, match=r"unknown scope.*'retension'"):
@@ -139,3 +141,77 @@ def test_a_signed_jsonl_log_beats_so_a_cut_tail_is_found(tmp_path: Path):
         logger.log_sync(input="q", output="a")
     assert sorted(p.name for p in plain.iterdir())[0].startswith("audit_")
     assert not (plain / "_heartbeat.jsonl").exists()
+
+
+def test_sealing_rotation_and_checkpoints_need_the_seal_scope(tmp_path: Path):
+    """Compaction, key rotation and checkpoints sign as the writer does: ``seal``, or nothing.
+
+    An operator certified for other scopes is refused before anything is written, so the
+    honest log still verifies; the CLI refuses the same way (exit 2).
+    """
+    from comply_lab import KeyRing, rotate_keys
+
+    path = tmp_path / "log"
+    ring = KeyRing.generate("k1")
+    clock = FakeClock(NOW - timedelta(days=2))
+    with AuditLogger(FileStorage(path, signing_key=ROOT), ring, clock=clock) as logger:
+        for i in range(6):
+            clock.advance(hours=3)
+            logger.log_sync(input=f"q{i}", output="a")
+    open_log(path, signing_key=ROOT).add_operator(
+        OPERATOR.public_key(), "rotation", reason="keys only", scopes=["keys", "holds"]
+    )
+    before = sorted(p.name for p in path.rglob("*") if p.is_file())
+    pinned = open_log(path, signing_key=OPERATOR, public_key=ROOT.public_key())
+    with pytest.raises(SigningKeyRequiredError, match=r"_manifest.jsonl \(scope seal\)"):
+        rotate_keys(
+            pinned, KeyRing.from_text(f"{KeyRing.generate('k2').to_text()},{ring.to_text()}")
+        )
+    with pytest.raises(SigningKeyRequiredError, match=r"checkpoint \(scope seal\)"):
+        pinned.checkpoint(OPERATOR)
+    (tmp_path / "op.pem").write_bytes(private_key_pem(OPERATOR))
+    (tmp_path / "root.pub").write_bytes(public_key_pem(ROOT))
+    for extra in (["--public-key", str(tmp_path / "root.pub")], []):
+        done = CliRunner().invoke(
+            main, ["compact", str(path), "--signing-key", str(tmp_path / "op.pem"), *extra]
+        )
+        assert done.exit_code == 2 and "nothing was done" in done.output, done.output
+    assert sorted(p.name for p in path.rglob("*") if p.is_file()) == before
+    assert open_log(path).verify(public_key=ROOT).ok
+    open_log(path, signing_key=ROOT).add_operator(
+        OPERATOR.public_key(), "rotation", reason="and seal", scopes=["seal"]
+    )
+    done = CliRunner().invoke(
+        main,
+        ["compact", str(path), "--signing-key", str(tmp_path / "op.pem"), "--public-key",
+         str(tmp_path / "root.pub")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert open_log(path).verify(public_key=ROOT).ok
+
+
+def test_a_log_with_no_signature_is_unsigned_never_ok(tmp_path: Path):
+    """Nothing signed proves nothing: UNSIGNED (exit 1), unless accepted without a key.
+
+    A signed log replaced wholesale by an unsigned one stays not OK under the real key,
+    whatever the caller accepts.
+    """
+    plain = tmp_path / "plain"
+    with AuditLogger(FileStorage(plain), clock=FakeClock(NOW - timedelta(hours=2))) as logger:
+        for i in range(3):
+            logger.log_sync(input=f"q{i}", output="a")
+    report = open_log(plain).verify()
+    assert (report.ok, report.verdict) == (False, "UNSIGNED")
+    assert "not proof against anyone who can write the files" in str(report)
+    assert [p.status for p in report.errors] == ["unsigned"]
+    assert open_log(plain).verify(allow_unsigned=True).ok
+    done = CliRunner().invoke(main, ["verify", str(plain)])
+    assert done.exit_code == 1 and "UNSIGNED" in done.output
+    assert CliRunner().invoke(main, ["verify", str(plain), "--allow-unsigned"]).exit_code == 0
+    replaced = open_log(plain).verify(public_key=ROOT, allow_unsigned=True)
+    assert replaced.verdict == "UNSIGNED" and "a public key was given" in str(replaced)
+    (tmp_path / "root.pub").write_bytes(public_key_pem(ROOT))
+    done = CliRunner().invoke(
+        main, ["verify", str(plain), "--public-key", str(tmp_path / "root.pub"), "--allow-unsigned"]
+    )
+    assert done.exit_code == 1 and "signatures checked" not in done.output

@@ -79,7 +79,7 @@ class TestCleanLogs:
 
     def test_jsonl_log_verifies_with_unsealed_warnings(self, jsonl: Path):
         """An unsealed log verifies; each segment is flagged unsealed as a warning."""
-        report = open_log(jsonl).verify()
+        report = open_log(jsonl).verify(allow_unsigned=True)
         assert report.ok
         assert {p.status for p in report.problems} == {"unsealed"}
         assert report.to_frame()["severity"].unique().tolist() == ["warning"]
@@ -114,7 +114,7 @@ class TestCleanLogs:
         logger = AuditLogger(storage)
         for i in range(5):
             logger.log_sync(input=str(i), output="")
-        assert open_log(storage).verify().ok
+        assert open_log(storage).verify(allow_unsigned=True).ok
 
 
 class TestByteFlips:
@@ -157,7 +157,7 @@ class TestAttacks:
         lines = segment.read_bytes().splitlines(keepends=True)
         removed = orjson.loads(lines.pop(10))
         segment.write_bytes(b"".join(lines))
-        report = open_log(jsonl).verify()
+        report = open_log(jsonl).verify(allow_unsigned=True)
         assert statuses(report) == {"missing"}
         (problem,) = report.errors
         assert (problem.writer_id, problem.seq) == (removed["writer_id"], removed["seq"])
@@ -203,7 +203,7 @@ class TestAttacks:
         lines = segment.read_bytes().splitlines(keepends=True)
         lines[4], lines[6] = lines[6], lines[4]  # same writer: seqs 2 and 3
         segment.write_bytes(b"".join(lines))
-        assert statuses(open_log(jsonl).verify()) == {"reordered"}
+        assert statuses(open_log(jsonl).verify(allow_unsigned=True)) == {"reordered"}
 
         sealed = tmp_path_factory.mktemp("sealed")
         build(sealed)
@@ -409,7 +409,7 @@ def test_sealing_never_vouches_for_a_tampered_entry(tmp_path: Path):
 
     compact(tmp_path)
     assert read_records(tmp_path)[0]["invalid_entries"] == [record["id"]]
-    report = open_log(tmp_path).verify()
+    report = open_log(tmp_path).verify(allow_unsigned=True)
     assert [(p.status, p.entry_id) for p in report.errors] == [("modified", record["id"])]
     assert "when it was sealed" in report.errors[0].explanation
 
@@ -421,7 +421,7 @@ def test_edited_plain_content_is_caught(tmp_path: Path):
     logger.close()
     segment = next(tmp_path.glob("audit_*.jsonl"))
     segment.write_bytes(segment.read_bytes().replace(b"100 EUR", b"900 EUR"))
-    report = open_log(tmp_path).verify()
+    report = open_log(tmp_path).verify(allow_unsigned=True)
     assert [(p.status, p.entry_id) for p in report.errors] == [("modified", entry_id)]
     assert "stored input does not match its input_hash" in report.errors[0].explanation
 
@@ -431,12 +431,12 @@ def test_a_whole_last_entry_without_its_newline_is_an_edit(jsonl: Path):
     segment = jsonl / "audit_20260131.jsonl"
     data = segment.read_bytes()
     segment.write_bytes(data[:-1] + b"X")
-    report = open_log(jsonl).verify()
+    report = open_log(jsonl).verify(allow_unsigned=True)
     assert [p.status for p in report.errors] == ["modified"]
     assert "lost its line end" in report.errors[0].explanation
     segment.write_bytes(data[:-1])  # only the newline gone: still a whole entry, still an edit
     assert "modified" in statuses(open_log(jsonl).verify())
     segment.write_bytes(data + b'{"id": "torn')  # a torn write after it: only a warning
-    torn = open_log(jsonl).verify()
+    torn = open_log(jsonl).verify(allow_unsigned=True)
     assert torn.ok
     assert any("torn by a crash" in p.explanation for p in torn.problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from comply_lab.crypto.signing import generate_signing_key, private_key_pem, pub
 from comply_lab.errors import InvalidKeyError, InvalidQueryError
 from comply_lab.integrity.checkpoint import Checkpoint, verifier_key
 from comply_lab.integrity.witness import WitnessRefusal, cosign, witness_signer
+from comply_lab.model.entry import parse_time
 from comply_lab.sample import write_sample
 
 WRITER = generate_signing_key()
@@ -115,6 +117,20 @@ def test_back_dated_and_older_checkpoints_are_refused(tmp_path: Path):
     back = Checkpoint.load(str(Note(body).signed_by(Signer(str(first.origin), WRITER))))
     with pytest.raises(WitnessRefusal, match="back-dated"):
         cosign(back, witness, tmp_path / "state", WRITER.public_key())
+    # Dated far ahead: cosigning it would make every honest checkpoint after it back-dated.
+    ahead = Note.parse(first.to_note()).text.replace("comply-lab time 20", "comply-lab time 29")
+    future = Checkpoint.load(str(Note(ahead).signed_by(Signer(str(first.origin), WRITER))))
+    with pytest.raises(WitnessRefusal, match="ahead of this witness's clock"):
+        cosign(future, witness, tmp_path / "state-f", WRITER.public_key())
+    # The same instant written with another offset is not earlier.
+    offset = Note.parse(first.to_note()).text
+    stamp = str(first.time)
+    assert stamp.endswith("+00:00")
+    moved = (parse_time(stamp) + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    shifted = offset.replace(stamp, moved.isoformat(timespec="microseconds"))
+    later = Checkpoint.load(str(Note(shifted).signed_by(Signer(str(first.origin), WRITER))))
+    assert str(later.time) < stamp  # as text it sorts first; as an instant it is later
+    cosign(later, witness, tmp_path / "state", WRITER.public_key())
     _grow(path, 20, seed=4)
     bigger = log.checkpoint(WRITER)
     state = tmp_path / "state2"

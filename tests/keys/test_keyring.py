@@ -38,7 +38,7 @@ class TestBinding:
         assert text == "note 1"
         with pytest.raises(InvalidQueryError, match="pass entry_id"):
             logger.decrypt_content(entry.input_content)
-        assert open_log(tmp_path).verify().ok
+        assert open_log(tmp_path).verify(allow_unsigned=True).ok
 
     def test_swapped_or_tampered_ciphertext_fails_naming_the_entry(
         self, clock: FakeClock, tmp_path: Path

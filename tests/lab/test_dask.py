@@ -256,7 +256,7 @@ def test_parallel_verification_equals_serial(client: distributed.Client, damaged
     """One Dask task per day; the same findings, in the same order, as one pass."""
     log = open_log(damaged_log, progress=False)
     serial = log.verify()
-    parallel = log.verify(executor=client.get_executor())
+    parallel = log.verify(executor=client.get_executor(), allow_unsigned=True)
     assert not serial.ok
     assert {p.status for p in serial.problems} >= {"missing", "modified", "unsealed"}
     assert parallel.problems == serial.problems
@@ -286,13 +286,16 @@ def test_verify_and_compact_workers_from_the_command_line(
     sealed = run("compact", "--json", "--workers", "2", str(plain))
     assert sealed.returncode == 0, sealed.stderr
     assert json.loads(sealed.stdout)["entries"] == 300
-    assert run("verify", "--workers", "2", str(plain)).returncode == 0
+    assert run("verify", "--allow-unsigned", "--workers", "2", str(plain)).returncode == 0
 
 
 def test_parallel_verification_of_s3_equals_serial(client: distributed.Client, s3_log: str) -> None:
     """Workers rebuild the S3 storage from its description and read the same objects."""
     log = open_log(s3_log, progress=False)
-    serial, parallel = log.verify(), log.verify(executor=client.get_executor())
+    serial, parallel = (
+        log.verify(allow_unsigned=True),
+        log.verify(executor=client.get_executor(), allow_unsigned=True),
+    )
     assert serial.ok and serial.entries == ENTRIES
     assert parallel.problems == serial.problems
     assert (parallel.entries, parallel.segments) == (serial.entries, serial.segments)
