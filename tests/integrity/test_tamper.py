@@ -504,7 +504,7 @@ class TestUnsignedRecords:
         open_log(path, signing_key=KEY).add_operator(operator.public_key(), "dpo", reason="r")
         with pytest.raises(SigningKeyRequiredError, match="_signers"):
             open_log(path).hold("matter-1", reason="litigation")
-        open_log(path, signing_key=operator).hold("matter-1", reason="litigation")
+        open_log(path, signing_key=operator, public_key=KEY).hold("matter-1", reason="litigation")
         assert open_log(path).verify(public_key=KEY).ok
 
 

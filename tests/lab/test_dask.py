@@ -256,7 +256,7 @@ def test_parallel_verification_equals_serial(client: distributed.Client, damaged
     """One Dask task per day; the same findings, in the same order, as one pass."""
     log = open_log(damaged_log, progress=False)
     serial = log.verify()
-    parallel = log.verify(executor=client.get_executor(), allow_unsigned=True)
+    parallel = log.verify(executor=client.get_executor())
     assert not serial.ok
     assert {p.status for p in serial.problems} >= {"missing", "modified", "unsealed"}
     assert parallel.problems == serial.problems
