@@ -95,6 +95,7 @@ fuzz: $(STAMP)
 # Honest histories and single edits on every backend, counted (the figures in RELIABILITY.md).
 tamper: $(STAMP)
 	$(BIN)/python bench/tamper_trials.py --histories 250 --s3-histories 50
+	COMPLY_LAB_SPLICES=1000 $(BIN)/pytest -n 2 -p no:cacheprovider tests/integrity/test_splice.py
 
 # The Spark reading test is skipped without pyspark and Java; this installs pyspark and runs it.
 spark: $(STAMP)

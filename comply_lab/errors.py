@@ -119,6 +119,10 @@ class CorruptLineWarning(ComplyLabWarning):
     """A stored line could not be read and was skipped; the rest of the file was read."""
 
 
+class IntegrityWarning(ComplyLabWarning):
+    """A reader left out stored data that nothing trusted vouches for (verify the log)."""
+
+
 class CorruptSegmentWarning(ComplyLabWarning):
     """A scan asked to skip damaged segments (``on_corrupt="skip"``) skipped some."""
 

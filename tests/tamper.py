@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage, Storage
@@ -187,16 +188,21 @@ def build(
     *,
     days: int = 3,
     per_day: int = 20,
+    key: Ed25519PrivateKey | None = KEY,
     **options: Any,
 ) -> Case:
-    """Write a signed log on ``backend``: two writers interleaving over ``days`` days."""
+    """Write a log on ``backend``: two writers interleaving over ``days`` days.
+
+    It is signed with ``key`` (None: unsigned); ``case.keys`` always holds the writer's
+    key pair (`KEY`), the root a verifier pins.
+    """
     keys = root / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     (keys / "writer.pub").write_bytes(public_key_pem(KEY))
     (keys / "writer.pem").write_bytes(private_key_pem(KEY))
     if backend in ("jsonl", "parquet"):
         path = root / "log"
-        settings: dict[str, Any] = {"format": backend, "fsync": "never", "signing_key": KEY}
+        settings: dict[str, Any] = {"format": backend, "fsync": "never", "signing_key": key}
         if backend == "jsonl":
             settings["heartbeat_s"] = None  # beats at close: vouches for the unsealed bytes
         settings |= options
@@ -216,7 +222,7 @@ def build(
             "endpoint_url": endpoint,
             "spool_dir": spool,
             "fsync": "never",
-            "signing_key": KEY,
+            "signing_key": key,
         } | options
 
         def make(**extra: Any) -> Storage:
@@ -380,10 +386,12 @@ class History:
     ring (the other half), so key rotation has work to do and subjects can be shredded.
     """
 
-    def __init__(self, case: Case, rng: Any, root: Path) -> None:
+    def __init__(
+        self, case: Case, rng: Any, root: Path, key: Ed25519PrivateKey | None = KEY
+    ) -> None:
         from comply_lab import KeyRing, SubjectKeys
 
-        self.case, self.rng = case, rng
+        self.case, self.rng, self.key = case, rng, key
         self.clock = FakeClock(T0)
         self.ring = KeyRing.generate("ring")
         self.subjects = SubjectKeys(root / "subject-keys", self.ring)
@@ -398,7 +406,7 @@ class History:
         return AuditLogger(self.storage, keys, store_content=True, clock=self.clock)
 
     def _log(self) -> Any:
-        return open_log(self.case.target, progress=False, signing_key=KEY)
+        return open_log(self.case.target, progress=False, signing_key=self.key)
 
     def run(self, operations: list[str]) -> None:
         """Apply ``operations`` in order (names from :data:`OPERATIONS`)."""
@@ -408,10 +416,14 @@ class History:
 
     def finish(self) -> Any:
         """Close the writer and return a signed checkpoint of the resulting log."""
+        self.close()
+        return self._log().checkpoint(KEY)
+
+    def close(self) -> None:
+        """Close the writer, and seal something if nothing was sealed yet."""
         self.storage.close()
         if not self._log().storage.read_metadata("_manifest.jsonl"):
-            compact_or_flush(self.case)
-        return self._log().checkpoint(KEY)
+            compact_or_flush(self.case, self.key)
 
     def op_log(self) -> None:
         for _ in range(self.rng.randrange(3, 12)):
@@ -432,7 +444,7 @@ class History:
         elif getattr(self.storage, "format", None) == "parquet":
             self.storage.seal()  # type: ignore[attr-defined]
         else:
-            compact_or_flush(self.case)
+            compact_or_flush(self.case, self.key)
 
     def op_reopen(self) -> None:
         self.storage.close()
@@ -462,7 +474,7 @@ class History:
         from comply_lab import rotate_keys
 
         self.op_seal()
-        rotate_keys(self._log(), self.subjects, signing_key=KEY)
+        rotate_keys(self._log(), self.subjects, signing_key=self.key)
 
     def op_shred(self) -> None:
         from comply_lab import shred_subject
@@ -479,15 +491,15 @@ class History:
     def op_compact(self) -> None:
         from comply_lab.storage.compaction import compact
 
-        compact(self.case.target, KEY)  # seals what no writer holds, prunes deleted entries
+        compact(self.case.target, self.key)  # seals what no writer holds, prunes deleted ones
 
 
-def compact_or_flush(case: Case) -> None:
+def compact_or_flush(case: Case, key: Ed25519PrivateKey | None = KEY) -> None:
     """Seal everything no writer holds: compact a local log, flush an S3 one."""
     if case.local:
         from comply_lab.storage.compaction import compact
 
-        compact(case.target, KEY)
+        compact(case.target, key)
     else:
         store = case.storage()
         store.flush()  # type: ignore[attr-defined]

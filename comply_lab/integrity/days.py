@@ -62,6 +62,7 @@ def check_day(
     shredded: dict[str, dict[str, Any]],
     snapshots: dict[str, Snapshot],
     deep: bool,
+    signed: bool = False,
 ) -> DayResult:
     """Check the segments of ``day``.
 
@@ -74,8 +75,10 @@ def check_day(
         shredded: Authentic records of destroyed content keys, by key id.
         snapshots: Heartbeat snapshots of unsealed segments, by segment name.
         deep: Decode and recompute every sealed segment even when its digest matches.
+        signed: The log is signed and its signatures are checked: unsealed entries no
+            heartbeat vouched for are ``pending``, not merely ``unsealed``.
     """
-    check = _DayCheck(storage, shredded, deep)
+    check = _DayCheck(storage, shredded, deep, signed)
     listed = storage.segments(day)
     for segment in listed:
         check.segment(
@@ -93,10 +96,13 @@ def check_day(
 
 
 class _DayCheck:
-    def __init__(self, storage: Storage, shredded: dict[str, dict[str, Any]], deep: bool) -> None:
+    def __init__(
+        self, storage: Storage, shredded: dict[str, dict[str, Any]], deep: bool, signed: bool
+    ) -> None:
         self.storage = storage
         self.shredded = shredded
         self.deep = deep
+        self.signed = signed
         self.events: list[Event] = []
         self.add = self.events.append
         self.entries = 0
@@ -154,9 +160,10 @@ class _DayCheck:
                 why = f"the file cannot be decoded any more ({err.__cause__ or err})"
                 self.add(Problem("modified", why, segment.day, segment.name))
             return
-        if snapshot is not None:
-            self._snapshot(segment, data, snapshot)
-        self._unsealed(segment, data)
+        vouched = 0
+        if snapshot is not None and self._snapshot(segment, data, snapshot):
+            vouched = snapshot[0]
+        self._unsealed(segment, data, vouched)
 
     # -- sealed segments -----------------------------------------------------------
 
@@ -423,11 +430,15 @@ class _DayCheck:
 
     # -- JSONL -----------------------------------------------------------------------
 
-    def _snapshot(self, segment: Segment, data: bytes, snapshot: Snapshot) -> None:
-        """Check an unsealed segment against what the newest heartbeat vouched for."""
+    def _snapshot(self, segment: Segment, data: bytes, snapshot: Snapshot) -> bool:
+        """Check an unsealed segment against what the newest heartbeat vouched for.
+
+        Returns:
+            Whether the segment still starts with the bytes the heartbeat vouched for.
+        """
         size, digest, at = snapshot
         if len(data) >= size and hashlib.sha256(data[:size]).hexdigest() == digest:
-            return
+            return True
         cut = len(data) < size
         self.add(
             Problem(
@@ -438,8 +449,14 @@ class _DayCheck:
                 segment.name,
             )
         )
+        return False
 
-    def _unsealed(self, segment: Segment, data: bytes) -> None:
+    def _unsealed(self, segment: Segment, data: bytes, vouched: int) -> None:
+        """Report an unsealed segment: ``unsealed``, and in a signed log ``pending``.
+
+        In a signed log, entries beyond the first ``vouched`` bytes (what a heartbeat
+        vouched for) are signed by nothing yet: ``pending``, an error, whoever wrote them.
+        """
         entries = self._jsonl_entries(segment, data, sealed=False)
         self._decoded(segment, entries)
         legacy = sum(1 for e in entries if e.entry_hash is None)
@@ -447,6 +464,30 @@ class _DayCheck:
         if legacy:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
+        if not self.signed:
+            return
+        unsigned = sum(line.entry is not None for line in classify(split_lines(data[vouched:])[0]))
+        if unsigned:
+            since = (
+                "no heartbeat vouched for this segment"
+                if not vouched
+                else (
+                    f"written after the first {vouched:,} bytes, which the newest heartbeat "
+                    "vouched for"
+                )
+            )
+            self.add(
+                Problem(
+                    "pending",
+                    f"pending: {unsigned:,} entries not yet signed ({since}), so anyone who "
+                    "can write the files could have written them: a running writer's next "
+                    "heartbeat vouches for its own; sealing with the log's key vouches for "
+                    "whatever they are, so seal a stopped writer's entries only once you "
+                    "know they are its own",
+                    segment.day,
+                    segment.name,
+                )
+            )
 
     def _jsonl_entries(self, segment: Segment, data: bytes, *, sealed: bool) -> list[AuditEntry]:
         """Classify a JSONL segment's lines, report bad ones; return the decodable entries."""

@@ -29,6 +29,7 @@ Status = Literal[
     "unwitnessed",
     "bad_timestamp",
     "unsigned",
+    "pending",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
@@ -61,8 +62,9 @@ class Problem:
             ``foreign`` (a symbolic link inside the log: never followed),
             ``bad_signature``, ``stale`` (no signed record as recent as the log
             promises), ``unverified`` (signatures present but not checked: no public
-            key), ``unsigned`` (nothing in the log is signed: consistent, not proven)
-            — errors; ``unsealed`` (warning: not yet covered by a manifest),
+            key), ``unsigned`` (nothing in the log is signed: consistent, not proven),
+            ``pending`` (unsealed entries of a signed log that no heartbeat vouched for
+            yet) — errors; ``unsealed`` (warning: not yet covered by a manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
             ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
             (info: the content's key was destroyed by a recorded erasure),
@@ -143,14 +145,14 @@ class VerificationReport:
         """``"OK"`` (proven), ``"FAILED"``, or the one thing that keeps it from proof.
 
         ``"UNVERIFIED"``: signed, but no key was given to check the signatures;
-        ``"UNSIGNED"``: nothing in the log is signed, so it is only internally consistent.
+        ``"UNSIGNED"``: nothing in the log is signed, so it is only internally consistent;
+        ``"PENDING"``: all verifies, but some unsealed entries are not signed yet.
         """
         errors = {p.status for p in self.errors}
         if not errors:
             return "OK"
-        if errors == {"unverified"}:
-            return "UNVERIFIED"
-        return "UNSIGNED" if errors == {"unsigned"} else "FAILED"
+        alone = {"unverified": "UNVERIFIED", "unsigned": "UNSIGNED", "pending": "PENDING"}
+        return alone.get(errors.pop(), "FAILED") if len(errors) == 1 else "FAILED"
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per finding (empty, with the columns, when there are none)."""

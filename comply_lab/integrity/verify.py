@@ -246,6 +246,7 @@ class _Verifier:
                 _shredded(trails[SHREDDED].records),
                 {n: s for n, s in snapshots.items() if _jsonl_day(n) == day},
                 self.deep,
+                self.report.signatures == "checked",
             )
             for day in chosen
         ]

@@ -22,6 +22,7 @@ from comply_lab.storage.arrow import metadata_dicts
 from comply_lab.storage.base import Storage
 from comply_lab.storage.decode import count_day
 from comply_lab.storage.deletions import deleted
+from comply_lab.storage.listing import readable
 
 _TYPES: dict[pa.DataType, object] = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -98,7 +99,7 @@ def partitions_frame(storage: Storage) -> pd.DataFrame:
     rows = []
     hidden = deleted(storage)
     for day in storage.days():
-        segments = storage.segments(day)
+        segments = readable(storage, storage.segments(day))
         formats = sorted({s.format for s in segments})
         rows.append(
             {

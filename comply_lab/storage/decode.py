@@ -17,6 +17,7 @@ from comply_lab.storage.jsonl import (
     parse_segment,
     summarize_jsonl,
 )
+from comply_lab.storage.listing import readable
 from comply_lab.storage.segments import Segment, source_key
 
 
@@ -72,7 +73,7 @@ def read_day_segments(
 
     See [`read_listed`][comply_lab.storage.decode.read_listed], with the day's listing.
     """
-    return read_listed(storage, lambda: storage.segments(day), read, skipped)
+    return read_listed(storage, lambda: readable(storage, storage.segments(day)), read, skipped)
 
 
 def read_listed(
@@ -172,7 +173,7 @@ def count_day(storage: SegmentSource, day: date, hidden: Hidden) -> int:
     """
     gone = hidden.on(day)
     if not gone:
-        return count_segments(storage, storage.segments(day))
+        return count_segments(storage, readable(storage, storage.segments(day)))
 
     def count(segment: Segment) -> int:
         if segment.format == "jsonl":

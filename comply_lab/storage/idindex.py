@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import CorruptSegmentError
 from comply_lab.model.ids import id_time
+from comply_lab.storage.listing import readable
 from comply_lab.storage.manifest import IDS, MANIFEST, SIGNERS, parse_records
 from comply_lab.storage.segments import ROW_GROUP_SIZE, Segment
 
@@ -173,7 +174,7 @@ def candidates(storage: Storage, entry_id: str) -> list[tuple[Segment, list[int]
     """
     when = id_time(entry_id)
     if when is not None:
-        return [(segment, None) for segment in storage.segments(when.date())]
+        return [(segment, None) for segment in readable(storage, storage.segments(when.date()))]
     latest: dict[str, object] = {}
     for _, r in parse_records(storage.read_metadata(MANIFEST)):
         if r is not None:
@@ -181,7 +182,7 @@ def candidates(storage: Storage, entry_id: str) -> list[tuple[Segment, list[int]
     located, covered = locate(storage, entry_id)
     found: list[tuple[Segment, list[int] | None]] = []
     for day in storage.days():
-        for segment in storage.segments(day):
+        for segment in readable(storage, storage.segments(day)):
             name = segment.name
             if name in located:
                 found.append((segment, located[name]))

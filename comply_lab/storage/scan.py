@@ -18,6 +18,7 @@ from comply_lab.model.entry import AuditEntry
 from comply_lab.storage.decode import read_day, read_listed, segment_entries
 from comply_lab.storage.deletions import deleted
 from comply_lab.storage.idindex import candidates
+from comply_lab.storage.listing import readable
 from comply_lab.storage.segments import Segment
 
 if TYPE_CHECKING:
@@ -30,14 +31,18 @@ def select_segments(storage: Storage, lo: datetime | None, hi: datetime | None) 
     """Return the segments that may hold entries of ``[lo, hi]``, day by day.
 
     This is the scanner's pruning step, shared by every reader: days outside the range
-    are never listed, so their files are never opened.
+    are never listed, so their files are never opened; sealed files no trusted manifest
+    record names are left out (see [`readable`][comply_lab.storage.listing.readable]).
     """
-    return [
-        segment
-        for day in storage.days()
-        if (lo is None or day >= lo.date()) and (hi is None or day <= hi.date())
-        for segment in storage.segments(day)
-    ]
+    return readable(
+        storage,
+        [
+            segment
+            for day in storage.days()
+            if (lo is None or day >= lo.date()) and (hi is None or day <= hi.date())
+            for segment in storage.segments(day)
+        ],
+    )
 
 
 def covers_day(lo: datetime | None, hi: datetime | None, day: date) -> bool:

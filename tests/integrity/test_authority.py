@@ -215,3 +215,29 @@ def test_a_log_with_no_signature_is_unsigned_never_ok(tmp_path: Path):
         main, ["verify", str(plain), "--public-key", str(tmp_path / "root.pub"), "--allow-unsigned"]
     )
     assert done.exit_code == 1 and "signatures checked" not in done.output
+
+
+def test_unsealed_entries_no_heartbeat_vouched_for_are_pending(tmp_path: Path):
+    """In a signed log, unsealed lines beyond the newest heartbeat are never OK.
+
+    A writer still running between beats, and a day file planted by someone without the
+    key, look the same to a verifier: ``pending`` (verdict ``PENDING``), until a signed
+    record vouches for them. A clean close vouches for everything written.
+    """
+    path = tmp_path / "log"
+    clock = FakeClock(NOW - timedelta(hours=3))
+    storage = FileStorage(path, signing_key=ROOT, heartbeat_s=3600)
+    logger = AuditLogger(storage, clock=clock)
+    logger.log_sync(input="q0", output="a")
+    storage._heartbeat.beat()  # a beat now, rather than waiting for the hourly one
+    logger.log_sync(input="q1", output="a")  # after the newest beat
+    report = open_log(path).verify(public_key=ROOT)
+    assert report.verdict == "PENDING", str(report)
+    (pending,) = report.errors
+    assert pending.status == "pending" and "1 entries not yet signed" in pending.explanation
+    logger.close()
+    assert open_log(path).verify(public_key=ROOT).ok
+    planted = b"".join(sorted(path.glob("audit_*.jsonl"))[0].read_bytes().splitlines(True)[:1])
+    (path / "audit_20260103.jsonl").write_bytes(planted)  # a back-dated day of its own
+    report = open_log(path).verify(public_key=ROOT)
+    assert "pending" in {p.status for p in report.errors} and not report.ok

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
+from comply_lab.errors import IntegrityWarning
 from comply_lab.crypto.signing import generate_signing_key, private_key_pem
 from comply_lab.storage.manifest import record_hash
 from tests.conftest import NOW, FakeClock, utcnow
@@ -121,3 +122,30 @@ def test_a_raw_public_key_is_never_taken_for_a_verifier_key(tmp_path: Path):
         main, ["verify", str(path), "--public-key", str(tmp_path / "raw.pub")]
     )
     assert done.exit_code == 0, done.output
+
+
+def test_a_planted_part_is_not_read(tmp_path: Path):
+    """A Parquet part no signed manifest record names: every reader leaves it out, once warned.
+
+    It is a real part, written by the tool itself into another log (with a key of its own)
+    and copied into a partition of the honest one.
+    """
+    path, ids = _log(tmp_path / "log")
+    other, planted_ids = _log(tmp_path / "other", generate_signing_key())
+    source = sorted(other.glob("date=*/*.parquet"))[-1]
+    day = source.parent.name.removeprefix("date=").replace("-", "")
+    target = path / source.parent.name / f"part-{day}-999.parquet"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    log = open_log(path, public_key=ROOT.public_key())
+    with pytest.warns(IntegrityWarning, match=r"-999\.parquet"):
+        assert len(log) == 12
+    with pytest.warns(IntegrityWarning):
+        assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)
+    with pytest.warns(IntegrityWarning):
+        assert int(log.sql("select count(*) as n from entries")["n"][0]) == 12
+    with pytest.warns(IntegrityWarning):
+        assert log.partitions()["entries"].sum() == 12
+    with pytest.warns(IntegrityWarning):
+        assert log.entry(planted_ids[-1]) is None
+    assert "inserted" in {p.status for p in log.verify().errors}
