@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
-from comply_lab.errors import IntegrityWarning
 from comply_lab.crypto.signing import generate_signing_key, private_key_pem
+from comply_lab.errors import IntegrityWarning
 from comply_lab.storage.manifest import record_hash
 from tests.conftest import NOW, FakeClock, utcnow
 
