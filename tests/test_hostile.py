@@ -28,7 +28,7 @@ from comply_lab import (
     open_log,
 )
 from comply_lab.audit import FileStorage, MemoryStorage, SubjectKeys
-from comply_lab.errors import CorruptLineWarning, CorruptSegmentError
+from comply_lab.errors import CorruptLineWarning, CorruptSegmentError, IntegrityWarning
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.s3 import S3Storage
 from tests.conftest import FakeClock, new_bucket
@@ -208,14 +208,14 @@ class TestMalformedStores:
         assert len(log.entries(other_day, other_day)) == 3  # other days still read
 
     def test_foreign_files_are_ignored_or_reported(self, tmp_path: Path):
-        """Unrelated files are ignored; a forged part is reported, not silently read."""
+        """Unrelated files are ignored; a forged part is left out with a warning, and reported."""
         ids = _log(tmp_path, fmt="parquet")
         (tmp_path / "notes.txt").write_text("hello")
         (tmp_path / "date=2026-01-29" / "README").write_text("hello")
         (tmp_path / "date=2026-01-29" / "part-20260129-009.parquet").write_bytes(b"PAR1junk")
         log = open_log(tmp_path, progress=False)
-        with pytest.raises(CorruptSegmentError, match="part-20260129-009"):
-            log.entries()
+        with pytest.warns(IntegrityWarning, match="part-20260129-009"):
+            assert sorted(log.entries(columns=["id"])["id"]) == sorted(ids)
         report = log.verify()
         assert "inserted" in set(report.to_frame()["status"])
         (tmp_path / "date=2026-01-29" / "part-20260129-009.parquet").unlink()

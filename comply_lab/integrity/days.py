@@ -160,9 +160,9 @@ class _DayCheck:
                 why = f"the file cannot be decoded any more ({err.__cause__ or err})"
                 self.add(Problem("modified", why, segment.day, segment.name))
             return
-        vouched = 0
-        if snapshot is not None and self._snapshot(segment, data, snapshot):
-            vouched = snapshot[0]
+        vouched: int | None = 0
+        if snapshot is not None:
+            vouched = snapshot[0] if self._snapshot(segment, data, snapshot) else None
         self._unsealed(segment, data, vouched)
 
     # -- sealed segments -----------------------------------------------------------
@@ -451,11 +451,12 @@ class _DayCheck:
         )
         return False
 
-    def _unsealed(self, segment: Segment, data: bytes, vouched: int) -> None:
+    def _unsealed(self, segment: Segment, data: bytes, vouched: int | None) -> None:
         """Report an unsealed segment: ``unsealed``, and in a signed log ``pending``.
 
         In a signed log, entries beyond the first ``vouched`` bytes (what a heartbeat
         vouched for) are signed by nothing yet: ``pending``, an error, whoever wrote them.
+        ``vouched`` is None when those bytes were changed (reported already).
         """
         entries = self._jsonl_entries(segment, data, sealed=False)
         self._decoded(segment, entries)
@@ -464,7 +465,7 @@ class _DayCheck:
         if legacy:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
-        if not self.signed:
+        if not self.signed or vouched is None:
             return
         unsigned = sum(line.entry is not None for line in classify(split_lines(data[vouched:])[0]))
         if unsigned:

@@ -30,6 +30,7 @@ Status = Literal[
     "bad_timestamp",
     "unsigned",
     "pending",
+    "violated_hold",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
@@ -64,7 +65,8 @@ class Problem:
             promises), ``unverified`` (signatures present but not checked: no public
             key), ``unsigned`` (nothing in the log is signed: consistent, not proven),
             ``pending`` (unsealed entries of a signed log that no heartbeat vouched for
-            yet) — errors; ``unsealed`` (warning: not yet covered by a manifest),
+            yet), ``violated_hold`` (recorded retention deleted a day a legal hold in
+            force covered) — errors; ``unsealed`` (warning: not yet covered by a manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
             ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
             (info: the content's key was destroyed by a recorded erasure),

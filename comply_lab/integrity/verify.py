@@ -45,6 +45,7 @@ from comply_lab.integrity.checkpoint import (
 from comply_lab.integrity.days import Snapshot, check_day
 from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
+from comply_lab.integrity.holds import broken_holds
 from comply_lab.integrity.idindex import check_runs
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
@@ -261,6 +262,7 @@ class _Verifier:
         if isinstance(self.storage, DataFiles):
             self._foreign(self.storage.links())
         self._heads(trails)
+        self.report.problems.extend(broken_holds(trails))
         if hi is None:
             self._freshness(trails, as_of)
         if checkpoint is not None:

@@ -16,7 +16,8 @@ from comply_lab._time import TimeLike
 from comply_lab.crypto.signing import PublicKeyLike, key_id
 from comply_lab.integrity.authority import declare_operator
 from comply_lab.lab.policy import events_frame, holds_frame, plan_of
-from comply_lab.retention.holds import Hold, delete_entry, place_hold, release_hold, set_floor
+from comply_lab.model.holds import Hold
+from comply_lab.retention.holds import delete_entry, place_hold, release_hold, set_floor
 from comply_lab.retention.policy import (
     RetentionPlan,
     RetentionResult,

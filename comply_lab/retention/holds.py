@@ -13,64 +13,18 @@ from __future__ import annotations
 import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, cast
 
-from comply_lab._time import TimeLike, day_end, day_start, to_range, to_utc, utc_now
+from comply_lab._time import TimeLike, to_range, utc_now
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import EntryHeldError, InvalidQueryError, RetentionError
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import AuditEntry, format_timestamp
+from comply_lab.model.holds import Hold, active_holds, hold_of
 from comply_lab.storage.base import Storage, StorageBase
 from comply_lab.storage.deletions import guard_deletions
 from comply_lab.storage.manifest import DELETIONS, HOLDS, SIGNERS, parse_records
 from comply_lab.storage.signers import authority, check_may_sign, pinned_root
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """An active legal hold: entries matching all its criteria must not be deleted.
-
-    Attributes:
-        name: The hold's unique name (a case or matter number).
-        reason: Why it was placed.
-        who: Who placed it.
-        at: When it was placed (ISO 8601 UTC).
-        start: Covers entries from this time (None: from the beginning).
-        end: Covers entries up to this time (None: to the end of time).
-        conversation_id: Covers only this conversation's entries.
-        metadata: Covers only entries whose metadata has these key/value pairs.
-    """
-
-    name: str
-    reason: str
-    who: str
-    at: str
-    start: datetime | None = None
-    end: datetime | None = None
-    conversation_id: str | None = None
-    metadata: dict[str, Any] | None = None
-
-    def may_cover(self, day: date) -> bool:
-        """Whether ``day`` overlaps the hold's time range."""
-        return (self.start is None or day_end(day) >= self.start) and (
-            self.end is None or day_start(day) <= self.end
-        )
-
-    def covers(self, entry: AuditEntry) -> bool:
-        """Whether the hold covers ``entry``."""
-        when = to_utc(entry.timestamp)
-        return (
-            (self.start is None or when >= self.start)
-            and (self.end is None or when <= self.end)
-            and (self.conversation_id is None or entry.conversation_id == self.conversation_id)
-            and all((entry.metadata or {}).get(k) == v for k, v in (self.metadata or {}).items())
-        )
-
-    @property
-    def by_content(self) -> bool:
-        """Whether deciding needs the entries themselves (a conversation or metadata)."""
-        return self.conversation_id is not None or bool(self.metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +58,6 @@ def read_policy(
         RetentionError: ``trusted`` and the trail does not verify, or is signed and no
             key is at hand to check it.
     """
-    holds: dict[str, Hold] = {}
     floor: tuple[int | None, str | None] = (None, None)
     data = storage.read_metadata(HOLDS)
     records = (
@@ -113,15 +66,10 @@ def read_policy(
         else [r for _, r in parse_records(data) if r is not None]
     )
     for record in records:
-        kind = record.get("kind")
-        if kind == "hold":
-            holds[str(record["name"])] = _hold(record)
-        elif kind == "release":
-            holds.pop(str(record.get("name")), None)
-        elif kind == "floor":
+        if record.get("kind") == "floor":
             days = record.get("days")
             floor = (days if isinstance(days, int) and days > 0 else None, record.get("reason"))
-    return Policy(holds, floor[0], floor[1])
+    return Policy(active_holds(records), floor[0], floor[1])
 
 
 def _trusted(
@@ -157,20 +105,6 @@ def _trusted(
             "(open_log(..., signing_key=...), --signing-key) or pass public_key="
         )
     return trail.records
-
-
-def _hold(record: dict[str, Any]) -> Hold:
-    start, end = (record.get(k) for k in ("start", "end"))
-    return Hold(
-        name=str(record["name"]),
-        reason=str(record.get("reason")),
-        who=str(record.get("who")),
-        at=str(record.get("at")),
-        start=to_utc(start) if isinstance(start, str) else None,
-        end=to_utc(end) if isinstance(end, str) else None,
-        conversation_id=record.get("conversation_id"),
-        metadata=record.get("metadata") or None,
-    )
 
 
 def _reason(reason: object, what: str) -> str:
@@ -225,7 +159,7 @@ def place_hold(
     )
     check_may_sign(storage, HOLDS)
     storage.append_metadata(HOLDS, record)
-    return _hold(record)
+    return hold_of(record)
 
 
 def release_hold(storage: Storage, name: str, *, reason: str, who: str | None = None) -> None:

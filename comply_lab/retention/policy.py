@@ -41,7 +41,8 @@ from comply_lab.errors import (
     RetentionFloorError,
 )
 from comply_lab.model.entry import format_timestamp
-from comply_lab.retention.holds import Hold, Policy, check_days, read_policy
+from comply_lab.model.holds import Hold
+from comply_lab.retention.holds import Policy, check_days, read_policy
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import ObjectLocked, maintenance
 from comply_lab.storage.decode import count_segments, read_day

@@ -3,8 +3,10 @@
 Each command that records something is run the way an operator runs it — the real
 ``comply-lab`` command in a fresh process, or the documented Python call — on a signed
 log left by a writer that was killed, once with the writer's key and once with an
-operator key the writer declared. After every one, ``comply-lab verify --public-key``
-must exit 0; a key nobody declared must make it exit 1.
+operator key the writer declared. The killed writer's newest entries, which no heartbeat
+vouched for, are ``PENDING`` until compaction (the first command) seals them; after
+every command, ``comply-lab verify --public-key`` must exit 0; a key nobody declared
+must make it exit 1.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ def _verifies(log: Path, keys: Path, *extra: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+def _pending(log: Path, keys: Path) -> None:
+    """The killed writer's newest entries, which no heartbeat vouched for: PENDING, exit 1."""
+    result = CliRunner().invoke(
+        main, ["verify", str(log), "--public-key", str(keys / "writer.pub")]
+    )
+    assert result.exit_code == 1 and "PENDING:" in result.output, result.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signer", ["writer", "operator"])
 def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, signer: str):
@@ -96,7 +106,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
         timeout=120,
     )
     assert writer.returncode == 0, writer.stderr
-    _verifies(log, keys)
+    _pending(log, keys)
     key = str(keys / f"{signer}.pem")
     if signer == "operator":
         done = _run(
@@ -112,7 +122,7 @@ def test_every_command_leaves_a_log_that_verifies(tmp_path: Path, keys: Path, si
             str(keys / "writer.pem"),
         )
         assert done.returncode == 0, done.stderr
-        _verifies(log, keys)
+        _pending(log, keys)
     ids = list(open_log(log).entries(columns=["id"])["id"])
     pin = ["--public-key", str(keys / "writer.pub")]  # the root, which an operator pins
     commands = [

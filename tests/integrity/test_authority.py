@@ -7,6 +7,8 @@ make their key count.
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,7 +91,8 @@ def test_operator_keys_count_within_their_scopes(tmp_path: Path):
     some = open_log(path).entries(columns=["id"])["id"].tolist()[:1]
     with pytest.raises(SigningKeyRequiredError, match="no root key is pinned"):
         open_log(path, signing_key=OPERATOR).decrypt(some, None, reason="unpinned")
-    open_log(path, signing_key=ATTACKER).decrypt(some, None, reason="a stranger's record")
+    stranger = FileStorage(path, format="parquet", signing_key=ATTACKER)
+    stranger.append_metadata("_access.jsonl", {"action": "decrypt", "entries": some, "who": "x"})
     report = open_log(path).verify(public_key=ROOT)
     assert {p.status for p in report.problems if p.severity == "error"} == {"bad_signature"}
     with pytest.raises(InvalidQueryError, match=r"unknown scope.*'retension'"):
@@ -226,7 +229,7 @@ def test_unsealed_entries_no_heartbeat_vouched_for_are_pending(tmp_path: Path):
     """
     path = tmp_path / "log"
     clock = FakeClock(NOW - timedelta(hours=3))
-    storage = FileStorage(path, signing_key=ROOT, heartbeat_s=3600)
+    storage = FileStorage(path, signing_key=ROOT, heartbeat_s=None)  # beats when told, and at close
     logger = AuditLogger(storage, clock=clock)
     logger.log_sync(input="q0", output="a")
     storage._heartbeat.beat()  # a beat now, rather than waiting for the hourly one
@@ -241,3 +244,36 @@ def test_unsealed_entries_no_heartbeat_vouched_for_are_pending(tmp_path: Path):
     (path / "audit_20260103.jsonl").write_bytes(planted)  # a back-dated day of its own
     report = open_log(path).verify(public_key=ROOT)
     assert "pending" in {p.status for p in report.errors} and not report.ok
+
+
+def test_retention_that_breaks_a_hold_is_found(tmp_path: Path):
+    """A retention key deleting a held day: ``violated_hold``, whatever state it claims.
+
+    The record may claim the holds trail as it was before the hold, or no state at all;
+    the hold placed before the deletion (by time, or seen by a heartbeat) still counts.
+    Honest retention around the hold verifies.
+    """
+    from datetime import date
+
+    path = _log(tmp_path / "log", ROOT, days=4)
+    writer = open_log(path, signing_key=ROOT)
+    writer.add_operator(OPERATOR.public_key(), "nightly", reason="retention", scopes=["retention"])
+    first = open_log(path).storage.days()[0]
+    writer.hold("matter-9", start=first, end=first, reason="litigation")
+    honest = open_log(path, signing_key=OPERATOR, public_key=ROOT.public_key())
+    honest.apply_retention(honest.retention_plan(0), reason="policy")
+    assert first in open_log(path).storage.days()  # kept: held
+    assert open_log(path).verify(public_key=ROOT).ok
+    holds = (path / "_holds.jsonl").read_bytes().splitlines()
+    before = [len(holds) - 1, json.loads(holds[-2])["record_hash"]] if len(holds) > 1 else [0, None]
+    for claimed in (before, None):
+        copy = tmp_path / f"copy-{claimed is None}"
+        shutil.copytree(path, copy)
+        rogue = FileStorage(copy, format="parquet", signing_key=OPERATOR)
+        rogue.root_key = ROOT.public_key()
+        policy = {"days": 0} if claimed is None else {"days": 0, "holds": claimed}
+        assert rogue.drop_day(first, {"who": "rogue", "reason": "x", "policy": policy}) > 0
+        report = open_log(copy).verify(public_key=ROOT)
+        found = [p for p in report.errors if p.status == "violated_hold"]
+        assert found and "matter-9" in found[0].explanation, str(report)
+        assert isinstance(found[0].partition, date)
