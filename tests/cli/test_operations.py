@@ -80,7 +80,7 @@ def _verifies(log: Path, keys: Path, *extra: str) -> None:
 
 
 def _pending(log: Path, keys: Path) -> None:
-    """The killed writer's newest entries, which no heartbeat vouched for: PENDING, exit 1."""
+    """Check the killed writer's newest entries, no heartbeat vouched for, are PENDING."""
     result = CliRunner().invoke(
         main, ["verify", str(log), "--public-key", str(keys / "writer.pub")]
     )
