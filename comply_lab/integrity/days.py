@@ -36,6 +36,7 @@ from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
 from comply_lab.integrity.lines import Line, classify
 from comply_lab.integrity.report import Problem, Status
+from comply_lab.integrity.unsealed import Snapshot, pending_problem, snapshot_problem
 from comply_lab.keys.keyring import key_id_of
 from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
@@ -49,8 +50,6 @@ _KEY_OF_CIPHERTEXT = f"^{re.escape(PREFIX)}(?P<key>[^:]+):"
 """Where a key ring's ciphertext names its key (see `comply_lab.keys.keyring`)."""
 _CHAIN_COLUMNS = ["id", "writer_id", "seq", "prev_hash", "entry_hash", "timestamp"]
 _SHRED_COLUMNS = ["id", "writer_id", "seq"]
-Snapshot = tuple[int, str, str]
-"""What a heartbeat vouched for of an unsealed segment: its first N bytes, their SHA-256, when."""
 
 
 def check_day(
@@ -162,7 +161,10 @@ class _DayCheck:
             return
         vouched: int | None = 0
         if snapshot is not None:
-            vouched = snapshot[0] if self._snapshot(segment, data, snapshot) else None
+            changed = snapshot_problem(segment, data, snapshot)
+            if changed is not None:
+                self.add(changed)
+            vouched = snapshot[0] if changed is None else None
         self._unsealed(segment, data, vouched)
 
     # -- sealed segments -----------------------------------------------------------
@@ -430,27 +432,6 @@ class _DayCheck:
 
     # -- JSONL -----------------------------------------------------------------------
 
-    def _snapshot(self, segment: Segment, data: bytes, snapshot: Snapshot) -> bool:
-        """Check an unsealed segment against what the newest heartbeat vouched for.
-
-        Returns:
-            Whether the segment still starts with the bytes the heartbeat vouched for.
-        """
-        size, digest, at = snapshot
-        if len(data) >= size and hashlib.sha256(data[:size]).hexdigest() == digest:
-            return True
-        cut = len(data) < size
-        self.add(
-            Problem(
-                "missing" if cut else "modified",
-                f"the heartbeat of {at} vouched for the first {size:,} bytes of this segment, "
-                + (f"but it holds only {len(data):,}" if cut else "and they were changed"),
-                segment.day,
-                segment.name,
-            )
-        )
-        return False
-
     def _unsealed(self, segment: Segment, data: bytes, vouched: int | None) -> None:
         """Report an unsealed segment: ``unsealed``, and in a signed log ``pending``.
 
@@ -465,30 +446,10 @@ class _DayCheck:
         if legacy:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
-        if not self.signed or vouched is None:
-            return
-        unsigned = sum(line.entry is not None for line in classify(split_lines(data[vouched:])[0]))
-        if unsigned:
-            since = (
-                "no heartbeat vouched for this segment"
-                if not vouched
-                else (
-                    f"written after the first {vouched:,} bytes, which the newest heartbeat "
-                    "vouched for"
-                )
-            )
-            self.add(
-                Problem(
-                    "pending",
-                    f"pending: {unsigned:,} entries not yet signed ({since}), so anyone who "
-                    "can write the files could have written them: a running writer's next "
-                    "heartbeat vouches for its own; sealing with the log's key vouches for "
-                    "whatever they are, so seal a stopped writer's entries only once you "
-                    "know they are its own",
-                    segment.day,
-                    segment.name,
-                )
-            )
+        if self.signed and vouched is not None:
+            pending = pending_problem(segment, data, vouched)
+            if pending is not None:
+                self.add(pending)
 
     def _jsonl_entries(self, segment: Segment, data: bytes, *, sealed: bool) -> list[AuditEntry]:
         """Classify a JSONL segment's lines, report bad ones; return the decodable entries."""

@@ -33,7 +33,7 @@ from typing import Any
 from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
 from comply_lab._time import TimeLike, to_range, to_utc, utc_now
-from comply_lab.crypto.signing import PublicKeyLike, key_id
+from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
 from comply_lab.integrity.checkpoint import (
@@ -42,16 +42,18 @@ from comply_lab.integrity.checkpoint import (
     check_heads,
     pinned_verifier,
 )
-from comply_lab.integrity.days import Snapshot, check_day
+from comply_lab.integrity.days import check_day
 from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
 from comply_lab.integrity.holds import broken_holds
 from comply_lab.integrity.idindex import check_runs
 from comply_lab.integrity.orphans import classify_orphan
 from comply_lab.integrity.report import Problem, VerificationReport
+from comply_lab.integrity.signatures import signature_status
 from comply_lab.integrity.timestamp import check_timestamp
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
+from comply_lab.integrity.unsealed import Snapshot
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
 from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
@@ -69,7 +71,7 @@ from comply_lab.storage.manifest import (
     TRAILS,
 )
 from comply_lab.storage.segments import QUARANTINE, Segment, parse_jsonl_name
-from comply_lab.storage.signers import authority, declarations
+from comply_lab.storage.signers import authority
 
 GRACE = timedelta(minutes=15)
 """How late a promised heartbeat may be before the log is reported stale."""
@@ -216,7 +218,14 @@ class _Verifier:
             raise NoLogError(_no_log(self.storage, files))
         for trail in trails.values():
             self.report.problems.extend(trail.problems)
-        self._signatures(trails)
+        self.report.signatures, found = signature_status(
+            trails,
+            self.storage.read_metadata(SIGNERS),
+            public_key=self.public_key,
+            require_signatures=self.require_signatures,
+            allow_unsigned=self.allow_unsigned,
+        )
+        self.report.problems.extend(found)
         manifest = trails[MANIFEST].records
         self.report.manifest_records = len(trails[MANIFEST].hashes)
         removals = trails[DELETIONS].records
@@ -352,67 +361,6 @@ class _Verifier:
             )
 
     # -- trails ----------------------------------------------------------------------
-
-    def _signatures(self, trails: dict[str, Trail]) -> None:
-        """Say how signatures were checked; a signed log without its key is unverified.
-
-        Without a key no signature can be checked, but the keys records name still must
-        be the writer's and the operators it declared: any other is a change of key. A
-        log with no signature at all proves nothing against whoever can write its files:
-        ``UNSIGNED``, unless the caller accepts that.
-        """
-        key_ids = set().union(*(t.key_ids for t in trails.values()))
-        if not key_ids:
-            self._unsigned()
-            return
-        if self.public_key is not None:
-            self.report.signatures = "checked"
-            return
-        writers = trails[SIGNERS].key_ids or set(list(key_ids)[:1])
-        declared = {key_id(d.operator) for d in declarations(self.storage.read_metadata(SIGNERS))}
-        strangers = key_ids - writers - declared
-        if len(writers) > 1 or (strangers and len(key_ids) > 1):
-            self.add(
-                Problem(
-                    "bad_signature",
-                    f"records are signed by {len(key_ids)} different keys "
-                    f"({', '.join(sorted(key_ids))}), not all the writer's or operator keys it "
-                    "declared: the signing key changed inside the log",
-                )
-            )
-        if not self.require_signatures:
-            self.report.signatures = "not checked (accepted by the caller)"
-            return
-        self.report.signatures = "not checked (no public key)"
-        self.add(
-            Problem(
-                "unverified",
-                "the log is signed, but no public key was given, so no signature was "
-                "checked: pass the writer's public key (--public-key), or accept unsigned "
-                "checking explicitly (--no-signatures, require_signatures=False)",
-            )
-        )
-
-    def _unsigned(self) -> None:
-        """Report a log with no signature at all (unless accepted without a key)."""
-        if self.public_key is None and self.allow_unsigned:
-            return
-        given = (
-            "a public key was given, but nothing in the log is signed (no sealed part, "
-            "heartbeat or record): it may have been replaced by an unsigned log. "
-            if self.public_key is not None
-            else ""
-        )
-        self.add(
-            Problem(
-                "unsigned",
-                f"{given}UNSIGNED: internally consistent; not proof against anyone who can "
-                "write the files. To start signing, write with a signing key "
-                "(FileStorage(..., signing_key=...), comply-lab compact --signing-key) and "
-                "keep its public key; to accept an unsigned log, pass allow_unsigned=True "
-                "(--allow-unsigned)",
-            )
-        )
 
     def _index(
         self, manifest: list[dict[str, Any]], deleted: set[str]

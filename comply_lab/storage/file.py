@@ -46,6 +46,7 @@ from comply_lab.storage.decode import summarize_segments
 from comply_lab.storage.digest import prefix_sha256
 from comply_lab.storage.durability import FsyncPolicy, GroupCommit
 from comply_lab.storage.folder import (
+    dataset_files,
     file_size,
     links,
     read_file,
@@ -512,20 +513,10 @@ class FileStorage(StorageBase):
     def data_files(self) -> list[str]:
         """Return every regular file below the root that a dataset reader would read.
 
-        Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones) are
-        not walked; symbolic links are [`links`][comply_lab.storage.file.FileStorage.links].
+        See [`dataset_files`][comply_lab.storage.folder.dataset_files]; symbolic links are
+        [`links`][comply_lab.storage.file.FileStorage.links].
         """
-        found = []
-        for folder, subfolders, files in os.walk(self.path):
-            rel = Path(folder).relative_to(self.path)
-            prefix = "" if rel == Path(".") else f"{rel.as_posix()}/"
-            subfolders[:] = [
-                name
-                for name in subfolders
-                if not name.startswith(("_", ".")) or name.startswith("date=")
-            ]
-            found += [prefix + name for name in files if reader_visible(prefix + name)]
-        return sorted(name for name in found if not os.path.islink(self.path / name))
+        return dataset_files(self.path, reader_visible)
 
     def links(self) -> list[str]:
         """Return every symbolic link below the root: never followed, reported ``foreign``."""

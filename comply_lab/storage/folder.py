@@ -18,6 +18,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,26 @@ def scan(root: Path, relative: str = "") -> tuple[list[str], list[str]]:
     files = sorted(name for name, _, regular in items if regular)
     folders = sorted(name for name, folder, _ in items if folder)
     return files, folders
+
+
+def dataset_files(root: Path, visible: Callable[[str], bool]) -> list[str]:
+    """Return the regular files below ``root`` that a dataset reader would read.
+
+    Folders no reader enters (``_sealed``, ``_quarantine``, ``_staging``, hidden ones) are
+    not walked; names are relative and sorted, kept when ``visible`` says so; symbolic
+    links are left out (see `links`).
+    """
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        prefix = "" if rel == Path(".") else f"{rel.as_posix()}/"
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if not name.startswith(("_", ".")) or name.startswith("date=")
+        ]
+        found += [prefix + name for name in files if visible(prefix + name)]
+    return sorted(name for name in found if not os.path.islink(root / name))
 
 
 def links(root: Path) -> list[str]:

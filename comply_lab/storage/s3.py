@@ -39,8 +39,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
 from comply_lab import _forksafe
 from comply_lab.crypto.signing import PrivateKeyLike, load_private_key
 from comply_lab.errors import (
@@ -57,13 +55,7 @@ from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat
 from comply_lab.storage.lock import s3_lock
 from comply_lab.storage.manifest import (
     RETENTION,
-    SIGNED_LOG,
-    TRAILS,
     Extend,
-    chain_record,
-    parse_records,
-    record_line,
-    refuse_unsigned,
     retention_record,
 )
 from comply_lab.storage.memory import MemoryStorage
@@ -77,6 +69,7 @@ from comply_lab.storage.s3_client import (
 )
 from comply_lab.storage.s3_objects import S3Objects
 from comply_lab.storage.s3_sink import S3Sink
+from comply_lab.storage.s3_trails import TRAIL_FOLDERS, S3Trails
 from comply_lab.storage.segments import (
     Segment,
     day_digits,
@@ -93,10 +86,8 @@ if TYPE_CHECKING:
 
 _SPOOL = "spool:"
 _LEGACY = "legacy:"
-_METADATA_FOLDERS = {name: f"{name.removesuffix('.jsonl')}/" for name in TRAILS}
 _LEGACY_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})/$")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/$")
-_CHAIN_RETRIES = 20
 _MAX_OBJECT_MB = 4096
 
 
@@ -197,7 +188,7 @@ class S3Storage(StorageBase):
         self._memory = MemoryStorage() if self.in_memory else None
         self._memory_id = uuid.uuid4().hex[:12]
         self._memory_index = 0
-        self._trail_cache: dict[str, tuple[str, bytes]] = {}
+        self.trails = S3Trails(self.objects, bucket)
         self.flush_interval_s = flush_interval_s
         self.flush_max_entries = flush_max_entries
         self._rotation_size_mb = rotation_size_mb
@@ -526,23 +517,7 @@ class S3Storage(StorageBase):
 
     def read_metadata(self, name: str) -> bytes:
         """Return a metadata trail as JSON lines, in chain order."""
-        folder = _METADATA_FOLDERS.get(name)
-        if folder is None:
-            return b""
-        bodies = [self._trail_object(key, tag) for key, tag in self.objects.tagged(folder)]
-        return b"".join(body + b"\n" for body in bodies)
-
-    def _trail_object(self, name: str, tag: str) -> bytes:
-        """Return a metadata object, fetched again only if its ETag changed.
-
-        Trail objects are created once and never changed by comply_lab, so each is fetched
-        once; an object changed since (by hand) has another ETag and is fetched afresh, so
-        no reader, verification included, ever trusts bytes that are no longer there.
-        """
-        cached = self._trail_cache.get(name)
-        if cached is None or cached[0] != tag:
-            cached = self._trail_cache[name] = (tag, self.objects.get(name))
-        return cached[1]
+        return self.trails.read(name)
 
     def append_metadata(
         self,
@@ -559,34 +534,9 @@ class S3Storage(StorageBase):
         [`append_record`][comply_lab.storage.manifest.append_record]), computed again when
         another writer took the position first.
         """
-        folder = _METADATA_FOLDERS.get(name)
-        if folder is None:
+        if name not in TRAIL_FOLDERS:
             raise StorageError(f"{name} is not a metadata trail of {self}")
-        for _ in range(_CHAIN_RETRIES):
-            names = self.objects.tagged(folder)
-            last = orjson.loads(self._trail_object(*names[-1])) if names else None
-            position = len(names) + 1
-            key = signing_key or self.signing_key
-            for trail in SIGNED_LOG if last is None and key is None else ():
-                signed = _METADATA_FOLDERS[trail]  # a new trail of a signed log is signed too
-                heads = self.objects.tagged(signed)
-                head = orjson.loads(self._trail_object(*heads[-1])) if heads else None
-                refuse_unsigned(head, None, f"s3://{self.bucket}/{self.objects.key(signed)}")
-            refuse_unsigned(last, key, f"s3://{self.bucket}/{self.objects.key(folder)}")
-            fields = {}
-            if extend is not None:
-                readable = parse_records(b"\n".join(self._trail_object(*n) for n in names))
-                fields = extend([r for _, r in readable if r is not None])
-            chained = chain_record({**record, **fields}, last, key)
-            name, body = f"{folder}{position:012d}.json", record_line(chained)
-            # Taken: by another writer, or by this very request, retried after S3 stored
-            # it but the answer was lost (then the stored bytes are exactly ours).
-            if self.objects.put_new(name, body) or self.objects.get(name) == body:
-                return
-        raise StorageError(
-            f"could not append to s3://{self.bucket}/{self.objects.key(folder)} after "
-            f"{_CHAIN_RETRIES} attempts: too many concurrent writers; try again"
-        )
+        self.trails.append(name, record, signing_key or self.signing_key, extend)
 
     def drop_day(self, day: date, details: Mapping[str, Any] | None = None) -> int:
         """Delete a day's objects in batches (and its spool); return the entries deleted.
