@@ -16,7 +16,7 @@ Records written before retention recorded the holds state are not checked.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from comply_lab.integrity.report import Problem
@@ -25,11 +25,23 @@ from comply_lab.model.entry import parse_time
 from comply_lab.model.holds import Hold, active_holds
 from comply_lab.storage.manifest import HEARTBEAT, HOLDS, RETENTION
 
+CLOCK_MARGIN = timedelta(minutes=15)
+"""How far two operators' clocks may differ before a hold placed "before" a deletion, by
+its time stamp, counts against a deletion that does not name it."""
+
 
 def broken_holds(trails: dict[str, Trail]) -> list[Problem]:
-    """Return a ``violated_hold`` finding for each recorded deletion a hold forbade."""
+    """Return a ``violated_hold`` finding for each recorded deletion a hold forbade.
+
+    A retention record names the holds state it decided by (``policy.holds``: length and
+    head of the holds trail). That state must be a real prefix of the trail, and no hold in
+    force in it may cover the deleted day. A hold outside that state counts too, when a
+    heartbeat written before the record had seen it in force, or when it was placed more
+    than `CLOCK_MARGIN` before the deletion by the time stamps and not released by then.
+    """
     holds, retention = trails[HOLDS], trails[RETENTION]
     by_hash = {r.get("record_hash"): r for r in holds.records}
+    ordered = [by_hash[h] for h in holds.hashes if h in by_hash]
     seen = _seen_before(trails[HEARTBEAT].records)
     found = []
     for record in retention.records:
@@ -51,12 +63,16 @@ def broken_holds(trails: dict[str, Trail]) -> list[Problem]:
             )
             continue
         position = retention.hashes.index(record.get("record_hash"))
-        known = max((h for r, h in seen if r <= position), default=0)
-        placed = _placed_before(holds.hashes, by_hash, _time(record.get("deleted_at")))
-        broken: dict[str, Hold] = {}
-        for prefix in {length or 0, min(known, len(holds.hashes)), placed}:
-            records = [by_hash[h] for h in holds.hashes[:prefix] if h in by_hash]
-            broken.update((h.name, h) for h in _covering(active_holds(records).values(), day))
+        known = min(max((h for r, h in seen if r <= position), default=0), len(holds.hashes))
+        broken = {
+            h.name: h
+            for prefix in {length or 0, known}
+            for h in _covering(active_holds(_upto(holds.hashes, by_hash, prefix)).values(), day)
+        }
+        deleted_at = _time(record.get("deleted_at"))
+        if deleted_at is not None:
+            unseen = ordered[length or 0 :]
+            broken |= {h.name: h for h in _placed_unreleased(unseen, ordered, deleted_at, day)}
         for hold in broken.values():
             found.append(
                 Problem(
@@ -70,18 +86,37 @@ def broken_holds(trails: dict[str, Trail]) -> list[Problem]:
     return found
 
 
-def _placed_before(
-    hashes: list[str | None], by_hash: dict[Any, dict[str, Any]], when: datetime | None
-) -> int:
-    """Return how many holds records lead up to the last one placed at or before ``when``."""
-    if when is None:
-        return 0
-    placed = 0
-    for number, digest in enumerate(hashes, 1):
-        at = _time(by_hash.get(digest, {}).get("at"))
-        if at is not None and at <= when:
-            placed = number
-    return placed
+def _upto(
+    hashes: list[str | None], by_hash: dict[Any, dict[str, Any]], prefix: int
+) -> list[dict[str, Any]]:
+    """Return the authentic records among the first ``prefix`` lines of a trail."""
+    return [by_hash[h] for h in hashes[:prefix] if h in by_hash]
+
+
+def _placed_unreleased(
+    unseen: list[dict[str, Any]], every: list[dict[str, Any]], deleted_at: datetime, day: date
+) -> list[Hold]:
+    """Return the holds of ``unseen`` placed well before ``deleted_at`` that cover ``day``.
+
+    Well before: by more than `CLOCK_MARGIN`, by the time stamps; a hold released (in
+    ``every``) by ``deleted_at`` plus the margin is not counted.
+    """
+    released = {
+        str(r.get("name"))
+        for r in every
+        if r.get("kind") == "release"
+        and (at := _time(r.get("at"))) is not None
+        and at <= deleted_at + CLOCK_MARGIN
+    }
+    placed = [
+        r
+        for r in unseen
+        if r.get("kind") == "hold"
+        and (at := _time(r.get("at"))) is not None
+        and at < deleted_at - CLOCK_MARGIN
+        and str(r.get("name")) not in released
+    ]
+    return _covering(active_holds(placed).values(), day)
 
 
 def _time(value: object) -> datetime | None:

@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from comply_lab import AuditLogger, open_log
+from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage
 from comply_lab.cli import main
 from comply_lab.crypto.signing import generate_signing_key, private_key_pem, public_key_pem
 from comply_lab.errors import InvalidQueryError, RetentionError, SigningKeyRequiredError
-from tests.conftest import NOW, FakeClock
+from tests.conftest import NOW, FakeClock, MoveClock
 
 ROOT = generate_signing_key()
 OPERATOR = generate_signing_key()
@@ -246,12 +247,13 @@ def test_unsealed_entries_no_heartbeat_vouched_for_are_pending(tmp_path: Path):
     assert "pending" in {p.status for p in report.errors} and not report.ok
 
 
-def test_retention_that_breaks_a_hold_is_found(tmp_path: Path):
+def test_retention_that_breaks_a_hold_is_found(tmp_path: Path, move_clock: MoveClock):
     """A retention key deleting a held day: ``violated_hold``, whatever state it claims.
 
     The record may claim the holds trail as it was before the hold, or no state at all;
-    the hold placed before the deletion (by time, or seen by a heartbeat) still counts.
-    Honest retention around the hold verifies.
+    a hold placed well before the deletion (by time, or seen by a heartbeat) still counts.
+    Honest retention around the hold verifies, and so does a hold released by a process
+    whose clock is ahead, just before retention runs.
     """
     from datetime import date
 
@@ -266,6 +268,7 @@ def test_retention_that_breaks_a_hold_is_found(tmp_path: Path):
     assert open_log(path).verify(public_key=ROOT).ok
     holds = (path / "_holds.jsonl").read_bytes().splitlines()
     before = [len(holds) - 1, json.loads(holds[-2])["record_hash"]] if len(holds) > 1 else [0, None]
+    move_clock(utc_now() + timedelta(hours=1))  # the rogue deletion, an hour later
     for claimed in (before, None):
         copy = tmp_path / f"copy-{claimed is None}"
         shutil.copytree(path, copy)
@@ -277,3 +280,13 @@ def test_retention_that_breaks_a_hold_is_found(tmp_path: Path):
         found = [p for p in report.errors if p.status == "violated_hold"]
         assert found and "matter-9" in found[0].explanation, str(report)
         assert isinstance(found[0].partition, date)
+
+    skewed = tmp_path / "skewed"
+    shutil.copytree(path, skewed)
+    move_clock(utc_now() + timedelta(minutes=10))  # the releasing machine runs ahead
+    open_log(skewed, signing_key=ROOT).release("matter-9", "settled")
+    move_clock(utc_now() - timedelta(minutes=8))  # retention, on a right clock, just after
+    writer = open_log(skewed, signing_key=ROOT)
+    writer.apply_retention(writer.retention_plan(0), reason="policy")
+    assert first not in open_log(skewed).storage.days()
+    assert open_log(skewed).verify(public_key=ROOT).ok
