@@ -125,7 +125,7 @@ def test_nothing_spliced_in_verifies_unless_readers_see_the_honest_log(
 @pytest.mark.parametrize("backend", ["s3-jsonl", "s3-parquet"])
 def test_nothing_spliced_into_an_s3_log_verifies(tmp_path: Path, backend: str, s3_endpoint: str):
     """The same on S3: objects and records of the attacker's copies, in the honest prefix."""
-    _splice(tmp_path, backend, 3, s3_endpoint, max(SPLICES // 3, 1))
+    _splice(tmp_path, backend, 3, s3_endpoint, max(SPLICES // 5, 1))
 
 
 def _splice(
