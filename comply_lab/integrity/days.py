@@ -35,6 +35,7 @@ from comply_lab.errors import CorruptSegmentError
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
 from comply_lab.integrity.lines import Line, classify
+from comply_lab.integrity.orphans import restored_problem
 from comply_lab.integrity.report import Problem, Status
 from comply_lab.integrity.unsealed import Snapshot, pending_problem, snapshot_problem
 from comply_lab.keys.keyring import key_id_of
@@ -62,6 +63,7 @@ def check_day(
     snapshots: dict[str, Snapshot],
     deep: bool,
     signed: bool = False,
+    gone: dict[str, set[tuple[str, int]]] | None = None,
 ) -> DayResult:
     """Check the segments of ``day``.
 
@@ -76,8 +78,10 @@ def check_day(
         deep: Decode and recompute every sealed segment even when its digest matches.
         signed: The log is signed and its signatures are checked: unsealed entries no
             heartbeat vouched for are ``pending``, not merely ``unsealed``.
+        gone: The ``(sha256, size)`` authentic retention records gave the segments they
+            deleted: one present again with those bytes is ``incomplete``.
     """
-    check = _DayCheck(storage, shredded, deep, signed)
+    check = _DayCheck(storage, shredded, deep, signed, gone or {})
     listed = storage.segments(day)
     for segment in listed:
         check.segment(
@@ -96,12 +100,18 @@ def check_day(
 
 class _DayCheck:
     def __init__(
-        self, storage: Storage, shredded: dict[str, dict[str, Any]], deep: bool, signed: bool
+        self,
+        storage: Storage,
+        shredded: dict[str, dict[str, Any]],
+        deep: bool,
+        signed: bool,
+        gone: dict[str, set[tuple[str, int]]],
     ) -> None:
         self.storage = storage
         self.shredded = shredded
         self.deep = deep
         self.signed = signed
+        self.deleted_bytes = gone
         self.events: list[Event] = []
         self.add = self.events.append
         self.entries = 0
@@ -152,6 +162,9 @@ class _DayCheck:
         except FileNotFoundError:
             return  # sealed or deleted meanwhile; the new listing is another run's business
         self.segments += 1
+        back = restored_problem(segment, data, self.deleted_bytes.get(segment.name))
+        if back is not None:
+            self.add(back)
         if segment.sealed or record is not None:
             try:
                 self._sealed(segment, data, record, earlier)

@@ -13,10 +13,17 @@ stopped is ``incomplete`` too — only if its lines are exactly what its manifes
 vouch for (per day: as many entries, the same Merkle root of their hashes, the same
 damaged lines, none altered). Anything else under a recorded source's name is
 ``inserted``.
+
+A file holding exactly the bytes a retention record says it deleted (its ``digests``) is
+``incomplete`` as well: a retention interrupted before it removed the file (running it
+again finishes), or bytes restored by hand. comply_lab's readers leave it out (see
+[`comply_lab.storage.listing`][comply_lab.storage.listing]); other readers of the files
+see it until retention runs again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -141,3 +148,19 @@ def _recorded_source(storage: Storage, name: str, records: list[dict[str, Any]])
         ):
             return False
     return True
+
+
+def restored_problem(
+    segment: Segment, data: bytes, deleted: set[tuple[str, int]] | None
+) -> Problem | None:
+    """Return ``incomplete`` if ``data`` is exactly what a retention record deleted."""
+    if not deleted or (hashlib.sha256(data).hexdigest(), len(data)) not in deleted:
+        return None
+    return Problem(
+        "incomplete",
+        "recorded retention deleted these very bytes, yet they are here again: a retention "
+        "that was interrupted (run it again), or bytes restored by hand; readers leave the "
+        "file out",
+        segment.day,
+        segment.name,
+    )

@@ -59,6 +59,7 @@ from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.jsonl import summarize_jsonl
+from comply_lab.storage.listing import deleted_digests
 from comply_lab.storage.location import BUNDLE_HINT
 from comply_lab.storage.manifest import (
     DELETIONS,
@@ -233,6 +234,7 @@ class _Verifier:
         retention = trails[RETENTION].records
         deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
         snapshots = _snapshots(trails[HEARTBEAT].records)
+        gone = deleted_digests(retention)
         recorded = {d for d in map(_day, manifest) if d is not None}
         chosen = [d for d in sorted(set(days) | recorded) if _in_range(d, lo, hi)]
         explained = expired_ranges(retention, by_segment)
@@ -257,6 +259,7 @@ class _Verifier:
                 {n: s for n, s in snapshots.items() if _jsonl_day(n) == day},
                 self.deep,
                 self.report.signatures == "checked",
+                gone,
             )
             for day in chosen
         ]

@@ -100,6 +100,8 @@ def partitions_frame(storage: Storage) -> pd.DataFrame:
     hidden = deleted(storage)
     for day in storage.days():
         segments = readable(storage, storage.segments(day))
+        if not segments:
+            continue  # everything in it is left out (see comply_lab.storage.listing)
         formats = sorted({s.format for s in segments})
         rows.append(
             {

@@ -55,6 +55,7 @@ from comply_lab.storage.folder import (
     sweep_temporaries,
 )
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat, Snapshots
+from comply_lab.storage.listing import deletion_digests
 from comply_lab.storage.location import local_path, url_scheme
 from comply_lab.storage.lock import local_lock
 from comply_lab.storage.manifest import (
@@ -575,7 +576,8 @@ class FileStorage(StorageBase):
 
             tree = kept_subtrees(self, segments)
             names = [s.name for s in segments]
-            record = retention_record(day, names, count, details, writers, tree)
+            digests = deletion_digests(self, segments)
+            record = retention_record(day, names, count, details, writers, tree, digests)
             append_record(self.path, record, RETENTION, self.signing_key)
         for seg in segments:
             try:

@@ -340,6 +340,7 @@ def retention_record(
     details: Mapping[str, Any] | None,
     writers: Mapping[str, Mapping[str, Any]] | None = None,
     tree: Mapping[str, Any] | None = None,
+    digests: Mapping[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the ``_retention`` record of deleting a day partition (before it is deleted).
 
@@ -347,7 +348,9 @@ def retention_record(
     segments that no manifest record describes (unsealed JSONL), so verification can tell the
     gap they leave in a chain from entries gone missing, and check that the chain resumes right
     after them. ``tree`` holds, per deleted sealed part, the Merkle subtrees covering its
-    entries (see [`comply_lab.storage.leaves`][comply_lab.storage.leaves]).
+    entries (see [`comply_lab.storage.leaves`][comply_lab.storage.leaves]). ``digests`` holds
+    each deleted segment's ``[sha256, size]``, so bytes restored later are recognised (see
+    [`comply_lab.storage.listing`][comply_lab.storage.listing]).
     """
     record = {
         "date": day.isoformat(),
@@ -360,4 +363,6 @@ def retention_record(
         record["writers"] = dict(writers)
     if tree:
         record["tree"] = dict(tree)
+    if digests:
+        record["digests"] = dict(digests)
     return record

@@ -52,6 +52,7 @@ from comply_lab.storage.decode import count_segments
 from comply_lab.storage.durability import FsyncPolicy
 from comply_lab.storage.file import FileStorage
 from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S, Heartbeat
+from comply_lab.storage.listing import deletion_digests
 from comply_lab.storage.lock import s3_lock
 from comply_lab.storage.manifest import (
     RETENTION,
@@ -557,7 +558,14 @@ class S3Storage(StorageBase):
         tree = kept_subtrees(self, segments)
         self.append_metadata(
             RETENTION,
-            retention_record(day, sorted(counts), sum(counts.values()), details, tree=tree),
+            retention_record(
+                day,
+                sorted(counts),
+                sum(counts.values()),
+                details,
+                tree=tree,
+                digests=deletion_digests(self, segments),
+            ),
         )
         kept = self.objects.delete_under(folders)
         if kept:

@@ -149,3 +149,40 @@ def test_a_planted_part_is_not_read(tmp_path: Path):
     with pytest.warns(IntegrityWarning):
         assert log.entry(planted_ids[-1]) is None
     assert "inserted" in {p.status for p in log.verify().errors}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_day_retention_deleted_stays_deleted(tmp_path: Path, fmt: str):
+    """Bytes retention deleted, put back: no reader shows them; verification says so.
+
+    That is also what a retention interrupted before it removed the files leaves: it is
+    ``incomplete`` (a warning), and running retention again finishes it.
+    """
+    path = tmp_path / "log"
+    clock = FakeClock(NOW - timedelta(days=4))
+    with AuditLogger(FileStorage(path, format=fmt, signing_key=ROOT), clock=clock) as logger:
+        for i in range(8):
+            clock.advance(hours=9)
+            logger.log_sync(input=f"q{i}", output="a")
+    first = sorted(open_log(path).storage.days())[0]
+    kept = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    writer = open_log(path, signing_key=ROOT)
+    writer.apply_retention(writer.retention_plan(3), reason="policy")
+    assert first not in open_log(path).storage.days()
+    honest = sorted(open_log(path).entries(columns=["id"])["id"])
+    for name, data in kept.items():  # the deleted day's files, put back
+        if not (path / name).exists() and first.isoformat().replace(
+            "-", ""
+        ) in name.as_posix().replace("-", ""):
+            (path / name).parent.mkdir(exist_ok=True)
+            (path / name).write_bytes(data)
+    log = open_log(path, public_key=ROOT.public_key())
+    with pytest.warns(IntegrityWarning, match="recorded retention deleted"):
+        assert sorted(log.entries(columns=["id"])["id"]) == honest
+    with pytest.warns(IntegrityWarning):
+        assert len(log) == len(honest) and first not in set(log.partitions()["date"])
+    report = log.verify()
+    assert report.ok and "incomplete" in {p.status for p in report.problems}
+    writer = open_log(path, signing_key=ROOT)
+    writer.apply_retention(writer.retention_plan(3), reason="finish")
+    assert "incomplete" not in {p.status for p in open_log(path).verify(public_key=ROOT).problems}
