@@ -1,4 +1,4 @@
-"""Recorded retention against the legal holds in force: no deletion may break a hold.
+"""Recorded deletions against the legal holds in force: no deletion may break a hold.
 
 Each retention record names the state of the ``_holds`` trail it decided by (its length
 and head, ``policy.holds``). Verification checks, from the signed trails alone:
@@ -7,7 +7,13 @@ and head, ``policy.holds``). Verification checks, from the signed trails alone:
 - no hold in force in that state covered the deleted day by time;
 - no heartbeat written before the retention record had seen a longer holds trail in
   which a hold covering the day was in force (a record naming an older state, to ignore
-  a hold placed before it, or a hold placed while retention ran, which it then broke).
+  a hold placed before it, or a hold placed while retention ran, which it then broke);
+- no hold placed more than `CLOCK_MARGIN` before the deletion, by the time stamps, and
+  not released by then, covered the day.
+
+Deletions on request are checked the same way, without a claimed state: an entry's time
+is its UUIDv7 id's, and the holds in force are those a heartbeat before the deletion had
+seen and those placed well before it.
 
 A hold by conversation or metadata cannot be checked this way (the deleted entries are
 gone): retention itself reads the entries before deleting a day such a hold may cover.
@@ -19,11 +25,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from comply_lab._time import day_end, day_start
 from comply_lab.integrity.report import Problem
 from comply_lab.integrity.trails import Trail
 from comply_lab.model.entry import parse_time
 from comply_lab.model.holds import Hold, active_holds
-from comply_lab.storage.manifest import HEARTBEAT, HOLDS, RETENTION
+from comply_lab.model.ids import id_time
+from comply_lab.storage.manifest import DELETIONS, HEARTBEAT, HOLDS, RETENTION
 
 CLOCK_MARGIN = timedelta(minutes=15)
 """How far two operators' clocks may differ before a hold placed "before" a deletion, by
@@ -83,7 +91,57 @@ def broken_holds(trails: dict[str, Trail]) -> list[Problem]:
                     RETENTION,
                 )
             )
+    return found + _held_deletions(trails, by_hash, ordered)
+
+
+def _held_deletions(
+    trails: dict[str, Trail], by_hash: dict[Any, dict[str, Any]], ordered: list[dict[str, Any]]
+) -> list[Problem]:
+    """Return ``violated_hold`` for each deletion on request of an entry a hold covered.
+
+    The entry's time is its UUIDv7 id's (another id: the whole day must be held). The holds
+    in force are those a heartbeat before the deletion had seen, and those placed well
+    before it by their time stamps and not released by then.
+    """
+    deletions = trails[DELETIONS]
+    seen = _seen_before(trails[HEARTBEAT].records, DELETIONS)
+    found = []
+    for record in deletions.records:
+        day, entry_id = _date(record.get("date")), record.get("entry_id")
+        deleted_at = _time(record.get("deleted_at"))
+        if day is None or not isinstance(entry_id, str) or deleted_at is None:
+            continue
+        position = deletions.hashes.index(record.get("record_hash"))
+        known = min(
+            max((h for r, h in seen if r <= position), default=0), len(trails[HOLDS].hashes)
+        )
+        candidates = {
+            h.name: h
+            for h in [
+                *_covering(active_holds(_upto(trails[HOLDS].hashes, by_hash, known)).values(), day),
+                *_placed_unreleased(ordered, ordered, deleted_at, day),
+            ]
+        }
+        when = id_time(entry_id)
+        for hold in candidates.values():
+            if _holds_time(hold, when, day):
+                found.append(
+                    Problem(
+                        "violated_hold",
+                        f"entry {entry_id} was deleted on request at {record.get('deleted_at')}, "
+                        f"but legal hold {hold.name!r}, placed {hold.at}, covered it",
+                        day,
+                        DELETIONS,
+                        entry_id,
+                    )
+                )
     return found
+
+
+def _holds_time(hold: Hold, when: datetime | None, day: date) -> bool:
+    """Whether ``hold`` covers an entry of ``day`` logged at ``when`` (None: unknown)."""
+    lo, hi = (when, when) if when is not None else (day_start(day), day_end(day))
+    return (hold.start is None or hold.start <= lo) and (hold.end is None or hi <= hold.end)
 
 
 def _upto(
@@ -123,12 +181,12 @@ def _time(value: object) -> datetime | None:
     return parse_time(value) if isinstance(value, str) else None
 
 
-def _seen_before(beats: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    """Return, per heartbeat, (retention records, holds records) it had seen."""
+def _seen_before(beats: list[dict[str, Any]], trail: str = RETENTION) -> list[tuple[int, int]]:
+    """Return, per heartbeat, (records of ``trail``, holds records) it had seen."""
     seen = []
     for beat in beats:
         heads = beat.get("trails") or {}
-        kept, held = _length(heads.get(RETENTION)), _length(heads.get(HOLDS))
+        kept, held = _length(heads.get(trail)), _length(heads.get(HOLDS))
         if kept is not None and held is not None:
             seen.append((kept, held))
     return seen

@@ -290,3 +290,29 @@ def test_retention_that_breaks_a_hold_is_found(tmp_path: Path, move_clock: MoveC
     writer.apply_retention(writer.retention_plan(0), reason="policy")
     assert first not in open_log(skewed).storage.days()
     assert open_log(skewed).verify(public_key=ROOT).ok
+
+
+def test_a_deletion_on_request_that_breaks_a_hold_is_found(tmp_path: Path, move_clock: MoveClock):
+    """A deletions key recording the deletion of a held entry: ``violated_hold``.
+
+    The tool refuses such a deletion; the rogue key runs its own code. An honest deletion
+    of an entry outside the hold verifies.
+    """
+    from comply_lab.storage.deletions import deletion_record
+
+    path = _log(tmp_path / "log", ROOT, days=2)
+    writer = open_log(path, signing_key=ROOT)
+    writer.add_operator(OPERATOR.public_key(), "dpo", reason="erasure", scopes=["deletions"])
+    frame = open_log(path).entries(columns=["id", "timestamp"])
+    held, free = frame.iloc[0], frame.iloc[-1]
+    writer.hold("matter-4", start=held["timestamp"], end=held["timestamp"], reason="litigation")
+    move_clock(utc_now() + timedelta(hours=1))
+    dpo = open_log(path, signing_key=OPERATOR, public_key=ROOT.public_key())
+    dpo.delete(free["id"], reason="erasure request")
+    assert open_log(path).verify(public_key=ROOT).ok
+    rogue = FileStorage(path, format="parquet", signing_key=OPERATOR)
+    entry = open_log(path).entry(held["id"])
+    rogue.append_metadata("_deletions.jsonl", deletion_record(entry, "rogue", "no reason"))
+    report = open_log(path).verify(public_key=ROOT)
+    (found,) = [p for p in report.errors if p.status == "violated_hold"]
+    assert found.entry_id == held["id"] and "matter-4" in found.explanation
