@@ -81,7 +81,8 @@ class Verification:
     """What verification checked, for the report.
 
     Attributes:
-        verdict: ``OK``, ``FAILED`` or ``UNVERIFIED``.
+        verdict: ``OK``, ``FAILED``, or what kept it from proof: ``UNVERIFIED``,
+            ``UNSIGNED`` or ``PENDING`` (see `VerificationReport.verdict`).
         line: `VerificationReport.summary_line`, as ``comply-lab verify`` prints it.
         summary: `VerificationReport.summary`.
         findings: `VerificationReport.to_frame`.
@@ -150,7 +151,10 @@ def render(
 
 
 def _verification(result: Verification) -> str:
-    css = {"OK": "ok", "UNVERIFIED": "unverified"}.get(result.verdict, "failed")
+    unproven = {"UNVERIFIED", "UNSIGNED", "PENDING"}  # nothing wrong found, nothing proven
+    css = (
+        "ok" if result.verdict == "OK" else "unverified" if result.verdict in unproven else "failed"
+    )
     summary = result.summary
     rows = [
         ("Verdict", result.verdict),
