@@ -49,7 +49,7 @@ def broken_holds(trails: dict[str, Trail]) -> list[Problem]:
     """
     holds, retention = trails[HOLDS], trails[RETENTION]
     by_hash = {r.get("record_hash"): r for r in holds.records}
-    ordered = [by_hash[h] for h in holds.hashes if h in by_hash]
+    ordered = _upto(holds.hashes, by_hash, len(holds.hashes))
     seen = _seen_before(trails[HEARTBEAT].records)
     found = []
     for record in retention.records:
