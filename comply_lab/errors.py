@@ -58,6 +58,14 @@ class SigningKeyRequiredError(ConfigurationError):
     """
 
 
+class UnadoptedLogError(ConfigurationError):
+    """A signed operation on a log without a genesis record signed by its root key.
+
+    Logs written by an earlier version, or by the original tool, get one from
+    ``comply-lab adopt`` once they verify; nothing was changed.
+    """
+
+
 class NoLogError(InvalidQueryError):
     """A path or prefix holds no log at all: nothing to verify, read or checkpoint."""
 

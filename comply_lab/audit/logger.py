@@ -27,6 +27,7 @@ from comply_lab.model.ids import IdGenerator
 from comply_lab.retention.policy import apply_retention, plan_retention
 from comply_lab.storage.backend import BackendAdapter
 from comply_lab.storage.base import Storage
+from comply_lab.storage.capabilities import Registering
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.scan import entries_between, find_entry
 
@@ -307,7 +308,11 @@ class AuditLogger(Closing):
         }
         try:
             ticket = self._chain.append(
-                record, input_content, output_content, lambda line: self.storage.append(day, line)
+                record,
+                input_content,
+                output_content,
+                lambda line: self.storage.append(day, line),
+                self.storage.register_writer if isinstance(self.storage, Registering) else None,
             )
         except orjson.JSONEncodeError:
             raise validate.unencodable(record) from None

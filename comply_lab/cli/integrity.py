@@ -443,4 +443,50 @@ def verify_bundle_command(folder: Path, public_key: str) -> None:
     click.echo(f"OK: {folder}: every file, the signature, every entry and its proof verify")
 
 
-COMMANDS = [verify, checkpoint, evidence, witness, timestamp, verify_bundle_command]
+@click.command()
+@click.argument("target")
+@click.option(
+    "--signing-key",
+    "signing_key",
+    type=KEY_FILE,
+    required=True,
+    help="The log's root key (Ed25519 private key file): the genesis is its alone.",
+)
+@click.option("--origin", help="The log's name (default: comply-lab/<key fingerprint>).")
+@click.option(
+    "--heartbeat-s",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="The heartbeat cadence the genesis promises (0: none).",
+)
+def adopt(target: str, signing_key: str, origin: str | None, heartbeat_s: float) -> None:
+    """Give an existing log its genesis and writer registrations, once it verifies.
+
+    For a log written by an earlier version (or by the original tool) that verifies
+    PENDING with "no genesis record": after checking its entries, the root key signs a
+    genesis, a registration per writer its entries name, and a heartbeat vouching for
+    its unsealed files as they are now. Refused, with nothing written, when the log has
+    other findings.
+
+        \b
+        comply-lab adopt /var/log/ai-audit --signing-key writer.pem
+    """
+    from comply_lab.crypto.signing import load_private_key
+    from comply_lab.integrity.adoption import adopt as run
+    from comply_lab.storage.registry import open_storage
+
+    storage = open_storage(target, signing_key=load_private_key(signing_key))
+    try:
+        done = run(storage, origin=origin, heartbeat_s=heartbeat_s or None)
+    finally:
+        storage.close()
+    click.echo(
+        f"adopted {target} as {done.origin}: "
+        + ("genesis written, " if done.genesis else "genesis kept, ")
+        + f"{len(done.writers)} writer(s) registered, {len(done.vouched)} unsealed "
+        "segment(s) vouched for; verify it with --public-key"
+    )
+
+
+COMMANDS = [verify, checkpoint, evidence, witness, timestamp, verify_bundle_command, adopt]

@@ -56,6 +56,7 @@ from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import check_trail
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.storage.genesis import default_origin, geneses
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS
 from comply_lab.storage.signers import authority, check_may_sign
 
@@ -205,11 +206,6 @@ def _inline(value: str) -> bool:
     return value.lstrip().startswith("{") or "\n" in value
 
 
-def default_origin(signing_key: Ed25519PrivateKey | None) -> str:
-    """Return a log's default origin: ``comply-lab/`` and its key's fingerprint."""
-    return f"comply-lab/{key_id(signing_key) if signing_key is not None else 'unsigned'}"
-
-
 def pinned_verifier(
     public_key: PublicKeyLike, origin: str | None = None
 ) -> tuple[Ed25519PublicKey, str]:
@@ -220,7 +216,7 @@ def pinned_verifier(
             verifier key (``origin+hash+base64``, or a file holding it), which carries the
             origin too.
         origin: The origin, when the key does not carry it. Default: the verifier key's,
-            else [`default_origin`][comply_lab.integrity.checkpoint.default_origin] of the
+            else [`default_origin`][comply_lab.storage.genesis.default_origin] of the
             key (what checkpoints are signed under unless another origin was chosen).
 
     Raises:
@@ -236,7 +232,7 @@ def pinned_verifier(
             )
         return verifier.public_key, verifier.name
     key = load_public_key(public_key)
-    return key, origin if origin is not None else f"comply-lab/{key_id(key)}"
+    return key, origin if origin is not None else default_origin(key)
 
 
 def _verifier_text(value: object) -> str | None:
@@ -367,7 +363,7 @@ def make_checkpoint(
         trails: Each other trail's ``(records, head)``.
         tree: The tree of entry hashes (none: an empty tree).
         origin: The log's name (default:
-            [`default_origin`][comply_lab.integrity.checkpoint.default_origin]).
+            [`default_origin`][comply_lab.storage.genesis.default_origin]).
     """
     root, entries = _root(records)
     origin = origin or default_origin(signing_key)
@@ -398,6 +394,8 @@ def take_checkpoint(
     Raises:
         NothingSealedError: nothing is sealed yet, so it would cover no entry.
         IntegrityError: a trail does not verify, or a sealed part is gone.
+        InvalidQueryError: ``origin`` is not the one the log's genesis names (by default
+            the checkpoint carries that one).
         SigningKeyRequiredError: ``signing_key`` is an operator key without the ``seal``
             scope under the store's pinned root (or one given without pinning the root).
     """
@@ -428,8 +426,18 @@ def take_checkpoint(
             "it first (comply-lab compact, log with format='parquet', or flush an S3 log) and "
             "take the checkpoint then"
         )
+    signed_geneses = geneses(trails[TRAILS.index(SIGNERS)].records) if root is not None else []
+    first = signed_geneses[0] if signed_geneses else None
+    if first is not None and origin is not None and origin != first["origin"]:
+        raise InvalidQueryError(
+            f"the log's genesis names it {first['origin']!r}, so its checkpoints carry that "
+            f"origin, not {origin!r}: leave the origin out (or give that one); nothing was "
+            "signed"
+        )
+    if origin is None and first is not None:
+        origin = str(first["origin"])
     if origin is None and pinned is not None:
-        origin = f"comply-lab/{key_id(pinned)}"  # the log's, whoever signs (an operator)
+        origin = default_origin(pinned)  # the log's, whoever signs (an operator)
     return make_checkpoint(records, signing_key, heads, LogTree.build(storage, records), origin)
 
 

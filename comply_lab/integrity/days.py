@@ -37,7 +37,7 @@ from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Sp
 from comply_lab.integrity.lines import Line, classify
 from comply_lab.integrity.orphans import restored_problem
 from comply_lab.integrity.report import Problem, Status
-from comply_lab.integrity.unsealed import Snapshot, pending_problem, snapshot_problem
+from comply_lab.integrity.unsealed import Snapshot, pending_problems, snapshot_problem
 from comply_lab.keys.keyring import key_id_of
 from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
@@ -64,6 +64,7 @@ def check_day(
     deep: bool,
     signed: bool = False,
     gone: dict[str, set[tuple[str, int]]] | None = None,
+    registered: frozenset[str] = frozenset(),
 ) -> DayResult:
     """Check the segments of ``day``.
 
@@ -80,16 +81,14 @@ def check_day(
             heartbeat vouched for are ``pending``, not merely ``unsealed``.
         gone: The ``(sha256, size)`` authentic retention records gave the segments they
             deleted: one present again with those bytes is ``incomplete``.
+        registered: The writers signed registrations name (unvouched entries of others
+            are ``unregistered``).
     """
-    check = _DayCheck(storage, shredded, deep, signed, gone or {})
+    check = _DayCheck(storage, shredded, deep, signed, gone or {}, registered)
     listed = storage.segments(day)
     for segment in listed:
-        check.segment(
-            segment,
-            records.get(segment.name),
-            earlier.get(segment.name, set()),
-            snapshots.get(segment.name),
-        )
+        name = segment.name
+        check.segment(segment, records.get(name), earlier.get(name, set()), snapshots.get(name))
     names = {s.name for s in listed}
     for name, record in records.items():
         if name not in names:
@@ -106,7 +105,9 @@ class _DayCheck:
         deep: bool,
         signed: bool,
         gone: dict[str, set[tuple[str, int]]],
+        registered: frozenset[str],
     ) -> None:
+        self.registered = registered
         self.storage = storage
         self.shredded = shredded
         self.deep = deep
@@ -460,9 +461,8 @@ class _DayCheck:
             note += f"; {legacy:,} written by another tool carry no hash chain"
         self.add(Problem("unsealed", note, segment.day, segment.name))
         if self.signed and vouched is not None:
-            pending = pending_problem(segment, data, vouched)
-            if pending is not None:
-                self.add(pending)
+            for problem in pending_problems(segment, data, vouched, self.registered):
+                self.add(problem)
 
     def _jsonl_entries(self, segment: Segment, data: bytes, *, sealed: bool) -> list[AuditEntry]:
         """Classify a JSONL segment's lines, report bad ones; return the decodable entries."""

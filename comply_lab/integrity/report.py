@@ -31,10 +31,13 @@ Status = Literal[
     "unsigned",
     "pending",
     "violated_hold",
+    "unregistered",
+    "quarantined",
 ]
 SEVERITY: dict[str, str] = {
     "unsealed": "warning",
     "incomplete": "warning",
+    "quarantined": "warning",
     "expired_by_policy": "info",
     "shredded": "info",
     "deleted_on_request": "info",
@@ -66,7 +69,11 @@ class Problem:
             key), ``unsigned`` (nothing in the log is signed: consistent, not proven),
             ``pending`` (unsealed entries of a signed log that no heartbeat vouched for
             yet), ``violated_hold`` (recorded retention deleted a day a legal hold in
-            force covered) — errors; ``unsealed`` (warning: not yet covered by a manifest),
+            force covered), ``unregistered`` (a signed log with no genesis record its
+            root signed, or unsealed entries of a writer no signed registration names) —
+            errors; ``quarantined`` (warning: sealing left out entries of unregistered
+            writers, kept in ``_quarantine/``); ``unsealed`` (warning: not yet covered by a
+            manifest),
             ``incomplete`` (warning: an interrupted operation that re-running finishes),
             ``expired_by_policy`` (info: deleted by recorded retention), ``shredded``
             (info: the content's key was destroyed by a recorded erasure),
@@ -148,12 +155,15 @@ class VerificationReport:
 
         ``"UNVERIFIED"``: signed, but no key was given to check the signatures;
         ``"UNSIGNED"``: nothing in the log is signed, so it is only internally consistent;
-        ``"PENDING"``: all verifies, but some unsealed entries are not signed yet.
+        ``"PENDING"``: all verifies, but some unsealed entries are not signed yet, or the
+        log (or a writer) is not registered yet (a log of an earlier version: adopt it).
         """
         errors = {p.status for p in self.errors}
         if not errors:
             return "OK"
-        alone = {"unverified": "UNVERIFIED", "unsigned": "UNSIGNED", "pending": "PENDING"}
+        if errors <= {"pending", "unregistered"}:
+            return "PENDING"
+        alone = {"unverified": "UNVERIFIED", "unsigned": "UNSIGNED"}
         return alone.get(errors.pop(), "FAILED") if len(errors) == 1 else "FAILED"
 
     def to_frame(self) -> pd.DataFrame:

@@ -34,22 +34,46 @@ def snapshot_problem(segment: Segment, data: bytes, snapshot: Snapshot) -> Probl
     )
 
 
-def pending_problem(segment: Segment, data: bytes, vouched: int) -> Problem | None:
-    """Return ``pending`` for the entries after the first ``vouched`` bytes, if there are any."""
-    unsigned = sum(line.entry is not None for line in classify(split_lines(data[vouched:])[0]))
-    if not unsigned:
-        return None
+def pending_problems(
+    segment: Segment, data: bytes, vouched: int, registered: frozenset[str]
+) -> list[Problem]:
+    """Return what the entries after the first ``vouched`` bytes are, if there are any.
+
+    Those of registered writers are ``pending``; the others (no writer, or one no signed
+    registration names) are ``unregistered``: sealing quarantines them.
+    """
+    lines = classify(split_lines(data[vouched:])[0])
+    unsigned = [line.entry for line in lines if line.entry is not None]
+    strangers = sum(e.writer_id not in registered for e in unsigned)
     since = (
         f"written after the first {vouched:,} bytes, which the newest heartbeat vouched for"
         if vouched
         else "no heartbeat vouched for this segment"
     )
-    return Problem(
-        "pending",
-        f"pending: {unsigned:,} entries not yet signed ({since}), so anyone who can write "
-        "the files could have written them: a running writer's next heartbeat vouches for "
-        "its own; sealing with the log's key vouches for whatever they are, so seal a "
-        "stopped writer's entries only once you know they are its own",
-        segment.day,
-        segment.name,
-    )
+    found = []
+    if len(unsigned) > strangers:
+        found.append(
+            Problem(
+                "pending",
+                f"pending: {len(unsigned) - strangers:,} entries not yet signed ({since}), so "
+                "anyone who can write the files could have written them: a running writer's "
+                "next heartbeat vouches for its own; sealing with the log's key vouches for "
+                "whatever its registered writers' chains hold, so seal a stopped writer's "
+                "entries only once you know they are its own",
+                segment.day,
+                segment.name,
+            )
+        )
+    if strangers:
+        found.append(
+            Problem(
+                "unregistered",
+                f"{strangers:,} entries ({since}) name a writer no signed registration "
+                "names: planted, or written by a process of an earlier version (adopt the "
+                "log once it verifies: comply-lab adopt); sealing leaves them out, in "
+                "_quarantine/",
+                segment.day,
+                segment.name,
+            )
+        )
+    return found

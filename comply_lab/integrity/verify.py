@@ -27,12 +27,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from comply_lab._progress import progress_bar
 from comply_lab._tasks import run_tasks
-from comply_lab._time import TimeLike, to_range, to_utc, utc_now
+from comply_lab._time import TimeLike, to_range
 from comply_lab.crypto.signing import PublicKeyLike
 from comply_lab.errors import CorruptSegmentError, IntegrityError, InvalidQueryError, NoLogError
 from comply_lab.integrity.chains import ChainTracker, expired_ranges
@@ -45,6 +45,8 @@ from comply_lab.integrity.checkpoint import (
 from comply_lab.integrity.days import check_day
 from comply_lab.integrity.deletions import deletion_findings, ghosts, pruning_of
 from comply_lab.integrity.events import replay
+from comply_lab.integrity.freshness import stale
+from comply_lab.integrity.genesis import genesis_problems, promised_cadence, quarantine_problems
 from comply_lab.integrity.holds import broken_holds
 from comply_lab.integrity.idindex import check_runs
 from comply_lab.integrity.orphans import classify_orphan
@@ -55,9 +57,9 @@ from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.integrity.unsealed import Snapshot
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
-from comply_lab.model.entry import parse_time
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
+from comply_lab.storage.genesis import registered
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.listing import deleted_digests
 from comply_lab.storage.location import BUNDLE_HINT
@@ -70,12 +72,11 @@ from comply_lab.storage.manifest import (
     SHREDDED,
     SIGNERS,
     TRAILS,
+    WRITERS,
 )
 from comply_lab.storage.segments import QUARANTINE, Segment, parse_jsonl_name
 from comply_lab.storage.signers import authority
 
-GRACE = timedelta(minutes=15)
-"""How late a promised heartbeat may be before the log is reported stale."""
 _SAME_SEGMENT = (
     "segment",
     "source",
@@ -89,7 +90,6 @@ _SAME_SEGMENT = (
     "writers",
     "invalid_entries",
 )
-_TIMES = ("at", "sealed_at", "deleted_at", "rotated_at")
 
 
 def verify(
@@ -227,6 +227,8 @@ class _Verifier:
             allow_unsigned=self.allow_unsigned,
         )
         self.report.problems.extend(found)
+        if self.report.signatures == "checked":  # with nothing signed, "unsigned" says it
+            self.report.problems.extend(genesis_problems(trails, self.origin))
         manifest = trails[MANIFEST].records
         self.report.manifest_records = len(trails[MANIFEST].hashes)
         removals = trails[DELETIONS].records
@@ -260,11 +262,13 @@ class _Verifier:
                 self.deep,
                 self.report.signatures == "checked",
                 gone,
+                frozenset(registered(trails[WRITERS].records)),
             )
             for day in chosen
         ]
         listed = self._days(tasks, tracker, progress, executor)
         self.report.problems.extend(deletion_findings(removals, set(chosen)))
+        self.report.problems.extend(quarantine_problems(manifest))
         self.report.problems.extend(check_runs(self.storage, trails[IDS].records))
         self.report.problems.extend(self._chains(tracker, days, set(chosen), lo, hi))
         if not trails[MANIFEST].hashes:
@@ -276,7 +280,7 @@ class _Verifier:
         self._heads(trails)
         self.report.problems.extend(broken_holds(trails))
         if hi is None:
-            self._freshness(trails, as_of)
+            self.report.problems.extend(stale(trails, as_of, promised_cadence(trails)))
         if checkpoint is not None:
             hashes = {name: trail.hashes for name, trail in trails.items()}
             saved = Checkpoint.load(checkpoint)
@@ -474,50 +478,6 @@ class _Verifier:
                 found[problem.segment] = problem
         self.report.problems.extend(found.values())
 
-    def _freshness(self, trails: dict[str, Trail], as_of: TimeLike | None) -> None:
-        """Report a log that promised heartbeats but has no record as recent as promised."""
-        beats = trails[HEARTBEAT].records
-        promised = [
-            r["heartbeat_s"] for r in trails[MANIFEST].records if _seconds(r.get("heartbeat_s"))
-        ]
-        if promised and not beats:
-            self.add(
-                Problem(
-                    "missing",
-                    "manifest records promise heartbeats, but the heartbeat trail is gone",
-                    segment=HEARTBEAT,
-                )
-            )
-        every = beats[-1].get("every") if beats else (promised[-1] if promised else None)
-        if not isinstance(every, int | float) or not _seconds(every):
-            return  # no cadence promised
-        if beats and beats[-1].get("final") is True:
-            return  # the writers stopped cleanly
-        times = [
-            moment
-            for trail in trails.values()
-            for record in trail.records
-            for field in _TIMES
-            if isinstance(record.get(field), str) and (moment := parse_time(record[field]))
-        ]
-        if not times:
-            return
-        newest = max(times)
-        now = utc_now() if as_of is None else to_utc(as_of, name="as_of")
-        limit = timedelta(seconds=float(every)) + GRACE
-        if now - newest > limit:
-            self.add(
-                Problem(
-                    "stale",
-                    f"the newest record is from {newest:%Y-%m-%d %H:%M} UTC, "
-                    f"{_age(now - newest)} before {now:%Y-%m-%d %H:%M} UTC, but the log promises "
-                    f"a heartbeat every {_age(timedelta(seconds=float(every)))}: its writers "
-                    "stopped without closing, or its newest records were removed (verify a "
-                    "copy of a log with as_of= / --as-of the time it was copied)",
-                    segment=HEARTBEAT,
-                )
-            )
-
 
 def _rotation_of(record: dict[str, Any], previous: dict[str, Any]) -> bool:
     return record.get("rotated_from") == previous.get("sha256") and all(
@@ -552,19 +512,6 @@ def _no_log(storage: Storage, files: list[str]) -> str:
         f"{storage} holds no log: no segments (audit_*.jsonl, date=*/part-*.parquet) and no "
         f"manifest or other trail; found {what}. Check the path"
     )
-
-
-def _seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def _age(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 60:.0f} minutes"
 
 
 def _day(record: dict[str, Any]) -> date | None:

@@ -30,6 +30,7 @@ class Chain:
         self.writer_id = uuid.uuid4().hex
         self.seq = 0
         self.prev_hash = GENESIS_HASH
+        self.registered = False
 
     def append(
         self,
@@ -37,16 +38,22 @@ class Chain:
         input_content: str | None,
         output_content: str | None,
         store: Callable[[bytes], T],
+        register: Callable[[str], None] | None = None,
     ) -> T:
         """Give ``record`` its chain fields, encode it and ``store`` its line; advance.
 
         ``record`` holds the entry's fields but content, chain fields and ``entry_hash``.
+        Before the chain's first line is stored, ``register`` (if given) is called with
+        the ``writer_id``: a signed store records the writer there.
         Returns what ``store`` returns.
 
         Raises:
             orjson.JSONEncodeError: a value cannot be encoded (nothing was stored).
         """
         with self.lock:
+            if register is not None and not self.registered:
+                register(self.writer_id)
+                self.registered = True
             record["writer_id"] = self.writer_id
             record["seq"] = self.seq
             record["prev_hash"] = self.prev_hash

@@ -111,6 +111,8 @@ class StorageBase(Closing):
     Attributes:
         signing_key: The Ed25519 key that signs every record the store appends (None: the
             store signs nothing).
+        origin: The name a new log's genesis record gives it (None: ``comply-lab/`` and
+            the key's fingerprint), which its checkpoints carry.
         root_key: The log's root public key, pinned by whoever opened the store
             (``open_log(..., public_key=...)``): the trails the store checks before acting
             (holds before retention or a deletion, every trail before a checkpoint) must
@@ -119,6 +121,33 @@ class StorageBase(Closing):
 
     signing_key: Ed25519PrivateKey | None = None
     root_key: Ed25519PublicKey | None = None
+    origin: str | None = None
+
+    def register_writer(self, writer_id: str) -> None:
+        """Register a writer's chain before its first entry, in a store with a signing key.
+
+        The first writer of a new log writes its genesis record too (see
+        [`comply_lab.storage.genesis`][comply_lab.storage.genesis]); a store without a key
+        records nothing (its log is unsigned: nothing in it is proof).
+
+        Raises:
+            SigningKeyRequiredError: the store signs with an operator key the pinned root
+                did not certify for ``seal``.
+            StorageError: the record could not be stored; no entry was written.
+        """
+        if self.signing_key is None:
+            return
+        from comply_lab.storage.genesis import register
+        from comply_lab.storage.manifest import WRITERS
+        from comply_lab.storage.signers import check_may_sign
+
+        check_may_sign(self, WRITERS)
+        storage = cast("Storage", self)  # every backend is a Storage
+        register(storage, writer_id, self.signing_key, self.origin, self.heartbeat_cadence())
+
+    def heartbeat_cadence(self) -> float | None:
+        """Return the heartbeat cadence this store keeps, in seconds (None: none)."""
+        return None
 
     def __dask_tokenize__(self) -> tuple[str, int]:
         """Name this storage in Dask task keys by identity (its data changes over time)."""
@@ -203,6 +232,7 @@ class StorageBase(Closing):
                 entry.input_content,
                 entry.output_content,
                 lambda line: storage.append(day, line),
+                self.register_writer,
             )
         except orjson.JSONEncodeError:
             raise unencodable(record) from None

@@ -20,6 +20,8 @@ yes | yes | yes |
 |
 | [`Compactable`][comply_lab.storage.capabilities.Compactable] (JSONL or legacy data to convert) |
 yes | yes | |
+| [`Registering`][comply_lab.storage.capabilities.Registering] (signed writer registrations) |
+yes | yes | yes |
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ if TYPE_CHECKING:
 
     from comply_lab.storage.seal import SealReport
     from comply_lab.storage.sink import Sink
+
+
+@runtime_checkable
+class Registering(Protocol):
+    """A store that registers each writer's chain before its first entry.
+
+    In a store with a signing key, the registration is a signed record (see
+    [`comply_lab.storage.genesis`][comply_lab.storage.genesis]); without one it does nothing.
+    """
+
+    def register_writer(self, writer_id: str) -> None:
+        """Register the chain ``writer_id`` (called once, before its first entry)."""
+        ...
 
 
 @runtime_checkable

@@ -8,16 +8,14 @@ Layout::
     path/_manifest.jsonl                            one chained record per sealed segment
     path/_sealed/audit_20260127.jsonl               empty marker: that segment is sealed
 
-The JSONL names are the original tool's. Unlike the original, rotation never renames a
-file: a full segment stays and the next one gets the next number, so several processes
-can append to one directory (each line is one ``O_APPEND`` write, which the kernel keeps
-whole) and readers never see a file move under them.
+The JSONL names are the original tool's. Rotation never renames a file (the original
+does): the next segment gets the next number, so several processes append to one
+directory (one ``O_APPEND`` write per line) and readers never see a file move.
 
-With ``format="parquet"`` the JSONL segments are a write-ahead log: a segment is sealed into
-Parquet (see [`comply_lab.storage.seal`][comply_lab.storage.seal]) when its writer leaves it —
-on rotation, at day change, on [`FileStorage.close`][comply_lab.storage.file.FileStorage.close]
-— or on [`FileStorage.seal`][comply_lab.storage.file.FileStorage.seal]. A writer holds a shared
-``flock`` on the segment it appends to, so no segment in use is sealed.
+With ``format="parquet"`` the JSONL segments are a write-ahead log, sealed into Parquet (see
+[`comply_lab.storage.seal`][comply_lab.storage.seal]) when its writer leaves a segment (rotation,
+day change, ``close()``) or on ``seal()``. A writer holds a shared ``flock`` on the segment
+it appends to, so no segment in use is sealed.
 """
 
 from __future__ import annotations
@@ -121,6 +119,8 @@ class FileStorage(StorageBase):
             the store is closed; 0 never beats. ``"auto"`` (default) beats hourly for a
             signed store or ``format="parquet"``, and never for an unsigned ``"jsonl"``
             one, whose directory then holds exactly the original tool's files.
+        origin: A new signed log's name in its genesis and checkpoints (default
+            ``comply-lab/<key fingerprint>``).
 
     Raises:
         StorageError: the directory cannot be created.
@@ -143,6 +143,7 @@ class FileStorage(StorageBase):
         fsync_interval_s: float = 1.0,
         signing_key: PrivateKeyLike | None = None,
         heartbeat_s: float | Literal["auto"] | None = "auto",
+        origin: str | None = None,
     ) -> None:
         if isinstance(rotation_size_mb, bool) or not rotation_size_mb > 0:
             raise ConfigurationError(f"rotation_size_mb must be > 0, got {rotation_size_mb!r}")
@@ -168,6 +169,7 @@ class FileStorage(StorageBase):
             signed_or_sealed = format == "parquet" or self.signing_key is not None
             heartbeat_s = DEFAULT_HEARTBEAT_S if signed_or_sealed else 0
         self._heartbeat = Heartbeat(self, self._snapshots, heartbeat_s)
+        self.origin = origin
         self._touched: set[tuple[date, int]] = set()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -339,6 +341,10 @@ class FileStorage(StorageBase):
             self._sealer = Sealer(self.sink())
         return self._sealer
 
+    def heartbeat_cadence(self) -> float | None:
+        """Return the seconds between this store's heartbeats (None: none periodic)."""
+        return self._heartbeat.every or None
+
     def _snapshots(self) -> Snapshots:
         """Size and SHA-256 of each unsealed segment written since the last heartbeat."""
         with self._lock:
@@ -375,9 +381,8 @@ class FileStorage(StorageBase):
         Args:
             executor: Seal day partitions in parallel, one task per day, on this
                 ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or Dask's
-                ``client.get_executor()``; workers must see this directory). The result is
-                that of sealing serially. A signing key travels to the workers as raw
-                bytes, so use an executor whose transport you trust.
+                ``client.get_executor()``; workers must see this directory), with the result
+                of sealing serially. The signing key travels to them as raw bytes.
 
         Returns:
             What was sealed.
@@ -393,7 +398,8 @@ class FileStorage(StorageBase):
             by_day.setdefault(day, []).append(index)
         key = None if self.signing_key is None else self.signing_key.private_bytes_raw()
         cadence = self._heartbeat.promised
-        tasks = [(str(self.path), day, indexes, key, cadence) for day, indexes in by_day.items()]
+        root = None if self.root_key is None else self.root_key.public_bytes_raw()
+        tasks = [(str(self.path), d, found, key, cadence, root) for d, found in by_day.items()]
         report = SealReport()
         for result in run_tasks(seal_day, tasks, executor):
             report.merge(result)

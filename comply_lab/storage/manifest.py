@@ -45,11 +45,26 @@ HEARTBEAT = "_heartbeat.jsonl"
 SIGNERS = "_signers.jsonl"
 DELETIONS = "_deletions.jsonl"
 IDS = "_ids.jsonl"
-TRAILS = (SIGNERS, MANIFEST, RETENTION, HOLDS, ACCESS, KEYS, SHREDDED, HEARTBEAT, DELETIONS, IDS)
+WRITERS = "_writers.jsonl"
+TRAILS = (
+    SIGNERS,
+    WRITERS,
+    MANIFEST,
+    RETENTION,
+    HOLDS,
+    ACCESS,
+    KEYS,
+    SHREDDED,
+    HEARTBEAT,
+    DELETIONS,
+    IDS,
+)
 """Every chained metadata trail of a log."""
-SIGNED_LOG = (MANIFEST, HEARTBEAT, SIGNERS)
-"""The trails only a writer with a key signs (sealing, heartbeats, operator declarations):
-if their newest records are signed, the log is."""
+SIGNED_LOG = (SIGNERS, WRITERS, MANIFEST, HEARTBEAT)
+"""The trails only a writer with a key signs (genesis and operator declarations, writer
+registrations, sealing, heartbeats). A process without a key refuses to append to a log
+whose newest records there are signed: a guard against an honest mistake (what it wrote
+would fail verification), never a source of trust — verification pins its key."""
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:

@@ -119,6 +119,8 @@ class S3Storage(StorageBase):
         offline: Accept entries into the spool even when no AWS credentials are found
             (they upload once credentials are there). By default a store without
             credentials is refused at once, rather than at its first upload.
+        origin: The log's name in its genesis record and checkpoints, for a new signed
+            log (default ``comply-lab/<key fingerprint>``).
 
     The spool records where its entries go (``_destination.json``: the endpoint, bucket
     and prefix) and only a store for that destination uploads, reads or adds to them: a
@@ -151,6 +153,7 @@ class S3Storage(StorageBase):
         signing_key: PrivateKeyLike | None = None,
         heartbeat_s: float | None = DEFAULT_HEARTBEAT_S,
         offline: bool = False,
+        origin: str | None = None,
     ) -> None:
         if format not in ("parquet", "jsonl"):
             raise ConfigurationError(f"format must be 'parquet' or 'jsonl', got {format!r}")
@@ -197,6 +200,7 @@ class S3Storage(StorageBase):
         self.signing_key = None if signing_key is None else load_private_key(signing_key)
         # The spool is local to this process: heartbeats vouch for what is in S3 only.
         self.heartbeat = Heartbeat(self, dict, heartbeat_s)
+        self.origin = origin
         self._spool: FileStorage | None = None
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -330,7 +334,7 @@ class S3Storage(StorageBase):
         return uploaded
 
     def _upload_memory(self) -> int:
-        from comply_lab.storage.seal import SealReport, invalid_ids, parse_source, write_parts
+        from comply_lab.storage.seal import SealReport, write_parts
 
         assert self._memory is not None
         sink = self.sink()
@@ -338,17 +342,8 @@ class S3Storage(StorageBase):
         for day, data in sorted(self._memory.drain().items()):
             self._memory_index += 1
             name = f"memory-{self._memory_index:03d}"
-            entries, damaged = parse_source(data, name)
-            write_parts(
-                sink,
-                day,
-                self._memory_index,
-                name,
-                entries,
-                damaged,
-                report,
-                invalid_ids(data, entries),
-            )
+            if write_parts(sink, day, self._memory_index, name, data, report):
+                sink.quarantine(name, data)
         return len(report.parts)
 
     def compact(self, executor: Executor | None = None) -> SealReport:
@@ -364,7 +359,7 @@ class S3Storage(StorageBase):
             ConfigurationError: ``executor`` was given: an S3 log is compacted where it is
                 opened, not in parallel.
         """
-        from comply_lab.storage.seal import SealReport, invalid_ids, parse_source, write_parts
+        from comply_lab.storage.seal import SealReport, write_parts
 
         if executor is not None:
             raise ConfigurationError(
@@ -378,10 +373,8 @@ class S3Storage(StorageBase):
                 if segment.origin != "legacy":
                     continue
                 data = self.read_segment(segment)
-                entries, damaged = parse_source(data, segment.name)
-                write_parts(
-                    sink, day, 0, segment.name, entries, damaged, report, invalid_ids(data, entries)
-                )
+                if write_parts(sink, day, 0, segment.name, data, report):
+                    sink.quarantine(segment.name, data)
                 self.objects.delete_under([f"{day.isoformat()}/"])
                 report.sealed.append(segment.name)
         return report
@@ -396,6 +389,10 @@ class S3Storage(StorageBase):
         See `locked_until`.
         """
         return self.objects.locked_until([f"date={day.isoformat()}/", f"{day.isoformat()}/"])
+
+    def heartbeat_cadence(self) -> float | None:
+        """Return the seconds between this store's heartbeats (None: none periodic)."""
+        return self.heartbeat.every or None
 
     def sink(self, signing_key: Ed25519PrivateKey | None = None) -> S3Sink:
         """Return the sink that writes sealed objects and manifest records of this store.

@@ -103,6 +103,10 @@ class S3Sink:
             self._trails[trail] = counted(readable, self.store, store_root(self.store), trail)
         return self._trails[trail]
 
+    def signs(self) -> bool:
+        """Whether the records this sink appends are signed (by its key, or the store's)."""
+        return (self.signing_key or self.store.signing_key) is not None
+
     def store_index(self, name: str, data: bytes) -> None:
         """Put an id index run object (an unrecorded earlier one is replaced)."""
         self.objects.put(name, data)

@@ -47,6 +47,7 @@ from comply_lab.errors import (
     SealWarning,
 )
 from comply_lab.model.entry import AuditEntry, entry_hash, format_timestamp, tampered_ids
+from comply_lab.storage.admission import quarantined_counts, strangers
 from comply_lab.storage.arrow import entries_to_table, read_parquet, write_parquet
 from comply_lab.storage.deletions import deletion_records_in
 from comply_lab.storage.folder import Folder, read_file, refused, sweep_temporaries
@@ -132,8 +133,16 @@ class LocalSink:
         return {str(r.get("segment")) for r in read_records(self.root)}
 
     def records(self, trail: str) -> list[dict[str, Any]]:
-        """Return the records of a trail of the store that count (see `counted`)."""
-        return counted(read_records(self.root, trail), self, self.trusted, trail)
+        """Return the records of a trail of the store that count (see `counted`).
+
+        They are checked under the root the sink was given, else its own signing key's.
+        """
+        own = None if self.signing_key is None else self.signing_key.public_key()
+        return counted(read_records(self.root, trail), self, self.trusted or own, trail)
+
+    def signs(self) -> bool:
+        """Whether the records this sink appends are signed."""
+        return self.signing_key is not None
 
     def read_metadata(self, name: str) -> bytes:
         """Return a trail's bytes (empty if there is none)."""
@@ -279,18 +288,14 @@ def seal_segment(root: Path, day: date, index: int, sink: Sink | None = None) ->
             if info.st_nlink == 0:
                 return report  # sealed and deleted while we waited
             data = _read_all(fd)
-            entries, damaged = parse_source(data, name)
             target = sink or LocalSink(root)
-            tampered = invalid_ids(data, entries)
-            write_parts(target, day, index, name, entries, damaged, report, tampered)
-            if damaged:
+            if write_parts(target, day, index, name, data, report):
                 target.quarantine(name, data)
             _mark_sealed(root, name)
             # A writer that found the name sealed may have removed an empty file it recreated.
             folder.unlink(name, missing_ok=True)
             folder.fsync()
             report.sealed.append(name)
-            report.damaged_lines += damaged
             return report
         finally:
             os.close(fd)
@@ -302,13 +307,16 @@ def seal_day(
     indexes: list[int],
     signing_key: bytes | None,
     heartbeat_s: float | None = None,
+    root_key: bytes | None = None,
 ) -> SealReport:
     """Seal JSONL segments ``indexes`` of ``day`` in the store at ``root``: one task.
 
-    Takes only plain values (a raw Ed25519 key), so it can run in another process.
+    Takes only plain values (raw Ed25519 keys: the signing key, and the root the store
+    pinned), so it can run in another process.
     """
     key = None if signing_key is None else Ed25519PrivateKey.from_private_bytes(signing_key)
-    sink = LocalSink(Path(root), key, lambda: heartbeat_s)
+    pinned = None if root_key is None else Ed25519PublicKey.from_public_bytes(root_key)
+    sink = LocalSink(Path(root), key, lambda: heartbeat_s, pinned)
     report = SealReport()
     for index in indexes:
         report.merge(seal_segment(Path(root), day, index, sink))
@@ -357,20 +365,22 @@ def parse_source(data: bytes, name: str) -> tuple[list[AuditEntry], int]:
 
 
 def write_parts(
-    sink: Sink,
-    source_day: date,
-    index: int,
-    source: str,
-    entries: list[AuditEntry],
-    damaged: int,
-    report: SealReport,
-    tampered: set[str],
-) -> None:
-    """Store a source's entries as one part per day, and record each in the manifest.
+    sink: Sink, source_day: date, index: int, source: str, data: bytes, report: SealReport
+) -> bool:
+    """Store the entries of a source's bytes as one part per day; record each in the manifest.
 
-    ``tampered`` names entries verification would not accept (see
-    [`invalid_ids`][comply_lab.storage.seal.invalid_ids]): they are stored, but the manifest
-    lists them, so sealing never vouches for them.
+    Entries verification would not accept (see
+    [`invalid_ids`][comply_lab.storage.seal.invalid_ids]) are stored, but the manifest
+    lists them, so sealing never vouches for them. Entries sealing may not vouch for at all
+    (a writer nobody registered, see [`comply_lab.storage.admission`][comply_lab.storage.admission])
+    are left out and counted in a ``_quarantine/`` record.
+
+    Returns:
+        Whether the source's bytes must be kept in ``_quarantine/`` (damaged lines, or
+        entries left out).
+
+    Raises:
+        UnadoptedLogError: a signing sink, and a log without a genesis record.
 
     Entries deleted on request are left out; each record names those of its day
     (``removed_on_request``), and a source whose every entry was deleted gets a record
@@ -379,10 +389,16 @@ def write_parts(
     The part of the source's own day is stored last, so once it exists all others do;
     every step is idempotent, so a repeated call after a crash completes the job.
     """
+    entries, damaged = parse_source(data, source)
+    tampered = invalid_ids(data, entries)
+    held = strangers(sink, source, data, entries)
+    report.damaged_lines += damaged
     gone = {r["entry_id"] for r in deletion_records_in(sink.records(DELETIONS))}
     removed: dict[date, list[str]] = {}
     by_day: dict[date, list[AuditEntry]] = {}
     for entry in entries:
+        if entry.id in held:
+            continue
         if entry.id in gone:
             removed.setdefault(entry.timestamp.date(), []).append(entry.id)
         else:
@@ -419,16 +435,18 @@ def write_parts(
                 "sealed_at": _now(),
             }
         )
-    if not entries and damaged and f"{QUARANTINE}/{source}" not in recorded:
-        sink.record(
-            {
-                "segment": f"{QUARANTINE}/{source}",
-                "source": source,
-                "entries": 0,
-                "damaged_lines": damaged,
-                "sealed_at": _now(),
-            }
-        )
+    if ((not entries and damaged) or held) and f"{QUARANTINE}/{source}" not in recorded:
+        record = {
+            "segment": f"{QUARANTINE}/{source}",
+            "source": source,
+            "entries": 0,
+            "damaged_lines": damaged,
+            "sealed_at": _now(),
+        }
+        if held:
+            record["quarantined"] = quarantined_counts(entries, held)
+        sink.record(record)
+    return bool(damaged or held)
 
 
 def _index_run(sink: Sink, part: str, items: list[tuple[str, str, int]]) -> None:

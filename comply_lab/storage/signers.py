@@ -40,6 +40,7 @@ from comply_lab.storage.manifest import (
     RETENTION,
     SHREDDED,
     SIGNERS,
+    WRITERS,
     parse_lines,
     parse_records,
     record_hash,
@@ -49,6 +50,7 @@ from comply_lab.storage.manifest import (
 SCOPES: dict[str, str] = {
     MANIFEST: "seal",
     HEARTBEAT: "seal",
+    WRITERS: "seal",
     IDS: "seal",
     RETENTION: "retention",
     HOLDS: "holds",

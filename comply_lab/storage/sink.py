@@ -46,6 +46,10 @@ class Sink(Protocol):
         """Return the readable records of one of the store's trails (deletions, id index)."""
         ...
 
+    def signs(self) -> bool:
+        """Whether the records this sink appends are signed."""
+        ...
+
     def store_index(self, name: str, data: bytes) -> None:
         """Store an id index run (see `comply_lab.storage.idindex`), replacing any."""
         ...

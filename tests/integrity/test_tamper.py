@@ -782,7 +782,7 @@ class TestStaleness:
         case.files.set_trail_lines("_heartbeat", [])
         report = case.verify()
         assert errors(report) == {"missing"}
-        assert report.errors[0].explanation.startswith("manifest records promise heartbeats")
+        assert report.errors[0].explanation.startswith("the log promises heartbeats")
 
 
 class TestCommandLine:

@@ -34,8 +34,8 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
-def _grow(path: Path, entries: int, seed: int) -> None:
-    storage = FileStorage(path, format="parquet", signing_key=WRITER)
+def _grow(path: Path, entries: int, seed: int, origin: str | None = None) -> None:
+    storage = FileStorage(path, format="parquet", signing_key=WRITER, origin=origin)
     write_sample(lambda c: AuditLogger(storage, clock=c), entries, 2, seed=seed).close()
 
 
@@ -188,11 +188,14 @@ def test_a_history_started_over_under_a_new_origin_is_refused(tmp_path: Path, ke
     _checkpoint(log, keys, tmp_path / "cp.txt")
     code, out = _witness(keys, "a", tmp_path / "cp.txt", tmp_path / "state")
     assert code == 0, out
-    rewritten = tmp_path / "rewritten"
-    _grow(rewritten, 30, seed=5)
     origin = Checkpoint.load(tmp_path / "cp.txt").origin
-    code, out = cli("checkpoint", rewritten, "--signing-key", keys["writer"], "--origin",
+    code, out = cli("checkpoint", log, "--signing-key", keys["writer"], "--origin",
                     f"{origin}-v2", "-o", tmp_path / "v2.txt")  # fmt: skip
+    assert code == 2 and "genesis names it" in out  # the log's own genesis fixed its name
+    rewritten = tmp_path / "rewritten"
+    _grow(rewritten, 30, seed=5, origin=f"{origin}-v2")  # a new log, made under a new name
+    code, out = cli("checkpoint", rewritten, "--signing-key", keys["writer"], "-o",
+                    tmp_path / "v2.txt")  # fmt: skip
     assert code == 0, out
     code, out = _witness(keys, "a", tmp_path / "v2.txt", tmp_path / "state")
     assert code == 1 and "under another origin" in out

@@ -69,6 +69,8 @@ class TestLayoutAndReads:
             "prod/ai-audit/_heartbeat/000000000002.json",  # and closed
             "prod/ai-audit/_manifest/000000000001.json",
             "prod/ai-audit/_manifest/000000000002.json",
+            "prod/ai-audit/_signers/000000000001.json",  # the log's genesis
+            "prod/ai-audit/_writers/000000000001.json",  # the writer's registration
             f"prod/ai-audit/date=2026-01-29/part-20260129-000-{spool_id}.parquet",
             f"prod/ai-audit/date=2026-01-30/part-20260130-000-{spool_id}.parquet",
         ]

@@ -1,0 +1,119 @@
+"""The genesis record and writer registrations: what a signed log is, and who writes it.
+
+Two kinds of signed records say what a log is, so that nothing has to be inferred from
+how it looks:
+
+- the **genesis** record, in the ``_signers`` trail, signed by the log's root key and
+  only by it (a genesis signed by any other key is ignored): the log's ``origin`` (the
+  name its checkpoints carry), that it is signed, and the heartbeat cadence it promises
+  (``heartbeat_s``). A store with a signing key writes it before the first entry of a new
+  log; a log that exists already gets it from ``comply-lab adopt`` (see
+  [`comply_lab.integrity.adoption`][comply_lab.integrity.adoption]). Verification with
+  a pinned key requires it, and requires its origin to be the pinned one;
+- a **registration** per writer, in the ``_writers`` trail, signed by the root key or an
+  operator key certified for ``seal``: the ``writer_id`` of a hash chain, written before
+  the chain's first entry. A writer's unsealed entries count only when it is registered;
+  sealing leaves out (quarantines) the entries of unregistered writers that no signed
+  heartbeat vouched for, so planted lines are never sealed in.
+
+An attacker who writes these records with their own key, or without one, adds nothing:
+readers, sealing and verification take only those signed by the pinned root (or, for
+registrations, a key it certified), and a second genesis that disagrees with the first
+is a finding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from comply_lab._time import utc_now
+from comply_lab.crypto.signing import key_id
+from comply_lab.model.entry import format_timestamp
+from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS
+from comply_lab.storage.signers import MetadataSource, raw_public, store_root, trail_records
+
+if TYPE_CHECKING:
+    from comply_lab.storage.base import Storage
+
+GENESIS = "genesis"
+"""The ``kind`` of the genesis record in the ``_signers`` trail."""
+WRITER = "writer"
+"""The ``kind`` of a registration record in the ``_writers`` trail."""
+
+
+def default_origin(key: Ed25519PrivateKey | Ed25519PublicKey | None) -> str:
+    """Return a log's default origin: ``comply-lab/`` and its root key's fingerprint."""
+    return f"comply-lab/{key_id(key) if key is not None else 'unsigned'}"
+
+
+def genesis_record(
+    key: Ed25519PrivateKey, origin: str | None, heartbeat_s: float | None
+) -> dict[str, Any]:
+    """Return the genesis record of a log whose root key is ``key``."""
+    return {
+        "kind": GENESIS,
+        "origin": origin or default_origin(key),
+        "root_key": raw_public(key),
+        "heartbeat_s": heartbeat_s or None,
+        "created": format_timestamp(utc_now()),
+    }
+
+
+def geneses(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the genesis records among counted ``_signers`` records."""
+    return [r for r in records if r.get("kind") == GENESIS and isinstance(r.get("origin"), str)]
+
+
+def genesis_of(storage: MetadataSource) -> dict[str, Any] | None:
+    """Return the first genesis record the store's root signed, or None."""
+    if store_root(storage) is None:
+        return None
+    found = geneses(trail_records(storage, SIGNERS))
+    return found[0] if found else None
+
+
+def registered(records: list[dict[str, Any]]) -> set[str]:
+    """Return the writer ids the counted ``_writers`` records register."""
+    return {
+        r["writer_id"]
+        for r in records
+        if r.get("kind") == WRITER and isinstance(r.get("writer_id"), str)
+    }
+
+
+def registration_record(writer_id: str, **details: Any) -> dict[str, Any]:
+    """Return the registration record of writer ``writer_id``."""
+    return {
+        "kind": WRITER,
+        "writer_id": writer_id,
+        "registered": format_timestamp(utc_now()),
+        **details,
+    }
+
+
+def register(
+    storage: Storage,
+    writer_id: str,
+    key: Ed25519PrivateKey,
+    origin: str | None,
+    heartbeat_s: float | None,
+) -> None:
+    """Register ``writer_id`` in a store signing with ``key``, writing the genesis if due.
+
+    The genesis is written when ``key`` is the log's root (no other root pinned) and the
+    log is new: no genesis yet, no day of entries and no manifest record. A log that
+    exists without a genesis keeps none until it is adopted (`comply-lab adopt`), so a
+    writer never vouches for entries it did not write.
+    """
+    root = store_root(storage)
+    is_root = root is not None and key_id(root) == key_id(key)
+    if (
+        is_root
+        and genesis_of(storage) is None
+        and not storage.days()
+        and not storage.read_metadata(MANIFEST).strip()
+    ):
+        storage.append_metadata(SIGNERS, genesis_record(key, origin, heartbeat_s))
+    storage.append_metadata(WRITERS, registration_record(writer_id))
