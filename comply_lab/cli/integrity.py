@@ -469,6 +469,8 @@ def adopt(target: str, signing_key: str, origin: str | None, heartbeat_s: float)
     its unsealed files as they are now. Refused, with nothing written, when the log has
     other findings.
 
+    For instance:
+
         \b
         comply-lab adopt /var/log/ai-audit --signing-key writer.pem
     """

@@ -45,7 +45,7 @@ def note_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _checkpoint(path: Path, entries: int) -> tuple[Ed25519PrivateKey, Checkpoint, str]:
     """Log a signed sample; return its key, a checkpoint of it, and the verifier key."""
     key = generate_signing_key()
-    storage = FileStorage(path, format="parquet", signing_key=key)
+    storage = FileStorage(path, format="parquet", signing_key=key, origin="example.com/audit")
     write_sample(lambda c: AuditLogger(storage, clock=c), entries, 2).close()
     checkpoint = open_log(path).checkpoint(key, origin="example.com/audit")
     return key, checkpoint, verifier_key(key.public_key(), "example.com/audit")
