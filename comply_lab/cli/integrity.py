@@ -12,6 +12,7 @@ from comply_lab.cli.options import (
     KEY_FILE,
     day_pool,
     root_key_option,
+    signing_key_option,
     verification_options,
     workers_option,
 )
@@ -445,13 +446,7 @@ def verify_bundle_command(folder: Path, public_key: str) -> None:
 
 @click.command()
 @click.argument("target")
-@click.option(
-    "--signing-key",
-    "signing_key",
-    type=KEY_FILE,
-    required=True,
-    help="The log's root key (Ed25519 private key file): the genesis is its alone.",
-)
+@signing_key_option
 @click.option("--origin", help="The log's name (default: comply-lab/<key fingerprint>).")
 @click.option(
     "--heartbeat-s",
@@ -460,7 +455,7 @@ def verify_bundle_command(folder: Path, public_key: str) -> None:
     show_default=True,
     help="The heartbeat cadence the genesis promises (0: none).",
 )
-def adopt(target: str, signing_key: str, origin: str | None, heartbeat_s: float) -> None:
+def adopt(target: str, signing_key: str | None, origin: str | None, heartbeat_s: float) -> None:
     """Give an existing log its genesis and writer registrations, once it verifies.
 
     For a log written by an earlier version (or by the original tool) that verifies
@@ -478,6 +473,8 @@ def adopt(target: str, signing_key: str, origin: str | None, heartbeat_s: float)
     from comply_lab.integrity.adoption import adopt as run
     from comply_lab.storage.registry import open_storage
 
+    if signing_key is None:
+        raise click.UsageError("give the log's root key: --signing-key FILE")
     storage = open_storage(target, signing_key=load_private_key(signing_key))
     try:
         done = run(storage, origin=origin, heartbeat_s=heartbeat_s or None)
