@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import UnadoptedLogError
@@ -62,7 +63,25 @@ def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -
             "with the root key (comply-lab adopt LOG --signing-key KEY); nothing was changed"
         )
     known = registered(sink.records(WRITERS))
-    vouched = vouched_prefix(sink.records(HEARTBEAT), source, data)
+    return unvouched_strangers(known, sink.records(HEARTBEAT), source, data, entries)
+
+
+def unvouched_strangers(
+    known: Iterable[str],
+    beats: list[dict[str, Any]],
+    source: str,
+    data: bytes,
+    entries: list[AuditEntry],
+) -> set[str]:
+    """Return the ids of ``entries`` whose writer is not ``known`` and no heartbeat vouched for.
+
+    ``entries`` were parsed from ``data``, the bytes of unsealed segment ``source``;
+    ``beats`` are the trusted heartbeat records.
+    """
+    known = set(known)
+    if all(e.writer_id in known for e in entries):
+        return set()
+    vouched = vouched_prefix(beats, source, data)
     early: set[str] = set()
     if vouched:
         with warnings.catch_warnings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Protocol, TypeVar
@@ -19,6 +20,7 @@ from comply_lab.storage.jsonl import (
 )
 from comply_lab.storage.listing import readable
 from comply_lab.storage.segments import Segment, source_key
+from comply_lab.storage.vetting import vet
 
 
 class SegmentSource(Protocol):
@@ -50,7 +52,9 @@ def segment_entries(
         FileNotFoundError: the segment was sealed or deleted since it was listed.
     """
     if segment.format == "jsonl":
-        yield from parse_segment(storage.read_segment(segment), _source(storage, segment), within)
+        data = storage.read_segment(segment)
+        parsed = parse_segment(data, _source(storage, segment), within)
+        yield from parsed if segment.sealed else vet(storage, segment.name, data, parsed)
         return
     from comply_lab.storage.arrow import in_window, table_to_entries
     from comply_lab.storage.parts import decoding, read_part
@@ -157,9 +161,16 @@ def count_segments(storage: SegmentSource, segments: Sequence[Segment]) -> int:
             from comply_lab.storage.parts import part_rows
 
             total += part_rows(storage, segment)
-        else:
+        elif segment.sealed:
             try:
                 total += summarize_jsonl(storage.read_segment(segment))[0]
+            except FileNotFoundError:
+                continue  # sealed meanwhile: its Parquet twin is counted by a new listing
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # reading the entries warns
+                    total += sum(1 for _ in segment_entries(storage, segment))
             except FileNotFoundError:
                 continue  # sealed meanwhile: its Parquet twin is counted by a new listing
     return total

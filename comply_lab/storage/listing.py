@@ -17,8 +17,8 @@ before it removed the file, or bytes someone restored — is left out too, with 
 what the trusted records say was deleted is not shown. Verification reports it
 ``incomplete`` (run retention again).
 
-Unsealed JSONL segments are read as they are; verification says whether a heartbeat
-vouched for them (``unsealed``) or not (``pending``, in a signed log).
+Unsealed JSONL segments are listed as they are; their lines are vetted one by one when
+read (see [`comply_lab.storage.vetting`][comply_lab.storage.vetting]).
 """
 
 from __future__ import annotations
