@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,32 @@ def original_record(stamp: datetime, text: str) -> dict[str, object]:
         "output_tokens": None,
         "metadata": {"user_id": "u"},
     }
+
+
+def plant_writer(
+    path: Path, at: datetime, entries: int = 3, text: str = "forged", **fields: Any
+) -> list[str]:
+    """Plant a writer's day files into the log at ``path`` as someone without the key would.
+
+    The attacker logs with the tool itself into a folder of their own (a signed log refuses
+    a keyless writer) and copies the day files in under free segment names.
+
+    Returns:
+        The names of the planted files.
+    """
+    from comply_lab import AuditLogger
+
+    planted = []
+    with tempfile.TemporaryDirectory() as scratch:
+        logger = AuditLogger(FileStorage(scratch, format="jsonl"), clock=FakeClock(at))
+        for i in range(entries):
+            logger.log_sync(input=f"{text} {i}", output="x", **fields)
+        logger.close()
+        for source in sorted(Path(scratch).glob("audit_*.jsonl")):
+            stem = "_".join(source.stem.split("_")[:2])  # audit_YYYYMMDD
+            index = 900
+            while (path / f"{stem}_{index:03d}.jsonl").exists():
+                index += 1
+            shutil.copyfile(source, path / f"{stem}_{index:03d}.jsonl")
+            planted.append(f"{stem}_{index:03d}.jsonl")
+    return planted

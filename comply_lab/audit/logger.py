@@ -312,7 +312,7 @@ class AuditLogger(Closing):
                 input_content,
                 output_content,
                 lambda line: self.storage.append(day, line),
-                self.storage.register_writer if isinstance(self.storage, Registering) else None,
+                self.storage if isinstance(self.storage, Registering) else None,
             )
         except orjson.JSONEncodeError:
             raise validate.unencodable(record) from None

@@ -44,7 +44,8 @@ def adopt(
     Raises:
         SigningKeyRequiredError: the store has no signing key, or pinned another root.
         IntegrityError: the log does not verify under the key, apart from what adoption
-            resolves (unsigned, pending, unregistered, stale): nothing was written.
+            resolves (unsigned, pending, stale, and in a log without a genesis
+            unregistered): nothing was written.
     """
     from comply_lab.integrity.verify import verify  # verification imports this module
 
@@ -59,7 +60,15 @@ def adopt(
     if present:
         origin = str(present[0]["origin"])
     report = verify(storage, public_key=key.public_key(), origin=origin, progress=False)
+    if any(p.status == "unsigned" for p in report.errors):
+        # Nothing in it is signed (its records are "not signed" under the key): what can
+        # be checked is that it is consistent in itself.
+        report = verify(storage, progress=False, allow_unsigned=True)
     accepted = ADOPTABLE if pending else ADOPTABLE - {"pending"}
+    if present:
+        # In a log that has a genesis every writer registers before its first entry:
+        # entries of one that did not were planted. Sealing quarantines them.
+        accepted -= {"unregistered"}
     blocking = [p for p in report.errors if p.status not in accepted]
     if blocking:
         raise IntegrityError(

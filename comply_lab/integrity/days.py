@@ -32,12 +32,13 @@ from comply_lab.crypto.ciphertext import PREFIX
 from comply_lab.crypto.fingerprint import content_problem
 from comply_lab.crypto.merkle import MerkleBuilder, digest_bytes, dyadic_blocks, leaf_hash
 from comply_lab.errors import CorruptSegmentError
+from comply_lab.integrity import unsealed
 from comply_lab.integrity.chains import group_starts, links_hold
 from comply_lab.integrity.events import MARK, DayResult, Event, IfClean, See, Span
 from comply_lab.integrity.lines import Line, classify
 from comply_lab.integrity.orphans import restored_problem
 from comply_lab.integrity.report import Problem, Status
-from comply_lab.integrity.unsealed import Snapshot, pending_problems, snapshot_problem
+from comply_lab.integrity.unsealed import Admitted, Snapshot, pending_problems, snapshot_problem
 from comply_lab.keys.keyring import key_id_of
 from comply_lab.model.entry import CONTENT_FIELDS, AuditEntry, entry_hash
 from comply_lab.storage.arrow import table_to_entries
@@ -64,7 +65,7 @@ def check_day(
     deep: bool,
     signed: bool = False,
     gone: dict[str, set[tuple[str, int]]] | None = None,
-    registered: frozenset[str] = frozenset(),
+    registered: Admitted = unsealed.NOBODY,
 ) -> DayResult:
     """Check the segments of ``day``.
 
@@ -81,8 +82,7 @@ def check_day(
             heartbeat vouched for are ``pending``, not merely ``unsealed``.
         gone: The ``(sha256, size)`` authentic retention records gave the segments they
             deleted: one present again with those bytes is ``incomplete``.
-        registered: The writers signed registrations name (unvouched entries of others
-            are ``unregistered``).
+        registered: Whose unsealed entries count; others' are ``unregistered``.
     """
     check = _DayCheck(storage, shredded, deep, signed, gone or {}, registered)
     listed = storage.segments(day)
@@ -105,7 +105,7 @@ class _DayCheck:
         deep: bool,
         signed: bool,
         gone: dict[str, set[tuple[str, int]]],
-        registered: frozenset[str],
+        registered: Admitted,
     ) -> None:
         self.registered = registered
         self.storage = storage

@@ -3,13 +3,15 @@
 The promise comes from the log's genesis (``heartbeat_s``), from manifest records (each
 records the cadence of the store that sealed it) and from the heartbeats themselves
 (``every``). A log whose newest record is older than the cadence plus `GRACE` is
-``stale``, unless its newest heartbeat is a final one (its writers stopped cleanly): its
-writers stopped without closing, or its newest records were cut away.
+``stale``, unless every store that beat has a final heartbeat as its newest (its writers
+stopped cleanly): its writers stopped without closing, or its newest records were cut
+away. A heartbeat cannot stretch the genesis's promise: the shorter cadence counts.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeGuard
 
 from comply_lab._time import TimeLike, to_utc, utc_now
 from comply_lab.integrity.report import Problem
@@ -19,6 +21,8 @@ from comply_lab.storage.manifest import HEARTBEAT, MANIFEST
 
 GRACE = timedelta(minutes=15)
 """How late a promised heartbeat may be before the log is reported stale."""
+LONGEST = timedelta(days=366)
+"""The longest cadence counted; a record promising a longer one (or none) promises nothing."""
 _TIMES = ("at", "sealed_at", "deleted_at", "rotated_at", "registered", "created")
 
 
@@ -33,6 +37,8 @@ def stale(
         genesis_cadence: The cadence the log's authentic genesis promises.
     """
     found = []
+    if not _seconds(genesis_cadence):
+        genesis_cadence = None
     beats = trails[HEARTBEAT].records
     promised = [
         r["heartbeat_s"] for r in trails[MANIFEST].records if _seconds(r.get("heartbeat_s"))
@@ -49,11 +55,13 @@ def stale(
             )
         )
     every = beats[-1].get("every") if beats else (promised[-1] if promised else None)
-    if not isinstance(every, int | float) or not _seconds(every):
+    if not _seconds(every):
         every = genesis_cadence  # a beat promising nothing does not undo the genesis
+    elif genesis_cadence is not None:
+        every = min(float(every), genesis_cadence)  # nor stretch it
     if every is None:
         return found  # no cadence promised
-    if beats and beats[-1].get("final") is True:
+    if beats and _all_closed(beats):
         return found  # the writers stopped cleanly
     times = [
         moment
@@ -82,8 +90,21 @@ def stale(
     return found
 
 
-def _seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+def _seconds(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is a usable cadence: a positive number of seconds, at most `LONGEST`."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 < value <= LONGEST.total_seconds()
+    )
+
+
+def _all_closed(beats: list[dict[str, Any]]) -> bool:
+    """Whether every store that beat has a final heartbeat as its newest one."""
+    newest: dict[object, dict[str, Any]] = {}
+    for beat in beats:
+        newest[beat.get("source")] = beat
+    return all(beat.get("final") is True for beat in newest.values())
 
 
 def _age(delta: timedelta) -> str:

@@ -80,9 +80,9 @@ def _unsigned(public_key: object, allow_unsigned: bool) -> list[Problem]:
         Problem(
             "unsigned",
             f"{given}UNSIGNED: internally consistent; not proof against anyone who can "
-            "write the files. To start signing, write with a signing key "
-            "(FileStorage(..., signing_key=...), comply-lab compact --signing-key) and "
-            "keep its public key; to accept an unsigned log, pass allow_unsigned=True "
-            "(--allow-unsigned)",
+            "write the files. To sign it from now on, check it and adopt it with a root "
+            "key (comply-lab adopt LOG --signing-key KEY), and keep its public key; a new "
+            "log written with a signing key is signed from its start; to accept an "
+            "unsigned log, pass allow_unsigned=True (--allow-unsigned)",
         )
     ]

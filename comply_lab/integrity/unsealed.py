@@ -9,9 +9,15 @@ error whoever wrote them, until a later heartbeat or sealing vouches for them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from comply_lab.integrity.lines import classify
 from comply_lab.integrity.report import Problem
+from comply_lab.model.entry import AuditEntry
+from comply_lab.storage.admission import signed_heads, vouched_prefix
+from comply_lab.storage.genesis import adoptions, registered
 from comply_lab.storage.jsonl import split_lines
 from comply_lab.storage.segments import Segment
 
@@ -34,28 +40,86 @@ def snapshot_problem(segment: Segment, data: bytes, snapshot: Snapshot) -> Probl
     )
 
 
-def pending_problems(
-    segment: Segment, data: bytes, vouched: int, registered: frozenset[str]
-) -> list[Problem]:
-    """Return what the entries after the first ``vouched`` bytes are, if there are any.
+class Admitted(NamedTuple):
+    """Whose unsealed entries count: registered writers', and lines an adoption vouched for.
 
-    Those of registered writers are ``pending``; the others (no writer, or one no signed
-    registration names) are ``unregistered``: sealing quarantines them.
+    Attributes:
+        registered: The writer ids the authentic registrations name.
+        adopted: The authentic adoption records (their ``unsealed`` snapshots).
+        heads: The chain heads authentic heartbeats signed: ``(writer_id, seq)`` ->
+            ``(entry_hash, when)``.
     """
-    lines = classify(split_lines(data[vouched:])[0])
-    unsigned = [line.entry for line in lines if line.entry is not None]
-    strangers = sum(e.writer_id not in registered for e in unsigned)
+
+    registered: frozenset[str] = frozenset()
+    adopted: tuple[dict[str, Any], ...] = ()
+    heads: Mapping[tuple[str, int], tuple[str, str]] = MappingProxyType({})
+
+
+NOBODY = Admitted()
+"""No writer registered, nothing adopted."""
+
+
+def admitted(
+    writers: list[dict[str, Any]], signers: list[dict[str, Any]], beats: list[dict[str, Any]]
+) -> Admitted:
+    """Return whose entries count, from the authentic writer, signer and heartbeat records."""
+    return Admitted(frozenset(registered(writers)), tuple(adoptions(signers)), signed_heads(beats))
+
+
+def head_problem(segment: Segment, entry: AuditEntry, admitted: Admitted) -> Problem | None:
+    """Return a finding if a heartbeat signed ``entry``'s place in its chain with another hash."""
+    if entry.writer_id is None or entry.seq is None:
+        return None
+    signed = admitted.heads.get((entry.writer_id, entry.seq))
+    if signed is None or signed[0] == entry.entry_hash:
+        return None
+    return Problem(
+        "modified",
+        f"the heartbeat of {signed[1]} signed entry {entry.seq} of writer {entry.writer_id} "
+        f"as {signed[0][:16]}..., but the stored entry {entry.id} is another: it was "
+        "changed or replaced",
+        segment.day,
+        segment.name,
+    )
+
+
+def pending_problems(
+    segment: Segment, data: bytes, vouched: int, admitted: Admitted
+) -> list[Problem]:
+    """Return what the entries no signed record vouches for are, if there are any.
+
+    Entries of registered writers after the first ``vouched`` bytes (what the newest
+    heartbeat vouched for) are ``pending``. Entries of other writers (none, or one no
+    signed registration names) are ``unregistered`` wherever they are, unless an adoption
+    vouched for their bytes: a heartbeat vouches for what a file holds, whoever appended
+    it, so it admits no writer. Sealing quarantines them.
+    """
+    adopted = data[: vouched_prefix(list(admitted.adopted), segment.name, data)].count(b"\n")
+    beaten = data[:vouched].count(b"\n")
+    registered = admitted.registered
+    strangers = pending = 0
+    found = []
+    for number, line in enumerate(classify(split_lines(data)[0])):
+        if line.entry is None:
+            continue
+        if line.entry.writer_id is not None and (
+            head := head_problem(segment, line.entry, admitted)
+        ):
+            found.append(head)
+        if line.entry.writer_id in registered:
+            pending += number >= beaten
+        else:
+            strangers += number >= adopted
     since = (
         f"written after the first {vouched:,} bytes, which the newest heartbeat vouched for"
         if vouched
         else "no heartbeat vouched for this segment"
     )
-    found = []
-    if len(unsigned) > strangers:
+    if pending:
         found.append(
             Problem(
                 "pending",
-                f"pending: {len(unsigned) - strangers:,} entries not yet signed ({since}), so "
+                f"pending: {pending:,} entries not yet signed ({since}), so "
                 "anyone who can write the files could have written them: a running writer's "
                 "next heartbeat vouches for its own; sealing with the log's key vouches for "
                 "whatever its registered writers' chains hold, so seal a stopped writer's "
@@ -68,10 +132,10 @@ def pending_problems(
         found.append(
             Problem(
                 "unregistered",
-                f"{strangers:,} entries ({since}) name a writer no signed registration "
-                "names: planted, or written by a process of an earlier version (adopt the "
-                "log once it verifies: comply-lab adopt); sealing leaves them out, in "
-                "_quarantine/",
+                f"{strangers:,} entries name a writer no signed registration "
+                "names: planted, or written by a process that did not register; readers "
+                "leave them out and sealing puts them in _quarantine/ (a log of an earlier "
+                "version, without a genesis: adopt it once it verifies, comply-lab adopt)",
                 segment.day,
                 segment.name,
             )

@@ -55,11 +55,10 @@ from comply_lab.integrity.signatures import signature_status
 from comply_lab.integrity.timestamp import check_timestamp
 from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
-from comply_lab.integrity.unsealed import Snapshot
+from comply_lab.integrity.unsealed import Snapshot, admitted
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
-from comply_lab.storage.genesis import registered
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.listing import deleted_digests
 from comply_lab.storage.location import BUNDLE_HINT
@@ -262,7 +261,11 @@ class _Verifier:
                 self.deep,
                 self.report.signatures == "checked",
                 gone,
-                frozenset(registered(trails[WRITERS].records)),
+                admitted(
+                    trails[WRITERS].records,
+                    trails[SIGNERS].records,
+                    trails[HEARTBEAT].records,
+                ),
             )
             for day in chosen
         ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from comply_lab.model.entry import GENESIS_HASH, encode_line
 
@@ -38,13 +38,14 @@ class Chain:
         input_content: str | None,
         output_content: str | None,
         store: Callable[[bytes], T],
-        register: Callable[[str], None] | None = None,
+        register: Registering | None = None,
     ) -> T:
         """Give ``record`` its chain fields, encode it and ``store`` its line; advance.
 
         ``record`` holds the entry's fields but content, chain fields and ``entry_hash``.
-        Before the chain's first line is stored, ``register`` (if given) is called with
-        the ``writer_id``: a signed store records the writer there.
+        Before the chain's first line is stored, ``register`` (the store, if it
+        registers writers) records the ``writer_id``; after each line is stored it is
+        told the chain's new head, which its heartbeats sign.
         Returns what ``store`` returns.
 
         Raises:
@@ -52,13 +53,27 @@ class Chain:
         """
         with self.lock:
             if register is not None and not self.registered:
-                register(self.writer_id)
+                register.register_writer(self.writer_id)
                 self.registered = True
             record["writer_id"] = self.writer_id
             record["seq"] = self.seq
             record["prev_hash"] = self.prev_hash
             digest, line = encode_line(record, input_content, output_content)
             stored = store(line)
+            if register is not None:
+                register.note_head(self.writer_id, self.seq, digest)
             self.seq += 1
             self.prev_hash = digest
             return stored
+
+
+class Registering(Protocol):
+    """A store that registers each writer's chain and signs its heads (see `Chain.append`)."""
+
+    def register_writer(self, writer_id: str) -> None:
+        """Register the chain ``writer_id`` (called once, before its first entry)."""
+        ...
+
+    def note_head(self, writer_id: str, seq: int, entry_hash: str) -> None:
+        """Take note of chain ``writer_id``'s newest stored entry."""
+        ...

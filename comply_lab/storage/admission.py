@@ -7,8 +7,11 @@ admitted when
 
 - its writer is registered (a ``_writers`` record the root, or a key it certified for
   ``seal``, signed), or
-- it lies within the first bytes of the source that a signed heartbeat (or the adoption
-  of the log) vouched for: their size and SHA-256 still match.
+- it lies within the first bytes of the source that the root vouched for when it
+  adopted the log (an ``adoption`` record in ``_signers``): their size and SHA-256 still
+  match. That is how lines of the original tool, which name no writer, are admitted.
+  A heartbeat does not admit anything: it vouches for the bytes a file holds, whoever
+  appended them.
 
 The others are **quarantined**: left out of the parts, their source's bytes kept in
 ``_quarantine/``, and counted per writer in the manifest record (``quarantined``), which
@@ -21,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from comply_lab.errors import UnadoptedLogError
-from comply_lab.storage.genesis import geneses, registered
+from comply_lab.errors import IntegrityError, UnadoptedLogError
+from comply_lab.storage.genesis import adoptions, geneses, registered
 from comply_lab.storage.jsonl import parse_segment
 from comply_lab.storage.manifest import HEARTBEAT, SIGNERS, WRITERS
 
@@ -34,11 +38,15 @@ if TYPE_CHECKING:
     from comply_lab.storage.sink import Sink
 
 
-def vouched_prefix(beats: list[dict[str, Any]], name: str, data: bytes) -> int:
-    """Return how many first bytes of segment ``name`` a heartbeat vouched for, still intact."""
+def vouched_prefix(records: list[dict[str, Any]], name: str, data: bytes) -> int:
+    """Return how many first bytes of segment ``name`` a record's snapshot vouched for.
+
+    ``records`` are heartbeat or adoption records; a snapshot counts only while the bytes
+    it names are intact.
+    """
     best = 0
-    for beat in beats:
-        pair = (beat.get("unsealed") or {}).get(name)
+    for record in records:
+        pair = (record.get("unsealed") or {}).get(name)
         if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int):
             continue
         size, digest = pair
@@ -47,54 +55,119 @@ def vouched_prefix(beats: list[dict[str, Any]], name: str, data: bytes) -> int:
     return best
 
 
-def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -> set[str]:
-    """Return the ids of ``entries`` sealing must not vouch for (see the module documentation).
+def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -> set[int]:
+    """Return the positions in ``entries`` sealing must not vouch for (see the module doc).
+
+    Positions, not ids: a planted line reusing the id of an honest entry does not take
+    the honest entry with it.
 
     Raises:
         UnadoptedLogError: the sink signs, and the log has no genesis record its root signed.
     """
     if not sink.signs():
         return set()
-    if not geneses(sink.records(SIGNERS)):
+    signers = sink.records(SIGNERS)
+    if not geneses(signers):
         raise UnadoptedLogError(
             f"{source} was not sealed: this signed log has no genesis record signed by its "
-            "root key (it was written by an earlier version, or by another tool), so sealing "
-            "cannot tell its writers' entries from planted ones. Verify it, then adopt it "
+            "root key (it was written by an earlier version, or by another tool), so "
+            "sealing cannot tell its writers' entries from planted ones. Verify it, then adopt it "
             "with the root key (comply-lab adopt LOG --signing-key KEY); nothing was changed"
         )
-    known = registered(sink.records(WRITERS))
-    return unvouched_strangers(known, sink.records(HEARTBEAT), source, data, entries)
+    writers, beats = sink.records(WRITERS), sink.records(HEARTBEAT)
+    _check_registrations(writers, beats, source)
+    _check_heads(signed_heads(beats), entries, source)
+    return unvouched_strangers(registered(writers), adoptions(signers), source, data, entries)
+
+
+def _check_registrations(
+    writers: list[dict[str, Any]], beats: list[dict[str, Any]], source: str
+) -> None:
+    """Refuse to seal when registrations the newest heartbeat saw no longer count.
+
+    A ``_writers`` trail hidden, cut or damaged while sealing runs would otherwise make
+    honest writers look unregistered, and their entries would be quarantined.
+
+    Raises:
+        IntegrityError: the trail holds fewer authentic records than the newest heartbeat
+            saw, or not the one it saw last.
+    """
+    seen = (beats[-1].get("trails") or {}).get(WRITERS) if beats else None
+    if not isinstance(seen, list) or len(seen) != 2 or not isinstance(seen[0], int):
+        return
+    count, head = seen
+    if len(writers) < count or (
+        head is not None and head not in {w.get("record_hash") for w in writers}
+    ):
+        raise IntegrityError(
+            f"{source} was not sealed: the {WRITERS} trail holds {len(writers)} authentic "
+            f"registration(s), but the newest heartbeat saw {count}: it was cut, damaged "
+            "or moved away, and sealing would take registered writers for strangers. "
+            "Restore it (comply-lab verify names what changed); nothing was changed"
+        )
+
+
+def _check_heads(
+    heads: Mapping[tuple[str, int], tuple[str, str]], entries: list[AuditEntry], source: str
+) -> None:
+    """Refuse to seal an entry that is not the one a heartbeat signed at its place.
+
+    Raises:
+        IntegrityError: an entry of ``source`` has another hash than the head a heartbeat
+            signed for its writer and seq.
+    """
+    for entry in entries:
+        if entry.writer_id is None or entry.seq is None:
+            continue
+        signed = heads.get((entry.writer_id, entry.seq))
+        if signed is not None and signed[0] != entry.entry_hash:
+            raise IntegrityError(
+                f"{source} was not sealed: its entry {entry.id} (writer {entry.writer_id}, "
+                f"seq {entry.seq}) is not the one the heartbeat of {signed[1]} signed there; "
+                "the file was changed. Verify the log (comply-lab verify); nothing was changed"
+            )
 
 
 def unvouched_strangers(
     known: Iterable[str],
-    beats: list[dict[str, Any]],
+    adopted: list[dict[str, Any]],
     source: str,
     data: bytes,
     entries: list[AuditEntry],
-) -> set[str]:
-    """Return the ids of ``entries`` whose writer is not ``known`` and no heartbeat vouched for.
+) -> set[int]:
+    """Return the positions of ``entries`` whose writer is not ``known``, nor adopted.
 
-    ``entries`` were parsed from ``data``, the bytes of unsealed segment ``source``;
-    ``beats`` are the trusted heartbeat records.
+    ``entries`` were parsed from ``data``, the bytes of unsealed segment ``source``, in
+    order; ``adopted`` are the trusted adoption records. An entry is adopted when it is
+    among the entries parsed from the bytes an adoption vouched for.
     """
     known = set(known)
     if all(e.writer_id in known for e in entries):
         return set()
-    vouched = vouched_prefix(beats, source, data)
-    early: set[str] = set()
+    vouched = vouched_prefix(adopted, source, data)
+    early = 0
     if vouched:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # damaged lines are reported by the full parse
-            early = {e.id for e in parse_segment(data[:vouched], source)}
-    return {e.id for e in entries if e.writer_id not in known and e.id not in early}
+            early = sum(1 for _ in parse_segment(data[:vouched], source))
+    return {i for i, e in enumerate(entries) if i >= early and e.writer_id not in known}
 
 
-def quarantined_counts(entries: list[AuditEntry], held: set[str]) -> dict[str, int]:
+def quarantined_counts(entries: list[AuditEntry], held: set[int]) -> dict[str, int]:
     """Return, per writer (``"none"`` for entries without one), how many entries are held."""
     counts: dict[str, int] = {}
-    for entry in entries:
-        if entry.id in held:
-            writer = entry.writer_id or "none"
-            counts[writer] = counts.get(writer, 0) + 1
+    for position in held:
+        writer = entries[position].writer_id or "none"
+        counts[writer] = counts.get(writer, 0) + 1
     return counts
+
+
+def signed_heads(beats: list[dict[str, Any]]) -> Mapping[tuple[str, int], tuple[str, str]]:
+    """Return every chain head the heartbeats signed: ``(writer, seq)`` -> ``(hash, when)``."""
+    found: dict[tuple[str, int], tuple[str, str]] = {}
+    for beat in beats:
+        heads = beat.get("heads")
+        for writer, head in heads.items() if isinstance(heads, dict) else ():
+            if isinstance(head, list) and len(head) == 2 and isinstance(head[0], int):
+                found[(str(writer), head[0])] = (str(head[1]), str(beat.get("at")))
+    return MappingProxyType(found)

@@ -128,22 +128,40 @@ class StorageBase(Closing):
 
         The first writer of a new log writes its genesis record too (see
         [`comply_lab.storage.genesis`][comply_lab.storage.genesis]); a store without a key
-        records nothing (its log is unsigned: nothing in it is proof).
+        records nothing (its log is unsigned: nothing in it is proof), and may not write
+        into a signed log at all.
 
         Raises:
-            SigningKeyRequiredError: the store signs with an operator key the pinned root
-                did not certify for ``seal``.
+            SigningKeyRequiredError: the store has no key and the log is signed (it has a
+                genesis record), or it signs with an operator key the pinned root did not
+                certify for ``seal``.
+            UnadoptedLogError: the store has a key, and the log exists without a genesis.
             StorageError: the record could not be stored; no entry was written.
         """
+        from comply_lab.storage.genesis import refuse_keyless, register
+
         if self.signing_key is None:
+            refuse_keyless(self)
             return
-        from comply_lab.storage.genesis import register
         from comply_lab.storage.manifest import WRITERS
         from comply_lab.storage.signers import check_may_sign
 
         check_may_sign(self, WRITERS)
         storage = cast("Storage", self)  # every backend is a Storage
         register(storage, writer_id, self.signing_key, self.origin, self.heartbeat_cadence())
+
+    def note_head(self, writer_id: str, seq: int, entry_hash: str) -> None:
+        """Take note of a chain's newest stored entry: the next heartbeat signs it.
+
+        A heartbeat that signs each chain's head makes any later change to the entries it
+        covers a finding, whoever can write the files; a store without a key keeps none.
+        """
+        if self.signing_key is not None:
+            self.__dict__.setdefault("_heads", {})[writer_id] = [seq, entry_hash]
+
+    def chain_heads(self) -> dict[str, list[Any]]:
+        """Return the newest ``[seq, entry_hash]`` of each chain written through this store."""
+        return dict(self.__dict__.get("_heads", {}))
 
     def heartbeat_cadence(self) -> float | None:
         """Return the heartbeat cadence this store keeps, in seconds (None: none)."""
@@ -232,7 +250,7 @@ class StorageBase(Closing):
                 entry.input_content,
                 entry.output_content,
                 lambda line: storage.append(day, line),
-                self.register_writer,
+                self,
             )
         except orjson.JSONEncodeError:
             raise unencodable(record) from None

@@ -44,14 +44,20 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Registering(Protocol):
-    """A store that registers each writer's chain before its first entry.
+    """A store that registers each writer's chain before its first entry, and its heads.
 
     In a store with a signing key, the registration is a signed record (see
-    [`comply_lab.storage.genesis`][comply_lab.storage.genesis]); without one it does nothing.
+    [`comply_lab.storage.genesis`][comply_lab.storage.genesis]), and each heartbeat signs
+    the newest entry of every chain written through the store (``heads``); without a key
+    it does nothing.
     """
 
     def register_writer(self, writer_id: str) -> None:
         """Register the chain ``writer_id`` (called once, before its first entry)."""
+        ...
+
+    def note_head(self, writer_id: str, seq: int, entry_hash: str) -> None:
+        """Take note of chain ``writer_id``'s newest stored entry."""
         ...
 
 

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from comply_lab.crypto.signing import PublicKeyLike, key_id, load_public_key
+from comply_lab.crypto.signing import PublicKeyLike, load_public_key
 from comply_lab.errors import ConfigurationError, StorageError
-from comply_lab.storage.base import Storage, StorageBase
+from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import Compactable, Sealing, maintenance
-from comply_lab.storage.heartbeat import DEFAULT_HEARTBEAT_S
 from comply_lab.storage.location import local_path, url_scheme
-from comply_lab.storage.manifest import MANIFEST, TRAILS
+from comply_lab.storage.manifest import MANIFEST
 from comply_lab.storage.registry import open_storage
 from comply_lab.storage.signers import Keyed, check_may_sign
 
@@ -79,34 +78,9 @@ def compact(
     from comply_lab.storage.idindex import merge_runs
 
     with maintenance(storage, "compaction"):
-        _adopt_first(storage)
         report = storage.compact(executor)
         if isinstance(storage, Sealing):
             sink = storage.sink()
             report.pruned = prune_deleted(storage, sink)
             merge_runs(storage, sink)
         return report
-
-
-def _adopt_first(storage: Storage) -> None:
-    """Take over a log with no signature at all, when compacting it with a signing key.
-
-    Sealing with a key vouches for what it seals, so a log must have a genesis first
-    (see [`comply_lab.storage.admission`][comply_lab.storage.admission]). A log without
-    a single signed record (the original tool's, or one written without a key) proves
-    nothing about who wrote it either way, so compacting it with its root key starts
-    its signed life: genesis, registrations and a heartbeat vouching for what it holds
-    (`take_over`). A signed log without a genesis (an earlier version's) must be
-    verified and adopted explicitly: ``comply-lab adopt``.
-    """
-    from comply_lab.storage.takeover import take_over
-
-    if not isinstance(storage, StorageBase) or storage.signing_key is None:
-        return
-    root = storage.root_key
-    if root is not None and key_id(root) != key_id(storage.signing_key):
-        return  # an operator key: the root adopts; sealing says so
-    if any(b"signature" in storage.read_metadata(name) for name in TRAILS):
-        return
-    if storage.days() or storage.read_metadata(MANIFEST).strip():
-        take_over(storage, storage.signing_key, storage.origin, DEFAULT_HEARTBEAT_S)

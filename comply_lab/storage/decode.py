@@ -52,9 +52,11 @@ def segment_entries(
         FileNotFoundError: the segment was sealed or deleted since it was listed.
     """
     if segment.format == "jsonl":
-        data = storage.read_segment(segment)
-        parsed = parse_segment(data, _source(storage, segment), within)
-        yield from parsed if segment.sealed else vet(storage, segment.name, data, parsed)
+        data, source = storage.read_segment(segment), _source(storage, segment)
+        if segment.sealed:
+            yield from parse_segment(data, source, within)
+        else:
+            yield from vet(storage, segment.name, data, within, source)
         return
     from comply_lab.storage.arrow import in_window, table_to_entries
     from comply_lab.storage.parts import decoding, read_part

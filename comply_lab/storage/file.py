@@ -168,7 +168,7 @@ class FileStorage(StorageBase):
         if heartbeat_s == "auto":
             signed_or_sealed = format == "parquet" or self.signing_key is not None
             heartbeat_s = DEFAULT_HEARTBEAT_S if signed_or_sealed else 0
-        self._heartbeat = Heartbeat(self, self._snapshots, heartbeat_s)
+        self._heartbeat = Heartbeat(self, self._snapshots, heartbeat_s, self.chain_heads)
         self.origin = origin
         self._touched: set[tuple[date, int]] = set()
         try:

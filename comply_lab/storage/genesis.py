@@ -30,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.signing import key_id
+from comply_lab.errors import SigningKeyRequiredError, UnadoptedLogError
 from comply_lab.model.entry import format_timestamp
-from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS
+from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS, parse_records
 from comply_lab.storage.signers import MetadataSource, raw_public, store_root, trail_records
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ GENESIS = "genesis"
 """The ``kind`` of the genesis record in the ``_signers`` trail."""
 WRITER = "writer"
 """The ``kind`` of a registration record in the ``_writers`` trail."""
+ADOPTION = "adoption"
+"""The ``kind`` of the record in the ``_signers`` trail by which the root vouches, when it
+adopts a log, for the bytes of its unsealed segments (``unsealed``: name -> size, SHA-256)."""
 
 
 def default_origin(key: Ed25519PrivateKey | Ed25519PublicKey | None) -> str:
@@ -74,6 +78,11 @@ def genesis_of(storage: MetadataSource) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def adoptions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the adoption records among counted ``_signers`` records."""
+    return [r for r in records if r.get("kind") == ADOPTION]
+
+
 def registered(records: list[dict[str, Any]]) -> set[str]:
     """Return the writer ids the counted ``_writers`` records register."""
     return {
@@ -104,16 +113,45 @@ def register(
 
     The genesis is written when ``key`` is the log's root (no other root pinned) and the
     log is new: no genesis yet, no day of entries and no manifest record. A log that
-    exists without a genesis keeps none until it is adopted (`comply-lab adopt`), so a
-    writer never vouches for entries it did not write.
+    exists without a genesis is refused until it is adopted (`comply-lab adopt`, after
+    it was verified), so a writer never vouches for entries it did not write — nor
+    writes entries that sealing would then have to refuse.
+
+    Raises:
+        UnadoptedLogError: the log exists and has no genesis its root signed.
     """
-    root = store_root(storage)
-    is_root = root is not None and key_id(root) == key_id(key)
-    if (
-        is_root
-        and genesis_of(storage) is None
-        and not storage.days()
-        and not storage.read_metadata(MANIFEST).strip()
-    ):
+    if genesis_of(storage) is None:
+        root = store_root(storage)
+        if (
+            root is None
+            or key_id(root) != key_id(key)
+            or storage.days()
+            or storage.read_metadata(MANIFEST).strip()
+        ):
+            raise UnadoptedLogError(
+                f"{storage} holds a log without a genesis record signed by its root key "
+                "(written without a key, by an earlier version or by another tool), so "
+                "nothing was written to it. Verify it and adopt it with the root key "
+                "(comply-lab adopt LOG --signing-key KEY), or log to an empty location"
+            )
         storage.append_metadata(SIGNERS, genesis_record(key, origin, heartbeat_s))
     storage.append_metadata(WRITERS, registration_record(writer_id))
+
+
+def refuse_keyless(storage: MetadataSource) -> None:
+    """Refuse a writer without a key in a signed log (one with a genesis record).
+
+    Its entries would be signed by nothing: verification would call them
+    ``unregistered`` and sealing would quarantine them. Any genesis record counts here,
+    signed by whichever key: a store without a key has no root to check one with.
+
+    Raises:
+        SigningKeyRequiredError: the log has a genesis record.
+    """
+    if any(r.get("kind") == GENESIS for _, r in parse_records(storage.read_metadata(SIGNERS)) if r):
+        raise SigningKeyRequiredError(
+            f"{storage} is a signed log (it has a genesis record): a writer without a key "
+            "would add entries nothing vouches for, so nothing was written. Open it with "
+            "the signing key (signing_key=..., --signing-key) or an operator key the root "
+            "certified for seal"
+        )

@@ -74,14 +74,21 @@ class Heartbeat:
         snapshots: Returns the unsealed segments written since the last beat with their
             size and SHA-256 (``{}`` where a store has none others can see).
         every: Seconds between beats; None beats only at close; 0 never beats.
+        heads: Returns the newest ``[seq, entry_hash]`` of each chain written through
+            the store: the beat signs them, so those entries cannot change unnoticed.
     """
 
     def __init__(
-        self, store: Storage, snapshots: Callable[[], Snapshots], every: float | None
+        self,
+        store: Storage,
+        snapshots: Callable[[], Snapshots],
+        every: float | None,
+        heads: Callable[[], dict[str, list[Any]]] = dict,
     ) -> None:
         self.every = check_cadence(every)
         self._store = store
         self._snapshots = snapshots
+        self._heads = heads
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -127,6 +134,7 @@ class Heartbeat:
                 "every": self.every,
                 "final": final,
                 "unsealed": self._snapshots(),
+                "heads": self._heads(),
                 "trails": {
                     name: list(trail_head(self._store.read_metadata(name)))
                     for name in TRAILS

@@ -199,7 +199,7 @@ class S3Storage(StorageBase):
         self._fsync: FsyncPolicy = fsync
         self.signing_key = None if signing_key is None else load_private_key(signing_key)
         # The spool is local to this process: heartbeats vouch for what is in S3 only.
-        self.heartbeat = Heartbeat(self, dict, heartbeat_s)
+        self.heartbeat = Heartbeat(self, dict, heartbeat_s, self.chain_heads)
         self.origin = origin
         self._spool: FileStorage | None = None
         self._lock = threading.Lock()

@@ -396,8 +396,8 @@ def write_parts(
     gone = {r["entry_id"] for r in deletion_records_in(sink.records(DELETIONS))}
     removed: dict[date, list[str]] = {}
     by_day: dict[date, list[AuditEntry]] = {}
-    for entry in entries:
-        if entry.id in held:
+    for position, entry in enumerate(entries):
+        if position in held:
             continue
         if entry.id in gone:
             removed.setdefault(entry.timestamp.date(), []).append(entry.id)

@@ -13,8 +13,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from comply_lab._time import utc_now
+from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.base import Storage
-from comply_lab.storage.genesis import geneses, genesis_record, registered, registration_record
+from comply_lab.storage.genesis import (
+    ADOPTION,
+    geneses,
+    genesis_record,
+    registered,
+    registration_record,
+)
 from comply_lab.storage.heartbeat import Heartbeat
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS
@@ -44,7 +52,9 @@ def take_over(
     """Write what adoption writes, signed by the store's key ``key`` (the log's root).
 
     That is the genesis (unless there is one), a registration per writer the log's
-    entries name, and a final heartbeat vouching for every unsealed segment. This vouches
+    entries name, an adoption record by which the root vouches for the bytes of every
+    unsealed segment (lines of the original tool name no writer: this is what admits
+    them), and a final heartbeat. This vouches
     for what the log holds now: callers check the log first
     (``comply_lab.integrity.adoption.adopt``), or take over a log with no signature at
     all, which nothing proves either way (compaction).
@@ -74,5 +84,8 @@ def take_over(
     for writer in sorted(writers - known):
         storage.append_metadata(WRITERS, registration_record(writer, adopted=True))
         done.writers.append(writer)
+    if snapshots:
+        adoption = {"kind": ADOPTION, "at": format_timestamp(utc_now()), "unsealed": snapshots}
+        storage.append_metadata(SIGNERS, adoption)
     Heartbeat(storage, lambda: snapshots, heartbeat_s).beat(final=True)
     return done

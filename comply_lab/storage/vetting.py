@@ -10,8 +10,8 @@ shows them:
   twice so that JSON readers keep another value than the hashed one) is left out;
 - in a signed log — the store knows its root key (pinned with ``public_key=``, or its own
   signing key) and the log has a genesis record that root signed — a line of a writer no
-  signed registration names is left out, unless it lies within the bytes a signed
-  heartbeat vouched for (what an adopted log's older writers wrote).
+  signed registration names is left out, unless it lies within the bytes the root
+  vouched for when it adopted the log (lines of the original tool name no writer).
 
 Each segment that loses lines gives one
 [`IntegrityWarning`][comply_lab.errors.IntegrityWarning] saying how many and why, and
@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +36,9 @@ from comply_lab.crypto.signing import key_id
 from comply_lab.errors import IntegrityWarning
 from comply_lab.model.entry import AuditEntry, entry_hash
 from comply_lab.storage.admission import unvouched_strangers
-from comply_lab.storage.genesis import geneses, registered
-from comply_lab.storage.manifest import HEARTBEAT, SIGNERS, WRITERS
+from comply_lab.storage.genesis import adoptions, geneses, registered
+from comply_lab.storage.jsonl import Window, parse_segment
+from comply_lab.storage.manifest import SIGNERS, WRITERS
 from comply_lab.storage.signers import MetadataSource, store_root, trail_records
 
 
@@ -50,11 +50,12 @@ class Writers:
         registered: The writer ids signed registrations name; None when the log is not
             signed as far as the store knows (no root key, or no genesis it signed), so
             every writer's lines are shown.
-        beats: The trusted heartbeat records, whose snapshots vouch for unsealed bytes.
+        adopted: The trusted adoption records, whose snapshots vouch for the bytes an
+            adopted log's unsealed segments held (lines that name no writer, say).
     """
 
     registered: frozenset[str] | None
-    beats: tuple[dict[str, Any], ...] = ()
+    adopted: tuple[dict[str, Any], ...] = ()
 
 
 def writers(storage: MetadataSource) -> Writers:
@@ -62,15 +63,16 @@ def writers(storage: MetadataSource) -> Writers:
     root = store_root(storage)
     if root is None:
         return Writers(None)
-    data = b"\0".join(storage.read_metadata(t) for t in (SIGNERS, WRITERS, HEARTBEAT))
+    data = storage.read_metadata(SIGNERS) + b"\0" + storage.read_metadata(WRITERS)
     stamp = (hashlib.sha256(data).digest(), key_id(root))
     cached = getattr(storage, "_vetting_writers", None)
     if cached is not None and cached[0] == stamp:
         found: Writers = cached[1]
         return found
-    if geneses(trail_records(storage, SIGNERS)):
+    signers = trail_records(storage, SIGNERS)
+    if geneses(signers):
         known = frozenset(registered(trail_records(storage, WRITERS)))
-        found = Writers(known, tuple(trail_records(storage, HEARTBEAT)))
+        found = Writers(known, tuple(adoptions(signers)))
     else:
         found = Writers(None)
     with contextlib.suppress(AttributeError):  # a store without attributes: computed each time
@@ -79,42 +81,53 @@ def writers(storage: MetadataSource) -> Writers:
 
 
 def vet(
-    storage: object, name: str, data: bytes, entries: Iterable[AuditEntry], *, warn: bool = True
+    storage: object, name: str, data: bytes, within: Window | None, source: str
 ) -> list[AuditEntry]:
-    """Return the ``entries`` parsed from unsealed segment ``name`` (bytes ``data``) to show.
+    """Return the entries of unsealed segment ``name`` (bytes ``data``) readers show.
 
     Args:
         storage: The store (its trails say which writers are registered).
-        name: The segment's name, as heartbeats record it.
+        name: The segment's name, as adoption records name it.
         data: The segment's bytes.
-        entries: What was parsed from them (all, or those of a time window).
-        warn: Warn (`IntegrityWarning`) when lines are left out.
+        within: Only the entries in this time range (None: all).
+        source: The file name or URL warnings give.
     """
-    shown = []
-    forged = 0
-    for entry in entries:
-        if entry.entry_hash is not None and entry_hash(entry.record()) != entry.entry_hash:
-            forged += 1
-        else:
-            shown.append(entry)
+    entries = list(parse_segment(data, source, within))
+    shown = [e for e in entries if _own_hash(e)]
     left_out = []
-    if forged:
-        left_out.append(f"{forged:,} whose values do not give their own hash")
-    if isinstance(storage, MetadataSource):
-        view = writers(storage)
-        if view.registered is not None and any(e.writer_id not in view.registered for e in shown):
-            strangers = unvouched_strangers(view.registered, list(view.beats), name, data, shown)
-            if strangers:
-                shown = [e for e in shown if e.id not in strangers]
-                left_out.append(
-                    f"{len(strangers):,} of writers no signed registration names, beyond "
-                    "what a signed heartbeat vouched for"
-                )
-    if left_out and warn:
+    if len(shown) < len(entries):
+        left_out.append(f"{len(entries) - len(shown):,} whose values do not give their own hash")
+    view = writers(storage) if isinstance(storage, MetadataSource) else Writers(None)
+    known = view.registered
+    if known is not None and any(e.writer_id not in known for e in shown):
+        if within is not None:  # positions count every entry of the segment
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reported by the parse above
+                entries = list(parse_segment(data, source))
+        held = unvouched_strangers(known, list(view.adopted), name, data, entries)
+        shown = [
+            e
+            for i, e in enumerate(entries)
+            if i not in held and _own_hash(e) and (within is None or not _outside(e, within))
+        ]
+        if held:
+            left_out.append(
+                f"{len(held):,} of writers no signed registration names (nor an adoption)"
+            )
+    if left_out:
         warnings.warn(
-            f"{name}: left out {' and '.join(left_out)}; verify the log "
+            f"{source}: left out {' and '.join(left_out)}; verify the log "
             "(comply-lab verify LOG --public-key KEY) to see them",
             IntegrityWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return shown
+
+
+def _own_hash(entry: AuditEntry) -> bool:
+    return entry.entry_hash is None or entry_hash(entry.record()) == entry.entry_hash
+
+
+def _outside(entry: AuditEntry, within: Window) -> bool:
+    lo, hi = within
+    return (lo is not None and entry.timestamp < lo) or (hi is not None and entry.timestamp > hi)

@@ -3,7 +3,9 @@
 An honest log is taken through every documented operation (logging from several writers,
 sealing, reopening, holds, releases, retention, decryption, key rotation, shredding,
 deletion, compaction) with the root key. The attacker builds a copy of their own with the
-tool itself: the same history under a key of their own, and again with no key at all.
+tool itself: the same history under a key of their own, again with no key at all, and
+once more without a key and then adopted under their key (genesis, registrations and an
+adoption record signed by it).
 Then, many times over, files and records taken from a copy are spliced into the honest
 log, and it is verified with the pinned root (``verify(public_key=root)``, whose origin is
 the root's). The one property: verification says OK only if every reader still returns
@@ -26,6 +28,7 @@ import pytest
 
 from comply_lab import open_log
 from comply_lab.crypto.signing import generate_signing_key
+from comply_lab.integrity.adoption import adopt
 from tests.tamper import (
     KEY,
     OPERATIONS,
@@ -138,8 +141,10 @@ def _splice(
     saved = snapshot(honest.files)
     rng = random.Random(seed)
     tried = passed = 0
-    for name, key in (("attacker", ATTACKER), ("keyless", None)):
+    for name, key in (("attacker", ATTACKER), ("keyless", None), ("adopted", None)):
         copy = _history(backend, tmp_path / name, key, seed, endpoint)
+        if name == "adopted":  # an unsigned copy adopted under the attacker's key
+            adopt(copy.storage(signing_key=ATTACKER))
         for splice in splices(honest.files, copy.files, rng, count):
             try:
                 report = honest.verify()

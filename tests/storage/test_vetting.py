@@ -13,7 +13,7 @@ from comply_lab import AuditLogger, open_log
 from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.errors import IntegrityWarning
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, plant_writer
 
 T0 = datetime(2026, 1, 29, 9, 0, tzinfo=UTC)
 KEY = generate_signing_key()
@@ -30,12 +30,8 @@ def _log(path: Path, entries: int = 4, key=KEY) -> Path:
 
 
 def _plant(path: Path) -> None:
-    """Someone with write access and no key logs into the folder with the tool itself."""
-    clock = FakeClock(T0 + timedelta(hours=1))
-    logger = AuditLogger(FileStorage(path, format="jsonl"), clock=clock)
-    for i in range(3):
-        logger.log_sync(input=f"forged {i}", output="x", model="gpt-forged")
-    logger.close()
+    """Someone with write access and no key logs with the tool itself and copies it in."""
+    plant_writer(path, T0 + timedelta(hours=1), model="gpt-forged")
 
 
 def _segment(path: Path) -> Path:
