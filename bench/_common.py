@@ -16,6 +16,7 @@ from typing import Any
 
 from comply_lab import AuditLogger
 from comply_lab.audit import FileStorage
+from comply_lab.integrity.adoption import adopt
 from comply_lab.sample import write_sample
 from comply_lab.storage.compaction import compact
 
@@ -38,6 +39,8 @@ def build(entries: int, root: Path, signing_key: Any = None) -> tuple[Path, Path
     parquet = root / f"parquet-{entries}"
     shutil.copytree(jsonl, parquet)
     started = time.perf_counter()
+    if signing_key is not None:  # an unsigned log is signed from its adoption on
+        adopt(FileStorage(parquet, signing_key=signing_key))
     compact(parquet, signing_key=signing_key)
     print(
         f"logged {entries:,} entries in {logged:.1f} s; sealed a Parquet copy in "

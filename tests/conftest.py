@@ -236,3 +236,20 @@ def plant_writer(
             shutil.copyfile(source, path / f"{stem}_{index:03d}.jsonl")
             planted.append(f"{stem}_{index:03d}.jsonl")
     return planted
+
+
+def adopt_and_compact(target: Any, key: Any, **options: Any) -> Any:
+    """Adopt an unsigned log (or the original tool's) with ``key``, then compact it signed.
+
+    ``target`` is a path, URL or store; the store is opened with ``key`` if needed.
+    Returns the compaction's report.
+    """
+    from comply_lab.integrity.adoption import adopt
+    from comply_lab.storage.compaction import compact
+    from comply_lab.storage.registry import open_storage
+
+    storage = (
+        open_storage(str(target), signing_key=key) if isinstance(target, str | Path) else target
+    )
+    adopt(storage)
+    return compact(storage, **options)

@@ -406,7 +406,7 @@ def take_checkpoint(
     root = pinned or signing_key
     if root is not None and any(t.signed for t in trails):
         known = authority(data[SIGNERS], root)
-        trails = [check_trail(data[name], name, known.keys_for(name)) for name in TRAILS]
+        trails = [check_trail(data[name], name, known.keys_for(name), known) for name in TRAILS]
     heads: dict[str, tuple[int, str | None]] = {}
     records: list[dict[str, Any]] = []
     for trail in trails:

@@ -29,6 +29,7 @@ from comply_lab.crypto.signing import signature_valid
 from comply_lab.integrity.report import Problem
 from comply_lab.model.entry import GENESIS_HASH
 from comply_lab.storage.manifest import parse_lines, record_hash, record_line, signed_bytes
+from comply_lab.storage.signers import Authority
 
 
 @dataclass
@@ -60,19 +61,26 @@ class Trail:
         return bool(self.key_ids)
 
 
-def check_trail(data: bytes, name: str, keys: Mapping[str, Ed25519PublicKey] | None) -> Trail:
+def check_trail(
+    data: bytes,
+    name: str,
+    keys: Mapping[str, Ed25519PublicKey] | None,
+    adopted: Authority | None = None,
+) -> Trail:
     """Check the trail ``name`` holding ``data``.
 
     With ``keys`` (key id -> public key: the writer's and the operator keys it declared,
-    see `comply_lab.integrity.authority`), every record must carry
-    a valid signature
-    of one of them; without, signatures are not checked (the verifier then says the log is
-    unverified if any record is signed).
+    see `comply_lab.integrity.authority`), every record must carry a valid signature of
+    one of them — but for the unsigned records the root's adoption vouched for (see
+    ``Authority.vouched``: ``adopted``); without, signatures are not checked (the
+    verifier then says the log is unverified if any record is signed).
     """
     trail = Trail(name)
     previous = GENESIS_HASH
     torn: list[str] = []  # lines that are not records, since the last record
-    for number, line, record in parse_lines(data):
+    lines = list(parse_lines(data))
+    vouched = set() if adopted is None else adopted.vouched(name, [r for _, _, r in lines])
+    for number, line, record in lines:
         where = f"{name} line {number}"
         if record is None and not _whole_json(line):
             trail.hashes.append(None)
@@ -128,7 +136,9 @@ def check_trail(data: bytes, name: str, keys: Mapping[str, Ed25519PublicKey] | N
         previous = record["record_hash"]
         if isinstance(record.get("signer"), str):
             trail.key_ids.add(record["signer"])
-        if keys is not None:
+        if keys is not None and not (
+            "signature" not in record and record["record_hash"] in vouched
+        ):
             found = _signature(keys, record, where, label)
             trail.problems += found
             authentic = authentic and not found

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from comply_lab.integrity.lines import classify
@@ -52,7 +51,7 @@ class Admitted(NamedTuple):
 
     registered: frozenset[str] = frozenset()
     adopted: tuple[dict[str, Any], ...] = ()
-    heads: Mapping[tuple[str, int], tuple[str, str]] = MappingProxyType({})
+    heads: Mapping[tuple[str, int], tuple[str, str]] = {}
 
 
 NOBODY = Admitted()

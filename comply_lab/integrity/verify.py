@@ -209,7 +209,12 @@ class _Verifier:
         self.authority = authority(data[SIGNERS], self.public_key)
         pinned = self.public_key is not None
         trails = {
-            name: check_trail(data[name], name, self.authority.keys_for(name) if pinned else None)
+            name: check_trail(
+                data[name],
+                name,
+                self.authority.keys_for(name) if pinned else None,
+                self.authority if pinned else None,
+            )
             for name in TRAILS
         }
         days = self.storage.days()

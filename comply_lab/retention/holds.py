@@ -77,8 +77,8 @@ def _trusted(
 ) -> list[dict[str, Any]]:
     """Return the records of the ``_holds`` trail, if it verifies under the pinned root."""
     key = pinned_root(storage, public_key)
-    keys = None if key is None else authority(storage.read_metadata(SIGNERS), key).keys_for(HOLDS)
-    trail = check_trail(data, HOLDS, keys)
+    known = None if key is None else authority(storage.read_metadata(SIGNERS), key)
+    trail = check_trail(data, HOLDS, None if known is None else known.keys_for(HOLDS), known)
     errors = [p for p in trail.problems if p.severity == "error"]  # a torn append is not one
     if errors:
         operator = (

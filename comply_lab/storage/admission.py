@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError, UnadoptedLogError
@@ -162,7 +161,7 @@ def quarantined_counts(entries: list[AuditEntry], held: set[int]) -> dict[str, i
     return counts
 
 
-def signed_heads(beats: list[dict[str, Any]]) -> Mapping[tuple[str, int], tuple[str, str]]:
+def signed_heads(beats: list[dict[str, Any]]) -> dict[tuple[str, int], tuple[str, str]]:
     """Return every chain head the heartbeats signed: ``(writer, seq)`` -> ``(hash, when)``."""
     found: dict[tuple[str, int], tuple[str, str]] = {}
     for beat in beats:
@@ -170,4 +169,4 @@ def signed_heads(beats: list[dict[str, Any]]) -> Mapping[tuple[str, int], tuple[
         for writer, head in heads.items() if isinstance(heads, dict) else ():
             if isinstance(head, list) and len(head) == 2 and isinstance(head[0], int):
                 found[(str(writer), head[0])] = (str(head[1]), str(beat.get("at")))
-    return MappingProxyType(found)
+    return found

@@ -13,8 +13,9 @@ how it looks:
 - a **registration** per writer, in the ``_writers`` trail, signed by the root key or an
   operator key certified for ``seal``: the ``writer_id`` of a hash chain, written before
   the chain's first entry. A writer's unsealed entries count only when it is registered;
-  sealing leaves out (quarantines) the entries of unregistered writers that no signed
-  heartbeat vouched for, so planted lines are never sealed in.
+  readers and sealing leave out (sealing quarantines) the entries of unregistered
+  writers, unless the root's adoption record vouched for their bytes, so planted lines
+  are never sealed in.
 
 An attacker who writes these records with their own key, or without one, adds nothing:
 readers, sealing and verification take only those signed by the pinned root (or, for
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from comply_lab._time import utc_now
 from comply_lab.crypto.signing import key_id
-from comply_lab.errors import SigningKeyRequiredError, UnadoptedLogError
+from comply_lab.errors import SigningKeyRequiredError, StorageError, UnadoptedLogError
 from comply_lab.model.entry import format_timestamp
 from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS, parse_records
 from comply_lab.storage.signers import MetadataSource, raw_public, store_root, trail_records
@@ -148,7 +149,11 @@ def refuse_keyless(storage: MetadataSource) -> None:
     Raises:
         SigningKeyRequiredError: the log has a genesis record.
     """
-    if any(r.get("kind") == GENESIS for _, r in parse_records(storage.read_metadata(SIGNERS)) if r):
+    try:
+        signers = storage.read_metadata(SIGNERS)
+    except StorageError:
+        return  # unreachable (offline, say): entries are spooled; sealing and verification judge
+    if any(r.get("kind") == GENESIS for _, r in parse_records(signers) if r):
         raise SigningKeyRequiredError(
             f"{storage} is a signed log (it has a genesis record): a writer without a key "
             "would add entries nothing vouches for, so nothing was written. Open it with "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,12 +76,31 @@ class Authority:
         writer: The root key's id, when a root is known.
         operators: Certified operator key id -> its name.
         scopes: Certified operator key id -> the scopes it was given.
+        adopted: Trail -> the ``record_hash`` of its last record when the root adopted
+            the log (an ``adoption`` record it signed): the records up to it were written
+            before the log was signed, and count unsigned.
     """
 
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     writer: str | None = None
     operators: dict[str, str] = field(default_factory=dict)
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    adopted: dict[str, str] = field(default_factory=dict)
+
+    def vouched(self, trail: str, records: Sequence[dict[str, Any] | None]) -> set[str]:
+        """Return the ``record_hash`` of each record of ``trail`` the root's adoption vouched for.
+
+        ``records`` are the trail's lines, in order. The adoption names the hash of the
+        last record the trail held when the log was adopted; following the chain back
+        from it (``prev_record_hash``) gives every record before it.
+        """
+        head = self.adopted.get(trail)
+        by_hash = {r.get("record_hash"): r for r in records if r is not None}
+        found: set[str] = set()
+        while isinstance(head, str) and head in by_hash and head not in found:
+            found.add(head)
+            head = by_hash[head].get("prev_record_hash")
+        return found
 
     def keys_for(self, trail: str) -> dict[str, Ed25519PublicKey]:
         """Return the keys whose signatures count in ``trail`` (or ``"checkpoint"``)."""
@@ -176,6 +196,14 @@ def authority(signers: bytes, key: PublicKeyLike | None) -> Authority:
         result.scopes[operator_id] = tuple(
             sorted(set(result.scopes.get(operator_id, ())) | set(declared.scopes))
         )
+    for _, _, record in parse_lines(signers):
+        if record is None or record.get("kind") != "adoption":
+            continue
+        heads = record.get("trails")
+        if isinstance(heads, dict) and signed_by(record, {root_id: root}):
+            for trail, head in heads.items():
+                if isinstance(head, list) and len(head) == 2 and isinstance(head[1], str):
+                    result.adopted[str(trail)] = head[1]
     return result
 
 
@@ -300,9 +328,17 @@ def counted(
 ) -> list[dict[str, Any]]:
     """Return the ``records`` of ``trail`` signed by ``root`` or a key it certified for it.
 
-    All of them when there is no root to check with (a store without any key).
+    Besides, the unsigned records the root's adoption vouched for. All of them when there
+    is no root to check with (a store without any key).
     """
     if root is None:
         return records
-    keys = authority(storage.read_metadata(SIGNERS), root).keys_for(trail)
-    return [record for record in records if signed_by(record, keys)]
+    known = authority(storage.read_metadata(SIGNERS), root)
+    keys = known.keys_for(trail)
+    vouched = known.vouched(trail, records)
+    return [
+        record
+        for record in records
+        if signed_by(record, keys)
+        or ("signature" not in record and record.get("record_hash") in vouched)
+    ]

@@ -25,7 +25,7 @@ from comply_lab.storage.genesis import (
 )
 from comply_lab.storage.heartbeat import Heartbeat
 from comply_lab.storage.jsonl import summarize_jsonl
-from comply_lab.storage.manifest import MANIFEST, SIGNERS, WRITERS
+from comply_lab.storage.manifest import MANIFEST, SIGNERS, TRAILS, WRITERS, trail_head
 from comply_lab.storage.signers import trail_records
 
 
@@ -54,11 +54,15 @@ def take_over(
     That is the genesis (unless there is one), a registration per writer the log's
     entries name, an adoption record by which the root vouches for the bytes of every
     unsealed segment (lines of the original tool name no writer: this is what admits
-    them), and a final heartbeat. This vouches
+    them) and for the records every trail holds (those written without a key then count
+    unsigned), and a final heartbeat. This vouches
     for what the log holds now: callers check the log first
     (``comply_lab.integrity.adoption.adopt``), or take over a log with no signature at
     all, which nothing proves either way (compaction).
     """
+    heads = {
+        name: list(trail_head(storage.read_metadata(name))) for name in TRAILS if name != SIGNERS
+    }
     present = geneses(trail_records(storage, SIGNERS))
     first = present[0] if present else genesis_record(key, origin, heartbeat_s)
     done = Adoption(str(first["origin"]))
@@ -84,8 +88,12 @@ def take_over(
     for writer in sorted(writers - known):
         storage.append_metadata(WRITERS, registration_record(writer, adopted=True))
         done.writers.append(writer)
-    if snapshots:
-        adoption = {"kind": ADOPTION, "at": format_timestamp(utc_now()), "unsealed": snapshots}
-        storage.append_metadata(SIGNERS, adoption)
+    adoption = {
+        "kind": ADOPTION,
+        "at": format_timestamp(utc_now()),
+        "unsealed": snapshots,
+        "trails": {name: head for name, head in heads.items() if head[0]},
+    }
+    storage.append_metadata(SIGNERS, adoption)
     Heartbeat(storage, lambda: snapshots, heartbeat_s).beat(final=True)
     return done

@@ -291,3 +291,22 @@ def test_heartbeats_sign_chain_heads_so_the_newest_entry_cannot_be_rewritten(tmp
     with pytest.raises(IntegrityError, match="not the one the heartbeat"):
         compact(path, KEY)
     assert day_file.read_bytes() == b"".join(lines)  # nothing was changed
+
+
+def test_a_log_sealed_without_a_key_is_adopted_with_its_records(tmp_path: Path):
+    """Its unsigned manifest and heartbeat records count once the root's adoption names them."""
+    from comply_lab.storage.manifest import append_record
+
+    path = tmp_path / "log"
+    logger = AuditLogger(FileStorage(path, format="parquet"), clock=FakeClock(T0))
+    for i in range(4):
+        logger.log_sync(input=f"q{i}", output="a")
+    logger.close()  # sealed: its manifest records are unsigned
+    assert b"signature" not in (path / "_manifest.jsonl").read_bytes()
+    adopt(FileStorage(path, signing_key=KEY))
+    log = open_log(path, public_key=KEY.public_key())
+    assert len(log.entries()) == 4 and len(log) == 4
+    assert log.verify(public_key=KEY.public_key()).ok
+    append_record(path, {"segment": "date=2026-01-29/forged.parquet"}, "_manifest.jsonl")
+    report = open_log(path).verify(public_key=KEY.public_key())
+    assert any(p.status == "bad_signature" for p in report.errors)  # after it, keys count

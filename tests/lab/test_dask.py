@@ -189,7 +189,7 @@ def test_memory_storage_works_on_threads() -> None:
 def test_parallel_sealing_equals_serial(client: distributed.Client, tmp_path: Path) -> None:
     """One Dask task per day; same parts, same entries, signed manifest verifies."""
     from comply_lab.crypto.signing import generate_signing_key
-    from comply_lab.storage.compaction import compact
+    from tests.conftest import adopt_and_compact
 
     key = generate_signing_key()
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
@@ -200,8 +200,8 @@ def test_parallel_sealing_equals_serial(client: distributed.Client, tmp_path: Pa
         end=END,
     ).close()
     shutil.copytree(serial, parallel)
-    one = compact(serial, key)
-    many = compact(parallel, key, executor=client.get_executor())
+    one = adopt_and_compact(serial, key)
+    many = adopt_and_compact(parallel, key, executor=client.get_executor())
     assert sorted(many.sealed) == sorted(one.sealed) and len(one.sealed) > DAYS
     assert sorted(many.parts) == sorted(one.parts) and many.entries == one.entries == ENTRIES
     assert not list(parallel.glob("audit_*.jsonl"))

@@ -18,7 +18,7 @@ from comply_lab.crypto.signing import generate_signing_key
 from comply_lab.storage import parts
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import IDS, MANIFEST
-from tests.conftest import new_bucket, original_record
+from tests.conftest import adopt_and_compact, new_bucket, original_record
 
 T0 = datetime(2026, 1, 29, 8, tzinfo=UTC)
 KEY = generate_signing_key()
@@ -54,7 +54,7 @@ def _reads(monkeypatch) -> list[str]:
 def test_a_migrated_log_is_looked_up_through_one_merged_run(tmp_path: Path, monkeypatch):
     """Compaction writes one run per source and merges them; a lookup opens the run and one part."""
     records = _original_log(tmp_path / "log")
-    report = compact(tmp_path / "log", KEY)
+    report = adopt_and_compact(tmp_path / "log", KEY)
     assert len(report.parts) == 3
     runs = [p.name for p in (tmp_path / "log" / "_idindex").iterdir()]
     assert runs == ["merged-000003-0000.parquet"]
@@ -117,7 +117,7 @@ def test_entries_written_with_their_own_ids_are_indexed_when_sealed(tmp_path: Pa
 def test_nothing_is_lost_when_the_index_is_gone_or_damaged(tmp_path: Path):
     """A missing or damaged run: the parts it covered are read in full, and verify says why."""
     records = _original_log(tmp_path / "log")
-    compact(tmp_path / "log", KEY)
+    adopt_and_compact(tmp_path / "log", KEY)
     (run,) = (tmp_path / "log" / "_idindex").iterdir()
     saved = run.read_bytes()
     run.write_bytes(saved[:100])
@@ -133,7 +133,7 @@ def test_nothing_is_lost_when_the_index_is_gone_or_damaged(tmp_path: Path):
 def test_a_forged_index_record_is_caught(tmp_path: Path):
     """An unsigned record pointing lookups elsewhere fails verification of a signed log."""
     _original_log(tmp_path / "log")
-    compact(tmp_path / "log", KEY)
+    adopt_and_compact(tmp_path / "log", KEY)
     trail = tmp_path / "log" / IDS
     last = json.loads(trail.read_text().splitlines()[-1])
     forged = dict(last, fences=[], entries=0)
@@ -154,7 +154,7 @@ def test_a_rewritten_or_planted_run_hides_no_entry(tmp_path: Path):
     from comply_lab.storage.manifest import chain_record, record_line
 
     records = _original_log(tmp_path / "log")
-    compact(tmp_path / "log", KEY)
+    adopt_and_compact(tmp_path / "log", KEY)
     log = tmp_path / "log"
     (run,) = (log / "_idindex").iterdir()
     wanted = records[7]["id"]
@@ -178,7 +178,7 @@ def test_a_rewritten_or_planted_run_hides_no_entry(tmp_path: Path):
 def test_lookups_survive_compaction_after_deletions(tmp_path: Path):
     """A part rewritten without deleted entries: the other ids are still found."""
     records = _original_log(tmp_path / "log")
-    compact(tmp_path / "log", KEY)
+    adopt_and_compact(tmp_path / "log", KEY)
     storage = FileStorage(tmp_path / "log", signing_key=KEY)
     assert storage.delete_sync(records[0]["id"])
     assert compact(storage).pruned

@@ -32,9 +32,8 @@ from comply_lab._time import utc_now  # noqa: E402
 from comply_lab.crypto.signing import generate_signing_key, public_key_pem  # noqa: E402
 from comply_lab.errors import ConfigurationError  # noqa: E402
 from comply_lab.retention.policy import apply_retention, plan_retention  # noqa: E402
-from comply_lab.storage.compaction import compact  # noqa: E402
 from comply_lab.storage.s3 import S3Storage  # noqa: E402
-from tests.conftest import FakeClock, new_bucket, original_record  # noqa: E402
+from tests.conftest import FakeClock, adopt_and_compact, new_bucket, original_record  # noqa: E402
 
 T0 = datetime(2026, 1, 29, 10, 30, tzinfo=UTC)
 
@@ -266,7 +265,9 @@ class TestMemorySpoolAndMigration:
             key = f"prod/ai-audit/{str(record['timestamp'])[:10]}/{record['id']}.json"
             client.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
         key = generate_signing_key()
-        compact(_storage(s3_endpoint, bucket, tmp_path, format="jsonl", signing_key=key))
+        adopt_and_compact(
+            _storage(s3_endpoint, bucket, tmp_path, format="jsonl", signing_key=key), key
+        )
         log = open_log(f"s3://{bucket}/prod/ai-audit/", progress=False)
         report = log.verify(public_key=key)
         assert report.ok and not report.problems, str(report)
