@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,25 +83,35 @@ def shown_path(value: object) -> str:
     """Return a file name given for a key, quoted for a message, or `HIDDEN`.
 
     A value that looks like key material itself (base64, a key ring, PEM, a note key:
-    anything but plain text such as ``keys/writer.pem``) is never repeated.
+    anything but plain text such as ``keys/writer.pem``) is never repeated, nor a name
+    that mixes upper and lower case and digits over 16 characters or more (base64 split
+    by ``/`` into short pieces looks like a path).
     """
     text = str(value)
     plain = (
         len(text) < 300
         and text.isprintable()
         and describe(text).startswith("text of ")
-        and not any(_random_looking(part) for part in re.split(r"[/\\]", text))
+        and not _random_looking(text)
     )
     return repr(text) if plain else HIDDEN
 
 
 def _random_looking(part: str) -> bool:
-    """Whether a piece of text looks random: long, with upper and lower case and digits."""
-    return (
-        len(part) >= 16
-        and any(c.isupper() for c in part)
-        and any(c.islower() for c in part)
-        and any(c.isdigit() for c in part)
+    """Whether text looks random: long, and mixing cases and digits, or switching case.
+
+    Base64 switches between upper and lower case all along (``RXvGurFjRD``); words and
+    file names do not.
+    """
+    letters = [c.isupper() for c in part if c.isalpha()]
+    switches = sum(a != b for a, b in itertools.pairwise(letters))
+    return len(part) >= 16 and (
+        switches >= 8
+        or (
+            any(c.isupper() for c in part)
+            and any(c.islower() for c in part)
+            and any(c.isdigit() for c in part)
+        )
     )
 
 

@@ -88,19 +88,16 @@ def _check_registrations(
     honest writers look unregistered, and their entries would be quarantined.
 
     Raises:
-        IntegrityError: the trail holds fewer authentic records than the newest heartbeat
-            saw, or not the one it saw last.
+        IntegrityError: the last registration the newest heartbeat saw does not count
+            any more (a torn line it saw last is not asked for).
     """
     seen = (beats[-1].get("trails") or {}).get(WRITERS) if beats else None
-    if not isinstance(seen, list) or len(seen) != 2 or not isinstance(seen[0], int):
+    if not isinstance(seen, list) or len(seen) != 2 or not isinstance(seen[1], str):
         return
-    count, head = seen
-    if len(writers) < count or (
-        head is not None and head not in {w.get("record_hash") for w in writers}
-    ):
+    if seen[1] not in {w.get("record_hash") for w in writers}:
         raise IntegrityError(
-            f"{source} was not sealed: the {WRITERS} trail holds {len(writers)} authentic "
-            f"registration(s), but the newest heartbeat saw {count}: it was cut, damaged "
+            f"{source} was not sealed: the {WRITERS} trail no longer holds the registration "
+            f"the newest heartbeat saw last ({len(writers)} count now): it was cut, damaged "
             "or moved away, and sealing would take registered writers for strangers. "
             "Restore it (comply-lab verify names what changed); nothing was changed"
         )
