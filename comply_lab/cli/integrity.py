@@ -287,6 +287,10 @@ def evidence(
         signing_key=signing_key,
     )
     click.echo(f"evidence bundle written to {folder}/ (open {folder}/report.html)")
+    verdict = json.loads((folder / "verification.json").read_text())["summary"]["verdict"]
+    if verdict == "FAILED":  # an integrity problem: the bundle says so, and so does the exit
+        click.echo("the log's verdict is FAILED: the bundle names the findings", err=True)
+        raise SystemExit(1)
 
 
 @click.command()

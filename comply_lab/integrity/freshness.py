@@ -5,7 +5,8 @@ records the cadence of the store that sealed it) and from the heartbeats themsel
 (``every``). A log whose newest record is older than the cadence plus `GRACE` is
 ``stale``, unless every store that beat has a final heartbeat as its newest (its writers
 stopped cleanly): its writers stopped without closing, or its newest records were cut
-away. A heartbeat cannot stretch the genesis's promise: the shorter cadence counts.
+away. The newest heartbeat's cadence counts (writers may beat at other cadences than
+the first did); one promising none, or more than `LONGEST`, leaves the genesis's.
 """
 
 from __future__ import annotations
@@ -57,8 +58,6 @@ def stale(
     every = beats[-1].get("every") if beats else (promised[-1] if promised else None)
     if not _seconds(every):
         every = genesis_cadence  # a beat promising nothing does not undo the genesis
-    elif genesis_cadence is not None:
-        every = min(float(every), genesis_cadence)  # nor stretch it
     if every is None:
         return found  # no cadence promised
     if beats and _all_closed(beats):

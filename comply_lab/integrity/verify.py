@@ -57,8 +57,10 @@ from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.integrity.unsealed import Snapshot, admitted
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
+from comply_lab.storage.admission import standing_snapshots
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
+from comply_lab.storage.deletions import deletion_records_in
 from comply_lab.storage.jsonl import summarize_jsonl
 from comply_lab.storage.listing import deleted_digests
 from comply_lab.storage.location import BUNDLE_HINT
@@ -235,11 +237,11 @@ class _Verifier:
             self.report.problems.extend(genesis_problems(trails, self.origin))
         manifest = trails[MANIFEST].records
         self.report.manifest_records = len(trails[MANIFEST].hashes)
-        removals = trails[DELETIONS].records
-        by_segment, earlier = self._index(manifest, {str(r["entry_id"]) for r in removals})
+        removals = deletion_records_in(trails[DELETIONS].records)
+        by_segment, earlier = self._index(manifest, {r["entry_id"] for r in removals})
         retention = trails[RETENTION].records
         deleted = {s for r in retention for s in r.get("segments") or [] if isinstance(s, str)}
-        snapshots = _snapshots(trails[HEARTBEAT].records)
+        snapshots = standing_snapshots(trails[HEARTBEAT].records, trails[RETENTION].records)
         gone = deleted_digests(retention)
         recorded = {d for d in map(_day, manifest) if d is not None}
         chosen = [d for d in sorted(set(days) | recorded) if _in_range(d, lo, hi)]
@@ -283,6 +285,11 @@ class _Verifier:
             self._manifest_gone()
         self._vanished(snapshots, listed, {r.get("source") for r in manifest} | deleted, lo, hi)
         self._unvouched(files, listed | set(by_segment), set(chosen), lo, hi, manifest)
+        self.report.problems.extend(
+            Problem("modified", f"the record gives no valid date ({r['date']!r})", segment=MANIFEST)
+            for r in manifest
+            if "date" in r and _day(r) is None
+        )
         if isinstance(self.storage, DataFiles):
             self._foreign(self.storage.links())
         self._heads(trails)
@@ -496,16 +503,6 @@ def _rotation_of(record: dict[str, Any], previous: dict[str, Any]) -> bool:
 def _shredded(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Return the authentic erasure records by the content key id they destroyed."""
     return {str(r["key_id"]): r for r in records if isinstance(r.get("key_id"), str)}
-
-
-def _snapshots(beats: list[dict[str, Any]]) -> dict[str, Snapshot]:
-    """Return, per unsealed segment, the largest prefix a heartbeat vouched for."""
-    found: dict[str, Snapshot] = {}
-    for beat in beats:
-        for name, (size, digest) in (beat.get("unsealed") or {}).items():
-            if name not in found or size > found[name][0]:
-                found[name] = (size, digest, str(beat.get("at")))
-    return found
 
 
 def _no_log(storage: Storage, files: list[str]) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from comply_lab.errors import IntegrityError, UnadoptedLogError
 from comply_lab.storage.genesis import adoptions, geneses, registered
 from comply_lab.storage.jsonl import parse_segment
-from comply_lab.storage.manifest import HEARTBEAT, SIGNERS, WRITERS
+from comply_lab.storage.manifest import HEARTBEAT, RETENTION, SIGNERS, WRITERS
 
 if TYPE_CHECKING:
     from comply_lab.model.entry import AuditEntry
@@ -74,6 +74,7 @@ def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -
             "with the root key (comply-lab adopt LOG --signing-key KEY); nothing was changed"
         )
     writers, beats = sink.records(WRITERS), sink.records(HEARTBEAT)
+    _check_vouched(standing_snapshots(beats, sink.records(RETENTION)).get(source), source, data)
     _check_registrations(writers, beats, source)
     _check_heads(signed_heads(beats), entries, source)
     return unvouched_strangers(registered(writers), adoptions(signers), source, data, entries)
@@ -122,6 +123,51 @@ def _check_heads(
                 f"seq {entry.seq}) is not the one the heartbeat of {signed[1]} signed there; "
                 "the file was changed. Verify the log (comply-lab verify); nothing was changed"
             )
+
+
+def standing_snapshots(
+    beats: list[dict[str, Any]], retention: list[dict[str, Any]]
+) -> dict[str, tuple[int, str, str]]:
+    """Return, per unsealed segment, the largest prefix a heartbeat vouched for, and when.
+
+    A snapshot taken before a retention record deleted a segment of that name (the
+    heartbeat saw fewer retention records than that one's position) no longer stands: a
+    writer may have created the name again since, with other bytes.
+    """
+    deleted_at: dict[str, int] = {}
+    for position, record in enumerate(retention, 1):
+        for name in record.get("segments") or ():
+            deleted_at[str(name)] = position
+    found: dict[str, tuple[int, str, str]] = {}
+    for beat in beats:
+        seen = (beat.get("trails") or {}).get(RETENTION)
+        count = seen[0] if isinstance(seen, list) and seen and isinstance(seen[0], int) else 0
+        unsealed = beat.get("unsealed")
+        for name, pair in unsealed.items() if isinstance(unsealed, dict) else ():
+            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int):
+                continue
+            if count < deleted_at.get(name, 0):
+                continue
+            if name not in found or pair[0] > found[name][0]:
+                found[name] = (pair[0], str(pair[1]), str(beat.get("at")))
+    return found
+
+
+def _check_vouched(snapshot: tuple[int, str, str] | None, source: str, data: bytes) -> None:
+    """Refuse to seal a source whose bytes a heartbeat vouched for were cut or changed.
+
+    Raises:
+        IntegrityError: the first bytes the newest standing snapshot names are not there.
+    """
+    if snapshot is None:
+        return
+    size, digest, at = snapshot
+    if len(data) < size or hashlib.sha256(data[:size]).hexdigest() != digest:
+        raise IntegrityError(
+            f"{source} was not sealed: the heartbeat of {at} vouched for its first {size:,} "
+            f"bytes, and they were cut or changed (it holds {len(data):,}). Verify the log "
+            "(comply-lab verify names what changed); nothing was changed"
+        )
 
 
 def unvouched_strangers(

@@ -119,7 +119,7 @@ class Hidden:
         """Collect the ids and days of deletion records."""
         ids: set[str] = set()
         days: set[date] = set()
-        for record in records:
+        for record in deletion_records_in(records):
             ids.add(record["entry_id"])
             try:
                 days.add(date.fromisoformat(str(record.get("date"))))

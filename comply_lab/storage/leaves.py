@@ -31,9 +31,10 @@ def tree_parts(records: Iterable[dict[str, Any]]) -> list[Segment]:
     seen: dict[str, Segment] = {}
     for record in records:
         name = record.get("segment")
-        if isinstance(name, str) and name not in seen and isinstance(record.get("date"), str):
+        day = _date(record.get("date"))
+        if isinstance(name, str) and name not in seen and day is not None:
             seen[name] = Segment(
-                day=date.fromisoformat(record["date"]),
+                day=day,
                 name=name,
                 format="jsonl" if name.endswith(".jsonl") else "parquet",
                 size=int(record.get("bytes") or 0),
@@ -210,3 +211,11 @@ def kept_subtrees(storage: Source, segments: Sequence[Segment]) -> dict[str, lis
         leaves = [leaf_hash(bytes.fromhex(h)) for h in hashes]
         kept[segment.name] = [[s, n, h.hex()] for s, n, h in dyadic_blocks(first, leaves)]
     return kept
+
+
+def _date(text: object) -> date | None:
+    """Return a record's ``date``, or None if it holds none (a record nobody signed, say)."""
+    try:
+        return date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None

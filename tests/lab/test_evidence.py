@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +117,36 @@ class TestBundle:
         )
         assert "report.html" in done.stdout
         assert (tmp_path / "b" / "MANIFEST.json").exists()
+
+
+def test_evidence_of_a_log_that_fails_verification_exits_1(tmp_path: Path):
+    """The bundle is written (it says FAILED and why), and the exit code says it too."""
+    from click.testing import CliRunner
+
+    from comply_lab.cli import main
+
+    key = generate_signing_key()
+    path = tmp_path / "log"
+    with AuditLogger(FileStorage(path, format="jsonl", signing_key=key)) as logger:
+        for i in range(3):
+            logger.log_sync(input=f"q{i}", output="a", model="gpt-4o")
+    day_file = next(path.glob("audit_*.jsonl"))
+    day_file.write_bytes(day_file.read_bytes().replace(b'"gpt-4o"', b'"gpt-5"', 1))
+    (tmp_path / "writer.pub").write_bytes(public_key_pem(key))
+    args = [
+        "evidence",
+        str(path),
+        str(tmp_path / "b"),
+        "--public-key",
+        str(tmp_path / "writer.pub"),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # readers warn that they left the edited line out
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "do not give their own hash" in result.output
+    summary = json.loads((tmp_path / "b" / "verification.json").read_text())["summary"]
+    assert summary["verdict"] == "FAILED"
 
 
 def test_the_report_says_how_to_check_the_bundle_it_is_in(tmp_path: Path):
