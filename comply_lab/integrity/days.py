@@ -165,7 +165,8 @@ class _DayCheck:
         self.segments += 1
         back = restored_problem(segment, data, self.deleted_bytes.get(segment.name))
         if back is not None:
-            self.add(back)
+            self.add(back)  # bytes retention deleted: no reader reads them
+            return
         if segment.sealed or record is not None:
             try:
                 self._sealed(segment, data, record, earlier)

@@ -3,16 +3,17 @@
 The promise comes from the log's genesis (``heartbeat_s``), from manifest records (each
 records the cadence of the store that sealed it) and from the heartbeats themselves
 (``every``). A log whose newest record is older than the cadence plus `GRACE` is
-``stale``, unless every store that beat has a final heartbeat as its newest (its writers
-stopped cleanly): its writers stopped without closing, or its newest records were cut
-away. The newest heartbeat's cadence counts (writers may beat at other cadences than
+``stale``, unless its newest heartbeat is a final one (a writer closed cleanly; a
+process killed before its close beats no more, so this cannot ask that every writer
+that ever beat closed): its writers stopped without closing, or its newest records were
+cut away. The newest heartbeat's cadence counts (writers may beat at other cadences than
 the first did); one promising none, or more than `LONGEST`, leaves the genesis's.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
 from comply_lab._time import TimeLike, to_utc, utc_now
 from comply_lab.integrity.report import Problem
@@ -60,7 +61,7 @@ def stale(
         every = genesis_cadence  # a beat promising nothing does not undo the genesis
     if every is None:
         return found  # no cadence promised
-    if beats and _all_closed(beats):
+    if beats and beats[-1].get("final") is True:
         return found  # the writers stopped cleanly
     times = [
         moment
@@ -96,14 +97,6 @@ def _seconds(value: object) -> TypeGuard[int | float]:
         and not isinstance(value, bool)
         and 0 < value <= LONGEST.total_seconds()
     )
-
-
-def _all_closed(beats: list[dict[str, Any]]) -> bool:
-    """Whether every store that beat has a final heartbeat as its newest one."""
-    newest: dict[object, dict[str, Any]] = {}
-    for beat in beats:
-        newest[beat.get("source")] = beat
-    return all(beat.get("final") is True for beat in newest.values())
 
 
 def _age(delta: timedelta) -> str:

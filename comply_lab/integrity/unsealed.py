@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 from comply_lab.integrity.lines import classify
 from comply_lab.integrity.report import Problem
 from comply_lab.model.entry import AuditEntry
-from comply_lab.storage.admission import signed_heads, vouched_prefix
-from comply_lab.storage.genesis import adoptions, registered
+from comply_lab.storage.admission import signed_heads
 from comply_lab.storage.jsonl import split_lines
+from comply_lab.storage.manifest import HEARTBEAT, MANIFEST, RETENTION, SIGNERS, WRITERS
 from comply_lab.storage.segments import Segment
+from comply_lab.storage.vouchers import Vouchers, vouchers
 
 Snapshot = tuple[int, str, str]
 """What a heartbeat vouched for of an unsealed segment: its first N bytes, their SHA-256, when."""
@@ -40,17 +41,15 @@ def snapshot_problem(segment: Segment, data: bytes, snapshot: Snapshot) -> Probl
 
 
 class Admitted(NamedTuple):
-    """Whose unsealed entries count: registered writers', and lines an adoption vouched for.
+    """Whose unsealed entries count, and which chain heads heartbeats signed.
 
     Attributes:
-        registered: The writer ids the authentic registrations name.
-        adopted: The authentic adoption records (their ``unsealed`` snapshots).
+        vouched: What registrations and adoptions vouch for, and what retention retired.
         heads: The chain heads authentic heartbeats signed: ``(writer_id, seq)`` ->
             ``(entry_hash, when)``.
     """
 
-    registered: frozenset[str] = frozenset()
-    adopted: tuple[dict[str, Any], ...] = ()
+    vouched: Vouchers = Vouchers()
     heads: Mapping[tuple[str, int], tuple[str, str]] = {}
 
 
@@ -58,11 +57,10 @@ NOBODY = Admitted()
 """No writer registered, nothing adopted."""
 
 
-def admitted(
-    writers: list[dict[str, Any]], signers: list[dict[str, Any]], beats: list[dict[str, Any]]
-) -> Admitted:
-    """Return whose entries count, from the authentic writer, signer and heartbeat records."""
-    return Admitted(frozenset(registered(writers)), tuple(adoptions(signers)), signed_heads(beats))
+def admitted(trails: Mapping[str, list[dict[str, Any]]]) -> Admitted:
+    """Return whose entries count, from the authentic records of every trail, by name."""
+    vouched = vouchers(trails[SIGNERS], trails[WRITERS], trails[RETENTION], trails[MANIFEST])
+    return Admitted(vouched, signed_heads(trails[HEARTBEAT]))
 
 
 def head_problem(segment: Segment, entry: AuditEntry, admitted: Admitted) -> Problem | None:
@@ -93,10 +91,10 @@ def pending_problems(
     vouched for their bytes: a heartbeat vouches for what a file holds, whoever appended
     it, so it admits no writer. Sealing quarantines them.
     """
-    adopted = data[: vouched_prefix(list(admitted.adopted), segment.name, data)].count(b"\n")
+    adopted = data[: admitted.vouched.adopted_prefix(segment.name, data)].count(b"\n")
     beaten = data[:vouched].count(b"\n")
-    registered = admitted.registered
-    strangers = pending = 0
+    registered = admitted.vouched.registered
+    strangers = pending = retired = 0
     found = []
     for number, line in enumerate(classify(split_lines(data)[0])):
         if line.entry is None:
@@ -105,7 +103,9 @@ def pending_problems(
             head := head_problem(segment, line.entry, admitted)
         ):
             found.append(head)
-        if line.entry.writer_id in registered:
+        if admitted.vouched.retires(line.entry):
+            retired += 1
+        elif line.entry.writer_id in registered:
             pending += number >= beaten
         else:
             strangers += number >= adopted
@@ -123,6 +123,17 @@ def pending_problems(
                 "next heartbeat vouches for its own; sealing with the log's key vouches for "
                 "whatever its registered writers' chains hold, so seal a stopped writer's "
                 "entries only once you know they are its own",
+                segment.day,
+                segment.name,
+            )
+        )
+    if retired:
+        found.append(
+            Problem(
+                "inserted",
+                f"{retired:,} entries are back that recorded retention deleted (their "
+                "writers, seqs and day): restored from a copy, or rewritten; readers leave "
+                "them out and sealing puts them in _quarantine/",
                 segment.day,
                 segment.name,
             )

@@ -57,7 +57,6 @@ from comply_lab.integrity.tlog import LogTree
 from comply_lab.integrity.trails import Trail, check_trail
 from comply_lab.integrity.unsealed import Snapshot, admitted
 from comply_lab.integrity.witness import check_witnesses, witness_verifiers
-from comply_lab.storage.admission import standing_snapshots
 from comply_lab.storage.base import Storage
 from comply_lab.storage.capabilities import DataFiles
 from comply_lab.storage.deletions import deletion_records_in
@@ -73,10 +72,10 @@ from comply_lab.storage.manifest import (
     SHREDDED,
     SIGNERS,
     TRAILS,
-    WRITERS,
 )
 from comply_lab.storage.segments import QUARANTINE, Segment, parse_jsonl_name
 from comply_lab.storage.signers import authority
+from comply_lab.storage.vouchers import standing_snapshots
 
 _SAME_SEGMENT = (
     "segment",
@@ -268,11 +267,7 @@ class _Verifier:
                 self.deep,
                 self.report.signatures == "checked",
                 gone,
-                admitted(
-                    trails[WRITERS].records,
-                    trails[SIGNERS].records,
-                    trails[HEARTBEAT].records,
-                ),
+                admitted({name: trail.records for name, trail in trails.items()}),
             )
             for day in chosen
         ]

@@ -23,35 +23,17 @@ version, or the original tool): it must be adopted first, after it was verified.
 from __future__ import annotations
 
 import hashlib
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from comply_lab.errors import IntegrityError, UnadoptedLogError
-from comply_lab.storage.genesis import adoptions, geneses, registered
-from comply_lab.storage.jsonl import parse_segment
-from comply_lab.storage.manifest import HEARTBEAT, RETENTION, SIGNERS, WRITERS
+from comply_lab.storage.genesis import geneses
+from comply_lab.storage.manifest import HEARTBEAT, MANIFEST, RETENTION, SIGNERS, WRITERS
+from comply_lab.storage.vouchers import standing_snapshots, unvouched, vouchers
 
 if TYPE_CHECKING:
     from comply_lab.model.entry import AuditEntry
     from comply_lab.storage.sink import Sink
-
-
-def vouched_prefix(records: list[dict[str, Any]], name: str, data: bytes) -> int:
-    """Return how many first bytes of segment ``name`` a record's snapshot vouched for.
-
-    ``records`` are heartbeat or adoption records; a snapshot counts only while the bytes
-    it names are intact.
-    """
-    best = 0
-    for record in records:
-        pair = (record.get("unsealed") or {}).get(name)
-        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int):
-            continue
-        size, digest = pair
-        if best < size <= len(data) and hashlib.sha256(data[:size]).hexdigest() == digest:
-            best = size
-    return best
 
 
 def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -> set[int]:
@@ -77,7 +59,8 @@ def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -
     _check_vouched(standing_snapshots(beats, sink.records(RETENTION)).get(source), source, data)
     _check_registrations(writers, beats, source)
     _check_heads(signed_heads(beats), entries, source)
-    return unvouched_strangers(registered(writers), adoptions(signers), source, data, entries)
+    vouched = vouchers(signers, writers, sink.records(RETENTION), sink.records(MANIFEST))
+    return unvouched(vouched, source, data, entries)
 
 
 def _check_registrations(
@@ -125,34 +108,6 @@ def _check_heads(
             )
 
 
-def standing_snapshots(
-    beats: list[dict[str, Any]], retention: list[dict[str, Any]]
-) -> dict[str, tuple[int, str, str]]:
-    """Return, per unsealed segment, the largest prefix a heartbeat vouched for, and when.
-
-    A snapshot taken before a retention record deleted a segment of that name (the
-    heartbeat saw fewer retention records than that one's position) no longer stands: a
-    writer may have created the name again since, with other bytes.
-    """
-    deleted_at: dict[str, int] = {}
-    for position, record in enumerate(retention, 1):
-        for name in record.get("segments") or ():
-            deleted_at[str(name)] = position
-    found: dict[str, tuple[int, str, str]] = {}
-    for beat in beats:
-        seen = (beat.get("trails") or {}).get(RETENTION)
-        count = seen[0] if isinstance(seen, list) and seen and isinstance(seen[0], int) else 0
-        unsealed = beat.get("unsealed")
-        for name, pair in unsealed.items() if isinstance(unsealed, dict) else ():
-            if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int):
-                continue
-            if count < deleted_at.get(name, 0):
-                continue
-            if name not in found or pair[0] > found[name][0]:
-                found[name] = (pair[0], str(pair[1]), str(beat.get("at")))
-    return found
-
-
 def _check_vouched(snapshot: tuple[int, str, str] | None, source: str, data: bytes) -> None:
     """Refuse to seal a source whose bytes a heartbeat vouched for were cut or changed.
 
@@ -168,31 +123,6 @@ def _check_vouched(snapshot: tuple[int, str, str] | None, source: str, data: byt
             f"bytes, and they were cut or changed (it holds {len(data):,}). Verify the log "
             "(comply-lab verify names what changed); nothing was changed"
         )
-
-
-def unvouched_strangers(
-    known: Iterable[str],
-    adopted: list[dict[str, Any]],
-    source: str,
-    data: bytes,
-    entries: list[AuditEntry],
-) -> set[int]:
-    """Return the positions of ``entries`` whose writer is not ``known``, nor adopted.
-
-    ``entries`` were parsed from ``data``, the bytes of unsealed segment ``source``, in
-    order; ``adopted`` are the trusted adoption records. An entry is adopted when it is
-    among the entries parsed from the bytes an adoption vouched for.
-    """
-    known = set(known)
-    if all(e.writer_id in known for e in entries):
-        return set()
-    vouched = vouched_prefix(adopted, source, data)
-    early = 0
-    if vouched:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # damaged lines are reported by the full parse
-            early = sum(1 for _ in parse_segment(data[:vouched], source))
-    return {i for i, e in enumerate(entries) if i >= early and e.writer_id not in known}
 
 
 def quarantined_counts(entries: list[AuditEntry], held: set[int]) -> dict[str, int]:

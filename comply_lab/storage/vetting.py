@@ -29,52 +29,41 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import warnings
-from dataclasses import dataclass
-from typing import Any
 
 from comply_lab.crypto.signing import key_id
 from comply_lab.errors import IntegrityWarning
 from comply_lab.model.entry import AuditEntry, entry_hash
-from comply_lab.storage.admission import unvouched_strangers
-from comply_lab.storage.genesis import adoptions, geneses, registered
+from comply_lab.storage.genesis import geneses
 from comply_lab.storage.jsonl import Window, parse_segment
-from comply_lab.storage.manifest import SIGNERS, WRITERS
+from comply_lab.storage.manifest import MANIFEST, RETENTION, SIGNERS, WRITERS
 from comply_lab.storage.signers import MetadataSource, store_root, trail_records
+from comply_lab.storage.vouchers import Vouchers, unvouched, vouchers
 
 
-@dataclass(frozen=True)
-class Writers:
-    """Which writers' unsealed lines readers show.
+def writers(storage: MetadataSource) -> Vouchers | None:
+    """Return what vouches for unsealed lines (kept on the store until its trails change).
 
-    Attributes:
-        registered: The writer ids signed registrations name; None when the log is not
-            signed as far as the store knows (no root key, or no genesis it signed), so
-            every writer's lines are shown.
-        adopted: The trusted adoption records, whose snapshots vouch for the bytes an
-            adopted log's unsealed segments held (lines that name no writer, say).
+    None when the log is not signed as far as the store knows (no root key, or no
+    genesis it signed): every line is shown then.
     """
-
-    registered: frozenset[str] | None
-    adopted: tuple[dict[str, Any], ...] = ()
-
-
-def writers(storage: MetadataSource) -> Writers:
-    """Return which writers' lines readers show; kept on the store until its trails change."""
     root = store_root(storage)
     if root is None:
-        return Writers(None)
-    data = storage.read_metadata(SIGNERS) + b"\0" + storage.read_metadata(WRITERS)
+        return None
+    data = b"\0".join(storage.read_metadata(t) for t in (SIGNERS, WRITERS, RETENTION, MANIFEST))
     stamp = (hashlib.sha256(data).digest(), key_id(root))
     cached = getattr(storage, "_vetting_writers", None)
     if cached is not None and cached[0] == stamp:
-        found: Writers = cached[1]
+        found: Vouchers | None = cached[1]
         return found
     signers = trail_records(storage, SIGNERS)
+    found = None
     if geneses(signers):
-        known = frozenset(registered(trail_records(storage, WRITERS)))
-        found = Writers(known, tuple(adoptions(signers)))
-    else:
-        found = Writers(None)
+        found = vouchers(
+            signers,
+            trail_records(storage, WRITERS),
+            trail_records(storage, RETENTION),
+            trail_records(storage, MANIFEST),
+        )
     with contextlib.suppress(AttributeError):  # a store without attributes: computed each time
         storage._vetting_writers = (stamp, found)  # type: ignore[attr-defined]
     return found
@@ -97,14 +86,15 @@ def vet(
     left_out = []
     if len(shown) < len(entries):
         left_out.append(f"{len(entries) - len(shown):,} whose values do not give their own hash")
-    view = writers(storage) if isinstance(storage, MetadataSource) else Writers(None)
-    known = view.registered
-    if known is not None and any(e.writer_id not in known for e in shown):
+    view = writers(storage) if isinstance(storage, MetadataSource) else None
+    if view is not None and any(
+        e.writer_id not in view.registered or view.retires(e) for e in shown
+    ):
         if within is not None:  # positions count every entry of the segment
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # reported by the parse above
                 entries = list(parse_segment(data, source))
-        held = unvouched_strangers(known, list(view.adopted), name, data, entries)
+        held = unvouched(view, name, data, entries)
         shown = [
             e
             for i, e in enumerate(entries)
@@ -112,7 +102,8 @@ def vet(
         ]
         if held:
             left_out.append(
-                f"{len(held):,} of writers no signed registration names (nor an adoption)"
+                f"{len(held):,} of writers no signed registration names (nor an adoption), "
+                "or that retention deleted"
             )
     if left_out:
         warnings.warn(

@@ -6,6 +6,7 @@ other cadences) raise no false alarm; hostile records raise typed findings, not 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from comply_lab import AuditLogger, open_log
 from comply_lab._time import utc_now
 from comply_lab.audit import FileStorage
 from comply_lab.crypto.signing import generate_signing_key
-from comply_lab.errors import IntegrityError
+from comply_lab.errors import IntegrityError, IntegrityWarning
 from comply_lab.retention.policy import apply_retention, plan_retention
 from comply_lab.storage.compaction import compact
 from comply_lab.storage.manifest import append_record, chain_record, record_line
@@ -108,3 +109,35 @@ def test_a_manifest_record_with_an_impossible_date_is_a_finding_not_a_crash(tmp_
     report = log.verify(allow_unsigned=True)
     assert any("no valid date" in p.explanation for p in report.errors), str(report)
     log.checkpoint(KEY)  # taken over the real parts, no ValueError
+
+
+def test_entries_retention_deleted_stay_deleted_even_rewritten(
+    tmp_path: Path, move_clock: MoveClock
+):
+    """The deleted day's lines put back, one of them rewritten: never shown, never sealed."""
+    from comply_lab.model.entry import CONTENT_FIELDS, encode_line
+
+    path = tmp_path / "log"
+    storage = FileStorage(path, format="jsonl", signing_key=KEY)
+    logger = AuditLogger(storage)
+    move_clock(T0)
+    logger.log_sync(input="old0", output="a")
+    logger.log_sync(input="old1", output="a", safety_passed=False)
+    move_clock(T0 + timedelta(days=10))
+    logger.log_sync(input="new", output="a")
+    logger.close()
+    old_file = _day_file(path)
+    lines = old_file.read_bytes().splitlines(keepends=True)
+    apply_retention(storage, plan_retention(storage, days=5))
+    record = {k: v for k, v in json.loads(lines[1]).items() if k != "entry_hash"}
+    for name in CONTENT_FIELDS:
+        record.pop(name, None)
+    record["safety_passed"] = True
+    old_file.write_bytes(lines[0] + encode_line(record, None, None)[1] + b"\n")
+    with pytest.warns(IntegrityWarning, match="retention deleted"):
+        assert len(open_log(path, public_key=KEY.public_key()).entries()) == 1
+    assert not open_log(path).verify(public_key=KEY.public_key()).ok
+    compact(path, KEY)  # sealing quarantines them
+    log = open_log(path)
+    assert len(log.entries()) == 1
+    assert [p.status for p in log.verify(public_key=KEY.public_key()).problems] == ["quarantined"]

@@ -105,19 +105,19 @@ class TestOneCanonicalForm:
 
     @pytest.mark.parametrize("variant", sorted(LINE_EDITS))
     def test_sealing_never_vouches_for_a_non_canonical_line(self, tmp_path: Path, variant: str):
-        """A line edited before sealing is sealed, but listed as invalid: still modified."""
+        """A line edited before sealing: refused, nothing sealed, and the line is modified."""
         path = tmp_path / "log"
         write(FileStorage(path, signing_key=KEY, fsync="never"), days=1)
         name = next(p.name for p in path.glob("audit_*.jsonl"))
         from tests.tamper import LocalFiles
 
         original = edit_line(LocalFiles(path), name, 5, LINE_EDITS[variant])
-        compact(path, KEY)
+        with pytest.raises(IntegrityError, match="vouched for its first"):
+            compact(path, KEY)  # the writer's heartbeat vouched for the bytes edited since
         report = open_log(path).verify(public_key=KEY)
-        assert [(p.status, p.entry_id) for p in report.errors] == [
-            ("modified", orjson.loads(original)["id"])
-        ]
-        assert "when it was sealed" in report.errors[0].explanation
+        assert ("modified", orjson.loads(original)["id"]) in {
+            (p.status, p.entry_id) for p in report.errors
+        }
 
     def test_an_s3_spool_edited_before_upload_is_listed_as_invalid(
         self, request: pytest.FixtureRequest, tmp_path: Path
