@@ -99,13 +99,13 @@ def pending_problems(
     for number, line in enumerate(classify(split_lines(data)[0])):
         if line.entry is None:
             continue
-        if line.entry.writer_id is not None and (
-            head := head_problem(segment, line.entry, admitted)
-        ):
-            found.append(head)
         if admitted.vouched.retires(line.entry):
             retired += 1
-        elif line.entry.writer_id in registered:
+            continue
+        head = head_problem(segment, line.entry, admitted)
+        if head is not None:
+            found.append(head)
+        if line.entry.writer_id in registered:
             pending += number >= beaten
         else:
             strangers += number >= adopted
@@ -133,7 +133,7 @@ def pending_problems(
                 "inserted",
                 f"{retired:,} entries are back that recorded retention deleted (their "
                 "writers, seqs and day): restored from a copy, or rewritten; readers leave "
-                "them out and sealing puts them in _quarantine/",
+                "them out and sealing leaves them out for good",
                 segment.day,
                 segment.name,
             )

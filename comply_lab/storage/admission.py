@@ -36,17 +36,21 @@ if TYPE_CHECKING:
     from comply_lab.storage.sink import Sink
 
 
-def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -> set[int]:
+def strangers(
+    sink: Sink, source: str, data: bytes, entries: list[AuditEntry]
+) -> tuple[set[int], set[int]]:
     """Return the positions in ``entries`` sealing must not vouch for (see the module doc).
 
-    Positions, not ids: a planted line reusing the id of an honest entry does not take
-    the honest entry with it.
+    Two sets: those nothing vouches for (sealing quarantines them), and those a retention
+    record deleted (what an interrupted retention left: sealing leaves them out for good,
+    as the retention would have). Positions, not ids: a planted line reusing the id of an
+    honest entry does not take the honest entry with it.
 
     Raises:
         UnadoptedLogError: the sink signs, and the log has no genesis record its root signed.
     """
     if not sink.signs():
-        return set()
+        return set(), set()
     signers = sink.records(SIGNERS)
     if not geneses(signers):
         raise UnadoptedLogError(
@@ -58,9 +62,13 @@ def strangers(sink: Sink, source: str, data: bytes, entries: list[AuditEntry]) -
     writers, beats = sink.records(WRITERS), sink.records(HEARTBEAT)
     _check_vouched(standing_snapshots(beats, sink.records(RETENTION)).get(source), source, data)
     _check_registrations(writers, beats, source)
-    _check_heads(signed_heads(beats), entries, source)
     vouched = vouchers(signers, writers, sink.records(RETENTION), sink.records(MANIFEST))
-    return unvouched(vouched, source, data, entries)
+    held = unvouched(vouched, source, data, entries)
+    retired = {i for i in held if vouched.retires(entries[i])}
+    _check_heads(
+        signed_heads(beats), [e for i, e in enumerate(entries) if i not in retired], source
+    )
+    return held - retired, retired
 
 
 def _check_registrations(

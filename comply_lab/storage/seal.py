@@ -373,7 +373,8 @@ def write_parts(
     [`invalid_ids`][comply_lab.storage.seal.invalid_ids]) are stored, but the manifest
     lists them, so sealing never vouches for them. Entries sealing may not vouch for at all
     (a writer nobody registered, see [`comply_lab.storage.admission`][comply_lab.storage.admission])
-    are left out and counted in a ``_quarantine/`` record.
+    are left out and counted in a ``_quarantine/`` record; entries a retention record
+    deleted (what an interrupted retention leaves) are left out for good.
 
     Returns:
         Whether the source's bytes must be kept in ``_quarantine/`` (damaged lines, or
@@ -391,13 +392,13 @@ def write_parts(
     """
     entries, damaged = parse_source(data, source)
     tampered = invalid_ids(data, entries)
-    held = strangers(sink, source, data, entries)
+    held, retired = strangers(sink, source, data, entries)
     report.damaged_lines += damaged
     gone = {r["entry_id"] for r in deletion_records_in(sink.records(DELETIONS))}
     removed: dict[date, list[str]] = {}
     by_day: dict[date, list[AuditEntry]] = {}
     for position, entry in enumerate(entries):
-        if position in held:
+        if position in held or position in retired:
             continue
         if entry.id in gone:
             removed.setdefault(entry.timestamp.date(), []).append(entry.id)
