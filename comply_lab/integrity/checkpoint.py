@@ -371,6 +371,8 @@ def make_checkpoint(
     tree_root = (
         tree.root() if tree is not None else base64.b64encode(MerkleTree([]).root()).decode()
     )
+    if tree_root is None:
+        raise IntegrityError("the log's sealed parts give no tree (verify the log first)")
     time = format_timestamp(utc_now())
     head = records[-1].get("record_hash") if records else None
     heads = {name: [length, last] for name, (length, last) in (trails or {}).items()}

@@ -77,9 +77,16 @@ class LogTree:
         records = [r for _, r in parse_records(storage.read_metadata(MANIFEST)) if r is not None]
         return cls.build(storage, records)
 
-    def root(self, size: int | None = None) -> str:
-        """Return the base64 root of the first ``size`` leaves (all by default)."""
-        return base64.b64encode(self.tree.root(size)).decode()
+    def root(self, size: int | None = None) -> str | None:
+        """Return the base64 root of the first ``size`` leaves (all by default).
+
+        None when it cannot be computed: the log's records leave a subtree retention
+        kept where no tree of that size has one (what edited records do).
+        """
+        try:
+            return base64.b64encode(self.tree.root(size)).decode()
+        except LookupError:
+            return None
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,9 @@ def test_local_logs(backend: str, operations: list[str], seed: int) -> None:
 def test_s3_logs(s3_endpoint: str, backend: str, operations: list[str], seed: int) -> None:
     """S3 logs, JSONL and Parquet objects: the same property."""
     assert check_history(backend, operations, seed, s3_endpoint) >= 4
+
+
+def test_an_edit_that_leaves_no_tree_of_the_checkpoints_size_is_a_finding():
+    """Found by the property: an edit after retention made the tree raise LookupError."""
+    operations = ["release", "log", "retention", "compact", "hold", "hold", "reopen", "hold"]
+    assert check_history("parquet", operations, 14133, None) >= 4
